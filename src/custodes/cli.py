@@ -1,0 +1,285 @@
+"""The ``custodes`` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from custodes import __version__
+
+app = typer.Typer(help="Custodes: preserve, inventory and triage footage from places of detention.",
+                  no_args_is_help=True, add_completion=False)
+ledger_app = typer.Typer(help="The chain-of-custody ledger.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+console = Console(stderr=True)  # human output on stderr; --json documents alone on stdout
+
+CaseArg = Annotated[Path, typer.Argument(help="Case directory")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout")]
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who does this (default: $CUSTODES_ACTOR or login)")]
+
+
+def _print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {msg}")
+    raise typer.Exit(code)
+
+
+def _open(case_dir: Path) -> Any:
+    from custodes.store.case import Case, CaseError
+
+    try:
+        case = Case(case_dir)
+    except CaseError as exc:
+        _fail(str(exc))
+    return case
+
+
+def _actor(actor: str | None) -> str:
+    from custodes.store.case import default_actor
+
+    return actor or default_actor()
+
+
+@app.callback(invoke_without_command=True)
+def _main(version: Annotated[bool, typer.Option("--version", help="Show the version")] = False) -> None:
+    if version:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.command()
+def init(case_dir: CaseArg, title: Annotated[str, typer.Option(help="Case title")] = "",
+         actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Create a new, empty case directory."""
+    from custodes.store.case import Case, CaseError
+
+    try:
+        case = Case.init(case_dir, _actor(actor), title=title)
+    except CaseError as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json({"case": str(case.root), "case_id": case.id, "ledger_head": case.ledger.head()[1]})
+    else:
+        console.print(f"Created case [bold]{case.meta['title']}[/] at {case.root} (id {case.id})")
+
+
+class _AmountColumn(ProgressColumn):
+    """Bytes with speed for copying, a plain count for per-file phases."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bytes = DownloadColumn()
+        self._speed = TransferSpeedColumn()
+
+    def render(self, task: Task) -> Text:
+        if task.fields.get("unit") == "bytes":
+            return Text.assemble(self._bytes.render(task), " ", self._speed.render(task))
+        return Text(f"{int(task.completed)} {task.fields.get('unit', '')}")
+
+
+def run_ingest(case: Any, sources: list[Path], actor: str, note: str, quiet: bool = False) -> Any:
+    from custodes.ingest.pipeline import Ingestor
+
+    total = 0
+    for p, st, _ in Ingestor.enumerate_sources(sources):
+        if st is not None and not os.path.islink(p):
+            total += st.st_size
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), _AmountColumn(),
+                  TimeElapsedColumn(), console=console, disable=quiet, transient=False) as prog:
+        t_bytes = prog.add_task("hashing + storing", total=total, unit="bytes")
+        t_probe = prog.add_task("probing media", total=None, visible=False, unit="files")
+
+        def progress(label: str, n: int) -> None:
+            if label == "bytes":
+                prog.advance(t_bytes, n)
+            elif label == "probe":
+                prog.update(t_probe, visible=True)
+                prog.advance(t_probe, n)
+
+        report = Ingestor(case, actor, note=note, progress=progress).run(sources)
+    return report
+
+
+@app.command()
+def ingest(case_dir: CaseArg,
+           sources: Annotated[list[Path], typer.Argument(help="Files, folders or archives to preserve")],
+           batch_note: Annotated[str, typer.Option("--batch-note", help="Where this came from, who gave it")] = "",
+           actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Preserve files: hash while copying into the write-once store, record provenance, probe media.
+
+    Safe to re-run or resume after a crash: the result is the same store, with no duplicates.
+    """
+    from custodes.store.case import CaseError
+
+    case = _open(case_dir)
+    try:
+        report = run_ingest(case, sources, _actor(actor), batch_note, quiet=as_json)
+    except CaseError as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(report.as_dict())
+        return
+    _print_ingest_summary(report)
+
+
+def _print_ingest_summary(report: Any) -> None:
+    t = Table(title=f"Ingest batch {report.batch_id}", show_header=False)
+    for label, value in [
+        ("files seen", report.files_seen), ("bytes read", f"{report.bytes_read:,}"),
+        ("new objects", report.objects_new), ("exact duplicates (same bytes elsewhere)", report.duplicates),
+        ("already ingested (skipped)", report.already_ingested), ("archives unpacked", report.archives),
+        ("archive members", report.archive_members), ("refused", len(report.refused)),
+        ("media probed", ", ".join(f"{k}: {v}" for k, v in sorted(report.media.items())) or "-"),
+    ]:
+        t.add_row(label, str(value))
+    if report.reconciled_events:
+        t.add_row("ledger events recovered from an interrupted run", str(report.reconciled_events))
+    if report.removed_partials:
+        t.add_row("partial writes removed (interrupted run)", str(report.removed_partials))
+    console.print(t)
+    for r in report.refused:
+        member = f" [{r['member_path']}]" if r["member_path"] else ""
+        console.print(f"[yellow]refused[/] {r['source_path']}{member}: {r['reason']}")
+    for m in report.problem_media:
+        console.print(f"[yellow]{m['status']}[/] {m['name']} ({m['sha256'][:12]}…): {m['reason']}")
+
+
+@app.command()
+def verify(case_dir: CaseArg,
+           expect_head: Annotated[str | None, typer.Option("--expect-head",
+                                  help="A head digest given out earlier: it must still be in the ledger")] = None,
+           as_json: JsonOpt = False) -> None:
+    """Re-hash every object, check the ledger chain and signatures and the records. Exit 1 on any problem."""
+    from custodes.store.verify import verify_case
+
+    case = _open(case_dir)
+    total = sum(p.stat().st_size for p in case.store.root.glob("??/*") if p.is_file())
+    with Progress(TextColumn("verifying"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  console=console, disable=as_json) as prog:
+        task = prog.add_task("verify", total=total)
+        rep = verify_case(case, expect_head=expect_head, progress=lambda n: prog.advance(task, n))
+    if as_json:
+        _print_json(rep.as_dict())
+    else:
+        for p in rep.problems:
+            console.print(f"[bold red]{p.kind}[/] {p.where}: {p.message}")
+        for w in rep.warnings:
+            console.print(f"[yellow]{w.kind}[/] {w.where}: {w.message}")
+        status = "[bold green]OK[/]" if rep.ok else f"[bold red]FAILED: {len(rep.problems)} problem(s)[/]"
+        console.print(f"{status} — {rep.objects_checked} objects ({rep.bytes_checked:,} bytes) re-hashed, "
+                      f"{rep.ledger_entries} ledger entries checked, head {rep.ledger_head}")
+    if not rep.ok:
+        raise typer.Exit(1)
+
+
+@ledger_app.command("head")
+def ledger_head(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
+    """Print the digest of the last ledger entry, to publish or send out of band."""
+    case = _open(case_dir)
+    seq, digest = case.ledger.head()
+    if as_json:
+        _print_json({"seq": seq, "head": digest, "case_id": case.id})
+    else:
+        print(digest)
+
+
+@ledger_app.command("show")
+def ledger_show(case_dir: CaseArg, action: Annotated[str | None, typer.Option(help="Only this action")] = None,
+                limit: Annotated[int, typer.Option(help="Last N entries (0: all)")] = 50,
+                as_json: JsonOpt = False) -> None:
+    """List ledger entries (newest last)."""
+    case = _open(case_dir)
+    rows = [e for e in case.ledger.entries() if action is None or e["action"] == action]
+    if limit:
+        rows = rows[-limit:]
+    if as_json:
+        _print_json(rows)
+        return
+    t = Table("seq", "time", "actor", "action", "subject", "details")
+    for e in rows:
+        d = e["details"] or {}
+        brief = d.get("original_name") or d.get("reason") or d.get("note") or ""
+        t.add_row(str(e["seq"]), e["time"][:19], e["actor"], e["action"], (e["subject"] or "")[:16], str(brief))
+    Console().print(t)
+
+
+@app.command()
+def items(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
+    """List stored evidence: each object with its media facts and every place it came from."""
+    from sqlalchemy import select
+
+    from custodes.store.db import EvidenceObject, MediaProbe, Provenance
+
+    case = _open(case_dir)
+    with case.sessions() as s:
+        objs = list(s.scalars(select(EvidenceObject).order_by(EvidenceObject.stored_at)))
+        media = {m.sha256: m for m in s.scalars(select(MediaProbe))}
+        prov: dict[str, list[Provenance]] = {}
+        for p in s.scalars(select(Provenance).order_by(Provenance.source_path, Provenance.member_path)):
+            prov.setdefault(p.sha256, []).append(p)
+    docs = []
+    for o in objs:
+        m = media.get(o.sha256)
+        docs.append({
+            "sha256": o.sha256, "size": o.size, "kind": o.kind,
+            "media": None if m is None else {
+                "status": m.status, "reason": m.reason, "container": m.container, "duration_s": m.duration_s,
+                "width": m.width, "height": m.height, "fps": m.fps, "video_codec": m.video_codec,
+                "audio_codec": m.audio_codec, "creation_time": m.creation_time, "tags": m.tags},
+            "copies": [{"source_path": p.source_path, "member_path": p.member_path, "name": p.original_name,
+                        "mtime_ns": p.mtime_ns, "batch": p.batch_id} for p in prov.get(o.sha256, [])],
+        })
+    if as_json:
+        _print_json(docs)
+        return
+    t = Table("sha256", "name", "copies", "status", "duration", "video")
+    for d in docs:
+        m = d["media"] or {}
+        video = f"{m.get('width')}x{m.get('height')} {m.get('video_codec')}" if m.get("width") else ""
+        dur = f"{m['duration_s']:.1f}s" if m.get("duration_s") else ""
+        names = d["copies"][0]["name"] if d["copies"] else "?"
+        t.add_row(d["sha256"][:12], names, str(len(d["copies"])), m.get("status", d["kind"]), dur, video)
+    Console().print(t)
+
+
+@app.command()
+def demo(directory: Annotated[Path, typer.Argument(help="Where to build the demo case")] = Path("demo-case"),
+         no_serve: Annotated[bool, typer.Option("--no-serve", help="Build and analyse only")] = False,
+         force: Annotated[bool, typer.Option("--force", help="Replace an existing demo case")] = False) -> None:
+    """Generate a synthetic body-camera archive, ingest it into a new case and report what was found."""
+    from custodes.demo.build import build_demo
+
+    try:
+        build_demo(directory, console=console, force=force)
+    except (RuntimeError, OSError) as exc:
+        _fail(str(exc))
+    if not no_serve:
+        console.print("[dim]The review app (issue 5) is not built yet; nothing to serve. "
+                      "Explore the case with `custodes items`, `custodes verify`, `custodes ledger show`.[/]")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

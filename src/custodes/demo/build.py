@@ -1,0 +1,170 @@
+"""``custodes demo``: a synthetic leaked drive, ingested into a fresh case.
+
+The drive imitates what an investigator actually receives: three cameras over
+one night shift, files named by the device, nested folders, an export zip, a
+copy of one file in another folder (exact duplicate), a smaller re-encode of
+another (near duplicate), one truncated file and one that is not video at
+all, and one camera whose recording between 02:01 and 02:02 is missing (the
+deleted interval). One clip holds a 20-second struggle with shouting.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from custodes.media.synth import ClipSpec, Speech, transcode, write_clip
+
+SHIFT_START = datetime(2026, 3, 14, 2, 0, 0)
+
+
+@dataclass
+class DemoTruth:
+    """What the demo drive contains, for tests and for checking later stages."""
+
+    cameras: list[str]
+    struggle: dict[str, Any]  # file, camera, start/end (seconds into file and wall clock)
+    gap: dict[str, str]  # camera, start, end (wall clock)
+    exact_duplicate: list[str]
+    near_duplicate: list[str]
+    corrupt: list[str]
+    not_media: list[str]
+    archive: str
+    clips: dict[str, dict[str, Any]]
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def build_drive(drive: Path, seconds: int = 60) -> DemoTruth:
+    """Write the synthetic drive into ``drive`` (created). ``seconds`` per clip."""
+    drive.mkdir(parents=True, exist_ok=True)
+    s0 = SHIFT_START
+    sec = timedelta(seconds=seconds)
+    clips: dict[str, ClipSpec] = {
+        "bodycam/CAM-01/CAM01_20260314_020000.mp4": ClipSpec(
+            "CAM-01", s0, seconds, seed=1, scene=0,
+            speech=[Speech(3, "Cell check, block B. All quiet.")]),
+        "bodycam/CAM-01/CAM01_20260314_020100.mp4": ClipSpec(
+            "CAM-01", s0 + sec, seconds, seed=2, scene=0,
+            struggles=[(seconds * 0.4, seconds * 0.4 + 20)],
+            speech=[Speech(2, "Open cell fourteen.")]),
+        "bodycam/CAM-01/CAM01_20260314_020200.mp4": ClipSpec(
+            "CAM-01", s0 + 2 * sec, seconds, seed=3, scene=0),
+        "bodycam/CAM-02/CAM02_20260314_020000.mp4": ClipSpec(
+            "CAM-02", s0, seconds, seed=4, scene=1,
+            speech=[Speech(5, "Проверка камеры, всё спокойно.", voice="ru")]),
+        # CAM-02 02:01–02:02 is missing: deleted from the archive.
+        "bodycam/CAM-02/CAM02_20260314_020200.mp4": ClipSpec(
+            "CAM-02", s0 + 2 * sec, seconds, seed=5, scene=1),
+        "cctv/corridor/CAM-03_0200.mp4": ClipSpec(
+            "CAM-03", s0, seconds, seed=6, scene=2),
+        "cctv/corridor/CAM-03_0201.mp4": ClipSpec(
+            "CAM-03", s0 + sec, seconds, seed=7, scene=2),
+    }
+    paths: dict[str, Path] = {}
+    for rel, spec in clips.items():
+        paths[rel] = write_clip(drive / rel, spec)
+
+    # An export zip of CCTV clips as a facility might hand it over (clips moved into it).
+    archive_rel = "exports/cctv_export_0200-0202.zip"
+    (drive / "exports").mkdir(exist_ok=True)
+    with zipfile.ZipFile(drive / archive_rel, "w", compression=zipfile.ZIP_STORED) as zf:
+        for rel in ("cctv/corridor/CAM-03_0200.mp4", "cctv/corridor/CAM-03_0201.mp4"):
+            zf.write(drive / rel, arcname="export/" + Path(rel).name)
+    shutil.rmtree(drive / "cctv")
+
+    dup_rel = "copies/from_usb/CAM01_20260314_020000 (1).mp4"
+    (drive / dup_rel).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(paths["bodycam/CAM-01/CAM01_20260314_020000.mp4"], drive / dup_rel)
+
+    near_rel = "copies/whatsapp/VID-20260315-WA0007.mp4"
+    transcode(paths["bodycam/CAM-01/CAM01_20260314_020100.mp4"], drive / near_rel, 320, 180, crf=34)
+
+    corrupt_rel = "bodycam/CAM-02/CAM02_20260314_020300.mp4"
+    tmp = drive / "tmp_full.mp4"
+    write_clip(tmp, ClipSpec("CAM-02", s0 + 3 * sec, seconds, seed=8, scene=1))
+    data = tmp.read_bytes()
+    (drive / corrupt_rel).write_bytes(data[: len(data) * 2 // 5])  # truncated: moov atom lost
+    tmp.unlink()
+    (drive / "notes.txt").write_text("Received 2026-03-20 from source K. Drive label: 'B-block March'.\n")
+
+    struggle_rel = "bodycam/CAM-01/CAM01_20260314_020100.mp4"
+    st = clips[struggle_rel]
+    a, b = st.struggles[0]
+    return DemoTruth(
+        cameras=["CAM-01", "CAM-02", "CAM-03"],
+        struggle={"file": struggle_rel, "camera": "CAM-01", "start_s": a, "end_s": b,
+                  "start": _iso(st.start + timedelta(seconds=a)), "end": _iso(st.start + timedelta(seconds=b))},
+        gap={"camera": "CAM-02", "start": _iso(s0 + sec), "end": _iso(s0 + 2 * sec)},
+        exact_duplicate=["bodycam/CAM-01/CAM01_20260314_020000.mp4", dup_rel],
+        near_duplicate=[struggle_rel, near_rel],
+        corrupt=[corrupt_rel],
+        not_media=["notes.txt"],
+        archive=archive_rel,
+        clips={rel: {"camera": s.camera_id, "start": _iso(s.start),
+                     "end": _iso(s.start + timedelta(seconds=s.duration_s))} for rel, s in clips.items()},
+    )
+
+
+def build_demo(directory: Path, console: Console | None = None, force: bool = False,
+               seconds: int = 60) -> tuple[Path, DemoTruth, Any]:
+    """Build drive + case; returns (case dir, truth, ingest report)."""
+    from custodes.cli import run_ingest
+    from custodes.store.case import Case
+
+    console = console or Console(stderr=True)
+    directory = directory.resolve()
+    drive = directory.parent / (directory.name + "-source")
+    for d in (directory, drive):
+        if d.exists():
+            if not force:
+                raise RuntimeError(f"{d} already exists; use --force to rebuild the demo")
+            _rmtree_readonly(d)
+    with console.status("Generating a synthetic body-camera archive (3 cameras, 1 night shift)…"):
+        truth = build_drive(drive, seconds=seconds)
+    (drive.parent / (directory.name + "-truth.json")).write_text(json.dumps(asdict(truth), indent=2) + "\n")
+    console.print(f"Synthetic drive written to {drive}")
+    case = Case.init(directory, "demo-investigator", title="Demo: B-block, night of 14 March 2026")
+    report = run_ingest(case, [drive], "demo-investigator", "Synthetic drive from source K (demo)")
+    _summarise(console, case, report, truth)
+    return directory, truth, report
+
+
+def _rmtree_readonly(path: Path) -> None:
+    def onerror(func: Any, p: str, _exc: Any) -> None:
+        import os
+        import stat
+
+        os.chmod(Path(p).parent, stat.S_IRWXU)
+        os.chmod(p, stat.S_IRWXU)
+        func(p)
+
+    shutil.rmtree(path, onexc=onerror)
+
+
+def _summarise(console: Console, case: Any, report: Any, truth: DemoTruth) -> None:
+    from custodes.cli import _print_ingest_summary
+
+    _print_ingest_summary(report)
+    t = Table(title="What the demo drive deliberately contains")
+    t.add_column("planted")
+    t.add_column("where")
+    t.add_row("struggle (20 s, shouting)", f"{truth.struggle['file']} at {truth.struggle['start_s']:.0f}s")
+    t.add_row("deleted interval", f"{truth.gap['camera']} {truth.gap['start']} – {truth.gap['end']}")
+    t.add_row("exact duplicate", " = ".join(truth.exact_duplicate))
+    t.add_row("near duplicate (re-encode 320x180)", truth.near_duplicate[1])
+    t.add_row("truncated file", truth.corrupt[0])
+    t.add_row("zip export", truth.archive)
+    console.print(t)
+    console.print(f"Case ready at [bold]{case.root}[/]; ledger head {case.ledger.head()[1]}")
+    console.print(f"Next: [bold]custodes verify {case.root}[/], [bold]custodes items {case.root}[/]")

@@ -1,0 +1,129 @@
+"""A case is a directory: database, object store, ledger, keys, reports."""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from custodes import __version__
+from custodes.store.db import make_engine, make_sessionmaker, sqlite_url
+from custodes.store.ledger import KeyRing, Ledger, utcnow
+from custodes.store.objects import ObjectStore
+
+CASE_FILE = "case.json"
+FORMAT_VERSION = 1
+
+
+class CaseError(Exception):
+    pass
+
+
+def default_actor() -> str:
+    actor = os.environ.get("CUSTODES_ACTOR")
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"
+
+
+def migrate(engine: Engine) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+class Case:
+    def __init__(self, root: Path, db_url: str | None = None) -> None:
+        self.root = root.resolve()
+        meta_path = self.root / CASE_FILE
+        if not meta_path.is_file():
+            raise CaseError(f"{root} is not a Custodes case (no {CASE_FILE}); create one with `custodes init`")
+        try:
+            self.meta: dict[str, Any] = json.loads(meta_path.read_text())
+        except ValueError as exc:
+            raise CaseError(f"{meta_path} is damaged: {exc}") from exc
+        self.db_url = db_url or self.meta.get("db_url") or sqlite_url(self.root)
+        self.engine = make_engine(self.db_url)
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.store = ObjectStore(self.root / "objects")
+        self.keyring = KeyRing(self.root / "keys")
+        self.ledger = Ledger(self.root / "ledger.jsonl", self.keyring)
+        self.reports = self.root / "reports"
+
+    @property
+    def id(self) -> str:
+        return str(self.meta["case_id"])
+
+    @classmethod
+    def init(cls, root: Path, actor: str, title: str = "", db_url: str | None = None) -> Case:
+        root = root.resolve()
+        if (root / CASE_FILE).exists():
+            raise CaseError(f"{root} is already a case")
+        if root.exists() and any(root.iterdir()):
+            raise CaseError(f"{root} exists and is not empty; choose a new directory for the case")
+        root.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "case_id": str(uuid.uuid4()),
+            "title": title or root.name,
+            "created": utcnow(),
+            "format": FORMAT_VERSION,
+            "custodes_version": __version__,
+        }
+        if db_url:
+            meta["db_url"] = db_url
+        for sub in ("objects", "objects/.tmp", "reports"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / "keys").mkdir(mode=0o700, exist_ok=True)
+        tmp = root / (CASE_FILE + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=2) + "\n")
+        os.replace(tmp, root / CASE_FILE)
+        case = cls(root)
+        migrate(case.engine)
+        case.ledger.append(actor, "case.create", None, {"case_id": meta["case_id"], "title": meta["title"],
+                                                         "custodes_version": __version__})
+        return case
+
+    def ensure_schema(self) -> None:
+        migrate(self.engine)
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            try:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except Exception:
+                return None
+
+    @contextmanager
+    def exclusive(self, what: str) -> Iterator[None]:
+        """One writer at a time per case for long jobs (ingest), across processes."""
+        fd = os.open(self.root / f".{what}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise CaseError(f"another `{what}` is running on this case; wait for it to finish") from exc
+            yield
+        finally:
+            os.close(fd)
+
+    def count(self, model: Any) -> int:
+        from sqlalchemy import func
+
+        with self.sessions() as s:
+            return int(s.scalar(select(func.count()).select_from(model)) or 0)

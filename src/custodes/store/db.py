@@ -1,0 +1,131 @@
+"""Case database: SQLAlchemy 2 models. The schema is owned by Alembic migrations
+(``store/migrations``) from day one so a case can later move to PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Batch(Base):
+    """One run of ``custodes ingest`` (or its resumption under the same note)."""
+
+    __tablename__ = "batches"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(64))
+    sources: Mapped[list[str]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EvidenceObject(Base):
+    """One stored file, named by its SHA-256. Many provenance rows may point here."""
+
+    __tablename__ = "objects"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # "file" | "archive"
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ledger_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Provenance(Base):
+    """Where a copy of an object came from: path, name, mtime, size, archive member."""
+
+    __tablename__ = "provenance"
+    __table_args__ = (
+        UniqueConstraint("source_path", "member_path", "sha256", "mtime_ns", name="uq_provenance_origin"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("objects.sha256"), index=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), index=True)
+    source_path: Mapped[str] = mapped_column(Text)  # absolute path on the source drive (or archive)
+    member_path: Mapped[str] = mapped_column(Text, default="")  # "" for plain files; "a.zip!/x/y.mp4"
+    original_name: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    parent_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ledger_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Rejection(Base):
+    """A source file or archive member that was refused or could not be read, and why."""
+
+    __tablename__ = "rejections"
+    __table_args__ = (UniqueConstraint("source_path", "member_path", "reason", name="uq_rejection"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), index=True)
+    source_path: Mapped[str] = mapped_column(Text)
+    member_path: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ledger_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class MediaProbe(Base):
+    """What PyAV could read from a stored object: container, streams, timing, tags."""
+
+    __tablename__ = "media"
+    sha256: Mapped[str] = mapped_column(ForeignKey("objects.sha256"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # "ok" | "unreadable" | "not_media"
+    reason: Mapped[str] = mapped_column(Text, default="")
+    container: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    fps: Mapped[float | None] = mapped_column(Float, nullable=True)
+    video_codec: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    audio_codec: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    creation_time: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    streams: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    probe_version: Mapped[str] = mapped_column(String(32))
+    probed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def sqlite_url(case_dir: Path) -> str:
+    return f"sqlite:///{case_dir / 'custodes.db'}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL + synchronous=FULL: a committed row survives kill -9 and power loss.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(url, future=True)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)

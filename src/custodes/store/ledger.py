@@ -1,0 +1,318 @@
+"""Append-only, hash-chained, signed chain-of-custody ledger (JSON lines).
+
+Each line is one event::
+
+    {"seq": 7, "time": "2026-11-25T16:40:00.123456Z", "actor": "alice",
+     "key": "<fingerprint of alice's Ed25519 public key>", "action": "ingest",
+     "subject": "<sha256 of the evidence object or null>", "details": {...},
+     "prev": "<hash of entry 6>", "hash": "<sha256 of this entry>", "sig": "<base64>"}
+
+``hash`` is the SHA-256 of the canonical JSON of the entry without ``hash`` and
+``sig``; ``sig`` is the actor's Ed25519 signature over ``hash``. An actor's
+public key enters the ledger in a ``key.register`` event before (or as) the
+first event it signs, so the ledger alone is enough to check every signature.
+The digest of the last entry (``custodes ledger head``) can be given to a
+lawyer or published: any later rewrite of history no longer contains it.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+GENESIS = "0" * 64
+ACTOR_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+class LedgerError(Exception):
+    pass
+
+
+def canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_digest(entry: dict[str, Any]) -> str:
+    body = {k: v for k, v in entry.items() if k not in ("hash", "sig")}
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def public_key_bytes(pub: Ed25519PublicKey) -> bytes:
+    return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def fingerprint(pub: Ed25519PublicKey) -> str:
+    return hashlib.sha256(public_key_bytes(pub)).hexdigest()[:32]
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class KeyRing:
+    """Private signing keys of the actors who work on this case (``keys/``).
+
+    Keys are per actor and never leave the case directory; files are 0600.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, actor: str) -> Path:
+        if not ACTOR_RE.match(actor):
+            raise LedgerError(f"invalid actor name {actor!r} (letters, digits, . _ @ - only)")
+        return self.root / f"{actor}.ed25519"
+
+    def has(self, actor: str) -> bool:
+        return self._path(actor).is_file()
+
+    def load_or_create(self, actor: str) -> Ed25519PrivateKey:
+        path = self._path(actor)
+        if path.is_file():
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise LedgerError(f"{path} is not an Ed25519 key")
+            return key
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return key
+
+
+@dataclass
+class Problem:
+    kind: str  # e.g. "ledger.chain", "ledger.signature", "object.altered"
+    where: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "where": self.where, "message": self.message}
+
+
+@dataclass
+class LedgerCheck:
+    entries: int = 0
+    head: str = GENESIS
+    problems: list[Problem] = field(default_factory=list)
+    actions: dict[str, int] = field(default_factory=dict)
+    hashes: set[str] = field(default_factory=set)
+    by_seq: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+class Ledger:
+    def __init__(self, path: Path, keyring: KeyRing) -> None:
+        self.path = path
+        self.keyring = keyring
+        self.lock_path = path.with_suffix(".lock")
+        self._cache: tuple[int, int, str, set[str]] = (0, -1, GENESIS, set())
+        self._pending_repair: dict[str, Any] | None = None
+
+    # -- writing -------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _tail(self) -> tuple[int, str, set[str]]:
+        """(last seq, last hash, registered key fingerprints) after repairing a torn tail.
+
+        Only bytes appended since this object last looked are parsed, so a long
+        ingest does not re-read the whole ledger for every event.
+        """
+        offset, last_seq, last_hash, keys = self._cache
+        if not self.path.exists():
+            self._cache = (0, -1, GENESIS, set())
+            return -1, GENESIS, set()
+        with open(self.path, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size < offset:  # shrank under us: start over (verify will say why)
+                offset, last_seq, last_hash, keys = 0, -1, GENESIS, set()
+            fh.seek(offset)
+            data = fh.read()
+            if data and not data.endswith(b"\n"):
+                # A process was killed mid-append: the partial line was never a
+                # complete, signed event. Cut it and record that we did.
+                cut = data.rfind(b"\n") + 1
+                torn = data[cut:]
+                fh.truncate(offset + cut)
+                fh.flush()
+                os.fsync(fh.fileno())
+                data = data[:cut]
+                self._pending_repair = {
+                    "torn_bytes": len(torn),
+                    "torn_sha256": hashlib.sha256(torn).hexdigest(),
+                }
+        keys = set(keys)
+        for line in data.splitlines():
+            if not line.strip():
+                continue
+            e = json.loads(line)
+            last_seq, last_hash = e["seq"], e["hash"]
+            if e.get("action") == "key.register":
+                keys.add(e["details"]["fingerprint"])
+        self._cache = (offset + len(data), last_seq, last_hash, keys)
+        return last_seq, last_hash, keys
+
+    def append(self, actor: str, action: str, subject: str | None = None,
+               details: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.append_many(actor, [(action, subject, details or {})])[-1]
+
+    def append_many(self, actor: str,
+                    events: list[tuple[str, str | None, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Append events in order under one lock and one fsync."""
+        key = self.keyring.load_or_create(actor)
+        pub = key.public_key()
+        fpr = fingerprint(pub)
+        written: list[dict[str, Any]] = []
+        with self._locked():
+            self._pending_repair = None
+            seq, prev, keys = self._tail()
+            todo = list(events)
+            if self._pending_repair:
+                todo.insert(0, ("ledger.repair", None, {
+                    "reason": "incomplete last line from an interrupted write was removed",
+                    **self._pending_repair}))
+            if fpr not in keys:
+                todo.insert(0, ("key.register", None, {
+                    "fingerprint": fpr, "algorithm": "ed25519",
+                    "public_key": base64.b64encode(public_key_bytes(pub)).decode()}))
+            lines = []
+            for action, subject, details in todo:
+                seq += 1
+                entry: dict[str, Any] = {
+                    "seq": seq, "time": utcnow(), "actor": actor, "key": fpr, "action": action,
+                    "subject": subject, "details": details, "prev": prev,
+                }
+                entry["hash"] = entry_digest(entry)
+                entry["sig"] = base64.b64encode(key.sign(bytes.fromhex(entry["hash"]))).decode()
+                prev = entry["hash"]
+                lines.append(canonical(entry) + b"\n")
+                written.append(entry)
+            blob = b"".join(lines)
+            with open(self.path, "ab") as fh:
+                fh.write(blob)
+                fh.flush()
+                os.fsync(fh.fileno())
+            off, _, _, known = self._cache
+            self._cache = (off + len(blob), seq, prev, known | {fpr})
+        return written
+
+    # -- reading -------------------------------------------------------------
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as fh:
+            for line in fh:
+                if line.strip():
+                    yield json.loads(line)
+
+    def head(self) -> tuple[int, str]:
+        seq, h = -1, GENESIS
+        for e in self.entries():
+            seq, h = e["seq"], e["hash"]
+        return seq, h
+
+    def check(self) -> LedgerCheck:
+        """Verify the chain, every hash and every signature. Names each bad line."""
+        res = LedgerCheck()
+        if not self.path.exists():
+            res.problems.append(Problem("ledger.missing", str(self.path), "ledger file is missing"))
+            return res
+        keys: dict[str, Ed25519PublicKey] = {}
+        key_owner: dict[str, str] = {}
+        prev = GENESIS
+        expected_seq = 0
+        with open(self.path, "rb") as fh:
+            raw_lines = fh.read().split(b"\n")
+        if raw_lines and raw_lines[-1] == b"":
+            raw_lines.pop()
+        elif raw_lines:
+            res.problems.append(Problem("ledger.torn", f"line {len(raw_lines)}",
+                                        "last line is incomplete (interrupted write)"))
+        for lineno, raw in enumerate(raw_lines, start=1):
+            where = f"line {lineno}"
+            try:
+                e = json.loads(raw)
+                if not isinstance(e, dict):
+                    raise ValueError("not an object")
+                needed = {"seq", "time", "actor", "key", "action", "subject", "details", "prev", "hash", "sig"}
+                missing = needed - set(e)
+                if missing:
+                    raise ValueError(f"missing fields {sorted(missing)}")
+            except ValueError as exc:
+                res.problems.append(Problem("ledger.malformed", where, f"not a valid ledger entry: {exc}"))
+                continue
+            res.entries += 1
+            where = f"line {lineno} (seq {e['seq']}, {e['action']})"
+            if e["seq"] != expected_seq:
+                res.problems.append(Problem("ledger.sequence", where,
+                                            f"expected seq {expected_seq}, found {e['seq']}: "
+                                            "entries deleted, inserted or reordered"))
+            expected_seq = e["seq"] + 1 if isinstance(e["seq"], int) else expected_seq + 1
+            if e["prev"] != prev:
+                res.problems.append(Problem("ledger.chain", where,
+                                            "prev does not match the hash of the entry before it: "
+                                            "the chain is broken here"))
+            digest = entry_digest(e)
+            if digest != e["hash"]:
+                res.problems.append(Problem("ledger.altered", where,
+                                            "entry content does not match its hash: the entry was edited"))
+            if e["action"] == "key.register":
+                try:
+                    pub = Ed25519PublicKey.from_public_bytes(base64.b64decode(e["details"]["public_key"]))
+                    fpr = fingerprint(pub)
+                    if fpr != e["details"].get("fingerprint") or fpr != e["key"]:
+                        raise ValueError("fingerprint mismatch")
+                    if fpr in key_owner and key_owner[fpr] != e["actor"]:
+                        raise ValueError(f"key already registered to {key_owner[fpr]}")
+                    keys[fpr] = pub
+                    key_owner[fpr] = e["actor"]
+                except (KeyError, ValueError, TypeError) as exc:
+                    res.problems.append(Problem("ledger.key", where, f"invalid key registration: {exc}"))
+            pub_key = keys.get(e["key"])
+            if pub_key is None:
+                res.problems.append(Problem("ledger.signature", where,
+                                            f"signed with a key that was never registered ({e['key']})"))
+            elif key_owner.get(e["key"]) != e["actor"]:
+                res.problems.append(Problem("ledger.signature", where,
+                                            f"actor {e['actor']!r} signed with {key_owner[e['key']]!r}'s key"))
+            else:
+                try:
+                    pub_key.verify(base64.b64decode(e["sig"]), bytes.fromhex(e["hash"]))
+                except (InvalidSignature, ValueError):
+                    res.problems.append(Problem("ledger.signature", where,
+                                                "signature does not verify: forged or corrupted"))
+            prev = e["hash"]
+            res.head = e["hash"]
+            res.hashes.add(e["hash"])
+            res.by_seq[e["seq"]] = e
+            res.actions[e["action"]] = res.actions.get(e["action"], 0) + 1
+        return res

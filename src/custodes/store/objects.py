@@ -1,0 +1,192 @@
+"""Write-once, content-addressed object store.
+
+Every original file is stored exactly once under ``objects/ab/cdef…`` where the
+path is its SHA-256. Bytes are hashed *while* they are copied (one read pass),
+written to a temporary file inside the store, fsynced, and only then renamed
+into place atomically. A crash at any moment therefore leaves either no object
+or a complete one, never a half-written object under a real name. Stored
+objects are made read-only; nothing in Custodes ever opens them for writing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 4 * 1024 * 1024
+HEX_DIGITS = set("0123456789abcdef")
+
+
+class ObjectStoreError(Exception):
+    """Raised for any failure of the object store; the message is shown to users."""
+
+
+class SizeLimitExceeded(ObjectStoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    sha256: str
+    size: int
+    path: Path
+    created: bool  # False when the object was already present (exact duplicate)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _chunk_delay() -> float:
+    # Fault-injection point used by the kill-and-resume tests: slows every chunk
+    # so a test can SIGKILL the process while an object is half written.
+    value = os.environ.get("CUSTODES_FAULT_CHUNK_DELAY")
+    return float(value) if value else 0.0
+
+
+class ObjectWriter:
+    """A temporary object being written; hashes everything written to it.
+
+    Use ``write`` for each chunk, then ``commit`` (atomic rename) or ``abort``.
+    """
+
+    def __init__(self, store: ObjectStore, max_bytes: int | None = None) -> None:
+        self._store = store
+        self._max = max_bytes
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self.tmp_path = store.tmp_dir / f"{uuid.uuid4().hex}.part"
+        self._fh: BinaryIO | None = open(self.tmp_path, "xb")  # noqa: SIM115 - closed in commit/abort
+        self._delay = _chunk_delay()
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._fh is None:
+            raise ObjectStoreError("write after commit/abort")
+        n = len(data)
+        if self._max is not None and self.size + n > self._max:
+            raise SizeLimitExceeded(f"more than {self._max} bytes")
+        self._hash.update(data)
+        self._fh.write(data)
+        self.size += n
+        if self._delay:
+            import time
+
+            time.sleep(self._delay)
+        return n
+
+    def commit(self) -> StoredObject:
+        if self._fh is None:
+            raise ObjectStoreError("commit after commit/abort")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        self._fh = None
+        digest = self._hash.hexdigest()
+        final = self._store.path_for(digest)
+        if final.exists():
+            # Exact duplicate: the stored copy is authoritative and never replaced.
+            self.tmp_path.unlink()
+            return StoredObject(digest, self.size, final, created=False)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.tmp_path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        os.replace(self.tmp_path, final)
+        _fsync_dir(final.parent)
+        return StoredObject(digest, self.size, final, created=True)
+
+    def abort(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        self.tmp_path.unlink(missing_ok=True)
+
+
+class ObjectStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp_dir = root / ".tmp"
+
+    def ensure(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(exist_ok=True)
+
+    def path_for(self, sha256: str) -> Path:
+        if len(sha256) != 64 or not set(sha256) <= HEX_DIGITS:
+            raise ObjectStoreError(f"not a SHA-256 digest: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:]
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def writer(self, max_bytes: int | None = None) -> ObjectWriter:
+        return ObjectWriter(self, max_bytes=max_bytes)
+
+    def put_stream(self, src: BinaryIO, max_bytes: int | None = None) -> StoredObject:
+        """Copy ``src`` into the store, hashing on the way: one read of the source."""
+        w = self.writer(max_bytes=max_bytes)
+        try:
+            buf = bytearray(CHUNK)
+            view = memoryview(buf)
+            readinto = getattr(src, "readinto", None)
+            while True:
+                if readinto is not None:
+                    n = readinto(buf)
+                    if not n:
+                        break
+                    w.write(view[:n])
+                else:
+                    data = src.read(CHUNK)
+                    if not data:
+                        break
+                    w.write(data)
+            return w.commit()
+        except BaseException:
+            w.abort()
+            raise
+
+    def put_file(self, path: Path, max_bytes: int | None = None) -> StoredObject:
+        with open(path, "rb", buffering=0) as fh:
+            return self.put_stream(fh, max_bytes=max_bytes)
+
+    def open(self, sha256: str) -> BinaryIO:
+        path = self.path_for(sha256)
+        if not path.is_file():
+            raise ObjectStoreError(f"object {sha256} is missing from the store")
+        return open(path, "rb")  # noqa: SIM115 - caller closes
+
+    def rehash(self, sha256: str) -> str:
+        h = hashlib.sha256()
+        with open(self.path_for(sha256), "rb", buffering=0) as fh:
+            buf = bytearray(CHUNK)
+            view = memoryview(buf)
+            while n := fh.readinto(buf):
+                h.update(view[:n])
+        return h.hexdigest()
+
+    def iter_digests(self) -> Iterator[str]:
+        """Every object file in the store, named by its path (not verified)."""
+        if not self.root.is_dir():
+            return
+        for sub in sorted(self.root.iterdir()):
+            if sub.name == ".tmp" or not sub.is_dir():
+                continue
+            for f in sorted(sub.iterdir()):
+                yield sub.name + f.name
+
+    def clean_partial(self) -> list[Path]:
+        """Remove temporaries left by a killed process; they never had a name."""
+        removed = []
+        if self.tmp_dir.is_dir():
+            for p in self.tmp_dir.iterdir():
+                p.unlink(missing_ok=True)
+                removed.append(p)
+        return removed

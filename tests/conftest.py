@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from custodes.media.synth import ClipSpec, write_clip
+from custodes.store.case import Case
+
+REPO = Path(__file__).resolve().parents[1]
+FIGHT_SURV = Path(os.environ.get("CUSTODES_FIGHT_SURV", REPO.parent / "shared" / "data" / "fight-surv"))
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the real installed CLI in a subprocess, as a user would."""
+    proc = subprocess.run([sys.executable, "-m", "custodes", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"custodes {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def cli_json(*args: str) -> object:
+    proc = run_cli(*args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> Case:
+    return Case.init(tmp_path / "case", "tester", title="test case")
+
+
+@pytest.fixture(scope="session")
+def demo_drive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    from custodes.demo.build import build_drive
+
+    drive = tmp_path_factory.mktemp("demo") / "drive"
+    truth = build_drive(drive, seconds=20)
+    return drive, truth
+
+
+@pytest.fixture(scope="session")
+def small_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    p = tmp_path_factory.mktemp("clips") / "CAM07_small.mp4"
+    return write_clip(p, ClipSpec("CAM-07", datetime(2026, 1, 2, 3, 4, 5), 6, fps=10, size=(320, 180)))
+
+
+@pytest.fixture(scope="session")
+def fight_surv() -> Path:
+    if not (FIGHT_SURV / "fight").is_dir():
+        pytest.skip(f"real test data not found at {FIGHT_SURV}")
+    return FIGHT_SURV

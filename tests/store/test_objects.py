@@ -1,0 +1,59 @@
+import hashlib
+import io
+import os
+import stat
+
+import pytest
+
+from custodes.store.objects import ObjectStore, ObjectStoreError, SizeLimitExceeded
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = ObjectStore(tmp_path / "objects")
+    s.ensure()
+    return s
+
+
+def test_object_is_named_by_sha256_and_read_only(store, tmp_path):
+    data = os.urandom(9 * 1024 * 1024 + 17)  # spans several chunks
+    src = tmp_path / "a.bin"
+    src.write_bytes(data)
+    obj = store.put_file(src)
+    assert obj.sha256 == hashlib.sha256(data).hexdigest()
+    assert obj.path == tmp_path / "objects" / obj.sha256[:2] / obj.sha256[2:]
+    assert obj.path.read_bytes() == data
+    assert obj.created
+    assert not obj.path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert store.rehash(obj.sha256) == obj.sha256
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_duplicate_never_replaces_stored_object(store):
+    first = store.put_stream(io.BytesIO(b"evidence"))
+    inode = first.path.stat().st_ino
+    again = store.put_stream(io.BytesIO(b"evidence"))
+    assert again.sha256 == first.sha256 and not again.created
+    assert first.path.stat().st_ino == inode
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_size_limit_aborts_without_trace(store):
+    with pytest.raises(SizeLimitExceeded):
+        store.put_stream(io.BytesIO(b"x" * 1000), max_bytes=999)
+    assert list(store.tmp_dir.iterdir()) == []
+    assert list(store.iter_digests()) == []
+
+
+def test_forged_digest_paths_are_refused(store):
+    for bad in ("../../etc/passwd", "ab" * 31 + "/x", "G" * 64):
+        with pytest.raises(ObjectStoreError):
+            store.path_for(bad)
+
+
+def test_clean_partial_removes_only_temporaries(store):
+    obj = store.put_stream(io.BytesIO(b"kept"))
+    w = store.writer()
+    w.write(b"half written")
+    assert len(store.clean_partial()) == 1
+    assert store.exists(obj.sha256)
