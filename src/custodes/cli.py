@@ -268,12 +268,14 @@ def items(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
 @app.command()
 def demo(directory: Annotated[Path, typer.Argument(help="Where to build the demo case")] = Path("demo-case"),
          no_serve: Annotated[bool, typer.Option("--no-serve", help="Build and analyse only")] = False,
-         force: Annotated[bool, typer.Option("--force", help="Replace an existing demo case")] = False) -> None:
+         force: Annotated[bool, typer.Option("--force", help="Replace an existing demo case")] = False,
+         clip_seconds: Annotated[int, typer.Option("--clip-seconds", min=20, max=600,
+                                                   help="Length of each synthetic clip")] = 60) -> None:
     """Generate a synthetic body-camera archive, ingest it into a new case and report what was found."""
     from custodes.demo.build import build_demo
 
     try:
-        build_demo(directory, console=console, force=force)
+        build_demo(directory, console=console, force=force, seconds=clip_seconds)
     except (RuntimeError, OSError) as exc:
         _fail(str(exc))
     if not no_serve:

@@ -56,7 +56,7 @@ def build_drive(drive: Path, seconds: int = 60) -> DemoTruth:
             speech=[Speech(3, "Cell check, block B. All quiet.")]),
         "bodycam/CAM-01/CAM01_20260314_020100.mp4": ClipSpec(
             "CAM-01", s0 + sec, seconds, seed=2, scene=0,
-            struggles=[(seconds * 0.4, seconds * 0.4 + 20)],
+            struggles=[(seconds * 0.4, seconds * 0.4 + min(20, seconds * 0.5))],
             speech=[Speech(2, "Open cell fourteen.")]),
         "bodycam/CAM-01/CAM01_20260314_020200.mp4": ClipSpec(
             "CAM-01", s0 + 2 * sec, seconds, seed=3, scene=0),

@@ -171,9 +171,9 @@ def render_audio(spec: ClipSpec) -> np.ndarray:
         audio[i0:i1] += seg
         shout = espeak("Stop! Stop it! Help! No!", "en")
         if shout is not None:
-            for off in np.arange(a + 0.5, b - 1.5, 4.0):
+            for off in np.arange(a + 0.5, max(a + 0.6, b - 1.5), 4.0):
                 j = int(off * AUDIO_RATE)
-                m = min(len(shout), n - j)
+                m = max(0, min(len(shout), n - j))
                 audio[j:j + m] += 0.9 * shout[:m]
     for sp in spec.speech:
         pcm = espeak(sp.text, sp.voice)

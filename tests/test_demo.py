@@ -1,0 +1,20 @@
+import json
+
+from tests.conftest import cli_json, run_cli
+
+
+def test_demo_command_builds_a_verifiable_case(tmp_path):
+    case = tmp_path / "demo-case"
+    proc = run_cli("demo", str(case), "--no-serve", "--clip-seconds", "20")
+    assert proc.returncode == 0, proc.stderr
+    assert "deleted interval" in proc.stderr and "CAM-02" in proc.stderr
+    truth = json.loads((tmp_path / "demo-case-truth.json").read_text())
+    assert truth["gap"] == {"camera": "CAM-02", "start": "2026-03-14T02:00:20", "end": "2026-03-14T02:00:40"}
+    items = cli_json("items", str(case))
+    statuses = sorted((i["media"] or {}).get("status", i["kind"]) for i in items)
+    assert statuses == ["archive", "not_media", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "unreadable"]
+    assert cli_json("verify", str(case))["ok"]
+    # building again without --force refuses and leaves the case alone
+    again = run_cli("demo", str(case), "--no-serve", "--clip-seconds", "20")
+    assert again.returncode == 1 and "--force" in again.stderr
+    assert cli_json("verify", str(case))["ok"]
