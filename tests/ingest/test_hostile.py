@@ -102,11 +102,11 @@ def test_7z_traversal_refused_and_good_members_kept(case, tmp_path):
 
 def test_zip_bomb_refused(case, tmp_path):
     bomb = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        with zf.open("big.bin", "w", force_zip64=True) as fh:
-            chunk = b"\0" * (1 << 20)
-            for _ in range(300):
-                fh.write(chunk)
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf, \
+            zf.open("big.bin", "w", force_zip64=True) as fh:
+        chunk = b"\0" * (1 << 20)
+        for _ in range(300):
+            fh.write(chunk)
     assert bomb.stat().st_size < 1_000_000
     rep, refused = ingest(case, bomb)
     assert any("zip bomb" in r for r in refused.values())

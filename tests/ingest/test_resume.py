@@ -61,7 +61,7 @@ def reference(tmp_path_factory, drive):
 
 def test_sigkill_mid_file_then_resume(tmp_path, drive, reference):
     case_dir = tmp_path / "case"
-    case = Case.init(case_dir, "tester")
+    Case.init(case_dir, "tester")
     proc = start_ingest(case_dir, drive, delay=0.05)
     tmp = case_dir / "objects" / ".tmp"
     # wait until the second big file is half copied: a partial temp exists and one object is done

@@ -149,7 +149,7 @@ def _rmtree_readonly(path: Path) -> None:
         os.chmod(p, stat.S_IRWXU)
         func(p)
 
-    shutil.rmtree(path, onexc=onerror)
+    shutil.rmtree(path, onerror=onerror)
 
 
 def _summarise(console: Console, case: Any, report: Any, truth: DemoTruth) -> None:

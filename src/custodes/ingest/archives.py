@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from custodes.store.objects import CHUNK, ObjectStore, ObjectWriter, SizeLimitExceeded, StoredObject
 
@@ -98,7 +98,7 @@ class _Budget:
             raise ArchiveError(f"more than {self.limits.max_members} members: refused as a possible zip bomb")
 
 
-def _copy_limited(src: BinaryIO, writer: ObjectWriter) -> None:
+def _copy_limited(src: IO[bytes], writer: ObjectWriter) -> None:
     while True:
         data = src.read(CHUNK)
         if not data:
@@ -113,7 +113,7 @@ def _member_limit(budget: _Budget, compressed: int | None) -> int:
     return lim
 
 
-def _store_member(store: ObjectStore, budget: _Budget, src: BinaryIO, compressed: int | None,
+def _store_member(store: ObjectStore, budget: _Budget, src: IO[bytes], compressed: int | None,
                   name: str) -> StoredObject:
     writer = store.writer(max_bytes=_member_limit(budget, compressed))
     try:

@@ -1,0 +1,100 @@
+"""``make bench``: speed targets as ratios against baselines measured in the same run.
+
+Ingest throughput is compared with ``sha256sum`` over the same files (one read
+pass each, page cache warmed first for both). Results are printed and written
+to ``bench/out/results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for tests.conftest paths when run from anywhere
+FIGHT_SURV = Path(os.environ.get("CUSTODES_FIGHT_SURV", REPO.parent / "shared" / "data" / "fight-surv"))
+console = Console()
+
+
+def _timeit(fn) -> float:  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _warm(files: list[Path]) -> None:
+    for f in files:
+        with open(f, "rb") as fh:
+            while fh.read(8 << 20):
+                pass
+
+
+def _sha256sum(files: list[Path]) -> None:
+    # xargs keeps the command line short for thousands of files
+    subprocess.run(["xargs", "-0", "sha256sum"], input=b"\0".join(str(f).encode() for f in files),
+                   stdout=subprocess.DEVNULL, check=True)
+
+
+def bench_ingest(work: Path, probe: bool, files: list[Path], label: str) -> dict[str, float | str]:
+    from custodes.ingest.pipeline import Ingestor
+    from custodes.store.case import Case
+
+    total = sum(f.stat().st_size for f in files)
+    _warm(files)
+    base = min(_timeit(lambda: _sha256sum(files)) for _ in range(2))
+    times = []
+    src = files[0].parent
+    for i in range(2):
+        case = Case.init(work / f"case-{label}-{i}", "bench")
+        times.append(_timeit(lambda c=case: Ingestor(c, "bench", probe_media=probe).run([src])))
+    t = min(times)
+    return {"bench": f"ingest ({label})", "files": len(files), "bytes": total,
+            "sha256sum_s": round(base, 3), "ingest_s": round(t, 3),
+            "ingest_MB_s": round(total / t / 1e6, 1), "ratio_vs_sha256sum": round(base / t, 3)}
+
+
+def main() -> int:
+    results: list[dict] = []
+    out = REPO / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
+        work = Path(d)
+        big = work / "big"
+        big.mkdir()
+        for i in range(6):
+            (big / f"bodycam_{i:02d}.bin").write_bytes(os.urandom(128 << 20))
+        files = sorted(big.iterdir())
+        with console.status("ingest throughput: large files (hash + copy + fsync)…"):
+            results.append(bench_ingest(work, False, files, "6 x 128 MiB, store only"))
+        if (FIGHT_SURV / "fight").is_dir():
+            clips = work / "clips"
+            clips.mkdir()
+            for f in sorted((FIGHT_SURV / "fight").glob("*.mp4")) + sorted((FIGHT_SURV / "noFight").glob("*.mp4")):
+                shutil.copy2(f, clips / f.name)
+            cfiles = sorted(clips.iterdir())
+            with console.status("ingest throughput: 300 real CCTV clips…"):
+                results.append(bench_ingest(work, False, cfiles, "300 fight-surv clips, store only"))
+                results.append(bench_ingest(work, True, cfiles, "300 fight-surv clips, with media probe"))
+    t = Table(title="Custodes benchmarks (ratios against baselines measured in this run)")
+    for col in ("bench", "files", "MB", "baseline s", "custodes s", "MB/s", "ratio"):
+        t.add_column(col)
+    for r in results:
+        t.add_row(str(r["bench"]), str(r["files"]), f"{int(r['bytes']) / 1e6:.0f}", str(r["sha256sum_s"]),
+                  str(r["ingest_s"]), str(r["ingest_MB_s"]), str(r["ratio_vs_sha256sum"]))
+    console.print(t)
+    console.print("Target: ingest (store only) >= 0.8 x sha256sum throughput on large files.")
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
