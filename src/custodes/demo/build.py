@@ -137,7 +137,34 @@ def build_demo(directory: Path, console: Console | None = None, force: bool = Fa
     case = Case.init(directory, "demo-investigator", title="Demo: B-block, night of 14 March 2026")
     report = run_ingest(case, [drive], "demo-investigator", "Synthetic drive from source K (demo)")
     _summarise(console, case, report, truth)
+    _triage(console, case, truth, drive)
     return directory, truth, report
+
+
+def _triage(console: Console, case: Any, truth: DemoTruth, drive: Path) -> None:
+    import hashlib
+
+    from custodes.triage.runner import queue_rows, run_triage
+
+    with console.status("Triage: motion, audio events and the violence model over every video…"):
+        rep = run_triage(case, "demo-investigator", workers=2)
+    doc = queue_rows(case, limit=5)
+    t = Table(title=f"Review queue, top 5 of {rep.segments} segments")
+    for col in ("#", "score", "video", "from–to (s)", "why"):
+        t.add_column(col)
+    for r in doc["segments"]:
+        t.add_row(str(r["rank"]), f"{r['score']:.2f}", r["name"], f"{r['start_s']:.0f}–{r['end_s']:.0f}",
+                  "; ".join(r["reasons"]) or "-")
+    console.print(t)
+    struggle_sha = hashlib.sha256((drive / truth.struggle["file"]).read_bytes()).hexdigest()
+    near_sha = hashlib.sha256((drive / truth.near_duplicate[1]).read_bytes()).hexdigest()
+    top = doc["segments"][0] if doc["segments"] else None
+    if top and top["sha256"] in (struggle_sha, near_sha) and \
+            top["start_s"] < truth.struggle["end_s"] and top["end_s"] > truth.struggle["start_s"]:
+        console.print(f"[green]The planted struggle ({truth.struggle['file']}, {truth.struggle['start_s']:.0f}–"
+                      f"{truth.struggle['end_s']:.0f} s) tops the queue.[/]")
+    else:
+        console.print("[bold red]The planted struggle does not top the queue.[/]")
 
 
 def _rmtree_readonly(path: Path) -> None:

@@ -1,0 +1,173 @@
+"""Decoding through PyAV with the cheapest pass that answers the question.
+
+* ``packet_timeline``: demux only, no decoding — per-second video bytes and
+  keyframe times. Bits spent per second follow the amount of motion, so this
+  is a motion proxy at thousands of times real time.
+* ``audio_envelope``: decodes audio only (cheap) into loudness per step.
+* ``gray_frames``: full video decode, but only over the requested window,
+  resampled to a fixed rate and a fixed small size so that resolution and
+  frame rate never leak into what models see.
+
+Every function streams: memory does not grow with video length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+ANALYSIS_SIZE = (160, 120)  # all motion analysis happens at this size, whatever the source
+ANALYSIS_FPS = 10.0
+
+
+class DecodeError(Exception):
+    pass
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), mode="r", timeout=30)
+    except Exception as exc:
+        raise DecodeError(f"cannot open: {getattr(exc, 'strerror', None) or exc}") from exc
+
+
+@dataclass
+class PacketTimeline:
+    duration_s: float
+    video_bytes_per_s: np.ndarray  # index = whole second
+    keyframes: list[float] = field(default_factory=list)
+    has_video: bool = True
+
+
+def packet_timeline(path: Path) -> PacketTimeline:
+    with _open(path) as c:
+        if not c.streams.video:
+            dur = (c.duration or 0) / 1e6
+            return PacketTimeline(dur, np.zeros(max(1, math.ceil(dur))), [], has_video=False)
+        vs = c.streams.video[0]
+        tb = float(vs.time_base)
+        sizes: dict[int, int] = {}
+        keys: list[float] = []
+        last = 0.0
+        start = None
+        for pkt in c.demux(vs):
+            if pkt.pts is None or pkt.size == 0:
+                continue
+            t = pkt.pts * tb
+            if start is None:
+                start = t
+            t -= start
+            last = max(last, t)
+            sizes[int(t)] = sizes.get(int(t), 0) + pkt.size
+            if pkt.is_keyframe:
+                keys.append(round(t, 3))
+    n = int(last) + 1
+    arr = np.zeros(n)
+    for k, v in sizes.items():
+        if 0 <= k < n:
+            arr[k] = v
+    return PacketTimeline(last + 1.0 / 30, arr, keys)
+
+
+@dataclass
+class AudioEnvelope:
+    step_s: float
+    rms_db: np.ndarray  # loudness per step, dBFS
+    sample_rate: int
+
+
+def audio_samples(path: Path, rate: int = 16000, start_s: float = 0.0,
+                  end_s: float | None = None) -> Iterator[np.ndarray]:
+    """Mono float32 samples at ``rate``, in chunks, from ``start_s`` to ``end_s``."""
+    with _open(path) as c:
+        if not c.streams.audio:
+            return
+        st = c.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        if start_s > 0:
+            c.seek(int(start_s * 1_000_000), backward=True)
+        produced = 0
+        first_t: float | None = None
+        for frame in c.decode(st):
+            if first_t is None:
+                first_t = frame.time if frame.time is not None else 0.0
+            for rf in resampler.resample(frame):
+                chunk = rf.to_ndarray().reshape(-1).astype(np.float32)
+                t0 = (rf.time if rf.time is not None else first_t + produced / rate)
+                if t0 + len(chunk) / rate < start_s:
+                    produced += len(chunk)
+                    continue
+                if t0 < start_s:
+                    chunk = chunk[int((start_s - t0) * rate):]
+                if end_s is not None and t0 + len(chunk) / rate > end_s:
+                    chunk = chunk[: max(0, int((end_s - t0) * rate))]
+                    if len(chunk):
+                        yield chunk
+                    return
+                produced += len(chunk)
+                yield chunk
+
+
+def audio_envelope(path: Path, step_s: float = 0.5, rate: int = 16000) -> AudioEnvelope | None:
+    step = int(step_s * rate)
+    out: list[float] = []
+    buf = np.zeros(0, dtype=np.float32)
+    any_audio = False
+    for chunk in audio_samples(path, rate):
+        any_audio = True
+        buf = np.concatenate([buf, chunk])
+        while len(buf) >= step:
+            seg, buf = buf[:step], buf[step:]
+            out.append(20 * math.log10(float(np.sqrt(np.mean(seg * seg))) + 1e-9))
+    if not any_audio:
+        return None
+    if len(buf) > step // 4:
+        out.append(20 * math.log10(float(np.sqrt(np.mean(buf * buf))) + 1e-9))
+    return AudioEnvelope(step_s, np.asarray(out), rate)
+
+
+def gray_frames(path: Path, start_s: float = 0.0, end_s: float | None = None, fps: float = ANALYSIS_FPS,
+                size: tuple[int, int] = ANALYSIS_SIZE) -> Iterator[tuple[float, np.ndarray]]:
+    """(time, uint8 grey frame at ``size``) resampled to ``fps``, over [start_s, end_s)."""
+    w, h = size
+    with _open(path) as c:
+        if not c.streams.video:
+            return
+        vs = c.streams.video[0]
+        vs.thread_type = "AUTO"
+        tb = float(vs.time_base or 1e-6)
+        t_origin = float(vs.start_time * tb) if vs.start_time is not None else 0.0
+        if start_s > 0:
+            c.seek(int((start_s + t_origin) / tb), stream=vs, backward=True)
+        next_t = start_s
+        try:
+            for frame in c.decode(vs):
+                if frame.time is None:
+                    continue
+                t = frame.time - t_origin
+                if t < next_t - 0.5 / fps:
+                    continue
+                if end_s is not None and t >= end_s:
+                    break
+                g = frame.reformat(width=w, height=h, format="gray").to_ndarray()
+                yield t, g
+                while next_t <= t + 1e-9:
+                    next_t += 1.0 / fps
+        except av.error.InvalidDataError as exc:  # damaged stream: stop here, keep what decoded
+            raise DecodeError(f"decoding stopped: {exc}") from exc
+
+
+def plain_decode(path: Path) -> int:
+    """Decode every video frame and do nothing else: the baseline for benchmarks."""
+    n = 0
+    with _open(path) as c:
+        vs = c.streams.video[0]
+        vs.thread_type = "AUTO"
+        for _ in c.decode(vs):
+            n += 1
+    return n

@@ -1,0 +1,324 @@
+"""Per-video analysis: signals, window scores and review segments.
+
+``analyze_video`` is a pure function of one file (it runs in worker
+processes and writes nothing); the caller stores what it returns.
+
+1. Fast pass (no video decoding): bytes per second from demuxed packets (a
+   motion proxy) and audio loudness per 0.5 s.
+2. Candidate spans: the whole video when short, otherwise the seconds whose
+   bitrate or loudness stands out from that video's own median, padded.
+3. Full pass over candidate spans only: optical-flow motion features per 2 s
+   window (1 s hop) scored by the learned classifier, and audio events from
+   YAMNet over the same spans.
+4. Window score = 1 − (1 − p_visual)(1 − 0.7·p_audio_event)(1 − loud_bonus),
+   a fixed, documented combination (only p_visual is learned: the training
+   data's audio comes from YouTube uploads and is not representative).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from custodes.analyze import audio_events, motion
+from custodes.media.decode import (
+    ANALYSIS_SIZE,
+    DecodeError,
+    audio_envelope,
+    audio_samples,
+    gray_frames,
+    packet_timeline,
+)
+
+MODEL_DIR = Path(__file__).parent / "models"
+MODEL_NAME = "violence-motion-2-lgb-1"
+TRIAGE_VERSION = f"triage-1/{MODEL_NAME}/{audio_events.VERSION}"
+FULL_ANALYSIS_MAX_S = 180.0  # shorter videos are analysed end to end
+PAD_S = 4.0
+SEGMENT_THRESHOLD = 0.5
+
+
+@functools.lru_cache(maxsize=1)
+def load_model() -> Any:
+    import lightgbm as lgb
+
+    meta = json.loads((MODEL_DIR / f"{MODEL_NAME}.json").read_text())
+    if meta["features"] != motion.FEATURE_NAMES:
+        raise RuntimeError(f"model {MODEL_NAME} was trained on other features than {motion.VERSION}")
+    return lgb.Booster(model_file=str(MODEL_DIR / f"{MODEL_NAME}.txt"))
+
+
+@dataclass
+class SignalRow:
+    analyzer: str
+    version: str
+    kind: str
+    start_s: float
+    end_s: float
+    value: float
+    data: dict[str, Any] | None = None
+
+
+@dataclass
+class SegmentRow:
+    start_s: float
+    end_s: float
+    score: float
+    reasons: list[dict[str, Any]]
+
+
+@dataclass
+class VideoResult:
+    ok: bool
+    error: str = ""
+    duration_s: float = 0.0
+    analysed_s: float = 0.0
+    signals: list[SignalRow] = field(default_factory=list)
+    segments: list[SegmentRow] = field(default_factory=list)
+    peak: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _spans_from_mask(mask: np.ndarray, step: float, pad: float, duration: float) -> list[tuple[float, float]]:
+    spans: list[tuple[float, float]] = []
+    for i in np.flatnonzero(mask):
+        a, b = max(0.0, i * step - pad), min(duration, (i + 1) * step + pad)
+        if spans and a <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], b))
+        else:
+            spans.append((a, b))
+    return spans
+
+
+def candidate_spans(duration: float, bitrate: np.ndarray, loud_db: np.ndarray | None,
+                    loud_step: float) -> list[tuple[float, float]]:
+    if duration <= FULL_ANALYSIS_MAX_S:
+        return [(0.0, duration)]
+    med = float(np.median(bitrate[bitrate > 0])) if np.any(bitrate > 0) else 0.0
+    mask_v = (bitrate > 1.5 * med) | (bitrate >= np.percentile(bitrate, 90)) if med > 0 else bitrate > 0
+    spans = _spans_from_mask(mask_v, 1.0, PAD_S, duration)
+    if loud_db is not None and len(loud_db):
+        mask_a = loud_db > float(np.median(loud_db)) + 10.0
+        spans += _spans_from_mask(mask_a, loud_step, PAD_S, duration)
+    spans.sort()
+    merged: list[tuple[float, float]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _windows(a: float, b: float) -> list[tuple[float, float]]:
+    if b - a <= motion.WINDOW_S + 0.5:
+        return [(a, b)]
+    out = []
+    t = a
+    while t + motion.WINDOW_S <= b + 1e-6:
+        out.append((t, t + motion.WINDOW_S))
+        t += 1.0
+    return out
+
+
+def _audio_events(path: Path, a: float, b: float) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    """Patch start times and group probabilities over [a, b), in 60 s chunks (bounded memory)."""
+    model = audio_events.AudioEventModel.load()
+    times: list[np.ndarray] = []
+    groups: dict[str, list[np.ndarray]] = {}
+    buf = np.zeros(0, dtype=np.float32)
+    buf_t0 = a
+    chunk_len = int(60 * audio_events.RATE)
+    hop = int(audio_events.HOP_S * audio_events.RATE)
+    got = False
+
+    def flush(final: bool) -> None:
+        nonlocal buf, buf_t0
+        if len(buf) < int(audio_events.PATCH_S * audio_events.RATE) and not final:
+            return
+        if len(buf) == 0:
+            return
+        probs = model.scores(buf)
+        g = model.groups(probs)
+        times.append(buf_t0 + np.arange(len(probs)) * audio_events.HOP_S)
+        for k, v in g.items():
+            groups.setdefault(k, []).append(v)
+        used = len(probs) * hop
+        buf_t0 += used / audio_events.RATE
+        buf = buf[used:] if not final else np.zeros(0, dtype=np.float32)
+
+    for chunk in audio_samples(path, audio_events.RATE, a, b):
+        got = True
+        buf = np.concatenate([buf, chunk])
+        if len(buf) >= chunk_len:
+            flush(False)
+    if not got:
+        return None
+    flush(True)
+    if not times:
+        return None
+    return np.concatenate(times), {k: np.concatenate(v) for k, v in groups.items()}
+
+
+def analyze_video(path: Path, with_audio_events: bool = True) -> VideoResult:
+    res = VideoResult(ok=True)
+    try:
+        pt = packet_timeline(path)
+    except DecodeError as exc:
+        return VideoResult(ok=False, error=str(exc))
+    if not pt.has_video:
+        return VideoResult(ok=False, error="no video stream")
+    res.duration_s = duration = pt.duration_s
+    v = "fast-1"
+    med_rate = float(np.median(pt.video_bytes_per_s[pt.video_bytes_per_s > 0])) if np.any(pt.video_bytes_per_s) else 1.0
+    for i, bps in enumerate(pt.video_bytes_per_s):
+        res.signals.append(SignalRow("bitrate", v, "bitrate_ratio", float(i), float(min(i + 1, duration)),
+                                     round(float(bps) / max(med_rate, 1.0), 3)))
+    env = None
+    try:
+        env = audio_envelope(path)
+    except DecodeError:
+        env = None
+    loud_med = 0.0
+    if env is not None and len(env.rms_db):
+        loud_med = float(np.median(env.rms_db))
+        for i, db in enumerate(env.rms_db):
+            res.signals.append(SignalRow("loudness", v, "loudness_db", i * env.step_s, (i + 1) * env.step_s,
+                                         round(float(db), 2)))
+    spans = candidate_spans(duration, pt.video_bytes_per_s, env.rms_db if env else None,
+                            env.step_s if env else 0.5)
+    for a, b in spans:
+        res.signals.append(SignalRow("candidates", v, "candidate_span", a, b, 1.0))
+    booster = load_model()
+    window_rows: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for a, b in spans:
+        ts, rows, cts, changes = [], [], [], []
+        try:
+            for t, r, c in motion.pair_rows(gray_frames(path, a, b, fps=motion.FPS, size=ANALYSIS_SIZE)):
+                ts.append(t)
+                rows.append(r)
+                if c is not None:
+                    cts.append(t)
+                    changes.append(c)
+        except DecodeError as exc:
+            errors.append(f"video decoding stopped at {ts[-1] if ts else a:.1f}s: {exc}")
+        if not rows:
+            continue
+        res.analysed_s += (ts[-1] - ts[0]) if len(ts) > 1 else 0.0
+        T, R = np.asarray(ts), np.asarray(rows)
+        CT = np.asarray(cts) if cts else np.zeros(0)
+        C = np.asarray(changes) if changes else np.zeros((0, len(motion.CHANGE_NAMES)))
+        span_end = min(b, float(T[-1]) + 1.0 / motion.FPS)
+        feats, wins = [], []
+        for wa, wb in _windows(a, span_end):
+            f = motion.window_features(T, R, C, CT, wa, wb)
+            if f is not None:
+                feats.append(f)
+                wins.append((wa, wb))
+        if not feats:
+            continue
+        probs = booster.predict(np.stack(feats))
+        ev = None
+        if with_audio_events:
+            try:
+                ev = _audio_events(path, a, span_end)
+            except DecodeError:
+                ev = None
+        for (wa, wb), f, p in zip(wins, feats, probs, strict=True):
+            w: dict[str, Any] = {"start": wa, "end": wb, "p_visual": float(p),
+                                 "motion": float(f[motion.FEATURE_NAMES.index("local_mean_mean")]),
+                                 "vif": float(f[motion.FEATURE_NAMES.index("vif_change_mean_mean")])}
+            if env is not None and len(env.rms_db):
+                i0, i1 = int(wa / env.step_s), max(int(wa / env.step_s) + 1, int(math.ceil(wb / env.step_s)))
+                seg = env.rms_db[i0:i1]
+                w["loud_over_median_db"] = float(seg.max() - loud_med) if len(seg) else 0.0
+            if ev is not None:
+                et, eg = ev
+                sel = (et + audio_events.PATCH_S > wa) & (et < wb)
+                if sel.any():
+                    w["audio"] = {g: float(vals[sel].max()) for g, vals in eg.items()}
+            window_rows.append(w)
+    if errors:
+        res.stats["errors"] = errors
+    if not window_rows:
+        if errors:
+            return VideoResult(ok=False, error="; ".join(errors), duration_s=duration, signals=res.signals)
+        return VideoResult(ok=False, error="no analysable frames", duration_s=duration, signals=res.signals)
+    for w in window_rows:
+        w["score"], w["reasons"] = combine(w)
+        res.signals.append(SignalRow("motion", motion.VERSION, "motion_local", w["start"], w["end"],
+                                     round(w["motion"], 4)))
+        res.signals.append(SignalRow("motion", motion.VERSION, "vif", w["start"], w["end"], round(w["vif"], 4)))
+        res.signals.append(SignalRow("violence", MODEL_NAME, "p_visual", w["start"], w["end"],
+                                     round(w["p_visual"], 4)))
+        if "audio" in w:
+            top = max((g for g in audio_events.VIOLENT_GROUPS if g in w["audio"]), key=lambda g: w["audio"][g],
+                      default=None)
+            if top is not None:
+                res.signals.append(SignalRow("audio_events", audio_events.VERSION, "audio_violent",
+                                             w["start"], w["end"], round(w["audio"][top], 4),
+                                             {k: round(x, 3) for k, x in w["audio"].items()}))
+            if "speech" in w["audio"]:
+                res.signals.append(SignalRow("audio_events", audio_events.VERSION, "speech", w["start"], w["end"],
+                                             round(w["audio"]["speech"], 4)))
+        res.signals.append(SignalRow("triage", TRIAGE_VERSION, "score", w["start"], w["end"], round(w["score"], 4)))
+    res.segments = make_segments(window_rows)
+    res.peak = max(w["score"] for w in window_rows)
+    res.stats.update({"windows": len(window_rows), "spans": len(spans), "analysed_s": round(res.analysed_s, 1),
+                      "duration_s": round(duration, 1)})
+    return res
+
+
+def combine(w: dict[str, Any]) -> tuple[float, list[dict[str, Any]]]:
+    p = w["p_visual"]
+    reasons: list[dict[str, Any]] = []
+    if p >= 0.5:
+        reasons.append({"signal": "p_visual", "value": round(p, 3),
+                        "text": f"motion pattern like fights in training data (p={p:.2f})"})
+    a_val, a_group = 0.0, None
+    for g in audio_events.VIOLENT_GROUPS:
+        val = w.get("audio", {}).get(g, 0.0)
+        if val > a_val:
+            a_val, a_group = val, g
+    if a_group and a_val >= 0.3:
+        reasons.append({"signal": f"audio:{a_group}", "value": round(a_val, 3),
+                        "text": f"audio event: {a_group} ({a_val:.2f})"})
+    loud = w.get("loud_over_median_db", 0.0)
+    loud_bonus = float(np.clip((loud - 10.0) / 20.0, 0.0, 1.0)) * 0.3
+    if loud >= 12:
+        reasons.append({"signal": "loudness", "value": round(loud, 1),
+                        "text": f"loud: {loud:.0f} dB above this video's median"})
+    if w.get("vif", 0) > 0.9:
+        reasons.append({"signal": "vif", "value": round(w["vif"], 3), "text": "abrupt, widespread motion changes"})
+    score = 1.0 - (1.0 - p) * (1.0 - 0.7 * a_val) * (1.0 - loud_bonus)
+    return float(score), reasons
+
+
+def make_segments(windows: list[dict[str, Any]]) -> list[SegmentRow]:
+    """Merge overlapping windows above the threshold; always keep each video's best window."""
+    ws = sorted(windows, key=lambda w: w["start"])
+    segs: list[SegmentRow] = []
+    for w in ws:
+        if w["score"] < SEGMENT_THRESHOLD:
+            continue
+        if segs and w["start"] <= segs[-1].end_s:
+            s = segs[-1]
+            s.end_s = max(s.end_s, w["end"])
+            if w["score"] > s.score:
+                s.score = w["score"]
+                s.reasons = w["reasons"]
+        else:
+            segs.append(SegmentRow(w["start"], w["end"], w["score"], list(w["reasons"])))
+    if not segs:
+        best = max(ws, key=lambda w: w["score"])
+        segs.append(SegmentRow(best["start"], best["end"], best["score"], list(best["reasons"])))
+    for s in segs:
+        s.start_s, s.end_s, s.score = round(s.start_s, 2), round(s.end_s, 2), round(s.score, 4)
+    return segs

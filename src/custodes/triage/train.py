@@ -1,0 +1,121 @@
+"""Train the violence classifier shipped in ``triage/models/``.
+
+    python -m custodes.triage.train --data ../shared/data/fight-surv
+
+Data: ``fight/`` and ``noFight/`` 2-second CCTV clips (Aktı et al. 2019, MIT).
+Features: ``analyze.motion`` at a fixed 160x120 / 15 fps — resolution is
+normalised because it differs by class in this data set. Cross-validation is
+grouped by source video (``videos.txt``) so that clips cut from the same
+YouTube video never sit on both sides of a split. The final model is trained
+on all clips and written with its metadata (features, CV scores, data hash).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from custodes.analyze.motion import FEATURE_NAMES, FPS, SIZE, clip_features
+from custodes.analyze.motion import VERSION as MOTION_VERSION
+from custodes.media.decode import gray_frames
+from custodes.triage.metrics import average_precision, recall_at_fraction, roc_auc
+
+MODEL_DIR = Path(__file__).parent / "models"
+PARAMS: dict[str, Any] = {"objective": "binary", "learning_rate": 0.03, "num_leaves": 7, "min_data_in_leaf": 10,
+          "bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.5, "verbose": -1, "seed": 7,
+          "deterministic": True, "num_threads": 2}
+ROUNDS = 300
+
+
+def features_for(path: str) -> np.ndarray | None:
+    return clip_features(gray_frames(Path(path), fps=FPS, size=SIZE))
+
+
+def source_groups(data: Path, names: list[str]) -> list[int]:
+    groups: dict[str, int] = {}
+    g = -1
+    listing = data / "videos.txt"
+    if listing.exists():
+        for line in listing.read_text().splitlines():
+            line = line.strip()
+            if line.startswith("http"):
+                g += 1
+            elif m := re.match(r"^(\w+)\s*:", line):
+                groups[m.group(1)] = g
+    out = []
+    for i, n in enumerate(names):
+        out.append(groups.get(n, 10_000 + i))  # unknown source: its own group
+    return out
+
+
+def load_dataset(data: Path, workers: int = 2) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
+    files, labels = [], []
+    for label, sub in ((1, "fight"), (0, "noFight")):
+        for f in sorted((data / sub).glob("*.mp4")):
+            files.append(str(f))
+            labels.append(label)
+    with ProcessPoolExecutor(workers) as ex:
+        feats = list(ex.map(features_for, files, chunksize=4))
+    keep = [i for i, x in enumerate(feats) if x is not None]
+    X = np.stack([feats[i] for i in keep])  # type: ignore[misc]
+    y = np.asarray([labels[i] for i in keep])
+    names = [Path(files[i]).stem for i in keep]
+    return X, y, source_groups(data, names), [files[i] for i in keep]
+
+
+def grouped_cv(X: np.ndarray, y: np.ndarray, groups: list[int], repeats: int = 3) -> dict[str, float]:
+    import lightgbm as lgb
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    aucs, aps, r10 = [], [], []
+    for rep in range(repeats):
+        pred = np.zeros(len(y))
+        for tr, te in StratifiedGroupKFold(5, shuffle=True, random_state=rep).split(X, y, groups):
+            booster = lgb.train(PARAMS, lgb.Dataset(X[tr], y[tr]), ROUNDS)
+            pred[te] = booster.predict(X[te])
+        aucs.append(roc_auc(y, pred))
+        aps.append(average_precision(y, pred))
+        r10.append(recall_at_fraction(y, pred, 0.10))
+    return {"roc_auc": float(np.mean(aucs)), "roc_auc_std": float(np.std(aucs)),
+            "average_precision": float(np.mean(aps)), "recall_at_10pct": float(np.mean(r10)),
+            "folds": 5, "repeats": repeats, "grouped_by": "source video (videos.txt)"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import lightgbm as lgb
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=MODEL_DIR)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args(argv)
+    X, y, groups, files = load_dataset(args.data, args.workers)
+    cv = grouped_cv(X, y, groups)
+    print(json.dumps(cv, indent=2))
+    booster = lgb.train(PARAMS, lgb.Dataset(X, y, feature_name=FEATURE_NAMES), ROUNDS)
+    digest = hashlib.sha256()
+    for f in sorted(files):
+        digest.update(hashlib.sha256(Path(f).read_bytes()).digest())
+    version = f"violence-{MOTION_VERSION}-lgb-1"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{version}.txt").write_text(booster.model_to_string())
+    meta = {"version": version, "features": FEATURE_NAMES, "motion_version": MOTION_VERSION,
+            "trained": datetime.now(UTC).strftime("%Y-%m-%d"), "clips": int(len(y)), "positives": int(y.sum()),
+            "data": "fight-surv (Aktı et al. 2019, MIT)", "data_sha256": digest.hexdigest(),
+            "params": PARAMS, "rounds": ROUNDS, "cv": cv}
+    (args.out / f"{version}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {args.out / version}.txt")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
