@@ -329,6 +329,8 @@ def queue(case_dir: CaseArg, limit: Annotated[int, typer.Option(help="Top N segm
     Console().print(t)
     for f in doc["not_analysed"]:
         console.print(f"[yellow]not analysed[/] {f['name']} ({f['sha256'][:12]}…): {f['reason']}")
+    for f in doc["partly_analysed"]:
+        console.print(f"[yellow]partly analysed[/] {f['name']} ({f['sha256'][:12]}…): {f['reason']}")
 
 
 @app.command("eval-triage")

@@ -17,6 +17,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -36,12 +37,20 @@ def _open(path: Path) -> av.container.InputContainer:
         raise DecodeError(f"cannot open: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
+def _demux_until_damaged(c: Any, stream: Any) -> Iterator[Any]:
+    try:
+        yield from c.demux(stream)
+    except (av.error.FFmpegError, EOFError):
+        return
+
+
 @dataclass
 class PacketTimeline:
     duration_s: float
     video_bytes_per_s: np.ndarray  # index = whole second
     keyframes: list[float] = field(default_factory=list)
     has_video: bool = True
+    declared_s: float | None = None  # what the container claims; more than duration_s when truncated
 
 
 def packet_timeline(path: Path) -> PacketTimeline:
@@ -50,12 +59,13 @@ def packet_timeline(path: Path) -> PacketTimeline:
             dur = (c.duration or 0) / 1e6
             return PacketTimeline(dur, np.zeros(max(1, math.ceil(dur))), [], has_video=False)
         vs = c.streams.video[0]
-        tb = float(vs.time_base)
+        declared = c.duration / 1e6 if c.duration else None
+        tb = float(vs.time_base or 0)
         sizes: dict[int, int] = {}
         keys: list[float] = []
         last = 0.0
         start = None
-        for pkt in c.demux(vs):
+        for pkt in _demux_until_damaged(c, vs):
             if pkt.pts is None or pkt.size == 0:
                 continue
             t = pkt.pts * tb
@@ -71,7 +81,7 @@ def packet_timeline(path: Path) -> PacketTimeline:
     for k, v in sizes.items():
         if 0 <= k < n:
             arr[k] = v
-    return PacketTimeline(last + 1.0 / 30, arr, keys)
+    return PacketTimeline(last + 1.0 / 30, arr, keys, declared_s=declared)
 
 
 @dataclass
@@ -79,6 +89,14 @@ class AudioEnvelope:
     step_s: float
     rms_db: np.ndarray  # loudness per step, dBFS
     sample_rate: int
+
+
+def _decode_until_damaged(c: Any, stream: Any) -> Iterator[Any]:
+    """Decoded frames until the data ends or turns to garbage (truncated recordings)."""
+    try:
+        yield from c.decode(stream)
+    except (av.error.FFmpegError, EOFError):
+        return
 
 
 def audio_samples(path: Path, rate: int = 16000, start_s: float = 0.0,
@@ -93,7 +111,7 @@ def audio_samples(path: Path, rate: int = 16000, start_s: float = 0.0,
             c.seek(int(start_s * 1_000_000), backward=True)
         produced = 0
         first_t: float | None = None
-        for frame in c.decode(st):
+        for frame in _decode_until_damaged(c, st):
             if first_t is None:
                 first_t = frame.time if frame.time is not None else 0.0
             for rf in resampler.resample(frame):
@@ -158,7 +176,7 @@ def gray_frames(path: Path, start_s: float = 0.0, end_s: float | None = None, fp
                 yield t, g
                 while next_t <= t + 1e-9:
                     next_t += 1.0 / fps
-        except av.error.InvalidDataError as exc:  # damaged stream: stop here, keep what decoded
+        except (av.error.FFmpegError, EOFError) as exc:  # damaged stream: stop here, keep what decoded
             raise DecodeError(f"decoding stopped: {exc}") from exc
 
 

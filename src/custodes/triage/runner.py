@@ -167,8 +167,9 @@ def queue_rows(case: Case, limit: int = 0, min_score: float = 0.0) -> dict[str, 
         if limit:
             q = q.limit(limit)
         segs = list(s.scalars(q))
-        failed = list(s.scalars(select(AnalysisRun).where(AnalysisRun.analyzer == ANALYZER,
-                                                          AnalysisRun.status == "failed")))
+        runs = list(s.scalars(select(AnalysisRun).where(AnalysisRun.analyzer == ANALYZER)))
+        failed = [r for r in runs if r.status == "failed"]
+        partial = [r for r in runs if r.status == "ok" and (r.stats or {}).get("errors")]
         unreadable = list(s.scalars(select(MediaProbe).where(MediaProbe.status == "unreadable")))
     items = [{"rank": i + 1, "sha256": g.sha256, "name": names.get(g.sha256, ""), "source": paths.get(g.sha256, ""),
               "start_s": g.start_s, "end_s": g.end_s, "score": round(g.score, 4),
@@ -176,4 +177,6 @@ def queue_rows(case: Case, limit: int = 0, min_score: float = 0.0) -> dict[str, 
              for i, g in enumerate(segs)]
     not_analysed = [{"sha256": r.sha256, "name": names.get(r.sha256, ""), "reason": r.error} for r in failed]
     not_analysed += [{"sha256": m.sha256, "name": names.get(m.sha256, ""), "reason": m.reason} for m in unreadable]
-    return {"segments": items, "not_analysed": not_analysed}
+    partly = [{"sha256": r.sha256, "name": names.get(r.sha256, ""), "reason": "; ".join(r.stats["errors"])}
+              for r in partial]
+    return {"segments": items, "not_analysed": not_analysed, "partly_analysed": partly}

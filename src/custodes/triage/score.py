@@ -175,6 +175,10 @@ def analyze_video(path: Path, with_audio_events: bool = True) -> VideoResult:
     if not pt.has_video:
         return VideoResult(ok=False, error="no video stream")
     res.duration_s = duration = pt.duration_s
+    errors: list[str] = []
+    if pt.declared_s and pt.declared_s > duration + 2.0:
+        errors.append(f"video data ends at {duration:.1f}s of a declared {pt.declared_s:.1f}s: truncated; "
+                      "decoding stopped there")
     v = "fast-1"
     med_rate = float(np.median(pt.video_bytes_per_s[pt.video_bytes_per_s > 0])) if np.any(pt.video_bytes_per_s) else 1.0
     for i, bps in enumerate(pt.video_bytes_per_s):
@@ -197,7 +201,6 @@ def analyze_video(path: Path, with_audio_events: bool = True) -> VideoResult:
         res.signals.append(SignalRow("candidates", v, "candidate_span", a, b, 1.0))
     booster = load_model()
     window_rows: list[dict[str, Any]] = []
-    errors: list[str] = []
     for a, b in spans:
         ts, rows, cts, changes = [], [], [], []
         try:

@@ -72,7 +72,7 @@ def load_dataset(data: Path, workers: int = 2) -> tuple[np.ndarray, np.ndarray, 
     return X, y, source_groups(data, names), [files[i] for i in keep]
 
 
-def grouped_cv(X: np.ndarray, y: np.ndarray, groups: list[int], repeats: int = 3) -> dict[str, float]:
+def grouped_cv(X: np.ndarray, y: np.ndarray, groups: list[int], repeats: int = 3) -> dict[str, Any]:
     import lightgbm as lgb
     from sklearn.model_selection import StratifiedGroupKFold
 
