@@ -3,7 +3,6 @@ re-runs skip, a killed run resumes without duplicate signals."""
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
