@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # for tests.conftest paths when run from anywhere
+sys.path.insert(0, str(REPO / "bench"))
 FIGHT_SURV = Path(os.environ.get("CUSTODES_FIGHT_SURV", REPO.parent / "shared" / "data" / "fight-surv"))
 console = Console()
 
@@ -64,6 +64,7 @@ def bench_ingest(work: Path, probe: bool, files: list[Path], label: str) -> dict
 
 def main() -> int:
     results: list[dict] = []
+    triage_results: list[dict] = []
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
@@ -84,6 +85,14 @@ def main() -> int:
             with console.status("ingest throughput: 300 real CCTV clips…"):
                 results.append(bench_ingest(work, False, cfiles, "300 fight-surv clips, store only"))
                 results.append(bench_ingest(work, True, cfiles, "300 fight-surv clips, with media probe"))
+        import triage_bench
+
+        with console.status("triage throughput on a 1-hour 720p video (generating it takes a minute)…"):
+            tp = triage_bench.throughput(work)
+        triage_results = tp
+        if (FIGHT_SURV / "fight").is_dir():
+            with console.status("violence model: grouped cross-validation on fight-surv…"):
+                triage_results.append(triage_bench.cross_validation(FIGHT_SURV))
     t = Table(title="Custodes benchmarks (ratios against baselines measured in this run)")
     for col in ("bench", "files", "MB", "baseline s", "custodes s", "MB/s", "ratio"):
         t.add_column(col)
@@ -92,7 +101,25 @@ def main() -> int:
                   str(r["ingest_s"]), str(r["ingest_MB_s"]), str(r["ratio_vs_sha256sum"]))
     console.print(t)
     console.print("Target: ingest (store only) >= 0.8 x sha256sum throughput on large files.")
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    for r in triage_results:
+        if "full_pipeline" in r:
+            tt = Table(title=r["bench"], show_header=False)
+            for k in ("fast_pass_x_realtime_per_core", "full_x_realtime_per_core", "full_vs_plain_decode_cpu",
+                      "footage_h_per_cpu_h", "peak_rss_mb_full"):
+                tt.add_row(k, str(r[k]))
+            tt.add_row("plain decode cpu s / full pipeline cpu s",
+                       f"{r['plain_decode']['cpu_s']} / {r['full_pipeline']['cpu_s']}")
+            tt.add_row("fast pass selected for full analysis", f"{r['fast_pass']['candidate_s']} s")
+            tt.add_row(*[(k, str(v)) for k, v in r.items() if k.startswith("planted")][0])
+            tt.add_row("targets", r["targets"])
+            console.print(tt)
+        else:
+            g = r["grouped_by_source_video"]
+            console.print(f"{r['bench']} ({r['clips']} clips): grouped ROC AUC {g['roc_auc']:.3f} "
+                          f"± {g['roc_auc_std']:.3f}, AP {g['average_precision']:.3f}, recall at 10% reviewed "
+                          f"{g['recall_at_10pct']:.3f}; ungrouped (optimistic) AUC "
+                          f"{r['ungrouped_for_comparison']['roc_auc']:.3f}. Target: {r['target']}")
+    (out / "results.json").write_text(json.dumps(results + triage_results, indent=2) + "\n")
     return 0
 
 

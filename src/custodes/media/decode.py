@@ -47,7 +47,7 @@ def _demux_until_damaged(c: Any, stream: Any) -> Iterator[Any]:
 @dataclass
 class PacketTimeline:
     duration_s: float
-    video_bytes_per_s: np.ndarray  # index = whole second
+    video_bytes_per_s: np.ndarray  # bytes of inter (non-key) frames per whole second
     keyframes: list[float] = field(default_factory=list)
     has_video: bool = True
     declared_s: float | None = None  # what the container claims; more than duration_s when truncated
@@ -73,9 +73,11 @@ def packet_timeline(path: Path) -> PacketTimeline:
                 start = t
             t -= start
             last = max(last, t)
-            sizes[int(t)] = sizes.get(int(t), 0) + pkt.size
             if pkt.is_keyframe:
+                # intra frames cost bits for scene detail, not motion: keep them out of the proxy
                 keys.append(round(t, 3))
+            else:
+                sizes[int(t)] = sizes.get(int(t), 0) + pkt.size
     n = int(last) + 1
     arr = np.zeros(n)
     for k, v in sizes.items():

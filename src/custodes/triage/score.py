@@ -42,6 +42,8 @@ TRIAGE_VERSION = f"triage-1/{MODEL_NAME}/{audio_events.VERSION}"
 FULL_ANALYSIS_MAX_S = 180.0  # shorter videos are analysed end to end
 PAD_S = 4.0
 SEGMENT_THRESHOLD = 0.5
+BITRATE_FACTOR = 1.6  # seconds spending this many times the video's median inter-frame bits are candidates
+LOUDNESS_OVER_MEDIAN_DB = 10.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -101,10 +103,10 @@ def candidate_spans(duration: float, bitrate: np.ndarray, loud_db: np.ndarray | 
     if duration <= FULL_ANALYSIS_MAX_S:
         return [(0.0, duration)]
     med = float(np.median(bitrate[bitrate > 0])) if np.any(bitrate > 0) else 0.0
-    mask_v = (bitrate > 1.5 * med) | (bitrate >= np.percentile(bitrate, 90)) if med > 0 else bitrate > 0
+    mask_v = bitrate > BITRATE_FACTOR * med if med > 0 else bitrate > 0
     spans = _spans_from_mask(mask_v, 1.0, PAD_S, duration)
     if loud_db is not None and len(loud_db):
-        mask_a = loud_db > float(np.median(loud_db)) + 10.0
+        mask_a = loud_db > float(np.median(loud_db)) + LOUDNESS_OVER_MEDIAN_DB
         spans += _spans_from_mask(mask_a, loud_step, PAD_S, duration)
     spans.sort()
     merged: list[tuple[float, float]] = []
