@@ -333,6 +333,47 @@ def queue(case_dir: CaseArg, limit: Annotated[int, typer.Option(help="Top N segm
         console.print(f"[yellow]partly analysed[/] {f['name']} ({f['sha256'][:12]}…): {f['reason']}")
 
 
+def _iso(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _iso(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_iso(x) for x in v]
+    return v.isoformat() if hasattr(v, "isoformat") else v
+
+
+@app.command()
+def timeline(case_dir: CaseArg, camera: Annotated[str | None, typer.Option("--camera", help="Only this camera")] = None,
+             as_json: JsonOpt = False) -> None:
+    """Per-camera recordings from the burnt-in clock, the gaps where recordings are missing, and
+    moments covered by several cameras. Reads overlays of new videos first (resumable)."""
+    from custodes.timeline.build import build_timeline, read_recordings, write_svg
+
+    case = _open(case_dir)
+    with Progress(TextColumn("reading overlays"), BarColumn(), TextColumn("{task.completed} videos"),
+                  console=console, disable=as_json) as prog:
+        task = prog.add_task("ocr", total=None)
+        read_recordings(case, progress=lambda n: prog.advance(task, n))
+    doc = build_timeline(case, camera=camera)
+    svg = write_svg(doc, case.reports / "timeline.svg")
+    if as_json:
+        _print_json({**_iso(doc), "plot": str(svg)})
+        return
+    for c in doc["cameras"]:
+        t = Table("start", "end", "file", "from", "conf.", title=f"{c['camera']}: {len(c['recordings'])} recording(s)")
+        for r in c["recordings"]:
+            t.add_row(f"{r['start']:%Y-%m-%d %H:%M:%S}", f"{r['end']:%H:%M:%S}", r["name"], r["source"],
+                      f"{r['confidence']:.2f}")
+        Console().print(t)
+        for g in c["gaps"]:
+            Console().print(f"[bold red]GAP[/] {c['camera']} {g['start']:%Y-%m-%d %H:%M:%S} – {g['end']:%H:%M:%S} "
+                            f"({g['duration_s']:.0f} s with no recording)")
+    for o in doc["overlaps"]:
+        Console().print(f"[cyan]simultaneous[/] {', '.join(o['cameras'])}: {o['start']:%H:%M:%S} – {o['end']:%H:%M:%S}")
+    for u in doc["unplaced"]:
+        console.print(f"[yellow]not placed[/] {u['name']} ({u['sha256'][:12]}…): {u['reason']}")
+    console.print(f"Timeline plot: {svg}")
+
+
 @app.command("eval-triage")
 def eval_triage(directory: Annotated[Path, typer.Argument(help="Folder with violent/ and nonviolent/")],
                 workers: Annotated[int, typer.Option("--workers", min=1)] = 2,

@@ -138,7 +138,32 @@ def build_demo(directory: Path, console: Console | None = None, force: bool = Fa
     report = run_ingest(case, [drive], "demo-investigator", "Synthetic drive from source K (demo)")
     _summarise(console, case, report, truth)
     _triage(console, case, truth, drive)
+    _timeline(console, case, truth)
     return directory, truth, report
+
+
+def _timeline(console: Console, case: Any, truth: DemoTruth) -> None:
+    from custodes.timeline.build import build_timeline, read_recordings, write_svg
+
+    with console.status("Reading burnt-in overlays (camera ID, clock) to build per-camera timelines…"):
+        read_recordings(case)
+    doc = build_timeline(case)
+    svg = write_svg(doc, case.reports / "timeline.svg")
+    for c in doc["cameras"]:
+        console.print(f"{c['camera']}: {len(c['recordings'])} recording(s), "
+                      + ", ".join(f"{cv['start']:%H:%M:%S}–{cv['end']:%H:%M:%S}" for cv in c["coverage"]))
+    for g in doc["gaps"]:
+        console.print(f"[bold red]GAP[/] {g['camera']} {g['start']:%Y-%m-%d %H:%M:%S} – {g['end']:%H:%M:%S} "
+                      f"({g['duration_s']:.0f} s with no recording)")
+    planted = truth.gap
+    hit = any(g["camera"] == planted["camera"] and abs((g["start"] - datetime.fromisoformat(planted["start"]))
+              .total_seconds()) <= 1 and abs((g["end"] - datetime.fromisoformat(planted["end"])).total_seconds()) <= 1
+              for g in doc["gaps"])
+    if hit:
+        console.print(f"[green]The deleted interval ({planted['camera']} {planted['start']} – {planted['end']}) "
+                      f"is reported as a gap.[/] Timeline plot: {svg}")
+    else:
+        console.print("[bold red]The deleted interval was not found.[/]")
 
 
 def _triage(console: Console, case: Any, truth: DemoTruth, drive: Path) -> None:

@@ -173,3 +173,17 @@ class Segment(Base):
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     model_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Recording(Base):
+    """When and by which camera a video was recorded, as read from its overlay or metadata."""
+
+    __tablename__ = "recordings"
+    sha256: Mapped[str] = mapped_column(ForeignKey("objects.sha256"), primary_key=True)
+    camera_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    start_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=False), nullable=True)
+    end_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=False), nullable=True)
+    source: Mapped[str] = mapped_column(String(16))  # "overlay" | "metadata" | "none"
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    version: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

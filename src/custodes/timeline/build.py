@@ -1,0 +1,181 @@
+"""Per-camera timelines from overlay clocks (or metadata), the gaps in them and simultaneous coverage.
+
+A gap is a stretch inside a camera's recorded period where no file covers the
+time: more than ``gap_tolerance_s`` (files of one camera rarely butt exactly)
+and less than ``max_gap_s`` (a longer break is between shifts, not inside
+one). Copies of one recording (exact or near duplicates) overlap themselves
+and merge into one covered interval.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from custodes.analyze import overlay
+from custodes.store.case import Case
+from custodes.store.db import EvidenceObject, MediaProbe, Provenance, Recording
+
+GAP_TOLERANCE_S = 3.0
+MAX_GAP_S = 4 * 3600.0
+
+
+def _metadata_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t.replace(tzinfo=None)
+
+
+def read_recordings(case: Case, progress: Callable[[int], None] = lambda n: None, force: bool = False) -> int:
+    """Read overlays of every video that has no current recording row. Returns how many were read."""
+    case.ensure_schema()
+    with case.sessions() as s:
+        rows = s.execute(select(MediaProbe.sha256, MediaProbe.duration_s, MediaProbe.creation_time)
+                         .join(EvidenceObject, EvidenceObject.sha256 == MediaProbe.sha256)
+                         .where(MediaProbe.status.in_(("ok", "damaged")), MediaProbe.width.is_not(None))).all()
+        current = {sha for (sha,) in s.execute(select(Recording.sha256).where(Recording.version == overlay.VERSION))}
+    todo = [r for r in rows if force or r[0] not in current]
+    for sha, duration, creation in todo:
+        try:
+            res = overlay.read_overlay(case.store.path_for(sha), float(duration or 0))
+        except Exception as exc:  # one unreadable overlay must not stop the inventory
+            res = overlay.OverlayResult(error=f"{type(exc).__name__}: {exc}")
+        start, end, source, conf = res.start, res.end, "overlay", res.confidence
+        if start is None:
+            meta = _metadata_time(creation)
+            if meta is not None:
+                start, end, source, conf = meta, meta + timedelta(seconds=float(duration or 0)), "metadata", 0.3
+            else:
+                source = "none"
+        with case.sessions() as s:
+            row = s.get(Recording, sha) or Recording(sha256=sha)
+            row.camera_id, row.start_at, row.end_at = res.camera_id, start, end
+            row.source, row.confidence, row.version, row.data = source, conf, overlay.VERSION, res.as_dict()
+            s.merge(row)
+            s.commit()
+        progress(1)
+    return len(todo)
+
+
+@dataclass
+class Interval:
+    start: datetime
+    end: datetime
+    items: list[str]
+
+
+def _merge(recs: list[dict[str, Any]]) -> list[Interval]:
+    out: list[Interval] = []
+    for r in sorted(recs, key=lambda r: r["start"]):
+        if out and r["start"] <= out[-1].end + timedelta(seconds=GAP_TOLERANCE_S):
+            out[-1].end = max(out[-1].end, r["end"])
+            out[-1].items.append(r["sha256"])
+        else:
+            out.append(Interval(r["start"], r["end"], [r["sha256"]]))
+    return out
+
+
+def build_timeline(case: Case, camera: str | None = None) -> dict[str, Any]:
+    case.ensure_schema()
+    with case.sessions() as s:
+        names: dict[str, str] = {}
+        q = select(Provenance.sha256, Provenance.original_name).order_by(Provenance.recorded_at)
+        for sha, name in s.execute(q):
+            names.setdefault(sha, name)
+        recs = list(s.scalars(select(Recording)))
+    placed: dict[str, list[dict[str, Any]]] = {}
+    unplaced = []
+    for r in recs:
+        if r.start_at is None or r.end_at is None:
+            unplaced.append({"sha256": r.sha256, "name": names.get(r.sha256, ""), "camera": r.camera_id,
+                             "reason": r.data.get("error") or "no clock in overlay or metadata"})
+            continue
+        cam = r.camera_id or "unknown camera"
+        placed.setdefault(cam, []).append({
+            "sha256": r.sha256, "name": names.get(r.sha256, ""), "start": r.start_at, "end": r.end_at,
+            "source": r.source, "confidence": round(r.confidence, 3)})
+    cameras: list[dict[str, Any]] = []
+    for cam in sorted(placed):
+        if camera and cam != camera:
+            continue
+        items = sorted(placed[cam], key=lambda x: x["start"])
+        cover = _merge(items)
+        gaps = []
+        for a, b in zip(cover, cover[1:], strict=False):
+            dur = (b.start - a.end).total_seconds()
+            if GAP_TOLERANCE_S < dur <= MAX_GAP_S:
+                gaps.append({"camera": cam, "start": a.end, "end": b.start, "duration_s": round(dur, 1),
+                             "after": a.items[-1], "before": b.items[0]})
+        cameras.append({"camera": cam, "recordings": items, "gaps": gaps,
+                        "coverage": [{"start": c.start, "end": c.end, "files": len(c.items)} for c in cover]})
+    overlaps = _simultaneous([(c["camera"], cv["start"], cv["end"]) for c in cameras for cv in c["coverage"]])
+    return {"cameras": cameras, "gaps": [g for c in cameras for g in c["gaps"]], "overlaps": overlaps,
+            "unplaced": unplaced}
+
+
+def _simultaneous(spans: list[tuple[str, datetime, datetime]]) -> list[dict[str, Any]]:
+    """Periods when two or more cameras recorded the same moment."""
+    events = sorted([(a, 1, cam) for cam, a, _ in spans] + [(b, -1, cam) for cam, _, b in spans],
+                    key=lambda e: (e[0], e[1]))
+    active: dict[str, int] = {}
+    out: list[dict[str, Any]] = []
+    prev_t = None
+    for t, kind, cam in events:
+        live = sorted(c for c, n in active.items() if n > 0)
+        if prev_t is not None and (t - prev_t).total_seconds() >= 1.0 and len(live) >= 2:
+            if out and out[-1]["end"] == prev_t and out[-1]["cameras"] == live:
+                out[-1]["end"] = t
+            else:
+                out.append({"start": prev_t, "end": t, "cameras": live})
+        active[cam] = active.get(cam, 0) + kind
+        prev_t = t
+    return out
+
+
+def write_svg(doc: dict[str, Any], path: Path) -> Path:
+    """A plain SVG timeline: one row per camera, recordings in blue, gaps in red."""
+    cams = doc["cameras"]
+    times = [r[k] for c in cams for r in c["recordings"] for k in ("start", "end")]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not times:
+        path.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="400" height="40"><text x="10" y="25">'
+                        "no placed recordings</text></svg>\n")
+        return path
+    t0, t1 = min(times), max(times)
+    span = max((t1 - t0).total_seconds(), 1.0)
+    left, width, row = 110, 900, 34
+    height = 50 + row * len(cams)
+
+    def x(t: datetime) -> float:
+        return left + width * (t - t0).total_seconds() / span
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 20}" height="{height}" '
+             'font-family="sans-serif" font-size="12">',
+             f'<text x="{left}" y="16">{html.escape(t0.isoformat(sep=" "))}</text>',
+             f'<text x="{left + width}" y="16" text-anchor="end">{html.escape(t1.isoformat(sep=" "))}</text>']
+    for i, c in enumerate(cams):
+        y = 30 + i * row
+        parts.append(f'<text x="5" y="{y + 16}">{html.escape(c["camera"])}</text>')
+        for r in c["recordings"]:
+            parts.append(f'<rect x="{x(r["start"]):.1f}" y="{y}" width="{max(1.0, x(r["end"]) - x(r["start"])):.1f}" '
+                         f'height="22" fill="#3b6ea8" fill-opacity="0.7"><title>{html.escape(r["name"])} '
+                         f'{r["start"]:%H:%M:%S}–{r["end"]:%H:%M:%S}</title></rect>')
+        for g in c["gaps"]:
+            gw = max(2.0, x(g["end"]) - x(g["start"]))
+            parts.append(f'<rect x="{x(g["start"]):.1f}" y="{y - 2}" width="{gw:.1f}" height="26" fill="none" '
+                         'stroke="#c0392b" stroke-width="2" stroke-dasharray="4 2">'
+                         f'<title>gap {g["start"]:%H:%M:%S}–{g["end"]:%H:%M:%S} ({g["duration_s"]:.0f} s)'
+                         '</title></rect>')
+    parts.append("</svg>")
+    path.write_text("\n".join(parts) + "\n")
+    return path
