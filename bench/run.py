@@ -65,6 +65,7 @@ def bench_ingest(work: Path, probe: bool, files: list[Path], label: str) -> dict
 def main() -> int:
     results: list[dict] = []
     triage_results: list[dict] = []
+    dupes_result: dict | None = None
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
@@ -93,6 +94,10 @@ def main() -> int:
         if (FIGHT_SURV / "fight").is_dir():
             with console.status("violence model: grouped cross-validation on fight-surv…"):
                 triage_results.append(triage_bench.cross_validation(FIGHT_SURV))
+            import dupes_bench
+
+            with console.status("near-duplicates: precision and recall on fight-surv variants…"):
+                dupes_result = dupes_bench.run(work, FIGHT_SURV)
     t = Table(title="Custodes benchmarks (ratios against baselines measured in this run)")
     for col in ("bench", "files", "MB", "baseline s", "custodes s", "MB/s", "ratio"):
         t.add_column(col)
@@ -119,7 +124,12 @@ def main() -> int:
                           f"± {g['roc_auc_std']:.3f}, AP {g['average_precision']:.3f}, recall at 10% reviewed "
                           f"{g['recall_at_10pct']:.3f}; ungrouped (optimistic) AUC "
                           f"{r['ungrouped_for_comparison']['roc_auc']:.3f}. Target: {r['target']}")
-    (out / "results.json").write_text(json.dumps(results + triage_results, indent=2) + "\n")
+    if dupes_result:
+        console.print(f"{dupes_result['bench']}: {dupes_result['videos']} videos, pair precision "
+                      f"{dupes_result['pair_precision']}, pair recall {dupes_result['pair_recall']} "
+                      f"(hashing {dupes_result['hash_s']} s, clustering {dupes_result['cluster_s']} s)")
+    extra = [dupes_result] if dupes_result else []
+    (out / "results.json").write_text(json.dumps(results + triage_results + extra, indent=2) + "\n")
     return 0
 
 

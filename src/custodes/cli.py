@@ -374,6 +374,33 @@ def timeline(case_dir: CaseArg, camera: Annotated[str | None, typer.Option("--ca
     console.print(f"Timeline plot: {svg}")
 
 
+@app.command()
+def dupes(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
+    """Clusters of near-duplicates (copies, re-encodes, clips) with each clip's offset in its source.
+    Exact duplicates are one object with several origins (see `items`). Hashes new videos first (resumable)."""
+    from custodes.dupes.index import clusters, hash_videos
+
+    case = _open(case_dir)
+    with Progress(TextColumn("hashing frames"), BarColumn(), TextColumn("{task.completed} videos"),
+                  console=console, disable=as_json) as prog:
+        task = prog.add_task("pdq", total=None)
+        hash_videos(case, progress=lambda n: prog.advance(task, n))
+    doc = clusters(case)
+    if as_json:
+        _print_json(doc)
+        return
+    if not doc["clusters"]:
+        console.print("No near-duplicates found.")
+    for i, c in enumerate(doc["clusters"], 1):
+        t = Table("sha256", "names", "relation", "offset in source", "duration", "resolution",
+                  title=f"Cluster {i}: {len(c['members'])} versions of one recording")
+        for m in c["members"]:
+            off = m["offset_in_source_s"]
+            t.add_row(m["sha256"][:12], ", ".join(m["names"]), m["relation"],
+                      "" if off is None else f"{off:+.1f} s", f"{m['duration_s']:.1f} s", m["resolution"])
+        Console().print(t)
+
+
 @app.command("eval-triage")
 def eval_triage(directory: Annotated[Path, typer.Argument(help="Folder with violent/ and nonviolent/")],
                 workers: Annotated[int, typer.Option("--workers", min=1)] = 2,

@@ -139,7 +139,20 @@ def build_demo(directory: Path, console: Console | None = None, force: bool = Fa
     _summarise(console, case, report, truth)
     _triage(console, case, truth, drive)
     _timeline(console, case, truth)
+    _dupes(console, case)
     return directory, truth, report
+
+
+def _dupes(console: Console, case: Any) -> None:
+    from custodes.dupes.index import clusters, hash_videos
+
+    with console.status("Fingerprinting frames (PDQ) to find near-duplicates…"):
+        hash_videos(case)
+    for c in clusters(case)["clusters"]:
+        parts = [f"{', '.join(m['names'])} ({m['relation']}, {m['resolution']}"
+                 + (f", at {m['offset_in_source_s']:+.1f} s" if m["relation"] == "clip" else "") + ")"
+                 for m in c["members"]]
+        console.print("Near-duplicates: " + " ≈ ".join(parts))
 
 
 def _timeline(console: Console, case: Any, truth: DemoTruth) -> None:
@@ -219,4 +232,4 @@ def _summarise(console: Console, case: Any, report: Any, truth: DemoTruth) -> No
     t.add_row("zip export", truth.archive)
     console.print(t)
     console.print(f"Case ready at [bold]{case.root}[/]; ledger head {case.ledger.head()[1]}")
-    console.print(f"Next: [bold]custodes verify {case.root}[/], [bold]custodes items {case.root}[/]")
+    console.print(f"Explore: custodes verify|items|queue|timeline|dupes {case.root}")

@@ -103,7 +103,12 @@ def render_frames(spec: ClipSpec):  # type: ignore[no-untyped-def]
     w, h = spec.size
     font = _font(max(12, h // 22))
     n = int(round(spec.duration_s * spec.fps))
-    walker_x = w * 0.2
+    # every clip its own round: where the guard starts, how fast and which way he walks, when
+    # a second person crosses — so separate recordings never look like copies of each other
+    walker_x = w * rng.uniform(0.1, 0.9)
+    speed = w * rng.uniform(0.01, 0.03) / spec.fps * rng.choice([-1, 1])
+    crosser_t = rng.uniform(0, max(1.0, spec.duration_s - 8))
+    door = int(rng.integers(0, 3))
     for i in range(n):
         t = i / spec.fps
         img = Image.fromarray(bg.copy())
@@ -125,9 +130,16 @@ def render_frames(spec: ClipSpec):  # type: ignore[no-untyped-def]
             img = Image.fromarray(arr)
             draw = ImageDraw.Draw(img)
         else:
-            # routine round: one figure walking slowly across and back
-            walker_x += (w * 0.6 / (spec.fps * 20)) * (1 if (t // 20) % 2 == 0 else -1)
+            # routine round: the guard walks slowly, turning at the walls; someone crosses once
+            walker_x += speed
+            if not w * 0.05 < walker_x < w * 0.95:
+                speed = -speed
+                walker_x += 2 * speed
             _figure(draw, walker_x, h * 0.78, h / 300, (30, 40, 90), np.sin(t * 3) * 0.6)
+            if crosser_t <= t < crosser_t + 8:
+                _figure(draw, w * (t - crosser_t) / 8, h * 0.74, h / 330, (90, 90, 60), np.sin(t * 4) * 0.7)
+            x0 = int(w * (0.1 + 0.28 * door)) % (w - 60)
+            draw.rectangle([x0, int(h * 0.25), x0 + 50, int(h * 0.8)], fill=(35, 30, 28))  # an open cell door
         stamp = overlay_text(spec.camera_id, spec.start + timedelta(seconds=int(t)))
         bbox = draw.textbbox((8, 6), stamp, font=font)
         draw.rectangle([bbox[0] - 4, bbox[1] - 3, bbox[2] + 4, bbox[3] + 3], fill=(0, 0, 0))

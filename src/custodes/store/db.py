@@ -14,7 +14,9 @@ from sqlalchemy import (
     Engine,
     Float,
     ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -187,3 +189,26 @@ class Recording(Base):
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
     version: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class FrameHash(Base):
+    """A perceptual hash of one sampled frame of a video (PDQ, 256 bits)."""
+
+    __tablename__ = "frame_hashes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("objects.sha256"), index=True)
+    t: Mapped[float] = mapped_column(Float)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    quality: Mapped[int] = mapped_column(Integer)
+
+
+class HashBand(Base):
+    """16-bit slices of frame hashes: the index that finds near-identical frames without a pairwise scan."""
+
+    __tablename__ = "hash_bands"
+    __table_args__ = (Index("ix_hash_bands_lookup", "band", "value"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    frame_id: Mapped[int] = mapped_column(ForeignKey("frame_hashes.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    band: Mapped[int] = mapped_column(Integer)
+    value: Mapped[int] = mapped_column(Integer)

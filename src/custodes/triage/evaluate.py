@@ -16,7 +16,7 @@ import numpy as np
 
 from custodes.media.probe import MEDIA_EXTENSIONS
 from custodes.triage.metrics import average_precision, recall_at_fraction, roc_auc
-from custodes.triage.runner import _analyze, _worker_init
+from custodes.triage.runner import _analyze, _worker_init, worker_context
 from custodes.triage.score import TRIAGE_VERSION
 
 
@@ -40,7 +40,8 @@ def collect(directory: Path) -> list[tuple[Path, int]]:
 
 def evaluate(directory: Path, workers: int = 2, progress: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
     clips = collect(directory)
-    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init) as ex:
+    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init,
+                             mp_context=worker_context()) as ex:
         results = []
         for r in ex.map(_analyze, [str(p) for p, _ in clips], chunksize=2):
             results.append(r)

@@ -9,6 +9,8 @@ truncated past repair) get a ``failed`` record with the reason; the rest go on.
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.context
 import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -24,6 +26,12 @@ from custodes.store.db import AnalysisRun, EvidenceObject, MediaProbe, Provenanc
 from custodes.triage.score import MODEL_NAME, TRIAGE_VERSION, VideoResult, analyze_video
 
 ANALYZER = "triage"
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """Workers are spawned, never forked: a fork copies the locks of OpenCV's, onnxruntime's and
+    OpenMP's thread pools while other threads hold them, and the child can hang forever."""
+    return multiprocessing.get_context("spawn")
 
 
 def _worker_init() -> None:
@@ -129,7 +137,7 @@ def run_triage(case: Case, actor: str, workers: int = 1, force: bool = False,
             for sha, _, _ in todo:
                 finish(sha, _analyze(paths[sha]))
         else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as ex:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, mp_context=worker_context()) as ex:
                 queue = list(todo)
                 running: dict[Future[VideoResult], str] = {}
                 while queue or running:

@@ -28,6 +28,7 @@ from custodes.analyze.motion import FEATURE_NAMES, FPS, SIZE, clip_features
 from custodes.analyze.motion import VERSION as MOTION_VERSION
 from custodes.media.decode import gray_frames
 from custodes.triage.metrics import average_precision, recall_at_fraction, roc_auc
+from custodes.triage.runner import worker_context
 
 MODEL_DIR = Path(__file__).parent / "models"
 PARAMS: dict[str, Any] = {"objective": "binary", "learning_rate": 0.03, "num_leaves": 7, "min_data_in_leaf": 10,
@@ -63,7 +64,7 @@ def load_dataset(data: Path, workers: int = 2) -> tuple[np.ndarray, np.ndarray, 
         for f in sorted((data / sub).glob("*.mp4")):
             files.append(str(f))
             labels.append(label)
-    with ProcessPoolExecutor(workers) as ex:
+    with ProcessPoolExecutor(workers, mp_context=worker_context()) as ex:
         feats = list(ex.map(features_for, files, chunksize=4))
     keep = [i for i, x in enumerate(feats) if x is not None]
     X = np.stack([feats[i] for i in keep])  # type: ignore[misc]
