@@ -107,7 +107,7 @@ def render_frames(spec: ClipSpec):  # type: ignore[no-untyped-def]
     # a second person crosses — so separate recordings never look like copies of each other
     walker_x = w * rng.uniform(0.1, 0.9)
     speed = w * rng.uniform(0.01, 0.03) / spec.fps * rng.choice([-1, 1])
-    crosser_t = rng.uniform(0, max(1.0, spec.duration_s - 8))
+    crosser_t = rng.uniform(0, max(1.0, spec.duration_s - 20))
     door = int(rng.integers(0, 3))
     for i in range(n):
         t = i / spec.fps
@@ -136,8 +136,8 @@ def render_frames(spec: ClipSpec):  # type: ignore[no-untyped-def]
                 speed = -speed
                 walker_x += 2 * speed
             _figure(draw, walker_x, h * 0.78, h / 300, (30, 40, 90), np.sin(t * 3) * 0.6)
-            if crosser_t <= t < crosser_t + 8:
-                _figure(draw, w * (t - crosser_t) / 8, h * 0.74, h / 330, (90, 90, 60), np.sin(t * 4) * 0.7)
+            if crosser_t <= t < crosser_t + 20:  # a walk across the corridor, 20 s wall to wall
+                _figure(draw, w * (t - crosser_t) / 20, h * 0.74, h / 330, (90, 90, 60), np.sin(t * 3) * 0.6)
             x0 = int(w * (0.1 + 0.28 * door)) % (w - 60)
             draw.rectangle([x0, int(h * 0.25), x0 + 50, int(h * 0.8)], fill=(35, 30, 28))  # an open cell door
         stamp = overlay_text(spec.camera_id, spec.start + timedelta(seconds=int(t)))

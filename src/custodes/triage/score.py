@@ -10,7 +10,7 @@ processes and writes nothing); the caller stores what it returns.
 3. Full pass over candidate spans only: optical-flow motion features per 2 s
    window (1 s hop) scored by the learned classifier, and audio events from
    YAMNet over the same spans.
-4. Window score = 1 − (1 − p_visual)(1 − 0.7·p_audio_event)(1 − loud_bonus),
+4. Window score = 1 − (1 − 0.8·p_visual)(1 − 0.7·p_audio_event)(1 − loud_bonus),
    a fixed, documented combination (only p_visual is learned: the training
    data's audio comes from YouTube uploads and is not representative).
 """
@@ -38,12 +38,14 @@ from custodes.media.decode import (
 
 MODEL_DIR = Path(__file__).parent / "models"
 MODEL_NAME = "violence-motion-2-lgb-1"
-TRIAGE_VERSION = f"triage-1/{MODEL_NAME}/{audio_events.VERSION}"
+TRIAGE_VERSION = f"triage-2/{MODEL_NAME}/{audio_events.VERSION}"
 FULL_ANALYSIS_MAX_S = 180.0  # shorter videos are analysed end to end
 PAD_S = 4.0
 SEGMENT_THRESHOLD = 0.5
 BITRATE_FACTOR = 1.6  # seconds spending this many times the video's median inter-frame bits are candidates
 LOUDNESS_OVER_MEDIAN_DB = 10.0
+VISUAL_WEIGHT = 0.8
+AUDIO_WEIGHT = 0.7
 
 
 @functools.lru_cache(maxsize=1)
@@ -302,7 +304,8 @@ def combine(w: dict[str, Any]) -> tuple[float, list[dict[str, Any]]]:
                         "text": f"loud: {loud:.0f} dB above this video's median"})
     if w.get("vif", 0) > 0.9:
         reasons.append({"signal": "vif", "value": round(w["vif"], 3), "text": "abrupt, widespread motion changes"})
-    score = 1.0 - (1.0 - p) * (1.0 - 0.7 * a_val) * (1.0 - loud_bonus)
+    # no single signal reaches the top alone: motion that sounds like violence outranks motion alone
+    score = 1.0 - (1.0 - VISUAL_WEIGHT * p) * (1.0 - AUDIO_WEIGHT * a_val) * (1.0 - loud_bonus)
     return float(score), reasons
 
 
