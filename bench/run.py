@@ -66,6 +66,7 @@ def main() -> int:
     results: list[dict] = []
     triage_results: list[dict] = []
     dupes_result: dict | None = None
+    speech_result: dict | None = None
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
@@ -98,6 +99,10 @@ def main() -> int:
 
             with console.status("near-duplicates: precision and recall on fight-surv variants…"):
                 dupes_result = dupes_bench.run(work, FIGHT_SURV)
+        import speech_bench
+
+        with console.status("speech: word error rate on synthesised English and Russian…"):
+            speech_result = speech_bench.run()
     t = Table(title="Custodes benchmarks (ratios against baselines measured in this run)")
     for col in ("bench", "files", "MB", "baseline s", "custodes s", "MB/s", "ratio"):
         t.add_column(col)
@@ -128,7 +133,9 @@ def main() -> int:
         console.print(f"{dupes_result['bench']}: {dupes_result['videos']} videos, pair precision "
                       f"{dupes_result['pair_precision']}, pair recall {dupes_result['pair_recall']} "
                       f"(hashing {dupes_result['hash_s']} s, clustering {dupes_result['cluster_s']} s)")
-    extra = [dupes_result] if dupes_result else []
+    if speech_result:
+        console.print(f"{speech_result['bench']}: English {speech_result.get('en')}, Russian {speech_result.get('ru')}")
+    extra = [r for r in (dupes_result, speech_result) if r]
     (out / "results.json").write_text(json.dumps(results + triage_results + extra, indent=2) + "\n")
     return 0
 

@@ -401,6 +401,53 @@ def dupes(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
         Console().print(t)
 
 
+@app.command()
+def transcribe(case_dir: CaseArg,
+               language: Annotated[str | None, typer.Option("--language", help="Force one language (en, ru…)")] = None,
+               as_json: JsonOpt = False) -> None:
+    """Transcribe speech (Whisper base, offline, VAD first, word timestamps) and index it for search."""
+    from custodes.analyze.speech import SpeechModelUnavailable
+    from custodes.search.transcribe import transcribe_case
+
+    case = _open(case_dir)
+    with Progress(TextColumn("transcribing"), BarColumn(), TextColumn("{task.completed} videos"),
+                  TimeElapsedColumn(), console=console, disable=as_json) as prog:
+        task = prog.add_task("speech", total=None)
+        try:
+            doc = transcribe_case(case, language, progress=lambda n: prog.advance(task, n))
+        except SpeechModelUnavailable as exc:
+            _fail(str(exc))
+    if as_json:
+        _print_json(doc)
+    else:
+        console.print(f"{doc['transcribed']} video(s) transcribed ({doc['skipped_current']} already current), "
+                      f"{doc['segments']} speech segment(s). Search with `custodes search {case.root} WORDS`.")
+
+
+@app.command()
+def search(case_dir: CaseArg, query: Annotated[str, typer.Argument(help="Words to find (all must occur)")],
+           kind: Annotated[str | None, typer.Option("--kind", help="transcript, overlay or note")] = None,
+           limit: Annotated[int, typer.Option(help="At most N hits")] = 50, as_json: JsonOpt = False) -> None:
+    """Full-text search over transcripts, overlay text and notes."""
+    from custodes.search.index import SearchError, reindex
+    from custodes.search.index import search as run_search
+
+    case = _open(case_dir)
+    reindex(case, kinds=("overlay", "note"))  # cheap; transcripts are indexed when made
+    try:
+        hits = run_search(case, query, limit=limit, kind=kind)
+    except SearchError as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json({"query": query, "hits": hits})
+        return
+    t = Table("kind", "video", "at", "text", title=f"{len(hits)} hit(s) for {query!r}")
+    for h in hits:
+        at = _clock(h["start_s"]) if h["start_s"] is not None else ""
+        t.add_row(h["kind"], h["name"] or "-", at, h["snippet"])
+    Console().print(t)
+
+
 @app.command("eval-triage")
 def eval_triage(directory: Annotated[Path, typer.Argument(help="Folder with violent/ and nonviolent/")],
                 workers: Annotated[int, typer.Option("--workers", min=1)] = 2,

@@ -9,7 +9,7 @@ def test_migrations_build_exactly_the_models(case):
     with case.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
-    assert case.schema_revision() == "0004"
+    assert case.schema_revision() == "0005"
 
 
 def test_migrate_is_idempotent(case):

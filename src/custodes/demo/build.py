@@ -140,7 +140,22 @@ def build_demo(directory: Path, console: Console | None = None, force: bool = Fa
     _triage(console, case, truth, drive)
     _timeline(console, case, truth)
     _dupes(console, case)
+    _speech(console, case)
     return directory, truth, report
+
+
+def _speech(console: Console, case: Any) -> None:
+    from custodes.search.index import search
+    from custodes.search.transcribe import transcribe_case
+
+    with console.status("Transcribing speech (Whisper base, offline; Russian and English)…"):
+        doc = transcribe_case(case)
+    console.print(f"Speech: {doc['segments']} segment(s) in {doc['transcribed']} video(s).")
+    for q in ("quiet", "спокойно"):
+        hits = search(case, q, limit=1, kind="transcript")
+        if hits:
+            h = hits[0]
+            console.print(f"  custodes search … {q!r} → {h['name']} at {h['start_s']:.1f} s: {h['snippet']}")
 
 
 def _dupes(console: Console, case: Any) -> None:

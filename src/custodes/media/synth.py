@@ -149,21 +149,46 @@ def render_frames(spec: ClipSpec):  # type: ignore[no-untyped-def]
         yield np.asarray(img)
 
 
+def _read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as wf:
+        rate = wf.getframerate()
+        pcm = np.frombuffer(wf.readframes(wf.getnframes()), dtype=np.int16).astype(np.float32) / 32768
+    if rate != AUDIO_RATE:
+        idx = np.arange(0, len(pcm), rate / AUDIO_RATE)
+        pcm = np.interp(idx, np.arange(len(pcm)), pcm).astype(np.float32)
+    return pcm
+
+
+def _festival_ru(text: str) -> np.ndarray | None:
+    """Russian from Festival's MSU voice (Debian festvox-ru): far more natural than espeak-ng's,
+    which speech recognisers cannot follow."""
+    exe = shutil.which("text2wave")
+    if exe is None or not Path("/usr/share/festival/voices/russian").exists():
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        src, out = Path(d) / "t.txt", Path(d) / "s.wav"
+        src.write_text(text + "\n", encoding="utf-8")
+        proc = subprocess.run([exe, "-eval", "(voice_msu_ru_nsh_clunits)", str(src), "-o", str(out)],
+                              capture_output=True)
+        if proc.returncode != 0 or not out.exists() or out.stat().st_size < 1000:
+            return None
+        return _read_wav(out)
+
+
 def espeak(text: str, voice: str = "en") -> np.ndarray | None:
-    """Speech as float32 mono at AUDIO_RATE, or None when espeak-ng is not installed."""
+    """Speech as float32 mono at AUDIO_RATE (Festival for Russian where installed, else espeak-ng),
+    or None when no synthesiser is installed."""
+    if voice == "ru":
+        ru = _festival_ru(text)
+        if ru is not None:
+            return ru
     exe = shutil.which("espeak-ng") or shutil.which("espeak")
     if exe is None:
         return None
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "s.wav"
         subprocess.run([exe, "-v", voice, "-s", "150", "-w", str(out), text], check=True, capture_output=True)
-        with wave.open(str(out)) as wf:
-            rate = wf.getframerate()
-            pcm = np.frombuffer(wf.readframes(wf.getnframes()), dtype=np.int16).astype(np.float32) / 32768
-    if rate != AUDIO_RATE:
-        idx = np.arange(0, len(pcm), rate / AUDIO_RATE)
-        pcm = np.interp(idx, np.arange(len(pcm)), pcm).astype(np.float32)
-    return pcm
+        return _read_wav(out)
 
 
 def render_audio(spec: ClipSpec) -> np.ndarray:

@@ -212,3 +212,18 @@ class HashBand(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     band: Mapped[int] = mapped_column(Integer)
     value: Mapped[int] = mapped_column(Integer)
+
+
+class TranscriptSegment(Base):
+    """One stretch of transcribed speech, with word timestamps."""
+
+    __tablename__ = "transcripts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("objects.sha256"), index=True)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(16))
+    avg_logprob: Mapped[float] = mapped_column(Float)
+    words: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    version: Mapped[str] = mapped_column(String(32))

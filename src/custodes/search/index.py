@@ -1,0 +1,84 @@
+"""Full-text search over transcripts, overlay text and notes (SQLite FTS5).
+
+The index is a derived table: ``reindex`` rebuilds one kind of entry for one
+video (or all) from the rows it comes from, so it can never drift from them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from custodes.store.case import Case
+from custodes.store.db import Batch, Provenance, Recording, TranscriptSegment
+
+
+class SearchError(Exception):
+    pass
+
+
+def _put(s: Session, kind: str, sha: str | None, start: float | None, end: float | None, ref: str,
+         body: str) -> None:
+    s.execute(text("INSERT INTO search_index(text, kind, sha256, start_s, end_s, ref) "
+                   "VALUES (:t, :k, :s, :a, :b, :r)"),
+              {"t": body, "k": kind, "s": sha, "a": start, "b": end, "r": ref})
+
+
+def reindex(case: Case, kinds: tuple[str, ...] = ("transcript", "overlay", "note")) -> int:
+    case.ensure_schema()
+    n = 0
+    with case.sessions() as s:
+        for kind in kinds:
+            s.execute(text("DELETE FROM search_index WHERE kind = :k"), {"k": kind})
+        if "transcript" in kinds:
+            for t in s.scalars(select(TranscriptSegment)):
+                _put(s, "transcript", t.sha256, t.start_s, t.end_s, str(t.id), t.text)
+                n += 1
+        if "overlay" in kinds:
+            for r in s.scalars(select(Recording)):
+                seen = set()
+                for rd in (r.data or {}).get("readings", []):
+                    line = rd.get("text") or ""
+                    key = re.sub(r"\d", "#", line)  # one entry per overlay layout, not per second of clock
+                    if line and key not in seen:
+                        seen.add(key)
+                        _put(s, "overlay", r.sha256, rd.get("t"), rd.get("t"), r.sha256, line)
+                        n += 1
+        if "note" in kinds:
+            for b in s.scalars(select(Batch)):
+                if b.note:
+                    _put(s, "note", None, None, None, b.id, b.note)
+                    n += 1
+            for p in s.scalars(select(Provenance)):
+                _put(s, "note", p.sha256, None, None, p.id, f"{p.original_name} {p.source_path} {p.member_path}")
+                n += 1
+        s.commit()
+    return n
+
+
+def _fts_query(q: str) -> str:
+    """User words → an FTS5 query: every word must occur (prefix match on the last), quoted so that
+    punctuation and FTS operators in user input cannot break or widen the query."""
+    words = re.findall(r"\w+", q, flags=re.UNICODE)
+    if not words:
+        raise SearchError("the query has no words")
+    parts = [f'"{w}"' for w in words[:-1]] + [f'"{words[-1]}"*']
+    return " ".join(parts)
+
+
+def search(case: Case, q: str, limit: int = 50, kind: str | None = None) -> list[dict[str, Any]]:
+    case.ensure_schema()
+    sql = ("SELECT kind, sha256, start_s, end_s, ref, snippet(search_index, 0, '[', ']', '…', 12), "
+           "bm25(search_index) FROM search_index WHERE search_index MATCH :q"
+           + (" AND kind = :kind" if kind else "") + " ORDER BY bm25(search_index) LIMIT :lim")
+    with case.sessions() as s:
+        names: dict[str, str] = {}
+        for sha, name in s.execute(select(Provenance.sha256, Provenance.original_name)
+                                   .order_by(Provenance.recorded_at)):
+            names.setdefault(sha, name)
+        rows = s.execute(text(sql), {"q": _fts_query(q), "lim": limit, "kind": kind}).all()
+    return [{"kind": k, "sha256": sha, "name": names.get(sha, "") if sha else "", "start_s": a, "end_s": b,
+             "ref": ref, "snippet": snip, "rank": round(-score, 3)} for k, sha, a, b, ref, snip, score in rows]

@@ -1,0 +1,51 @@
+"""Transcribe every video with audio into the case (resumable, versioned), then index it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+
+from custodes.analyze import speech
+from custodes.search.index import reindex
+from custodes.store.case import Case
+from custodes.store.db import AnalysisRun, MediaProbe, TranscriptSegment
+
+ANALYZER = "speech"
+
+
+def transcribe_case(case: Case, language: str | None = None,
+                    progress: Callable[[int], None] = lambda n: None) -> dict[str, int]:
+    case.ensure_schema()
+    with case.sessions() as s:
+        vids = [sha for (sha,) in s.execute(select(MediaProbe.sha256).where(
+            MediaProbe.status.in_(("ok", "damaged")), MediaProbe.audio_codec.is_not(None)))]
+        done = {sha for (sha,) in s.execute(select(AnalysisRun.sha256).where(
+            AnalysisRun.analyzer == ANALYZER, AnalysisRun.version == speech.VERSION))}
+    todo = [v for v in vids if v not in done]
+    segments = failed = 0
+    for sha in todo:
+        err = ""
+        try:
+            segs = speech.transcribe_file(case.store.path_for(sha), language)
+        except speech.SpeechModelUnavailable:
+            raise
+        except Exception as exc:  # one bad file must not stop the rest
+            segs, err = [], f"{type(exc).__name__}: {exc}"
+            failed += 1
+        with case.sessions() as s:
+            s.execute(delete(TranscriptSegment).where(TranscriptSegment.sha256 == sha))
+            s.execute(delete(AnalysisRun).where(AnalysisRun.sha256 == sha, AnalysisRun.analyzer == ANALYZER))
+            s.add_all(TranscriptSegment(sha256=sha, start_s=g.start_s, end_s=g.end_s, text=g.text,
+                                        language=g.language, avg_logprob=g.avg_logprob, words=g.words,
+                                        version=speech.VERSION) for g in segs)
+            s.add(AnalysisRun(sha256=sha, analyzer=ANALYZER, version=speech.VERSION,
+                              status="failed" if err else "ok", error=err, stats={"segments": len(segs)},
+                              finished_at=datetime.now(UTC)))
+            s.commit()
+        segments += len(segs)
+        progress(1)
+    reindex(case)
+    return {"videos": len(vids), "transcribed": len(todo), "skipped_current": len(vids) - len(todo),
+            "segments": segments, "failed": failed}
