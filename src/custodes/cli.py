@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape as _e
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -39,7 +40,7 @@ ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who does this (de
 
 
 def _print_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
 def _fail(msg: str, code: int = 1) -> None:
@@ -162,9 +163,9 @@ def _print_ingest_summary(report: Any) -> None:
     console.print(t)
     for r in report.refused:
         member = f" [{r['member_path']}]" if r["member_path"] else ""
-        console.print(f"[yellow]refused[/] {r['source_path']}{member}: {r['reason']}")
+        console.print(f"[yellow]refused[/] {_e(r['source_path'] + member)}: {_e(r['reason'])}")
     for m in report.problem_media:
-        console.print(f"[yellow]{m['status']}[/] {m['name']} ({m['sha256'][:12]}…): {m['reason']}")
+        console.print(f"[yellow]{m['status']}[/] {_e(m['name'])} ({m['sha256'][:12]}…): {_e(m['reason'])}")
 
 
 @app.command()
@@ -222,7 +223,7 @@ def ledger_show(case_dir: CaseArg, action: Annotated[str | None, typer.Option(he
     for e in rows:
         d = e["details"] or {}
         brief = d.get("original_name") or d.get("reason") or d.get("note") or ""
-        t.add_row(str(e["seq"]), e["time"][:19], e["actor"], e["action"], (e["subject"] or "")[:16], str(brief))
+        t.add_row(str(e["seq"]), e["time"][:19], e["actor"], e["action"], (e["subject"] or "")[:16], _e(str(brief)))
     Console().print(t)
 
 
@@ -261,7 +262,7 @@ def items(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
         video = f"{m.get('width')}x{m.get('height')} {m.get('video_codec')}" if m.get("width") else ""
         dur = f"{m['duration_s']:.1f}s" if m.get("duration_s") else ""
         names = d["copies"][0]["name"] if d["copies"] else "?"
-        t.add_row(d["sha256"][:12], names, str(len(d["copies"])), m.get("status", d["kind"]), dur, video)
+        t.add_row(d["sha256"][:12], _e(names), str(len(d["copies"])), m.get("status", d["kind"]), dur, video)
     Console().print(t)
 
 
@@ -301,7 +302,7 @@ def triage(case_dir: CaseArg,
                   f"{len(rep.failed)} failed, {len(rep.not_analysable)} not analysable; "
                   f"{rep.segments} segment(s) in the queue. Next: [bold]custodes queue {case.root}[/]")
     for f in rep.failed + rep.not_analysable:
-        console.print(f"[yellow]not analysed[/] {f['name']} ({f['sha256'][:12]}…): {f['reason']}")
+        console.print(f"[yellow]not analysed[/] {_e(f['name'])} ({f['sha256'][:12]}…): {_e(f['reason'])}")
 
 
 def _clock(t: float) -> str:
@@ -324,13 +325,13 @@ def queue(case_dir: CaseArg, limit: Annotated[int, typer.Option(help="Top N segm
         return
     t = Table("#", "score", "video", "from", "to", "why", title="Review queue (highest first)")
     for r in doc["segments"]:
-        t.add_row(str(r["rank"]), f"{r['score']:.2f}", f"{r['name']} ({r['sha256'][:8]})", _clock(r["start_s"]),
-                  _clock(r["end_s"]), "; ".join(r["reasons"]) or "-")
+        t.add_row(str(r["rank"]), f"{r['score']:.2f}", _e(f"{r['name']} ({r['sha256'][:8]})"), _clock(r["start_s"]),
+                  _clock(r["end_s"]), _e("; ".join(r["reasons"]) or "-"))
     Console().print(t)
     for f in doc["not_analysed"]:
-        console.print(f"[yellow]not analysed[/] {f['name']} ({f['sha256'][:12]}…): {f['reason']}")
+        console.print(f"[yellow]not analysed[/] {_e(f['name'])} ({f['sha256'][:12]}…): {_e(f['reason'])}")
     for f in doc["partly_analysed"]:
-        console.print(f"[yellow]partly analysed[/] {f['name']} ({f['sha256'][:12]}…): {f['reason']}")
+        console.print(f"[yellow]partly analysed[/] {_e(f['name'])} ({f['sha256'][:12]}…): {_e(f['reason'])}")
 
 
 def _iso(v: Any) -> Any:
@@ -361,7 +362,7 @@ def timeline(case_dir: CaseArg, camera: Annotated[str | None, typer.Option("--ca
     for c in doc["cameras"]:
         t = Table("start", "end", "file", "from", "conf.", title=f"{c['camera']}: {len(c['recordings'])} recording(s)")
         for r in c["recordings"]:
-            t.add_row(f"{r['start']:%Y-%m-%d %H:%M:%S}", f"{r['end']:%H:%M:%S}", r["name"], r["source"],
+            t.add_row(f"{r['start']:%Y-%m-%d %H:%M:%S}", f"{r['end']:%H:%M:%S}", _e(r["name"]), r["source"],
                       f"{r['confidence']:.2f}")
         Console().print(t)
         for g in c["gaps"]:
@@ -370,7 +371,7 @@ def timeline(case_dir: CaseArg, camera: Annotated[str | None, typer.Option("--ca
     for o in doc["overlaps"]:
         Console().print(f"[cyan]simultaneous[/] {', '.join(o['cameras'])}: {o['start']:%H:%M:%S} – {o['end']:%H:%M:%S}")
     for u in doc["unplaced"]:
-        console.print(f"[yellow]not placed[/] {u['name']} ({u['sha256'][:12]}…): {u['reason']}")
+        console.print(f"[yellow]not placed[/] {_e(u['name'])} ({u['sha256'][:12]}…): {_e(u['reason'])}")
     console.print(f"Timeline plot: {svg}")
 
 
@@ -396,7 +397,7 @@ def dupes(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
                   title=f"Cluster {i}: {len(c['members'])} versions of one recording")
         for m in c["members"]:
             off = m["offset_in_source_s"]
-            t.add_row(m["sha256"][:12], ", ".join(m["names"]), m["relation"],
+            t.add_row(m["sha256"][:12], _e(", ".join(m["names"])), m["relation"],
                       "" if off is None else f"{off:+.1f} s", f"{m['duration_s']:.1f} s", m["resolution"])
         Console().print(t)
 
@@ -444,7 +445,7 @@ def search(case_dir: CaseArg, query: Annotated[str, typer.Argument(help="Words t
     t = Table("kind", "video", "at", "text", title=f"{len(hits)} hit(s) for {query!r}")
     for h in hits:
         at = _clock(h["start_s"]) if h["start_s"] is not None else ""
-        t.add_row(h["kind"], h["name"] or "-", at, h["snippet"])
+        t.add_row(h["kind"], _e(h["name"] or "-"), at, _e(h["snippet"]))
     Console().print(t)
 
 

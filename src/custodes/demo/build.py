@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from custodes.media.synth import ClipSpec, Speech, transcode, write_clip
@@ -155,7 +156,7 @@ def _speech(console: Console, case: Any) -> None:
         hits = search(case, q, limit=1, kind="transcript")
         if hits:
             h = hits[0]
-            console.print(f"  custodes search … {q!r} → {h['name']} at {h['start_s']:.1f} s: {h['snippet']}")
+            console.print(f"  custodes search … {q!r} → {h['name']} at {h['start_s']:.1f} s: {escape(h['snippet'])}")
 
 
 def _dupes(console: Console, case: Any) -> None:
