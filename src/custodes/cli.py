@@ -31,6 +31,8 @@ app = typer.Typer(help="Custodes: preserve, inventory and triage footage from pl
                   no_args_is_help=True, add_completion=False)
 ledger_app = typer.Typer(help="The chain-of-custody ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+complaints_app = typer.Typer(help="The complaints register, checked against the recordings.", no_args_is_help=True)
+app.add_typer(complaints_app, name="complaints")
 
 console = Console(stderr=True)  # human output on stderr; --json documents alone on stdout
 
@@ -446,6 +448,48 @@ def search(case_dir: CaseArg, query: Annotated[str, typer.Argument(help="Words t
     for h in hits:
         at = _clock(h["start_s"]) if h["start_s"] is not None else ""
         t.add_row(h["kind"], _e(h["name"] or "-"), at, _e(h["snippet"]))
+    Console().print(t)
+
+
+@complaints_app.command("import")
+def complaints_import(case_dir: CaseArg, csv_file: Annotated[Path, typer.Argument(help="Register as CSV")],
+                      actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Import complaints (start/end or date/from/to, facility, unit, person, text; optional camera, ref)."""
+    from custodes.timeline.complaints import ComplaintsError, import_csv
+
+    case = _open(case_dir)
+    try:
+        doc = import_csv(case, csv_file, _actor(actor))
+    except (ComplaintsError, OSError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(doc)
+    else:
+        console.print(f"{doc['imported']} complaint(s) imported ({doc['already_imported']} already there); "
+                      f"the register is preserved as {doc['register_sha256'][:12]}…. "
+                      f"Next: custodes complaints list {case.root}")
+
+
+@complaints_app.command("list")
+def complaints_list(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
+    """Each complaint with the recordings that cover its window; flagged where footage is missing."""
+    from custodes.timeline.build import read_recordings
+    from custodes.timeline.complaints import complaints_report
+
+    case = _open(case_dir)
+    read_recordings(case)
+    rows = complaints_report(case)
+    if as_json:
+        _print_json(rows)
+        return
+    t = Table("when", "where", "person", "complaint", "covered by", "flags", title=f"{len(rows)} complaint(s)")
+    for r in rows:
+        cover = "\n".join(f"{c['camera']}: {c['name']}" for c in r["covered_by"]) or "-"
+        flags = "\n".join(r["flags"] + [f"gap {g['camera']} {g['start'][11:19]}–{g['end'][11:19]}"
+                                         for g in r["gaps"]])
+        where = " / ".join(x for x in (r["facility"], r["unit"]) if x)
+        t.add_row(f"{r['start'][:19].replace('T', ' ')}–{r['end'][11:19]}", _e(where),
+                  _e(r["person"]), _e(r["text"]), _e(cover), f"[bold red]{_e(flags)}[/]" if flags else "")
     Console().print(t)
 
 

@@ -98,3 +98,57 @@ def test_timeline_cli_json_and_plot(timeline_case):
 def test_plot_without_recordings(tmp_path):
     p = write_svg({"cameras": []}, tmp_path / "t.svg")
     assert "no placed recordings" in p.read_text()
+
+
+REGISTER = """ref,start,end,facility,unit,person,text,camera
+K-101,2026-03-14 02:00:28,2026-03-14 02:00:33,IK-7,Block B cell 14,P-3,Beaten after the door was opened,CAM-02
+K-102,14.03.2026 02:00:05,14.03.2026 02:00:10,IK-7,Block B,P-5,Heard screaming,CAM-01
+K-103,2026-03-14 01:00,2026-03-14 01:10,IK-7,Block A,P-9,Denied medication,
+"""
+
+
+def test_complaints_are_checked_against_coverage_and_gaps(timeline_case, tmp_path):
+    from custodes.store.verify import verify_case
+    from custodes.timeline.complaints import complaints_report, import_csv
+
+    case, _, truth = timeline_case
+    reg = tmp_path / "register.csv"
+    reg.write_text(REGISTER)
+    doc = import_csv(case, reg, "tester")
+    assert doc["imported"] == 3
+    assert import_csv(case, reg, "tester")["imported"] == 0  # re-import changes nothing
+    rows = {r["ref"]: r for r in complaints_report(case)}
+    # the demo's CAM-02 gap (02:00:20–02:00:40 with 20-s clips) swallows K-101 exactly
+    assert rows["K-101"]["gaps"] and rows["K-101"]["gaps"][0]["camera"] == "CAM-02"
+    assert "recording missing during the complaint window" in rows["K-101"]["flags"]
+    assert rows["K-101"]["covered_by"] == []
+    assert [c["camera"] for c in rows["K-102"]["covered_by"]] == ["CAM-01"] and rows["K-102"]["flags"] == []
+    assert rows["K-103"]["flags"] == ["no recording covers the complaint window"]
+    assert verify_case(case).ok  # the register itself is preserved as evidence
+    assert any(e["action"] == "complaints.import" for e in case.ledger.entries())
+
+
+@pytest.mark.parametrize("content,message", [
+    ("start,end,text\n2026-03-14 02:00,yesterday,x\n", "line 2"),
+    ("when,what\n2026-03-14,x\n", "need columns"),
+    ("start,end\n2026-03-14 03:00,2026-03-14 02:00\n", "end is before start"),
+    ("", "empty file"),
+])
+def test_bad_registers_are_refused_whole(tmp_path, case, content, message):
+    from custodes.store.db import Complaint
+    from custodes.timeline.complaints import ComplaintsError, import_csv
+
+    reg = tmp_path / "bad.csv"
+    reg.write_text(content)
+    with pytest.raises(ComplaintsError, match=message):
+        import_csv(case, reg, "tester")
+    assert case.count(Complaint) == 0
+
+
+def test_complaints_cli(tmp_path, case):
+    reg = tmp_path / "latin1.csv"
+    reg.write_bytes("start,end,text\n2026-03-14 02:00,2026-03-14 02:01,caf\xe9\n".encode("latin-1"))
+    from tests.conftest import run_cli
+
+    proc = run_cli("complaints", "import", str(case.root), str(reg))
+    assert proc.returncode == 1 and "UTF-8" in proc.stderr

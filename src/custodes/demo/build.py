@@ -142,7 +142,28 @@ def build_demo(directory: Path, console: Console | None = None, force: bool = Fa
     _timeline(console, case, truth)
     _dupes(console, case)
     _speech(console, case)
+    _complaints(console, case, directory, truth)
     return directory, truth, report
+
+
+def _complaints(console: Console, case: Any, directory: Path, truth: DemoTruth) -> None:
+    from custodes.timeline.complaints import complaints_report, import_csv
+
+    gap0 = datetime.fromisoformat(truth.gap["start"])
+    s0 = datetime.fromisoformat(truth.struggle["start"])
+    reg = directory.parent / (directory.name + "-complaints.csv")
+    fmt = "%Y-%m-%d %H:%M:%S"
+    reg.write_text(
+        "ref,start,end,facility,unit,person,text,camera\n"
+        f"K-101,{gap0 + timedelta(seconds=20):{fmt}},{gap0 + timedelta(seconds=50):{fmt}},IK-7,Block B corridor,"
+        "P-3,Dragged out of cell 14 and beaten in the corridor,CAM-02\n"
+        f"K-102,{s0:{fmt}},{s0 + timedelta(seconds=20):{fmt}},IK-7,Block B cell 14,P-5,"
+        "Struck repeatedly after the door was opened,CAM-01\n")
+    import_csv(case, reg, "demo-investigator")
+    for r in complaints_report(case):
+        cover = ", ".join(f"{c['camera']} {c['name']}" for c in r["covered_by"]) or "no recording"
+        flag = f" [bold red]{'; '.join(r['flags'])}[/]" if r["flags"] else ""
+        console.print(f"Complaint {r['ref']} ({r['start'][11:19]}–{r['end'][11:19]}, {r['camera']}): {cover}.{flag}")
 
 
 def _speech(console: Console, case: Any) -> None:

@@ -227,3 +227,21 @@ class TranscriptSegment(Base):
     avg_logprob: Mapped[float] = mapped_column(Float)
     words: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     version: Mapped[str] = mapped_column(String(32))
+
+
+class Complaint(Base):
+    """A complaint or allegation from a register: when, where, who, what."""
+
+    __tablename__ = "complaints"
+    __table_args__ = (UniqueConstraint("source_sha256", "row", name="uq_complaint_row"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_sha256: Mapped[str] = mapped_column(ForeignKey("objects.sha256"))  # the imported register, as evidence
+    row: Mapped[int] = mapped_column(Integer)
+    ref: Mapped[str] = mapped_column(String(64), default="")
+    start_at: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    end_at: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    facility: Mapped[str] = mapped_column(Text, default="")
+    unit: Mapped[str] = mapped_column(Text, default="")
+    camera: Mapped[str] = mapped_column(String(64), default="")
+    person: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,137 @@
+"""Complaints register: import a CSV, link each complaint to the recordings that cover its time
+window, and flag complaints whose window falls in a gap — a recording missing exactly when a
+prisoner says something happened is itself evidence.
+
+CSV columns (header row, names case-insensitive): ``start`` and ``end`` (or ``date`` with ``from`` and
+``to``), ``facility``, ``unit`` (or ``cell``), ``person``, ``text``, optional ``ref`` and ``camera`` (limit
+the check to one camera). Dates: ``2026-03-14 02:01`` or ``14.03.2026 02:01[:SS]``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from custodes.store.case import Case
+from custodes.store.db import Complaint, EvidenceObject, Provenance
+from custodes.timeline.build import build_timeline
+
+MAX_BYTES = 20 * 1024 * 1024
+FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
+           "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M")
+
+
+class ComplaintsError(Exception):
+    pass
+
+
+def _when(value: str) -> datetime:
+    v = " ".join(value.strip().split())
+    for f in FORMATS:
+        try:
+            return datetime.strptime(v, f)
+        except ValueError:
+            continue
+    raise ValueError(f"unreadable date/time {value!r} (use 2026-03-14 02:01 or 14.03.2026 02:01)")
+
+
+def parse_rows(data: bytes) -> list[dict[str, Any]]:
+    try:
+        textdata = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ComplaintsError(f"not UTF-8 text: {exc}") from exc
+    reader = csv.DictReader(io.StringIO(textdata))
+    if not reader.fieldnames:
+        raise ComplaintsError("empty file: no header row")
+    cols = {c.strip().lower(): c for c in reader.fieldnames if c}
+    has_range = "start" in cols and "end" in cols
+    has_day = "date" in cols and "from" in cols and "to" in cols
+    if not (has_range or has_day):
+        raise ComplaintsError(f"need columns start,end or date,from,to; found {', '.join(cols) or 'none'}")
+    rows, errors = [], []
+    for i, raw in enumerate(reader, start=2):  # line numbers as a spreadsheet shows them
+        r = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
+        try:
+            if has_range:
+                start, end = _when(r["start"]), _when(r["end"])
+            else:
+                start, end = _when(f"{r['date']} {r['from']}"), _when(f"{r['date']} {r['to']}")
+            if end < start:
+                raise ValueError("end is before start")
+        except ValueError as exc:
+            errors.append(f"line {i}: {exc}")
+            continue
+        rows.append({"row": i, "ref": r.get("ref", ""), "start": start, "end": end,
+                     "facility": r.get("facility", ""), "unit": r.get("unit") or r.get("cell", ""),
+                     "camera": r.get("camera", ""), "person": r.get("person", ""), "text": r.get("text", "")})
+    if errors:
+        raise ComplaintsError("nothing imported; fix these lines: " + "; ".join(errors[:20])
+                              + (f" (and {len(errors) - 20} more)" if len(errors) > 20 else ""))
+    if not rows:
+        raise ComplaintsError("no complaints in the file")
+    return rows
+
+
+def import_csv(case: Case, path: Path, actor: str) -> dict[str, Any]:
+    """Preserve the register as evidence, then import its rows (all or nothing; re-import is a no-op)."""
+    case.ensure_schema()
+    if path.stat().st_size > MAX_BYTES:
+        raise ComplaintsError(f"{path} is larger than {MAX_BYTES // 1024 // 1024} MB; not a complaints register")
+    data = path.read_bytes()
+    rows = parse_rows(data)
+    stored = case.store.put_file(path)
+    with case.sessions() as s:
+        if s.get(EvidenceObject, stored.sha256) is None:
+            s.add(EvidenceObject(sha256=stored.sha256, size=stored.size, kind="file", stored_at=datetime.now(UTC)))
+        existing = {r for (r,) in s.execute(select(Complaint.row).where(Complaint.source_sha256 == stored.sha256))}
+        new = [r for r in rows if r["row"] not in existing]
+        s.add_all(Complaint(source_sha256=stored.sha256, row=r["row"], ref=r["ref"], start_at=r["start"],
+                            end_at=r["end"], facility=r["facility"], unit=r["unit"], camera=r["camera"],
+                            person=r["person"], text=r["text"]) for r in new)
+        s.commit()
+    if new:
+        case.ledger.append(actor, "complaints.import", stored.sha256,
+                           {"file": str(path.resolve()), "rows": len(new), "size": stored.size})
+    return {"register_sha256": stored.sha256, "imported": len(new), "already_imported": len(rows) - len(new)}
+
+
+def _overlap(a0: datetime, a1: datetime, b0: datetime, b1: datetime) -> float:
+    return max(0.0, (min(a1, b1) - max(a0, b0)).total_seconds())
+
+
+def complaints_report(case: Case) -> list[dict[str, Any]]:
+    case.ensure_schema()
+    tl = build_timeline(case)
+    with case.sessions() as s:
+        complaints = list(s.scalars(select(Complaint).order_by(Complaint.start_at)))
+        names: dict[str, str] = {}
+        for sha, name in s.execute(select(Provenance.sha256, Provenance.original_name)
+                                   .order_by(Provenance.recorded_at)):
+            names.setdefault(sha, name)
+    out = []
+    for c in complaints:
+        # a point in time ("at 02:01") still deserves the minute around it
+        c0, c1 = c.start_at, max(c.end_at, c.start_at)
+        cams = [cam for cam in tl["cameras"] if not c.camera or cam["camera"] == c.camera]
+        covering = [{"camera": cam["camera"], "sha256": r["sha256"], "name": r["name"],
+                     "from": max(c0, r["start"]).isoformat(), "to": min(c1, r["end"]).isoformat()}
+                    for cam in cams for r in cam["recordings"] if _overlap(c0, c1, r["start"], r["end"]) > 0
+                    or (c0 == c1 and r["start"] <= c0 <= r["end"])]
+        gaps = [{"camera": g["camera"], "start": g["start"].isoformat(), "end": g["end"].isoformat(),
+                 "duration_s": g["duration_s"]}
+                for cam in cams for g in cam["gaps"] if _overlap(c0, c1, g["start"], g["end"]) > 0
+                or (c0 == c1 and g["start"] <= c0 <= g["end"])]
+        flags = []
+        if gaps:
+            flags.append("recording missing during the complaint window")
+        if not covering:
+            flags.append("no recording covers the complaint window")
+        out.append({"id": c.id, "ref": c.ref, "start": c0.isoformat(), "end": c1.isoformat(),
+                    "facility": c.facility, "unit": c.unit, "camera": c.camera, "person": c.person,
+                    "text": c.text, "covered_by": covering, "gaps": gaps, "flags": flags})
+    return out
