@@ -12,7 +12,8 @@ def test_demo_command_builds_a_verifiable_case(tmp_path):
     assert truth["gap"] == {"camera": "CAM-02", "start": "2026-03-14T02:00:20", "end": "2026-03-14T02:00:40"}
     items = cli_json("items", str(case))
     statuses = sorted((i["media"] or {}).get("status", i["kind"]) for i in items)
-    assert statuses == ["archive", "not_media", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "unreadable"]
+    # "file": the complaints register the demo imports, preserved as evidence
+    assert statuses == ["archive", "file", "not_media", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", "unreadable"]
     assert cli_json("verify", str(case))["ok"]
     # building again without --force refuses and leaves the case alone
     again = run_cli("demo", str(case), "--no-serve", "--clip-seconds", "20")

@@ -31,6 +31,8 @@ app = typer.Typer(help="Custodes: preserve, inventory and triage footage from pl
                   no_args_is_help=True, add_completion=False)
 ledger_app = typer.Typer(help="The chain-of-custody ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+user_app = typer.Typer(help="Review-app accounts.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 complaints_app = typer.Typer(help="The complaints register, checked against the recordings.", no_args_is_help=True)
 app.add_typer(complaints_app, name="complaints")
 
@@ -519,12 +521,84 @@ def eval_triage(directory: Annotated[Path, typer.Argument(help="Folder with viol
         console.print(f"[yellow]failed[/] {f['file']}: {f['reason']}")
 
 
+@user_app.command("add")
+def user_add(case_dir: CaseArg, name: Annotated[str, typer.Argument(help="User name")],
+             role: Annotated[str, typer.Option(help="admin, investigator, reviewer or viewer")] = "reviewer",
+             password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                          help="Read the password from stdin")] = False,
+             actor: ActorOpt = None) -> None:
+    """Add a user to this case (argon2id password hash; signed into the ledger)."""
+    from custodes.web.users import UserError, add_user
+
+    case = _open(case_dir)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        add_user(case, name, role, password, _actor(actor))
+    except UserError as exc:
+        _fail(str(exc))
+    console.print(f"User {name} ({role}) added.")
+
+
+@user_app.command("disable")
+def user_disable(case_dir: CaseArg, name: Annotated[str, typer.Argument(help="User name")],
+                 actor: ActorOpt = None) -> None:
+    """Disable a user and end their sessions."""
+    from custodes.web.users import UserError, set_disabled
+
+    case = _open(case_dir)
+    try:
+        set_disabled(case, name, True, _actor(actor))
+    except UserError as exc:
+        _fail(str(exc))
+    console.print(f"User {name} disabled.")
+
+
+@user_app.command("list")
+def user_list(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
+    """Users of this case."""
+    from sqlalchemy import select
+
+    from custodes.store.db import User
+
+    case = _open(case_dir)
+    case.ensure_schema()
+    with case.sessions() as s:
+        users = [{"name": u.name, "role": u.role, "disabled": u.disabled, "created_at": u.created_at.isoformat()}
+                 for u in s.scalars(select(User).order_by(User.name))]
+    if as_json:
+        _print_json(users)
+        return
+    t = Table("name", "role", "disabled")
+    for u in users:
+        t.add_row(_e(u["name"]), u["role"], "yes" if u["disabled"] else "")
+    Console().print(t)
+
+
+@app.command()
+def serve(case_dir: CaseArg, host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port")] = 8080) -> None:
+    """Serve the review app for this case (log in at /login; API docs at /api/docs)."""
+    import uvicorn
+
+    from custodes.web.app import create_app
+
+    case = _open(case_dir)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print("[yellow]Serving beyond this machine without TLS: put it behind an HTTPS proxy.[/]")
+    console.print(f"Review app: http://{host}:{port}/login  (Ctrl-C to stop)")
+    uvicorn.run(create_app(case), host=host, port=port, log_level="warning")
+
+
 @app.command()
 def demo(directory: Annotated[Path, typer.Argument(help="Where to build the demo case")] = Path("demo-case"),
          no_serve: Annotated[bool, typer.Option("--no-serve", help="Build and analyse only")] = False,
          force: Annotated[bool, typer.Option("--force", help="Replace an existing demo case")] = False,
          clip_seconds: Annotated[int, typer.Option("--clip-seconds", min=20, max=600,
-                                                   help="Length of each synthetic clip")] = 60) -> None:
+                                                   help="Length of each synthetic clip")] = 60,
+         port: Annotated[int, typer.Option(help="Port for the review app")] = 8080) -> None:
     """Generate a synthetic body-camera archive, ingest it into a new case and report what was found."""
     from custodes.demo.build import build_demo
 
@@ -532,9 +606,12 @@ def demo(directory: Annotated[Path, typer.Argument(help="Where to build the demo
         build_demo(directory, console=console, force=force, seconds=clip_seconds)
     except (RuntimeError, OSError) as exc:
         _fail(str(exc))
+    from custodes.demo.build import DEMO_PASSWORD, DEMO_USER
+
+    console.print(f"Review app credentials: user [bold]{DEMO_USER}[/], password [bold]{DEMO_PASSWORD}[/] "
+                  "(demo only — add real users with `custodes user add`).")
     if not no_serve:
-        console.print("[dim]The review app (issue 5) is not built yet; nothing to serve. "
-                      "Explore the case with `custodes items`, `custodes verify`, `custodes ledger show`.[/]")
+        serve(directory, host="127.0.0.1", port=port)
 
 
 if __name__ == "__main__":  # pragma: no cover

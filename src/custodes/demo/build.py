@@ -25,6 +25,8 @@ from rich.table import Table
 from custodes.media.synth import ClipSpec, Speech, transcode, write_clip
 
 SHIFT_START = datetime(2026, 3, 14, 2, 0, 0)
+DEMO_USER = "demo"
+DEMO_PASSWORD = "custodes-demo"
 
 
 @dataclass
@@ -143,6 +145,9 @@ def build_demo(directory: Path, console: Console | None = None, force: bool = Fa
     _dupes(console, case)
     _speech(console, case)
     _complaints(console, case, directory, truth)
+    from custodes.web.users import add_user
+
+    add_user(case, DEMO_USER, "investigator", DEMO_PASSWORD, "demo-investigator")
     return directory, truth, report
 
 

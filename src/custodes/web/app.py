@@ -1,0 +1,422 @@
+"""``custodes serve``: the reviewers' web workspace for one case.
+
+FastAPI with server-rendered Jinja2 pages and one small script. Security in
+brief: argon2id passwords; a fresh random session token at every login (no
+fixation), stored only as its hash, HttpOnly + SameSite=Strict; a CSRF token
+per session checked on every POST (a double-submit cookie before login); login
+throttling per user name and per address; objects are addressed only by a
+validated SHA-256 that must belong to this case; strict security headers.
+Every page view of evidence, every playback and every annotation is signed
+into the case ledger under the user's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+
+from custodes.store.case import Case
+from custodes.store.db import (
+    Annotation,
+    EvidenceObject,
+    LoginAttempt,
+    MediaProbe,
+    Provenance,
+    Recording,
+    Segment,
+    User,
+    WebSession,
+)
+from custodes.web.users import CAN_ANNOTATE, check_password, dummy_check
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "custodes_session"
+PRELOGIN_CSRF = "custodes_login_csrf"
+SESSION_IDLE = timedelta(hours=8)
+THROTTLE_WINDOW = timedelta(minutes=15)
+THROTTLE_MAX_FAILURES = 5
+SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+TAXONOMY = ["beating", "sexual violence", "stress position", "humiliation", "threats", "medical neglect",
+            "other", "reviewed: nothing of concern"]
+PERSON_ROLES = ["victim", "perpetrator", "witness"]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Viewer:
+    def __init__(self, user: User, session: WebSession) -> None:
+        self.user = user
+        self.session = session
+
+    @property
+    def name(self) -> str:
+        return self.user.name
+
+
+def create_app(case: Case) -> FastAPI:
+    case.ensure_schema()
+    app = FastAPI(title=f"Custodes — {case.meta.get('title', '')}", docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/openapi.json")
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        resp: Response = await call_next(request)
+        resp.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; media-src 'self'; "
+                                                   "style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    def audit(actor: str, action: str, subject: str | None, details: dict[str, Any]) -> None:
+        case.ledger.append(actor, action, subject, details)
+
+    def current(request: Request) -> Viewer | None:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        with case.sessions() as s:
+            sess = s.get(WebSession, _hash(token))
+            if sess is None or now() - _aware(sess.last_seen) > SESSION_IDLE:
+                return None
+            user = s.get(User, sess.user_id)
+            if user is None or user.disabled:
+                return None
+            sess.last_seen = now()
+            s.commit()
+            return Viewer(user, sess)
+
+    def require(request: Request) -> Viewer:
+        v = current(request)
+        if v is None:
+            raise HTTPException(status_code=401, detail="log in first")
+        return v
+
+    def check_csrf(v: Viewer, token: str) -> None:
+        if not token or not secrets.compare_digest(token, v.session.csrf):
+            raise HTTPException(status_code=403, detail="bad or missing CSRF token")
+
+    def known_object(sha256: str) -> EvidenceObject:
+        if not SHA_RE.match(sha256):
+            raise HTTPException(status_code=404, detail="no such item")
+        with case.sessions() as s:
+            obj = s.get(EvidenceObject, sha256)
+        if obj is None:
+            raise HTTPException(status_code=404, detail="no such item")
+        return obj
+
+    def names() -> dict[str, str]:
+        out: dict[str, str] = {}
+        with case.sessions() as s:
+            for sha, name in s.execute(select(Provenance.sha256, Provenance.original_name)
+                                       .order_by(Provenance.recorded_at)):
+                out.setdefault(sha, name)
+        return out
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 401 and not request.url.path.startswith(("/api/", "/media/")):
+            return RedirectResponse("/login", status_code=303)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    # -- login -----------------------------------------------------------------
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request, error: str = "") -> Response:
+        token = secrets.token_urlsafe(32)
+        resp = templates.TemplateResponse(request, "login.html", {"csrf": token, "error": error,
+                                                                  "title": case.meta.get("title", "")})
+        resp.set_cookie(PRELOGIN_CSRF, token, httponly=True, samesite="strict", max_age=3600)
+        return resp
+
+    @app.post("/login")
+    def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
+              csrf: Annotated[str, Form()]) -> Response:
+        cookie = request.cookies.get(PRELOGIN_CSRF, "")
+        if not cookie or not secrets.compare_digest(cookie, csrf):
+            raise HTTPException(status_code=403, detail="bad or missing CSRF token")
+        ip = request.client.host if request.client else "?"
+        since = now() - THROTTLE_WINDOW
+        with case.sessions() as s:
+            fails = s.scalar(select(func.count()).select_from(LoginAttempt).where(
+                LoginAttempt.ok.is_(False), LoginAttempt.at >= since,
+                (LoginAttempt.name == username) | (LoginAttempt.ip == ip))) or 0
+            if fails >= THROTTLE_MAX_FAILURES:
+                raise HTTPException(status_code=429, detail="too many failed logins; wait 15 minutes",
+                                    headers={"Retry-After": str(int(THROTTLE_WINDOW.total_seconds()))})
+            user = s.scalars(select(User).where(User.name == username)).first()
+            if user is None:
+                dummy_check()
+                ok = False
+            else:
+                ok = check_password(user, password) and not user.disabled
+            s.add(LoginAttempt(name=username[:64], ip=ip, ok=ok, at=now()))
+            if not ok:
+                s.commit()
+                return RedirectResponse("/login?error=Wrong+user+name+or+password", status_code=303)
+            assert user is not None
+            token = secrets.token_urlsafe(32)  # always a new session: a planted cookie is never adopted
+            s.add(WebSession(token_hash=_hash(token), user_id=user.id, csrf=secrets.token_urlsafe(32),
+                             created_at=now(), last_seen=now(), played=[]))
+            s.commit()
+            name = user.name
+        audit(name, "login", None, {"ip": ip})
+        resp = RedirectResponse("/", status_code=303)
+        resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
+                        max_age=int(SESSION_IDLE.total_seconds()))
+        resp.delete_cookie(PRELOGIN_CSRF)
+        return resp
+
+    @app.post("/logout")
+    def logout(request: Request, csrf: Annotated[str, Form()], v: Viewer = Depends(require)) -> Response:
+        check_csrf(v, csrf)
+        with case.sessions() as s:
+            sess = s.get(WebSession, v.session.token_hash)
+            if sess:
+                s.delete(sess)
+                s.commit()
+        audit(v.name, "logout", None, {})
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(SESSION_COOKIE)
+        return resp
+
+    # -- queue -----------------------------------------------------------------
+
+    def queue_data(min_score: float, camera: str, reviewed: str, limit: int) -> list[dict[str, Any]]:
+        n = names()
+        with case.sessions() as s:
+            cams = {r.sha256: r.camera_id for r in s.scalars(select(Recording))}
+            starts = {r.sha256: r.start_at for r in s.scalars(select(Recording))}
+            annotated = {sha for (sha,) in s.execute(select(Annotation.sha256).distinct())}
+            q = select(Segment).where(Segment.score >= min_score).order_by(Segment.score.desc(), Segment.id)
+            rows = []
+            for g in s.scalars(q):
+                if camera and cams.get(g.sha256) != camera:
+                    continue
+                if reviewed == "yes" and g.sha256 not in annotated:
+                    continue
+                if reviewed == "no" and g.sha256 in annotated:
+                    continue
+                st = starts.get(g.sha256)
+                rows.append({"id": g.id, "sha256": g.sha256, "name": n.get(g.sha256, ""), "start_s": g.start_s,
+                             "end_s": g.end_s, "score": round(g.score, 3), "reasons": [r["text"] for r in g.reasons],
+                             "camera": cams.get(g.sha256) or "", "reviewed": g.sha256 in annotated,
+                             "clock": (st + timedelta(seconds=g.start_s)).strftime("%Y-%m-%d %H:%M:%S") if st else ""})
+                if len(rows) >= limit:
+                    break
+        return rows
+
+    @app.get("/", response_class=HTMLResponse)
+    def queue_page(request: Request, min_score: float = 0.0, camera: str = "", reviewed: str = "",
+                   v: Viewer = Depends(require)) -> Response:
+        with case.sessions() as s:
+            cameras = sorted({c for (c,) in s.execute(select(Recording.camera_id).distinct()) if c})
+        rows = queue_data(min_score, camera, reviewed, 500)
+        return templates.TemplateResponse(request, "queue.html", {
+            "v": v, "rows": rows, "cameras": cameras, "f": {"min_score": min_score, "camera": camera,
+                                                             "reviewed": reviewed},
+            "title": case.meta.get("title", "")})
+
+    @app.get("/api/queue")
+    def api_queue(min_score: float = 0.0, camera: str = "", reviewed: str = "",
+                  limit: Annotated[int, Query(ge=1, le=10000)] = 100,
+                  v: Viewer = Depends(require)) -> list[dict[str, Any]]:
+        """The ranked review queue (same filters as the page)."""
+        return queue_data(min_score, camera, reviewed, limit)
+
+    # -- item and media --------------------------------------------------------
+
+    def item_data(sha256: str) -> dict[str, Any]:
+        with case.sessions() as s:
+            media = s.get(MediaProbe, sha256)
+            rec = s.get(Recording, sha256)
+            segs = list(s.scalars(select(Segment).where(Segment.sha256 == sha256).order_by(Segment.start_s)))
+            anns = list(s.scalars(select(Annotation).where(Annotation.sha256 == sha256).order_by(Annotation.id)))
+            prov = list(s.scalars(select(Provenance).where(Provenance.sha256 == sha256)))
+        superseded = {a.supersedes for a in anns if a.supersedes}
+        return {
+            "sha256": sha256, "names": sorted({p.original_name for p in prov}),
+            "origins": [p.source_path + (f" ! {p.member_path}" if p.member_path else "") for p in prov],
+            "duration": media.duration_s if media else None, "status": media.status if media else "",
+            "camera": rec.camera_id if rec else "",
+            "start": rec.start_at.isoformat(sep=" ") if rec and rec.start_at else "",
+            "segments": [{"start_s": g.start_s, "end_s": g.end_s, "score": round(g.score, 3),
+                          "reasons": [r["text"] for r in g.reasons]} for g in segs],
+            "annotations": [{"id": a.id, "start_s": a.start_s, "end_s": a.end_s, "label": a.label, "people": a.people,
+                             "note": a.note, "author": a.author, "created_at": a.created_at.isoformat(),
+                             "supersedes": a.supersedes, "current": a.id not in superseded} for a in anns],
+        }
+
+    @app.get("/items/{sha256}", response_class=HTMLResponse)
+    def item_page(request: Request, sha256: str, t: float = 0.0, v: Viewer = Depends(require)) -> Response:
+        known_object(sha256)
+        data = item_data(sha256)
+        audit(v.name, "view", sha256, {"page": "item"})
+        high = max((g["score"] for g in data["segments"]), default=0.0) >= 0.8
+        return templates.TemplateResponse(request, "item.html", {
+            "v": v, "item": data, "t": t, "taxonomy": TAXONOMY, "person_roles": PERSON_ROLES,
+            "content_warning": high, "can_annotate": v.user.role in CAN_ANNOTATE,
+            "safe": v.user.safe_viewing, "title": case.meta.get("title", "")})
+
+    @app.get("/api/items/{sha256}")
+    def api_item(sha256: str, v: Viewer = Depends(require)) -> dict[str, Any]:
+        """One item: names, origins, segments and annotations (with edit history)."""
+        known_object(sha256)
+        audit(v.name, "view", sha256, {"page": "api"})
+        return item_data(sha256)
+
+    @app.get("/media/{sha256}")
+    def media(request: Request, sha256: str, v: Viewer = Depends(require)) -> Response:
+        """The original, streamed with HTTP range requests. The first request per session is audited."""
+        known_object(sha256)
+        path = case.store.path_for(sha256)
+        size = path.stat().st_size
+        with case.sessions() as s:
+            sess = s.get(WebSession, v.session.token_hash)
+            if sess is not None and sha256 not in (sess.played or []):
+                sess.played = [*(sess.played or []), sha256]
+                s.commit()
+                audit(v.name, "playback", sha256, {"range": request.headers.get("range", "")})
+        start, end = 0, size - 1
+        status = 200
+        rng = request.headers.get("range")
+        if rng:
+            m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip())
+            if not m or (not m.group(1) and not m.group(2)):
+                raise HTTPException(status_code=416, detail="bad range", headers={"Content-Range": f"bytes */{size}"})
+            if m.group(1):
+                start = int(m.group(1))
+                end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+            else:
+                start = max(0, size - int(m.group(2)))
+            if start > end or start >= size:
+                raise HTTPException(status_code=416, detail="range not satisfiable",
+                                    headers={"Content-Range": f"bytes */{size}"})
+            status = 206
+
+        def body() -> Iterator[bytes]:
+            with open(path, "rb") as fh:
+                fh.seek(start)
+                left = end - start + 1
+                while left > 0:
+                    chunk = fh.read(min(1 << 20, left))
+                    if not chunk:
+                        return
+                    left -= len(chunk)
+                    yield chunk
+
+        headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start + 1)}
+        if status == 206:
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        return StreamingResponse(body(), status_code=status, media_type="video/mp4", headers=headers)
+
+    # -- annotations -----------------------------------------------------------
+
+    @app.post("/items/{sha256}/annotations")
+    def annotate(request: Request, sha256: str, csrf: Annotated[str, Form()], label: Annotated[str, Form()],
+                 start_s: Annotated[float, Form()], end_s: Annotated[float, Form()],
+                 note: Annotated[str, Form()] = "", person: Annotated[str, Form()] = "",
+                 person_role: Annotated[str, Form()] = "", supersedes: Annotated[str, Form()] = "",
+                 v: Viewer = Depends(require)) -> Response:
+        check_csrf(v, csrf)
+        known_object(sha256)
+        if v.user.role not in CAN_ANNOTATE:
+            raise HTTPException(status_code=403, detail="your role cannot annotate")
+        if label not in TAXONOMY:
+            raise HTTPException(status_code=422, detail="label not in the taxonomy")
+        if not (0 <= start_s <= end_s) or end_s - start_s > 24 * 3600:
+            raise HTTPException(status_code=422, detail="bad time range")
+        people = []
+        if person.strip():
+            if person_role not in PERSON_ROLES:
+                raise HTTPException(status_code=422, detail="person role must be victim, perpetrator or witness")
+            people.append({"pseudonym": person.strip()[:64], "role": person_role})
+        sup = int(supersedes) if supersedes.strip().isdigit() else None
+        with case.sessions() as s:
+            if sup is not None:
+                old = s.get(Annotation, sup)
+                if old is None or old.sha256 != sha256:
+                    raise HTTPException(status_code=422, detail="can only supersede an annotation of this item")
+            a = Annotation(sha256=sha256, start_s=start_s, end_s=end_s, label=label, people=people,
+                           note=note[:5000], author=v.name, created_at=now(), supersedes=sup)
+            s.add(a)
+            s.commit()
+            aid = a.id
+        audit(v.name, "annotate", sha256, {"annotation": aid, "label": label, "start_s": start_s, "end_s": end_s,
+                                           "supersedes": sup, "note_sha256": hashlib.sha256(note.encode()).hexdigest()})
+        return RedirectResponse(f"/items/{sha256}?t={start_s}", status_code=303)
+
+    @app.post("/settings/safe-viewing")
+    def safe_viewing(csrf: Annotated[str, Form()], on: Annotated[str, Form()],
+                     v: Viewer = Depends(require)) -> Response:
+        check_csrf(v, csrf)
+        with case.sessions() as s:
+            u = s.get(User, v.user.id)
+            assert u is not None
+            u.safe_viewing = on == "1"
+            s.commit()
+        return RedirectResponse("/", status_code=303)
+
+    # -- search and timeline ---------------------------------------------------
+
+    @app.get("/search", response_class=HTMLResponse)
+    def search_page(request: Request, q: str = "", v: Viewer = Depends(require)) -> Response:
+        from custodes.search.index import SearchError, reindex, search
+
+        hits: list[dict[str, Any]] = []
+        error = ""
+        if q.strip():
+            reindex(case, kinds=("overlay", "note"))
+            try:
+                hits = search(case, q, limit=100)
+            except SearchError as exc:
+                error = str(exc)
+            with case.sessions() as s:
+                for a in s.scalars(select(Annotation)):
+                    if all(w.lower() in (a.note + " " + a.label).lower() for w in q.split()):
+                        hits.append({"kind": "annotation", "sha256": a.sha256, "name": "", "start_s": a.start_s,
+                                     "snippet": f"{a.label}: {a.note}"})
+        return templates.TemplateResponse(request, "search.html", {"v": v, "q": q, "hits": hits, "error": error,
+                                                                   "title": case.meta.get("title", "")})
+
+    @app.get("/timeline", response_class=HTMLResponse)
+    def timeline_page(request: Request, v: Viewer = Depends(require)) -> Response:
+        from custodes.timeline.build import build_timeline, write_svg
+
+        doc = build_timeline(case)
+        write_svg(doc, case.reports / "timeline.svg")
+        return templates.TemplateResponse(request, "timeline.html", {"v": v, "doc": doc,
+                                                                     "title": case.meta.get("title", "")})
+
+    @app.get("/reports/timeline.svg")
+    def timeline_svg(v: Viewer = Depends(require)) -> Response:
+        p = case.reports / "timeline.svg"
+        if not p.exists():
+            raise HTTPException(status_code=404, detail="no timeline yet")
+        return Response(p.read_bytes(), media_type="image/svg+xml")
+
+    return app

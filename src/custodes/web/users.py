@@ -1,0 +1,75 @@
+"""Accounts for the review app: argon2id password hashes, roles, disabling. Changes are signed into the ledger."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from datetime import UTC, datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+
+from custodes.store.case import Case
+from custodes.store.db import User
+
+ROLES = ("admin", "investigator", "reviewer", "viewer")
+CAN_ANNOTATE = ("admin", "investigator", "reviewer")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
+MIN_PASSWORD = 10
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+class UserError(Exception):
+    pass
+
+
+def add_user(case: Case, name: str, role: str, password: str, actor: str) -> User:
+    case.ensure_schema()
+    if not NAME_RE.match(name):
+        raise UserError("user names are 2–64 letters, digits, . _ @ -")
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"passwords need at least {MIN_PASSWORD} characters")
+    with case.sessions() as s:
+        if s.scalars(select(User).where(User.name == name)).first():
+            raise UserError(f"user {name!r} already exists")
+        user = User(name=name, role=role, password_hash=_hasher.hash(password), disabled=False,
+                    safe_viewing=True, created_at=datetime.now(UTC))
+        s.add(user)
+        s.commit()
+    case.ledger.append(actor, "user.add", None, {"user": name, "role": role})
+    return user
+
+
+def set_disabled(case: Case, name: str, disabled: bool, actor: str) -> None:
+    case.ensure_schema()
+    with case.sessions() as s:
+        user = s.scalars(select(User).where(User.name == name)).first()
+        if user is None:
+            raise UserError(f"no user {name!r}")
+        user.disabled = disabled
+        from custodes.store.db import WebSession
+
+        if disabled:  # end their sessions now
+            for sess in s.scalars(select(WebSession).where(WebSession.user_id == user.id)):
+                s.delete(sess)
+        s.commit()
+    case.ledger.append(actor, "user.disable" if disabled else "user.enable", None, {"user": name})
+
+
+def check_password(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def dummy_check() -> None:
+    """Spend the time of a real check when the user does not exist: no timing oracle for names."""
+    with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
+        _hasher.verify(_DUMMY, "not the password")
+
+
+_DUMMY = _hasher.hash("dummy password for timing")

@@ -1,0 +1,41 @@
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from custodes.ingest.pipeline import Ingestor
+from custodes.store.case import Case
+from custodes.triage.runner import run_triage
+from custodes.web.app import create_app
+from custodes.web.users import add_user
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def web_case(tmp_path_factory, demo_drive):
+    drive, truth = demo_drive
+    case = Case.init(tmp_path_factory.mktemp("web") / "case", "tester", title="Web test case")
+    Ingestor(case, "tester").run([drive])
+    run_triage(case, "tester", workers=1)
+    add_user(case, "rita", "reviewer", PASSWORD, "tester")
+    add_user(case, "vera", "viewer", PASSWORD, "tester")
+    add_user(case, "otto", "reviewer", PASSWORD, "tester")
+    return case, truth
+
+
+def login(client: TestClient, user: str, password: str = PASSWORD):
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    return client.post("/login", data={"username": user, "password": password, "csrf": csrf},
+                       follow_redirects=False)
+
+
+def session_csrf(client: TestClient) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
+
+
+@pytest.fixture
+def client(web_case):
+    case, _ = web_case
+    return TestClient(create_app(case), client=("127.0.0.1", 50000))

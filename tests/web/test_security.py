@@ -1,0 +1,152 @@
+"""Security of the review app: access, CSRF, session fixation, traversal, throttling, audit."""
+
+import hashlib
+
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, select
+
+from custodes.store.case import Case
+from custodes.store.db import LoginAttempt, Segment
+from custodes.web.app import SESSION_COOKIE, create_app
+from tests.web.conftest import PASSWORD, login, session_csrf
+
+
+def test_everything_needs_login(client):
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+    for path in ("/api/queue", "/media/" + "0" * 64, "/api/items/" + "0" * 64):
+        assert client.get(path).status_code == 401
+
+
+def test_login_logout_and_audit(web_case, client):
+    case, _ = web_case
+    r = login(client, "rita")
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert "httponly" in r.headers["set-cookie"].lower() and "samesite=strict" in r.headers["set-cookie"].lower()
+    assert client.get("/").status_code == 200
+    csrf = session_csrf(client)
+    client.post("/logout", data={"csrf": csrf})
+    assert client.get("/api/queue").status_code == 401
+    actions = [(e["actor"], e["action"]) for e in case.ledger.entries()]
+    assert ("rita", "login") in actions and ("rita", "logout") in actions
+
+
+def test_security_headers(client):
+    r = client.get("/login")
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_wrong_passwords_are_throttled(web_case):
+    case, _ = web_case
+    c = TestClient(create_app(case), client=("10.9.9.9", 1234))
+    for _ in range(5):
+        r = login(c, "otto", "wrong password!")
+        assert r.status_code == 303 and "error" in r.headers["location"]
+    assert login(c, "otto").status_code == 429  # even the right password, for now
+    other = TestClient(create_app(case), client=("10.9.9.10", 1234))
+    assert login(other, "otto").status_code == 429  # per user name too, whatever the address
+    with case.sessions() as s:
+        s.execute(delete(LoginAttempt))
+        s.commit()
+    assert login(other, "otto").status_code == 303
+
+
+def test_unknown_user_and_login_without_csrf(client):
+    r = login(client, "nobody")
+    assert "error" in r.headers["location"]
+    r = client.post("/login", data={"username": "rita", "password": PASSWORD, "csrf": "forged"})
+    assert r.status_code == 403
+
+
+def test_session_fixation_is_impossible(web_case, client):
+    client.cookies.set(SESSION_COOKIE, "attacker-chosen-token")
+    r = login(client, "rita")
+    issued = r.headers["set-cookie"].split(SESSION_COOKIE + "=", 1)[1].split(";", 1)[0]
+    assert issued and issued != "attacker-chosen-token"  # a fresh token, never the planted one
+    planted = TestClient(create_app(web_case[0]))
+    planted.cookies.set(SESSION_COOKIE, "attacker-chosen-token")
+    assert planted.get("/api/queue").status_code == 401
+
+
+def test_csrf_is_required_for_annotations(web_case, client):
+    case, _ = web_case
+    login(client, "rita")
+    sha = client.get("/api/queue").json()[0]["sha256"]
+    data = {"label": "beating", "start_s": "1", "end_s": "2", "note": "x"}
+    assert client.post(f"/items/{sha}/annotations", data={**data, "csrf": "nope"}).status_code == 403
+    assert client.post(f"/items/{sha}/annotations", data=data).status_code == 422  # missing token
+
+
+def test_forged_ids_and_paths_get_nothing(web_case, client, tmp_path):
+    case, _ = web_case
+    login(client, "rita")
+    other = Case.init(tmp_path / "other", "someone")  # another case's object: never served here
+    obj = other.store.put_stream(__import__("io").BytesIO(b"another case's secret footage"))
+    for sha in (obj.sha256, "../../custodes.db", "..%2F..%2Fcustodes.db", "A" * 64, "0" * 63):
+        assert client.get(f"/media/{sha}").status_code == 404
+        assert client.get(f"/api/items/{sha}").status_code == 404
+    assert client.get("/static/../../store/db.py").status_code == 404
+    assert client.get("/reports/../custodes.db").status_code == 404
+
+
+def test_viewer_cannot_annotate(web_case):
+    case, _ = web_case
+    c = TestClient(create_app(case), client=("127.0.0.2", 1))
+    login(c, "vera")
+    sha = c.get("/api/queue").json()[0]["sha256"]
+    r = c.post(f"/items/{sha}/annotations", data={"label": "beating", "start_s": "1", "end_s": "2",
+                                                   "csrf": session_csrf(c)})
+    assert r.status_code == 403
+
+
+def test_range_requests_and_playback_audit(web_case, client):
+    case, _ = web_case
+    login(client, "rita")
+    sha = client.get("/api/queue").json()[0]["sha256"]
+    data = case.store.path_for(sha).read_bytes()
+    r = client.get(f"/media/{sha}", headers={"Range": "bytes=100-199"})
+    assert r.status_code == 206 and r.content == data[100:200]
+    assert r.headers["content-range"] == f"bytes 100-199/{len(data)}"
+    r = client.get(f"/media/{sha}", headers={"Range": "bytes=-50"})
+    assert r.content == data[-50:]
+    assert client.get(f"/media/{sha}", headers={"Range": f"bytes={len(data)}-"}).status_code == 416
+    full = client.get(f"/media/{sha}")
+    assert full.status_code == 200 and hashlib.sha256(full.content).hexdigest() == sha
+    plays = [e for e in case.ledger.entries() if e["action"] == "playback" and e["subject"] == sha
+             and e["actor"] == "rita"]
+    assert len(plays) >= 1
+
+
+def test_concurrent_edits_keep_both(web_case):
+    case, _ = web_case
+    a = TestClient(create_app(case), client=("127.0.0.3", 1))
+    b = TestClient(create_app(case), client=("127.0.0.4", 1))
+    login(a, "rita")
+    login(b, "otto")
+    sha = a.get("/api/queue").json()[0]["sha256"]
+    base = {"label": "beating", "start_s": "3", "end_s": "9", "note": "first"}
+    a.post(f"/items/{sha}/annotations", data={**base, "csrf": session_csrf(a)})
+    first = a.get(f"/api/items/{sha}").json()["annotations"][-1]["id"]
+    # both edit the same annotation at once
+    a.post(f"/items/{sha}/annotations", data={**base, "note": "edit by rita", "supersedes": str(first),
+                                              "csrf": session_csrf(a)})
+    b.post(f"/items/{sha}/annotations", data={**base, "note": "edit by otto", "supersedes": str(first),
+                                              "csrf": session_csrf(b)})
+    notes = {x["note"]: x for x in a.get(f"/api/items/{sha}").json()["annotations"]}
+    assert notes["edit by rita"]["current"] and notes["edit by otto"]["current"]
+    assert not notes["first"]["current"]
+
+
+def test_openapi_lists_json_endpoints(client):
+    paths = client.get("/api/openapi.json").json()["paths"]
+    assert {"/api/queue", "/api/items/{sha256}", "/media/{sha256}"} <= set(paths)
+
+
+def test_queue_filters(web_case, client):
+    case, _ = web_case
+    login(client, "rita")
+    everything = client.get("/api/queue", params={"limit": 1000}).json()
+    high = client.get("/api/queue", params={"min_score": 0.8}).json()
+    assert all(r["score"] >= 0.8 for r in high) and len(high) <= len(everything)
+    with case.sessions() as s:
+        assert len(everything) == len(list(s.scalars(select(Segment))))
