@@ -67,6 +67,7 @@ def main() -> int:
     triage_results: list[dict] = []
     dupes_result: dict | None = None
     speech_result: dict | None = None
+    web_result: dict | None = None
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
@@ -99,6 +100,10 @@ def main() -> int:
 
             with console.status("near-duplicates: precision and recall on fight-surv variants…"):
                 dupes_result = dupes_bench.run(work, FIGHT_SURV)
+        import web_bench
+
+        with console.status("review app: load test on loopback (20 s)…"):
+            web_result = web_bench.run(work)
         import speech_bench
 
         with console.status("speech: word error rate on synthesised English and Russian…"):
@@ -135,7 +140,11 @@ def main() -> int:
                       f"(hashing {dupes_result['hash_s']} s, clustering {dupes_result['cluster_s']} s)")
     if speech_result:
         console.print(f"{speech_result['bench']}: English {speech_result.get('en')}, Russian {speech_result.get('ru')}")
-    extra = [r for r in (dupes_result, speech_result) if r]
+    if web_result:
+        console.print(web_result["bench"] + ": " + "; ".join(
+            f"{k}: p50 {v['p50_ms']} ms, p95 {v['p95_ms']} ms ({v['requests']} requests)"
+            for k, v in web_result.items() if isinstance(v, dict)) + f". Target: {web_result['target']}")
+    extra = [r for r in (dupes_result, speech_result, web_result) if r]
     (out / "results.json").write_text(json.dumps(results + triage_results + extra, indent=2) + "\n")
     return 0
 

@@ -50,6 +50,7 @@ SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 TAXONOMY = ["beating", "sexual violence", "stress position", "humiliation", "threats", "medical neglect",
             "other", "reviewed: nothing of concern"]
 PERSON_ROLES = ["victim", "perpetrator", "witness"]
+PAGE_SIZE = 100
 
 
 def now() -> datetime:
@@ -106,8 +107,9 @@ def create_app(case: Case) -> FastAPI:
             user = s.get(User, sess.user_id)
             if user is None or user.disabled:
                 return None
-            sess.last_seen = now()
-            s.commit()
+            if now() - _aware(sess.last_seen) > timedelta(minutes=1):  # not a disk write per request
+                sess.last_seen = now()
+                s.commit()
             return Viewer(user, sess)
 
     def require(request: Request) -> Viewer:
@@ -206,47 +208,53 @@ def create_app(case: Case) -> FastAPI:
 
     # -- queue -----------------------------------------------------------------
 
-    def queue_data(min_score: float, camera: str, reviewed: str, limit: int) -> list[dict[str, Any]]:
-        n = names()
+    def queue_data(min_score: float, camera: str, reviewed: str, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        # filters and the limit run in SQL on the score index: a page costs the rows it shows
+        annotated = select(Annotation.sha256).distinct()
+        q = (select(Segment.id, Segment.sha256, Segment.start_s, Segment.end_s, Segment.score, Segment.reasons,
+                    Recording.camera_id, Recording.start_at)
+             .outerjoin(Recording, Recording.sha256 == Segment.sha256)
+             .where(Segment.score >= min_score)
+             .order_by(Segment.score.desc(), Segment.id).limit(limit).offset(offset))
+        if camera:
+            q = q.where(Recording.camera_id == camera)
+        if reviewed == "yes":
+            q = q.where(Segment.sha256.in_(annotated))
+        elif reviewed == "no":
+            q = q.where(Segment.sha256.not_in(annotated))
         with case.sessions() as s:
-            cams = {r.sha256: r.camera_id for r in s.scalars(select(Recording))}
-            starts = {r.sha256: r.start_at for r in s.scalars(select(Recording))}
-            annotated = {sha for (sha,) in s.execute(select(Annotation.sha256).distinct())}
-            q = select(Segment).where(Segment.score >= min_score).order_by(Segment.score.desc(), Segment.id)
-            rows = []
-            for g in s.scalars(q):
-                if camera and cams.get(g.sha256) != camera:
-                    continue
-                if reviewed == "yes" and g.sha256 not in annotated:
-                    continue
-                if reviewed == "no" and g.sha256 in annotated:
-                    continue
-                st = starts.get(g.sha256)
-                rows.append({"id": g.id, "sha256": g.sha256, "name": n.get(g.sha256, ""), "start_s": g.start_s,
-                             "end_s": g.end_s, "score": round(g.score, 3), "reasons": [r["text"] for r in g.reasons],
-                             "camera": cams.get(g.sha256) or "", "reviewed": g.sha256 in annotated,
-                             "clock": (st + timedelta(seconds=g.start_s)).strftime("%Y-%m-%d %H:%M:%S") if st else ""})
-                if len(rows) >= limit:
-                    break
-        return rows
+            rows = s.execute(q).all()
+            shas = {r.sha256 for r in rows}
+            done = {sha for (sha,) in s.execute(annotated.where(Annotation.sha256.in_(shas)))}
+            n: dict[str, str] = {}
+            for sha, name in s.execute(select(Provenance.sha256, Provenance.original_name)
+                                       .where(Provenance.sha256.in_(shas)).order_by(Provenance.recorded_at)):
+                n.setdefault(sha, name)
+        return [{"id": r.id, "sha256": r.sha256, "name": n.get(r.sha256, ""), "start_s": r.start_s,
+                 "end_s": r.end_s, "score": round(r.score, 3), "reasons": [x["text"] for x in r.reasons],
+                 "camera": r.camera_id or "", "reviewed": r.sha256 in done,
+                 "clock": (r.start_at + timedelta(seconds=r.start_s)).strftime("%Y-%m-%d %H:%M:%S")
+                 if r.start_at else ""} for r in rows]
 
     @app.get("/", response_class=HTMLResponse)
     def queue_page(request: Request, min_score: float = 0.0, camera: str = "", reviewed: str = "",
-                   v: Viewer = Depends(require)) -> Response:
+                   page: Annotated[int, Query(ge=1, le=100000)] = 1, v: Viewer = Depends(require)) -> Response:
         with case.sessions() as s:
             cameras = sorted({c for (c,) in s.execute(select(Recording.camera_id).distinct()) if c})
-        rows = queue_data(min_score, camera, reviewed, 500)
+        rows = queue_data(min_score, camera, reviewed, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+        more = len(rows) > PAGE_SIZE
         return templates.TemplateResponse(request, "queue.html", {
-            "v": v, "rows": rows, "cameras": cameras, "f": {"min_score": min_score, "camera": camera,
-                                                             "reviewed": reviewed},
+            "v": v, "rows": rows[:PAGE_SIZE], "cameras": cameras, "page": page, "more": more,
+            "first_rank": (page - 1) * PAGE_SIZE,
+            "f": {"min_score": min_score, "camera": camera, "reviewed": reviewed},
             "title": case.meta.get("title", "")})
 
     @app.get("/api/queue")
     def api_queue(min_score: float = 0.0, camera: str = "", reviewed: str = "",
-                  limit: Annotated[int, Query(ge=1, le=10000)] = 100,
+                  limit: Annotated[int, Query(ge=1, le=10000)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
                   v: Viewer = Depends(require)) -> list[dict[str, Any]]:
         """The ranked review queue (same filters as the page)."""
-        return queue_data(min_score, camera, reviewed, limit)
+        return queue_data(min_score, camera, reviewed, limit, offset)
 
     # -- item and media --------------------------------------------------------
 
