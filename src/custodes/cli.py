@@ -593,6 +593,47 @@ def serve(case_dir: CaseArg, host: Annotated[str, typer.Option(help="Address to 
 
 
 @app.command()
+def export(case_dir: CaseArg, out: Annotated[Path, typer.Option("--out", help="New folder for the package")],
+           items: Annotated[list[str] | None, typer.Option("--items", help="SHA-256 (or 8+ digit prefix); "
+                                                           "repeatable. Default: every video")] = None,
+           actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Write a case package (originals, manifest, signed ledger slice, report) a court can verify offline."""
+    from custodes.export.package import ExportError, export_package
+
+    case = _open(case_dir)
+    try:
+        with console.status("Exporting…"):
+            doc = export_package(case, out, _actor(actor), items)
+    except (ExportError, OSError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(doc)
+    else:
+        console.print(f"Package with {doc['items']} item(s) written to {doc['out']}; "
+                      f"check it anywhere with `custodes verify-package {doc['out']}`.")
+
+
+@app.command("verify-package")
+def verify_package_cmd(directory: Annotated[Path, typer.Argument(help="Package folder")],
+                       as_json: JsonOpt = False) -> None:
+    """Check a package offline, without the case: every hash, the manifest signature, the ledger. Exit 1 on problems."""
+    from custodes.export.package import verify_package
+
+    if not directory.is_dir():
+        _fail(f"{directory} is not a folder")
+    rep = verify_package(directory)
+    if as_json:
+        _print_json(rep.as_dict())
+    else:
+        for p in rep.problems:
+            console.print(f"[bold red]{p.kind}[/] {_e(p.where)}: {_e(p.message)}")
+        status = "[bold green]OK[/]" if rep.ok else f"[bold red]FAILED: {len(rep.problems)} problem(s)[/]"
+        console.print(f"{status} — {rep.files_checked} files checked")
+    if not rep.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(directory: Annotated[Path, typer.Argument(help="Where to build the demo case")] = Path("demo-case"),
          no_serve: Annotated[bool, typer.Option("--no-serve", help="Build and analyse only")] = False,
          force: Annotated[bool, typer.Option("--force", help="Replace an existing demo case")] = False,

@@ -1,0 +1,344 @@
+"""Case packages for courts and oversight bodies, verifiable offline by anyone.
+
+``export`` writes a folder::
+
+    originals/<sha256><ext>   the evidence, byte for byte (hash checked while copying)
+    ledger.jsonl              the chain of custody: entries about these items in full; every other
+                              entry as a stub (seq, prev, hash) so the chain still verifies end to end
+                              without revealing other evidence
+    items.json                per item: names, origins, media facts, segments, annotations, transcripts
+    report.html               a human report (tables, score plots, timeline) — self-contained, offline
+    timeline.svg
+    manifest.json             SHA-256 of every file above, the case id, the ledger head, the exporter
+    manifest.sig              the exporter's Ed25519 signature over manifest.json
+    VERIFY.txt                how to check it
+
+``verify-package`` needs nothing but the folder: it re-hashes every file, checks the manifest signature
+against the exporter's key as registered in the ledger, re-checks the ledger chain and each full
+entry's signature, and that every original was recorded at ingest. It names each problem.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
+
+from custodes import __version__
+from custodes.store.case import Case
+from custodes.store.db import (
+    Annotation,
+    EvidenceObject,
+    MediaProbe,
+    Provenance,
+    Recording,
+    Segment,
+    Signal,
+    TranscriptSegment,
+)
+from custodes.store.ledger import GENESIS, Problem, entry_digest, fingerprint
+
+FORMAT = "custodes-package-1"
+CHUNK = 4 * 1024 * 1024
+
+
+class ExportError(Exception):
+    pass
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _ext(name: str) -> str:
+    ext = Path(name).suffix.lower()
+    return ext if ext and len(ext) <= 6 and ext[1:].isalnum() else ".bin"
+
+
+def _ledger_slice(case: Case, items: set[str]) -> list[dict[str, Any]]:
+    """Entries about the items (and the keys that signed them) in full; others as chain stubs."""
+    full_keys: set[str] = set()
+    entries = list(case.ledger.entries())
+    keep = set()
+    for e in entries:
+        if e["subject"] in items or e["action"] in ("case.create", "export"):
+            keep.add(e["seq"])
+            full_keys.add(e["key"])
+    out = []
+    for e in entries:
+        if e["seq"] in keep or (e["action"] == "key.register" and e["details"].get("fingerprint") in full_keys):
+            out.append(e)
+        else:
+            out.append({"seq": e["seq"], "prev": e["prev"], "hash": e["hash"], "omitted": True})
+    return out
+
+
+def _score_svg(points: list[tuple[float, float, float]], duration: float) -> str:
+    w, h = 600, 80
+    if not points or duration <= 0:
+        return ""
+    bars = "".join(f'<rect x="{w * a / duration:.1f}" y="{h - h * v:.1f}" '
+                   f'width="{max(1.0, w * (b - a) / duration):.1f}" height="{h * v:.1f}" '
+                   f'fill="{"#c0392b" if v >= 0.5 else "#7f8c8d"}"/>' for a, b, v in points)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 14}" font-size="10">'
+            f'<rect width="{w}" height="{h}" fill="#f4f4f4"/>{bars}'
+            f'<text x="0" y="{h + 12}">0 s</text><text x="{w}" y="{h + 12}" text-anchor="end">{duration:.0f} s</text>'
+            "</svg>")
+
+
+def export_package(case: Case, out: Path, actor: str, items: list[str] | None = None) -> dict[str, Any]:
+    case.ensure_schema()
+    out = out.resolve()
+    if out.exists() and any(out.iterdir()):
+        raise ExportError(f"{out} exists and is not empty; export into a new folder")
+    with case.sessions() as s:
+        if items:
+            chosen = []
+            for it in items:
+                matches = [sha for (sha,) in s.execute(select(EvidenceObject.sha256).where(
+                    EvidenceObject.sha256.like(f"{it.lower()}%")))] if len(it) >= 8 else []
+                if len(matches) != 1:
+                    raise ExportError(f"item {it!r} matches {len(matches)} objects; give at least 8 hex digits")
+                chosen.append(matches[0])
+        else:
+            chosen = [sha for (sha,) in s.execute(select(MediaProbe.sha256).where(
+                MediaProbe.status.in_(("ok", "damaged"))))]
+        chosen = sorted(set(chosen))
+        if not chosen:
+            raise ExportError("nothing to export")
+        docs: list[dict[str, Any]] = []
+        for sha in chosen:
+            obj = s.get(EvidenceObject, sha)
+            m = s.get(MediaProbe, sha)
+            rec = s.get(Recording, sha)
+            prov = list(s.scalars(select(Provenance).where(Provenance.sha256 == sha)))
+            segs = list(s.scalars(select(Segment).where(Segment.sha256 == sha).order_by(Segment.start_s)))
+            anns = list(s.scalars(select(Annotation).where(Annotation.sha256 == sha).order_by(Annotation.id)))
+            trs = list(s.scalars(select(TranscriptSegment).where(TranscriptSegment.sha256 == sha)
+                                 .order_by(TranscriptSegment.start_s)))
+            scores = [(g.start_s, g.end_s, g.value) for g in s.scalars(
+                select(Signal).where(Signal.sha256 == sha, Signal.kind == "score").order_by(Signal.start_s))]
+            name = prov[0].original_name if prov else sha
+            docs.append({
+                "sha256": sha, "size": obj.size if obj else None, "file": f"originals/{sha}{_ext(name)}",
+                "names": sorted({p.original_name for p in prov}),
+                "origins": [{"source_path": p.source_path, "member_path": p.member_path,
+                             "mtime": datetime.fromtimestamp(p.mtime_ns / 1e9, UTC).isoformat(),
+                             "ledger_seq": p.ledger_seq} for p in prov],
+                "media": None if m is None else {"status": m.status, "reason": m.reason, "duration_s": m.duration_s,
+                                                 "width": m.width, "height": m.height, "fps": m.fps,
+                                                 "video_codec": m.video_codec, "creation_time": m.creation_time},
+                "recording": None if rec is None else {"camera": rec.camera_id, "source": rec.source,
+                                                       "start": rec.start_at.isoformat() if rec.start_at else None,
+                                                       "end": rec.end_at.isoformat() if rec.end_at else None},
+                "segments": [{"start_s": g.start_s, "end_s": g.end_s, "score": g.score,
+                              "reasons": [r["text"] for r in g.reasons], "model": g.model_version} for g in segs],
+                "annotations": [{"id": a.id, "start_s": a.start_s, "end_s": a.end_s, "label": a.label,
+                                 "people": a.people, "note": a.note, "author": a.author,
+                                 "created_at": a.created_at.isoformat(), "supersedes": a.supersedes} for a in anns],
+                "transcript": [{"start_s": t.start_s, "end_s": t.end_s, "language": t.language, "text": t.text}
+                               for t in trs],
+                "_scores": scores,
+            })
+    tmp = out.with_name(out.name + ".part")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    (tmp / "originals").mkdir(parents=True)
+    for d in docs:
+        src = case.store.path_for(d["sha256"])
+        dst = tmp / d["file"]
+        h = hashlib.sha256()
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            while chunk := fin.read(CHUNK):
+                h.update(chunk)
+                fout.write(chunk)
+        if h.hexdigest() != d["sha256"]:
+            shutil.rmtree(tmp)
+            raise ExportError(f"object {d['sha256']} does not match its hash: run `custodes verify`; nothing exported")
+    case.ledger.append(actor, "export", None, {"items": chosen, "out": str(out)})
+    ledger = _ledger_slice(case, set(chosen))
+    (tmp / "ledger.jsonl").write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in ledger))
+    from custodes.timeline.build import build_timeline, write_svg
+
+    write_svg(build_timeline(case), tmp / "timeline.svg")
+    items_doc = [{k: v for k, v in d.items() if not k.startswith("_")} for d in docs]
+    (tmp / "items.json").write_text(json.dumps(items_doc, indent=2, ensure_ascii=False) + "\n")
+    (tmp / "report.html").write_text(_report(case, docs, ledger))
+    (tmp / "VERIFY.txt").write_text(
+        "Verify this package offline:\n\n    custodes verify-package THIS_FOLDER\n\n"
+        "or by hand: every file's SHA-256 is listed in manifest.json; manifest.sig is an Ed25519 signature\n"
+        "over manifest.json by the key whose fingerprint is manifest.json's exporter.key, registered in\n"
+        "ledger.jsonl; each original is named by its own SHA-256.\n")
+    files = {}
+    for p in sorted(tmp.rglob("*")):
+        if p.is_file():
+            files[p.relative_to(tmp).as_posix()] = _sha256_file(p)
+    key = case.keyring.load_or_create(actor)
+    manifest = {"format": FORMAT, "case_id": case.id, "case_title": case.meta.get("title", ""),
+                "created": datetime.now(UTC).isoformat(), "custodes_version": __version__,
+                "exporter": {"actor": actor, "key": fingerprint(key.public_key())},
+                "ledger_head": ledger[-1]["hash"], "ledger_entries": len(ledger), "items": chosen, "files": files}
+    mbytes = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
+    (tmp / "manifest.json").write_bytes(mbytes)
+    (tmp / "manifest.sig").write_text(base64.b64encode(key.sign(mbytes)).decode() + "\n")
+    if out.exists():
+        out.rmdir()  # checked empty above
+    os.replace(tmp, out)
+    return {"out": str(out), "items": len(chosen), "files": len(files) + 2, "ledger_head": manifest["ledger_head"]}
+
+
+def _report(case: Case, docs: list[dict[str, Any]], ledger: list[dict[str, Any]]) -> str:
+    e = html.escape
+    rows = []
+    for d in docs:
+        m = d["media"] or {}
+        rec = d["recording"] or {}
+        segs = "".join(f"<li>{g['start_s']:.0f}–{g['end_s']:.0f} s, score {g['score']:.2f}: "
+                       f"{e('; '.join(g['reasons']))}</li>" for g in d["segments"])
+        anns = "".join(f"<li>{e(a['label'])} {a['start_s']:.1f}–{a['end_s']:.1f} s by {e(a['author'])}: "
+                       f"{e(a['note'])}</li>" for a in d["annotations"])
+        trs = "".join(f"<li>[{t['language']}] {t['start_s']:.1f} s: {e(t['text'])}</li>" for t in d["transcript"])
+        origins = "".join(f"<li><code>{e(o['source_path'])}{(' ! ' + e(o['member_path'])) if o['member_path'] else ''}"
+                          f"</code> (mtime {e(o['mtime'])})</li>" for o in d["origins"])
+        rows.append(f"""<section><h2>{e(', '.join(d['names']))}</h2>
+<p><code>{d['sha256']}</code> · {d['size']} bytes · {e(str(rec.get('camera') or ''))} {e(str(rec.get('start') or ''))}
+· {m.get('duration_s') or 0:.1f} s · {m.get('width')}x{m.get('height')} {e(str(m.get('video_codec') or ''))}
+· file <code>{e(d['file'])}</code></p>
+<h3>Triage score over time</h3>{_score_svg(d['_scores'], float(m.get('duration_s') or 0))}
+<h3>Flagged segments</h3><ul>{segs or '<li>none</li>'}</ul>
+<h3>Annotations</h3><ul>{anns or '<li>none</li>'}</ul>
+<h3>Transcript</h3><ul>{trs or '<li>none</li>'}</ul>
+<h3>Origins</h3><ul>{origins}</ul></section>""")
+    timeline = (case.reports / "timeline.svg")
+    tl = timeline.read_text() if timeline.exists() else ""
+    full = sum(1 for x in ledger if not x.get("omitted"))
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Custodes case package</title>
+<style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto;color:#222}}section{{border-top:1px solid #ccc}}
+code{{font-size:.85em}}</style></head><body>
+<h1>Case package: {e(case.meta.get('title', ''))}</h1>
+<p>Case {e(case.id)} · exported {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {len(docs)} item(s) ·
+ledger head <code>{e(ledger[-1]['hash'])}</code> ({full} entries in full, {len(ledger) - full} as chain stubs).
+Check it offline with <code>custodes verify-package</code> (see VERIFY.txt).</p>
+<h2>Camera timeline</h2>{tl}
+{''.join(rows)}
+</body></html>
+"""
+
+
+@dataclass
+class PackageReport:
+    files_checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "files_checked": self.files_checked, "problems": [p.as_dict() for p in self.problems]}
+
+
+def verify_package(pkg: Path) -> PackageReport:
+    rep = PackageReport()
+    mpath, spath = pkg / "manifest.json", pkg / "manifest.sig"
+    if not mpath.is_file():
+        rep.problems.append(Problem("package.manifest", str(mpath), "manifest.json is missing"))
+        return rep
+    mbytes = mpath.read_bytes()
+    try:
+        manifest = json.loads(mbytes)
+        files: dict[str, str] = manifest["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        rep.problems.append(Problem("package.manifest", "manifest.json", f"unreadable manifest: {exc}"))
+        return rep
+    # 1. every file listed, unaltered; nothing unlisted
+    for rel, digest in sorted(files.items()):
+        p = pkg / rel
+        if ".." in Path(rel).parts or Path(rel).is_absolute():
+            rep.problems.append(Problem("package.path", rel, "manifest names a path outside the package"))
+            continue
+        if not p.is_file():
+            rep.problems.append(Problem("package.missing", rel, "listed in the manifest but missing"))
+            continue
+        rep.files_checked += 1
+        if _sha256_file(p) != digest:
+            rep.problems.append(Problem("package.altered", rel, "content differs from the manifest's SHA-256"))
+    for p in sorted(pkg.rglob("*")):
+        rel = p.relative_to(pkg).as_posix()
+        if p.is_file() and rel not in files and rel not in ("manifest.json", "manifest.sig"):
+            rep.problems.append(Problem("package.extra", rel, "file not listed in the manifest: added later"))
+    # 2. the ledger chain and signatures
+    keys: dict[str, tuple[str, Ed25519PublicKey]] = {}
+    ingested: set[str] = set()
+    prev = GENESIS
+    lpath = pkg / "ledger.jsonl"
+    lines = lpath.read_text().splitlines() if lpath.is_file() else []
+    for i, line in enumerate(lines, 1):
+        where = f"ledger.jsonl line {i}"
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            rep.problems.append(Problem("ledger.malformed", where, "not JSON"))
+            continue
+        if entry.get("prev") != prev:
+            rep.problems.append(Problem("ledger.chain", where, "prev does not match the entry before"))
+        prev = str(entry.get("hash", ""))
+        if entry.get("omitted"):
+            continue
+        if entry_digest(entry) != entry.get("hash"):
+            rep.problems.append(Problem("ledger.altered", where, "entry content does not match its hash"))
+        if entry.get("action") == "key.register":
+            try:
+                pub = Ed25519PublicKey.from_public_bytes(base64.b64decode(entry["details"]["public_key"]))
+                if fingerprint(pub) == entry["key"]:
+                    keys[entry["key"]] = (entry["actor"], pub)
+            except (KeyError, ValueError):
+                rep.problems.append(Problem("ledger.key", where, "invalid key registration"))
+        k = keys.get(entry.get("key", ""))
+        if k is None or k[0] != entry.get("actor"):
+            rep.problems.append(Problem("ledger.signature", where, "signed by an unregistered key"))
+        else:
+            try:
+                k[1].verify(base64.b64decode(entry["sig"]), bytes.fromhex(entry["hash"]))
+            except (InvalidSignature, ValueError):
+                rep.problems.append(Problem("ledger.signature", where, "signature does not verify"))
+        if entry.get("action") == "ingest" and entry.get("subject"):
+            ingested.add(entry["subject"])
+    if lines and prev != manifest.get("ledger_head"):
+        rep.problems.append(Problem("ledger.head", "ledger.jsonl", "last entry is not the manifest's ledger head"))
+    # 3. the manifest's signature by the exporter
+    exporter = manifest.get("exporter", {})
+    k = keys.get(exporter.get("key", ""))
+    if not spath.is_file():
+        rep.problems.append(Problem("package.signature", "manifest.sig", "signature file is missing"))
+    elif k is None or k[0] != exporter.get("actor"):
+        rep.problems.append(Problem("package.signature", "manifest.sig", "exporter key not registered in the ledger"))
+    else:
+        try:
+            k[1].verify(base64.b64decode(spath.read_text().strip()), mbytes)
+        except (InvalidSignature, ValueError):
+            rep.problems.append(Problem("package.signature", "manifest.json",
+                                        "manifest signature does not verify: the manifest was edited"))
+    # 4. originals are what was ingested
+    for sha in manifest.get("items", []):
+        original = next((r for r in files if r.startswith(f"originals/{sha}")), None)
+        if original is None:
+            rep.problems.append(Problem("package.missing", sha, "item has no original in the package"))
+        elif sha not in ingested:
+            rep.problems.append(Problem("package.provenance", original, "no ingest record for this item in the ledger"))
+    return rep
