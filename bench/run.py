@@ -68,6 +68,7 @@ def main() -> int:
     dupes_result: dict | None = None
     speech_result: dict | None = None
     web_result: dict | None = None
+    redact_result: dict | None = None
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
@@ -96,6 +97,10 @@ def main() -> int:
         if (FIGHT_SURV / "fight").is_dir():
             with console.status("violence model: grouped cross-validation on fight-surv…"):
                 triage_results.append(triage_bench.cross_validation(FIGHT_SURV))
+            import redact_bench
+
+            with console.status("face redaction: recall on real faces over real CCTV…"):
+                redact_result = redact_bench.run(work, FIGHT_SURV)
             import dupes_bench
 
             with console.status("near-duplicates: precision and recall on fight-surv variants…"):
@@ -144,7 +149,11 @@ def main() -> int:
         console.print(web_result["bench"] + ": " + "; ".join(
             f"{k}: p50 {v['p50_ms']} ms, p95 {v['p95_ms']} ms ({v['requests']} requests)"
             for k, v in web_result.items() if isinstance(v, dict)) + f". Target: {web_result['target']}")
-    extra = [r for r in (dupes_result, speech_result, web_result) if r]
+    if redact_result:
+        console.print(f"{redact_result['bench']}: recall {redact_result['recall']} over {redact_result['face_frames']} "
+                      f"face frames; worst clip {redact_result['worst_clip']}; {redact_result['frames_per_s']} frames/s. "
+                      f"Target: {redact_result['target']}")
+    extra = [r for r in (dupes_result, speech_result, web_result, redact_result) if r]
     (out / "results.json").write_text(json.dumps(results + triage_results + extra, indent=2) + "\n")
     return 0
 

@@ -593,6 +593,31 @@ def serve(case_dir: CaseArg, host: Annotated[str, typer.Option(help="Address to 
 
 
 @app.command()
+def redact(case_dir: CaseArg, item: Annotated[str, typer.Argument(help="SHA-256 of the item (8+ digits)")],
+           faces: Annotated[str, typer.Option("--faces", help="blur, pixelate or solid")] = "blur",
+           start: Annotated[float, typer.Option("--from", help="Start (s)")] = 0.0,
+           end: Annotated[float | None, typer.Option("--to", help="End (s)")] = None,
+           audio: Annotated[str, typer.Option("--audio", help="keep, remove or beep (speech → tone)")] = "keep",
+           actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Make a face-redacted copy as a new object linked to its original (the original is never changed)."""
+    from custodes.redact.derive import redact_item
+    from custodes.redact.faces import RedactionError
+
+    case = _open(case_dir)
+    try:
+        with console.status("Redacting faces…"):
+            doc = redact_item(case, item, _actor(actor), faces, start, end, audio)
+    except (RedactionError, OSError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(doc)
+        return
+    console.print(f"Redacted copy {doc['derivative'][:12]}… of {doc['original'][:12]}…: faces in "
+                  f"{doc['frames_with_faces']} of {doc['frames']} frames. Check these frames by eye (lowest "
+                  "detection confidence): " + ", ".join(f"{x['t']} s" for x in doc["lowest_confidence_frames"][:5]))
+
+
+@app.command()
 def export(case_dir: CaseArg, out: Annotated[Path, typer.Option("--out", help="New folder for the package")],
            items: Annotated[list[str] | None, typer.Option("--items", help="SHA-256 (or 8+ digit prefix); "
                                                            "repeatable. Default: every video")] = None,

@@ -39,6 +39,7 @@ from custodes import __version__
 from custodes.store.case import Case
 from custodes.store.db import (
     Annotation,
+    Derivative,
     EvidenceObject,
     MediaProbe,
     Provenance,
@@ -76,7 +77,8 @@ def _ledger_slice(case: Case, items: set[str]) -> list[dict[str, Any]]:
     entries = list(case.ledger.entries())
     keep = set()
     for e in entries:
-        if e["subject"] in items or e["action"] in ("case.create", "export"):
+        if e["subject"] in items or e["action"] in ("case.create", "export") or \
+                (e["details"] or {}).get("derivative") in items:
             keep.add(e["seq"])
             full_keys.add(e["key"])
     out = []
@@ -133,7 +135,8 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                                  .order_by(TranscriptSegment.start_s)))
             scores = [(g.start_s, g.end_s, g.value) for g in s.scalars(
                 select(Signal).where(Signal.sha256 == sha, Signal.kind == "score").order_by(Signal.start_s))]
-            name = prov[0].original_name if prov else sha
+            der = s.get(Derivative, sha)
+            name = prov[0].original_name if prov else f"{sha}.mp4"
             docs.append({
                 "sha256": sha, "size": obj.size if obj else None, "file": f"originals/{sha}{_ext(name)}",
                 "names": sorted({p.original_name for p in prov}),
@@ -153,6 +156,8 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                                  "created_at": a.created_at.isoformat(), "supersedes": a.supersedes} for a in anns],
                 "transcript": [{"start_s": t.start_s, "end_s": t.end_s, "language": t.language, "text": t.text}
                                for t in trs],
+                "derived_from": None if der is None else {"original": der.parent_sha256, "kind": der.kind,
+                                                          "params": der.params},
                 "_scores": scores,
             })
     tmp = out.with_name(out.name + ".part")
@@ -319,6 +324,8 @@ def verify_package(pkg: Path) -> PackageReport:
                 rep.problems.append(Problem("ledger.signature", where, "signature does not verify"))
         if entry.get("action") == "ingest" and entry.get("subject"):
             ingested.add(entry["subject"])
+        if entry.get("action") == "redact" and entry.get("details", {}).get("derivative"):
+            ingested.add(entry["details"]["derivative"])  # made from an original in the case, on record
     if lines and prev != manifest.get("ledger_head"):
         rep.problems.append(Problem("ledger.head", "ledger.jsonl", "last entry is not the manifest's ledger head"))
     # 3. the manifest's signature by the exporter

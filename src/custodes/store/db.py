@@ -295,3 +295,15 @@ class Annotation(Base):
     author: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     supersedes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Derivative(Base):
+    """A new object made from an original (redacted copy, cut, proxy). The original is never changed."""
+
+    __tablename__ = "derivatives"
+    sha256: Mapped[str] = mapped_column(ForeignKey("objects.sha256"), primary_key=True)
+    parent_sha256: Mapped[str] = mapped_column(ForeignKey("objects.sha256"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
