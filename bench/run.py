@@ -150,9 +150,9 @@ def main() -> int:
             f"{k}: p50 {v['p50_ms']} ms, p95 {v['p95_ms']} ms ({v['requests']} requests)"
             for k, v in web_result.items() if isinstance(v, dict)) + f". Target: {web_result['target']}")
     if redact_result:
-        console.print(f"{redact_result['bench']}: recall {redact_result['recall']} over {redact_result['face_frames']} "
-                      f"face frames; worst clip {redact_result['worst_clip']}; {redact_result['frames_per_s']} frames/s. "
-                      f"Target: {redact_result['target']}")
+        r = redact_result
+        console.print(f"{r['bench']}: recall {r['recall']} over {r['face_frames']} face frames; worst clip "
+                      f"{r['worst_clip']}; {r['frames_per_s']} frames/s. Target: {r['target']}")
     extra = [r for r in (dupes_result, speech_result, web_result, redact_result) if r]
     (out / "results.json").write_text(json.dumps(results + triage_results + extra, indent=2) + "\n")
     return 0
