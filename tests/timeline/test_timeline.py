@@ -152,3 +152,17 @@ def test_complaints_cli(tmp_path, case):
 
     proc = run_cli("complaints", "import", str(case.root), str(reg))
     assert proc.returncode == 1 and "UTF-8" in proc.stderr
+
+
+def test_cyrillic_overlay_is_read(tmp_path):
+    from custodes.analyze.overlay import read_overlay, tesseract_available
+    from custodes.media.synth import ClipSpec, write_clip
+
+    if not tesseract_available():
+        pytest.skip("tesseract with the Russian model is not installed")
+    clip = write_clip(tmp_path / "k4.mp4", ClipSpec("КАМЕРА-4", datetime(2026, 3, 14, 23, 59, 50), 20, seed=9))
+    res = read_overlay(clip, 20.0)
+    assert res.camera_id == "CAM-4"
+    assert abs((res.start - datetime(2026, 3, 14, 23, 59, 50)).total_seconds()) <= 1  # and across midnight
+    assert res.confidence >= 0.95
+    assert any("КАМЕРА" in r.text for r in res.readings)

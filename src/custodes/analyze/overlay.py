@@ -67,8 +67,10 @@ def parse_clock(text: str) -> datetime | None:
 
 
 def parse_camera(text: str) -> str | None:
-    # Russian overlays write "Камера 3" / "КАМ-3": transliterate the word before mapping look-alikes
+    # Russian overlays write "Камера 3" / "КАМ-3": transliterate the word before mapping look-alikes;
+    # a Latin-only recogniser reads КАМЕРА as the look-alike KAMEPA
     t = normalise(text.upper().replace("КАМЕРА", "CAM").replace("КАМ", "CAM"))
+    t = re.sub(r"\bKAMEPA", "CAM", t)
     for rx, _ in DATETIME_PATTERNS:
         t = rx.sub(" ", t)
     m = CAMERA_RE.search(t)
@@ -103,6 +105,43 @@ class OverlayResult:
                 "end": self.end.isoformat() if self.end else None, "confidence": round(self.confidence, 3),
                 "readings": [{"t": round(r.t, 2), "text": r.text, "clock": r.clock.isoformat() if r.clock else None,
                               "camera": r.camera} for r in self.readings], "error": self.error}
+
+
+@functools.lru_cache(maxsize=1)
+def tesseract_available() -> bool:
+    import shutil
+    import subprocess
+
+    if shutil.which("tesseract") is None:
+        return False
+    out = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True)
+    return "rus" in out.stdout.split()
+
+
+def tesseract_line(crop: np.ndarray) -> str:
+    """One line of text from a crop with tesseract rus+eng (Debian tesseract-ocr-rus)."""
+    import subprocess
+
+    import cv2
+
+    big = cv2.resize(crop, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+    if not ok:
+        return ""
+    out = subprocess.run(["tesseract", "stdin", "stdout", "-l", "rus+eng", "--psm", "7"], input=png.tobytes(),
+                         capture_output=True, timeout=30)
+    return out.stdout.decode("utf-8", "replace").strip()
+
+
+def _best_reading(candidates: list[str]) -> str:
+    """The first reading that yields both camera and clock, else the first with a clock."""
+    for c in candidates:
+        if parse_clock(c) and parse_camera(c):
+            return c
+    for c in candidates:
+        if parse_clock(c):
+            return c
+    return next((c for c in candidates if c), "")
 
 
 @functools.lru_cache(maxsize=1)
@@ -161,10 +200,19 @@ def read_overlay(path: Path, duration_s: float, samples: int = SAMPLES) -> Overl
         res.error = "no overlay text found"
         return res
     regions.sort(key=lambda r: (r[0] // 10, r[2]))  # reading order: rows, then left to right
+    # RapidOCR's model reads Latin and digits; when the overlay has Cyrillic (tesseract's Russian model
+    # finds Cyrillic letters on the first frame), read this video's boxes with tesseract as well
+    use_tesseract = False
+    if tesseract_available():
+        first = [frames[0][1][y0:y1, x0:x1] for y0, y1, x0, x1 in regions]
+        use_tesseract = bool(re.search(r"[А-Яа-яЁё]", " ".join(tesseract_line(c) for c in first)))
     for t, img in frames:
         crops = [img[y0:y1, x0:x1] for y0, y1, x0, x1 in regions]
         rec_res, _ = engine.text_rec(crops)  # recognition only: the boxes are known
-        line = "  ".join(str(item[0]) for item in rec_res or [])
+        candidates = ["  ".join(str(item[0]) for item in rec_res or [])]
+        if use_tesseract:
+            candidates.insert(0, "  ".join(tesseract_line(c) for c in crops))
+        line = _best_reading(candidates)
         res.readings.append(OverlayReading(t, line, parse_clock(line), parse_camera(line)))
     epoch = datetime(1970, 1, 1)
     # each reading bounds the start from below: the clock shows whole seconds, so clock − t lies in
