@@ -8,6 +8,9 @@ def test_demo_command_builds_a_verifiable_case(tmp_path):
     proc = run_cli("demo", str(case), "--no-serve", "--clip-seconds", "20")
     assert proc.returncode == 0, proc.stderr
     assert "deleted interval" in proc.stderr and "CAM-02" in proc.stderr
+    err = " ".join(proc.stderr.split())
+    assert "tops the queue" in err and "is reported as a gap" in err
+    assert "Complaint K-101" in err and "recording missing" in err
     truth = json.loads((tmp_path / "demo-case-truth.json").read_text())
     assert truth["gap"] == {"camera": "CAM-02", "start": "2026-03-14T02:00:20", "end": "2026-03-14T02:00:40"}
     items = cli_json("items", str(case))

@@ -155,12 +155,14 @@ def _complaints(console: Console, case: Any, directory: Path, truth: DemoTruth) 
     from custodes.timeline.complaints import complaints_report, import_csv
 
     gap0 = datetime.fromisoformat(truth.gap["start"])
+    gap_s = (datetime.fromisoformat(truth.gap["end"]) - gap0).total_seconds()
     s0 = datetime.fromisoformat(truth.struggle["start"])
     reg = directory.parent / (directory.name + "-complaints.csv")
     fmt = "%Y-%m-%d %H:%M:%S"
     reg.write_text(
         "ref,start,end,facility,unit,person,text,camera\n"
-        f"K-101,{gap0 + timedelta(seconds=20):{fmt}},{gap0 + timedelta(seconds=50):{fmt}},IK-7,Block B corridor,"
+        f"K-101,{gap0 + timedelta(seconds=gap_s / 3):{fmt}},{gap0 + timedelta(seconds=gap_s * 5 / 6):{fmt}},"
+        "IK-7,Block B corridor,"
         "P-3,Dragged out of cell 14 and beaten in the corridor,CAM-02\n"
         f"K-102,{s0:{fmt}},{s0 + timedelta(seconds=20):{fmt}},IK-7,Block B cell 14,P-5,"
         "Struck repeatedly after the door was opened,CAM-01\n")
