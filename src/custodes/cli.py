@@ -636,6 +636,8 @@ def export(case_dir: CaseArg, out: Annotated[Path, typer.Option("--out", help="N
     else:
         console.print(f"Package with {doc['items']} item(s) written to {doc['out']}; "
                       f"check it anywhere with `custodes verify-package {doc['out']}`.")
+        if doc["pdf"]:
+            console.print(f"[yellow]{doc['pdf']}[/]")
 
 
 @app.command("verify-package")

@@ -46,6 +46,8 @@ def test_package_verifies_offline(package):
     ledger = [json.loads(x) for x in (pkg / "ledger.jsonl").read_text().splitlines()]
     assert any(e.get("omitted") for e in ledger) and any(e.get("action") == "ingest" for e in ledger)
     assert "Case package" in (pkg / "report.html").read_text()
+    assert doc["pdf"] == "" and (pkg / "report.pdf").read_bytes().startswith(b"%PDF")
+    assert "report.pdf" in manifest["files"]
 
 
 def test_flipped_byte_in_an_original_is_named(package, tmp_path):

@@ -183,7 +183,9 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
     write_svg(build_timeline(case), tmp / "timeline.svg")
     items_doc = [{k: v for k, v in d.items() if not k.startswith("_")} for d in docs]
     (tmp / "items.json").write_text(json.dumps(items_doc, indent=2, ensure_ascii=False) + "\n")
-    (tmp / "report.html").write_text(_report(case, docs, ledger))
+    report_html = _report(case, docs, ledger)
+    (tmp / "report.html").write_text(report_html)
+    pdf = _write_pdf(report_html, tmp / "report.pdf")
     (tmp / "VERIFY.txt").write_text(
         "Verify this package offline:\n\n    custodes verify-package THIS_FOLDER\n\n"
         "or by hand: every file's SHA-256 is listed in manifest.json; manifest.sig is an Ed25519 signature\n"
@@ -204,7 +206,18 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
     if out.exists():
         out.rmdir()  # checked empty above
     os.replace(tmp, out)
-    return {"out": str(out), "items": len(chosen), "files": len(files) + 2, "ledger_head": manifest["ledger_head"]}
+    return {"out": str(out), "items": len(chosen), "files": len(files) + 2, "ledger_head": manifest["ledger_head"],
+            "pdf": pdf}
+
+
+def _write_pdf(report_html: str, path: Path) -> str:
+    """The same report as PDF (WeasyPrint). Returns "" or why it could not be made."""
+    try:
+        import weasyprint
+    except (ImportError, OSError) as exc:  # OSError: Pango missing from the system
+        return f"no PDF: WeasyPrint unavailable ({exc})"
+    weasyprint.HTML(string=report_html).write_pdf(str(path))
+    return ""
 
 
 def _report(case: Case, docs: list[dict[str, Any]], ledger: list[dict[str, Any]]) -> str:
@@ -234,7 +247,8 @@ def _report(case: Case, docs: list[dict[str, Any]], ledger: list[dict[str, Any]]
     full = sum(1 for x in ledger if not x.get("omitted"))
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Custodes case package</title>
 <style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto;color:#222}}section{{border-top:1px solid #ccc}}
-code{{font-size:.85em}}</style></head><body>
+code{{font-size:.85em;word-break:break-all}}svg{{max-width:100%;height:auto}}
+@page{{size:A4;margin:15mm}}</style></head><body>
 <h1>Case package: {e(case.meta.get('title', ''))}</h1>
 <p>Case {e(case.id)} · exported {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {len(docs)} item(s) ·
 ledger head <code>{e(ledger[-1]['hash'])}</code> ({full} entries in full, {len(ledger) - full} as chain stubs).

@@ -160,7 +160,7 @@ def write_svg(doc: dict[str, Any], path: Path) -> Path:
         return left + width * (t - t0).total_seconds() / span
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 20}" height="{height}" '
-             'font-family="sans-serif" font-size="12">',
+             f'viewBox="0 0 {left + width + 20} {height}" font-family="sans-serif" font-size="12">',
              f'<text x="{left}" y="16">{html.escape(t0.isoformat(sep=" "))}</text>',
              f'<text x="{left + width}" y="16" text-anchor="end">{html.escape(t1.isoformat(sep=" "))}</text>']
     for i, c in enumerate(cams):
