@@ -59,6 +59,17 @@ def test_redact_item_makes_a_linked_derivative_and_exports(tmp_path, face_clip):
     ev = [e for e in case.ledger.entries() if e["action"] == "redact"]
     assert ev[0]["subject"] == original and ev[0]["details"]["derivative"] == doc["derivative"]
     assert verify_case(case).ok
+    # Content Credentials: the original is the parent ingredient, named by its hash
+    from custodes.redact.credentials import read_credentials
+
+    cred = read_credentials(case.store.path_for(doc["derivative"]))
+    ing = cred["manifest"]["ingredients"]
+    assert [i["relationship"] for i in ing] == ["parentOf"] and ing[0]["instance_id"] == f"sha256:{original}"
+    custom = {a["label"]: a["data"] for a in cred["manifest"]["assertions"]}
+    assert custom["org.custodes.original"]["sha256"] == original
+    actions = [a.get("parameters", {}).get("description", "") for a in custom["c2pa.actions.v2"]["actions"]]
+    assert any("faces pixelate" in a for a in actions) and "audio removed" in actions
+    assert cred["validation_state"] == "Valid"  # signed by the case CA, which readers mark as untrusted
     pkg = tmp_path / "pkg"
     export_package(case, pkg, "editor", items=[doc["derivative"][:12]])
     assert verify_package(pkg).ok

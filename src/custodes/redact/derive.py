@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from custodes.redact.credentials import case_credentials, sign_derivative
 from custodes.redact.faces import VERSION, RedactionError, redact_video
 from custodes.store.case import Case
-from custodes.store.db import Derivative, EvidenceObject
+from custodes.store.db import Derivative, EvidenceObject, Provenance
 
 
 def resolve_item(case: Case, item: str) -> str:
@@ -29,13 +30,29 @@ def redact_item(case: Case, item: str, actor: str, faces: str = "blur", start_s:
                 end_s: float | None = None, audio: str = "keep") -> dict[str, Any]:
     case.ensure_schema()
     parent = resolve_item(case, item)
+    with case.sessions() as s:
+        name = next((p.original_name for p in s.scalars(select(Provenance).where(Provenance.sha256 == parent))),
+                    f"{parent}.mp4")
+    actions: list[dict[str, Any]] = [{"action": "c2pa.edited",
+                                      "parameters": {"description": f"faces {faces} (custodes {VERSION})"}}]
+    if start_s > 0 or end_s is not None:
+        actions.append({"action": "c2pa.edited", "parameters": {
+            "description": f"cut to {start_s:g}–{'end' if end_s is None else f'{end_s:g}'} s"}})
+    if audio != "keep":
+        actions.append({"action": "c2pa.edited", "parameters": {
+            "description": "audio removed" if audio == "remove" else "speech replaced by a tone"}})
     with tempfile.TemporaryDirectory(dir=case.store.tmp_dir) as d:
         out = Path(d) / "redacted.mp4"
         res = redact_video(case.store.path_for(parent), out, faces, start_s, end_s, audio)
-        stored = case.store.put_file(out)
+        chain, key = case_credentials(case.keyring.root, case.id)
+        signed = Path(d) / "redacted-signed.mp4"
+        sign_derivative(out, signed, case.store.path_for(parent), parent, name, actions, chain, key,
+                        title=f"{Path(name).stem} (redacted)")
+        stored = case.store.put_file(signed)
     params = {"faces": faces, "audio": audio, "from_s": start_s, "to_s": end_s, "method": VERSION,
               "frames": res.frames, "frames_with_faces": res.frames_with_faces,
-              "lowest_confidence_frames": res.lowest_confidence}
+              "lowest_confidence_frames": res.lowest_confidence, "content_credentials": "c2pa",
+              "actions": [a["parameters"]["description"] for a in actions]}
     with case.sessions() as s:
         if s.get(EvidenceObject, stored.sha256) is None:
             s.add(EvidenceObject(sha256=stored.sha256, size=stored.size, kind="derivative",
