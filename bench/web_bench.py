@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import io
 import re
-import socket
 import statistics
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from custodes.store.case import Case
 from custodes.store.db import EvidenceObject, MediaProbe, Provenance, Segment
 from custodes.web.app import create_app
+from custodes.web.background import background_server
 from custodes.web.users import add_user
 
 DURATION_S = 20.0
@@ -47,15 +45,11 @@ def _case(work: Path) -> tuple[Case, str]:
 
 def run(work: Path) -> dict:
     case, sha = _case(work)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(case), host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    while not srv.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
+    with background_server(create_app(case)) as base:
+        return _load(base, sha)
+
+
+def _load(base: str, sha: str) -> dict:
     c = httpx.Client(base_url=base)
     page = c.get("/login").text
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
@@ -84,8 +78,6 @@ def run(work: Path) -> dict:
 
     with ThreadPoolExecutor(CLIENTS) as ex:
         list(ex.map(worker, range(CLIENTS)))
-    srv.should_exit = True
-    th.join(timeout=10)
     out = {"bench": f"review app on loopback, {CLIENTS} concurrent clients for {DURATION_S:.0f} s, 10,000 segments",
            "target": "p95 < 100 ms for pages"}
     for k, v in lat.items():

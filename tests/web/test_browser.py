@@ -1,15 +1,13 @@
 """The review app in a real browser: Debian chromium driven by Playwright (no downloaded browser)."""
 
 import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from custodes.web.app import create_app
+from custodes.web.background import background_server
 from tests.web.conftest import PASSWORD
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -29,18 +27,8 @@ def wait_until(page, expression, timeout=20.0):
 @pytest.fixture
 def server(web_case):
     case, _ = web_case
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(case), host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    deadline = time.time() + 20
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    th.join(timeout=10)
+    with background_server(create_app(case)) as url:
+        yield url
 
 
 def test_reviewer_workflow_in_chromium(server, web_case):

@@ -75,10 +75,7 @@ def search(case: Case, q: str, limit: int = 50, kind: str | None = None) -> list
            "bm25(search_index) FROM search_index WHERE search_index MATCH :q"
            + (" AND kind = :kind" if kind else "") + " ORDER BY bm25(search_index) LIMIT :lim")
     with case.sessions() as s:
-        names: dict[str, str] = {}
-        for sha, name in s.execute(select(Provenance.sha256, Provenance.original_name)
-                                   .order_by(Provenance.recorded_at)):
-            names.setdefault(sha, name)
         rows = s.execute(text(sql), {"q": _fts_query(q), "lim": limit, "kind": kind}).all()
+    names = case.display_names({r[1] for r in rows if r[1]})
     return [{"kind": k, "sha256": sha, "name": names.get(sha, "") if sha else "", "start_s": a, "end_s": b,
              "ref": ref, "snippet": snip, "rank": round(-score, 3)} for k, sha, a, b, ref, snip, score in rows]

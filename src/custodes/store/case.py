@@ -7,7 +7,7 @@ import getpass
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,19 @@ class Case:
             yield
         finally:
             os.close(fd)
+
+    def display_names(self, shas: Iterable[str] | None = None) -> dict[str, str]:
+        """Each object's name as first received (its earliest provenance row), for people to read."""
+        from custodes.store.db import Provenance
+
+        q = select(Provenance.sha256, Provenance.original_name).order_by(Provenance.recorded_at)
+        if shas is not None:
+            q = q.where(Provenance.sha256.in_(list(shas)))
+        names: dict[str, str] = {}
+        with self.sessions() as s:
+            for sha, name in s.execute(q):
+                names.setdefault(sha, name)
+        return names
 
     def count(self, model: Any) -> int:
         from sqlalchemy import func

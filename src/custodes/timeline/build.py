@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from custodes.analyze import overlay
 from custodes.store.case import Case
-from custodes.store.db import EvidenceObject, MediaProbe, Provenance, Recording
+from custodes.store.db import EvidenceObject, MediaProbe, Recording
 
 GAP_TOLERANCE_S = 3.0
 MAX_GAP_S = 4 * 3600.0
@@ -87,11 +87,8 @@ def _merge(recs: list[dict[str, Any]]) -> list[Interval]:
 
 def build_timeline(case: Case, camera: str | None = None) -> dict[str, Any]:
     case.ensure_schema()
+    names = case.display_names()
     with case.sessions() as s:
-        names: dict[str, str] = {}
-        q = select(Provenance.sha256, Provenance.original_name).order_by(Provenance.recorded_at)
-        for sha, name in s.execute(q):
-            names.setdefault(sha, name)
         recs = list(s.scalars(select(Recording)))
     placed: dict[str, list[dict[str, Any]]] = {}
     unplaced = []

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from custodes.store.case import Case
-from custodes.store.db import Complaint, EvidenceObject, Provenance
+from custodes.store.db import Complaint, EvidenceObject
 from custodes.timeline.build import build_timeline
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -109,10 +109,6 @@ def complaints_report(case: Case) -> list[dict[str, Any]]:
     tl = build_timeline(case)
     with case.sessions() as s:
         complaints = list(s.scalars(select(Complaint).order_by(Complaint.start_at)))
-        names: dict[str, str] = {}
-        for sha, name in s.execute(select(Provenance.sha256, Provenance.original_name)
-                                   .order_by(Provenance.recorded_at)):
-            names.setdefault(sha, name)
     out = []
     for c in complaints:
         # a point in time ("at 02:01") still deserves the minute around it

@@ -70,12 +70,9 @@ def pending_videos(case: Case, force: bool = False) -> tuple[list[tuple[str, str
                                 MediaProbe.duration_s)
                          .join(MediaProbe, MediaProbe.sha256 == EvidenceObject.sha256)
                          .where(EvidenceObject.kind == "file")).all()
-        names: dict[str, str] = {}
-        for sha, name in s.execute(select(Provenance.sha256, Provenance.original_name)
-                                   .order_by(Provenance.recorded_at)):
-            names.setdefault(sha, name)
         done = {sha for (sha,) in s.execute(select(AnalysisRun.sha256).where(
             AnalysisRun.analyzer == ANALYZER, AnalysisRun.version == TRIAGE_VERSION))}
+    names = case.display_names()
     todo, bad, skipped = [], [], 0
     for sha, status, reason, width, dur in rows:
         name = names.get(sha, sha[:12])

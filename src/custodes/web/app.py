@@ -131,14 +131,6 @@ def create_app(case: Case) -> FastAPI:
             raise HTTPException(status_code=404, detail="no such item")
         return obj
 
-    def names() -> dict[str, str]:
-        out: dict[str, str] = {}
-        with case.sessions() as s:
-            for sha, name in s.execute(select(Provenance.sha256, Provenance.original_name)
-                                       .order_by(Provenance.recorded_at)):
-                out.setdefault(sha, name)
-        return out
-
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if exc.status_code == 401 and not request.url.path.startswith(("/api/", "/media/")):
@@ -226,10 +218,7 @@ def create_app(case: Case) -> FastAPI:
             rows = s.execute(q).all()
             shas = {r.sha256 for r in rows}
             done = {sha for (sha,) in s.execute(annotated.where(Annotation.sha256.in_(shas)))}
-            n: dict[str, str] = {}
-            for sha, name in s.execute(select(Provenance.sha256, Provenance.original_name)
-                                       .where(Provenance.sha256.in_(shas)).order_by(Provenance.recorded_at)):
-                n.setdefault(sha, name)
+        n = case.display_names(shas)
         return [{"id": r.id, "sha256": r.sha256, "name": n.get(r.sha256, ""), "start_s": r.start_s,
                  "end_s": r.end_s, "score": round(r.score, 3), "reasons": [x["text"] for x in r.reasons],
                  "camera": r.camera_id or "", "reviewed": r.sha256 in done,
