@@ -150,3 +150,15 @@ def test_queue_filters(web_case, client):
     assert all(r["score"] >= 0.8 for r in high) and len(high) <= len(everything)
     with case.sessions() as s:
         assert len(everything) == len(list(s.scalars(select(Segment))))
+
+
+def test_thumbnails_and_contact_sheet(web_case, client):
+    login(client, "rita")
+    sha = client.get("/api/queue").json()[0]["sha256"]
+    r = client.get(f"/thumbs/{sha}.jpg", params={"t": 3.0})
+    assert r.status_code == 200 and r.content[:3] == b"\xff\xd8\xff"
+    sheet = client.get(f"/thumbs/{sha}.jpg", params={"sheet": "true"})
+    assert sheet.status_code == 200 and len(sheet.content) > len(r.content)
+    assert client.get("/thumbs/" + "0" * 64 + ".jpg").status_code == 404
+    anon = TestClient(create_app(web_case[0]))
+    assert anon.get(f"/thumbs/{sha}.jpg").status_code == 401

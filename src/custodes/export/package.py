@@ -159,6 +159,7 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                 "derived_from": None if der is None else {"original": der.parent_sha256, "kind": der.kind,
                                                           "params": der.params},
                 "_scores": scores,
+                "_sheet": _sheet_html(case.store.path_for(sha), float(m.duration_s or 0) if m else 0.0),
             })
     tmp = out.with_name(out.name + ".part")
     if tmp.exists():
@@ -210,6 +211,19 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
             "pdf": pdf}
 
 
+def _sheet_html(path: Path, duration: float) -> str:
+    from custodes.media.thumbs import contact_sheet, jpeg
+
+    try:
+        img = contact_sheet(path, duration, n=8, cols=4, width=180)
+    except Exception:  # an undecodable item gets no sheet, not a failed export
+        img = None
+    if img is None:
+        return "<p>(no decodable frames)</p>"
+    data = base64.b64encode(jpeg(img, quality=70)).decode()
+    return f'<img alt="contact sheet" style="max-width:100%" src="data:image/jpeg;base64,{data}">'
+
+
 def _write_pdf(report_html: str, path: Path) -> str:
     """The same report as PDF (WeasyPrint). Returns "" or why it could not be made."""
     try:
@@ -237,6 +251,7 @@ def _report(case: Case, docs: list[dict[str, Any]], ledger: list[dict[str, Any]]
 <p><code>{d['sha256']}</code> · {d['size']} bytes · {e(str(rec.get('camera') or ''))} {e(str(rec.get('start') or ''))}
 · {m.get('duration_s') or 0:.1f} s · {m.get('width')}x{m.get('height')} {e(str(m.get('video_codec') or ''))}
 · file <code>{e(d['file'])}</code></p>
+<h3>Contact sheet</h3>{d['_sheet']}
 <h3>Triage score over time</h3>{_score_svg(d['_scores'], float(m.get('duration_s') or 0))}
 <h3>Flagged segments</h3><ul>{segs or '<li>none</li>'}</ul>
 <h3>Annotations</h3><ul>{anns or '<li>none</li>'}</ul>

@@ -133,7 +133,7 @@ def create_app(case: Case) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        if exc.status_code == 401 and not request.url.path.startswith(("/api/", "/media/")):
+        if exc.status_code == 401 and not request.url.path.startswith(("/api/", "/media/", "/thumbs/", "/reports/")):
             return RedirectResponse("/login", status_code=303)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
@@ -330,6 +330,27 @@ def create_app(case: Case) -> FastAPI:
         if status == 206:
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         return StreamingResponse(body(), status_code=status, media_type="video/mp4", headers=headers)
+
+    @app.get("/thumbs/{sha256}.jpg")
+    def thumbnail(sha256: str, t: Annotated[float, Query(ge=0, le=86400)] = 0.0, sheet: bool = False,
+                  v: Viewer = Depends(require)) -> Response:
+        """A frame (at ``t``) or a contact sheet of the item, as JPEG; cached under reports/thumbs."""
+        from custodes.media.thumbs import contact_sheet, frame_at, jpeg
+
+        known_object(sha256)
+        cache = case.reports / "thumbs" / (f"{sha256}-sheet.jpg" if sheet else f"{sha256}-{t:.1f}.jpg")
+        if not cache.exists():
+            path = case.store.path_for(sha256)
+            with case.sessions() as s:
+                m = s.get(MediaProbe, sha256)
+            img = contact_sheet(path, float(m.duration_s or 0) if m else 0.0) if sheet else frame_at(path, t)
+            if img is None:
+                raise HTTPException(status_code=404, detail="no decodable frame")
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".part")
+            tmp.write_bytes(jpeg(img))
+            tmp.replace(cache)
+        return Response(cache.read_bytes(), media_type="image/jpeg")
 
     # -- annotations -----------------------------------------------------------
 
