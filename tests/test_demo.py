@@ -22,3 +22,10 @@ def test_demo_command_builds_a_verifiable_case(tmp_path):
     again = run_cli("demo", str(case), "--no-serve", "--clip-seconds", "20")
     assert again.returncode == 1 and "--force" in again.stderr
     assert cli_json("verify", str(case))["ok"]
+
+
+def test_analyzers_declare_versions_and_needs():
+    docs = cli_json("analyzers")
+    names = {d["name"] for d in docs}
+    assert {"motion", "audio events", "overlay OCR", "speech", "frame fingerprints"} <= names
+    assert all(d["version"] and d["available"] for d in docs)

@@ -309,6 +309,22 @@ def triage(case_dir: CaseArg,
         console.print(f"[yellow]not analysed[/] {_e(f['name'])} ({f['sha256'][:12]}…): {_e(f['reason'])}")
 
 
+@app.command("analyzers")
+def analyzers_cmd(as_json: JsonOpt = False) -> None:
+    """Each analyzer: version, what it produces, what it needs, and whether that is installed."""
+    from custodes.analyze.registry import analyzers
+
+    docs = [a.as_dict() for a in analyzers()]
+    if as_json:
+        _print_json(docs)
+        return
+    t = Table("analyzer", "version", "produces", "needs", "run by", "ready")
+    for d in docs:
+        t.add_row(d["name"], d["version"], ", ".join(d["produces"]), ", ".join(d["needs"] + d["system"]),
+                  f"custodes {d['command']}", "yes" if d["available"] else "[red]no[/]")
+    Console().print(t)
+
+
 def _clock(t: float) -> str:
     m, s = divmod(int(round(t)), 60)
     h, m = divmod(m, 60)

