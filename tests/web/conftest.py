@@ -18,6 +18,15 @@ def web_case(tmp_path_factory, demo_drive):
     case = Case.init(tmp_path_factory.mktemp("web") / "case", "tester", title="Web test case")
     Ingestor(case, "tester").run([drive])
     run_triage(case, "tester", workers=1)
+    from custodes.timeline.build import read_recordings
+    from custodes.timeline.complaints import import_csv
+
+    read_recordings(case)
+    reg = tmp_path_factory.mktemp("register") / "register.csv"
+    reg.write_text("ref,start,end,unit,person,text,camera\n"
+                   f"K-7,{truth.gap['start'].replace('T', ' ')},{truth.gap['end'].replace('T', ' ')},"
+                   "cell 14,P-3,Beaten in the corridor,CAM-02\n")
+    import_csv(case, reg, "tester")
     add_user(case, "rita", "reviewer", PASSWORD, "tester")
     add_user(case, "vera", "viewer", PASSWORD, "tester")
     add_user(case, "otto", "reviewer", PASSWORD, "tester")

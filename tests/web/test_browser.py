@@ -62,11 +62,15 @@ def test_reviewer_workflow_in_chromium(server, web_case):
         assert "blur" in page.evaluate("getComputedStyle(document.getElementById('player')).filter")
         # play the flagged segment
         wait_until(page, "document.getElementById('player').readyState >= 1")
-        page.click("a.seek >> nth=0")
-        seg_start = float(page.get_attribute("a.seek >> nth=0", "data-t"))
+        page.click("a.seek.seg >> nth=0")
+        seg_start = float(page.get_attribute("a.seek.seg >> nth=0", "data-t"))
         page.evaluate("document.getElementById('player').play()")
         wait_until(page, f"document.getElementById('player').currentTime > {seg_start + 0.3}")
         page.screenshot(path=str(ARTIFACTS / "2-player-safe.png"))
+        # the marks on the segment track jump there too
+        mark = page.locator("#segment-track a.mark").first
+        mark.click()
+        wait_until(page, f"Math.abs(document.getElementById('player').currentTime - {mark.get_attribute('data-t')}) < 1")
         page.click("#unblur")
         assert "safe" not in (page.get_attribute("#player-box", "class") or "")
         wait_until(page, "getComputedStyle(document.getElementById('player')).filter === 'none'")  # after the fade

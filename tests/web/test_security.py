@@ -162,3 +162,22 @@ def test_thumbnails_and_contact_sheet(web_case, client):
     assert client.get("/thumbs/" + "0" * 64 + ".jpg").status_code == 404
     anon = TestClient(create_app(web_case[0]))
     assert anon.get(f"/thumbs/{sha}.jpg").status_code == 401
+
+
+def test_complaints_page_and_gap_on_the_player(web_case, client):
+    import hashlib
+
+    case, truth = web_case
+    login(client, "rita")
+    page = client.get("/complaints").text
+    assert "K-7" in page and "recording missing during the complaint window" in page
+    drive_file = next(p for p in case.store.root.glob("??/*")
+                      if p.parent.name + p.name == hashlib.sha256(p.read_bytes()).hexdigest())
+    assert drive_file  # the store is intact
+    # the CAM-02 recording just before the deleted interval says so on its page
+    rows = client.get("/api/queue", params={"camera": "CAM-02", "limit": 1000}).json()
+    before_gap = [r for r in rows if r["clock"] and r["clock"] < truth.gap["start"].replace("T", " ")]
+    assert before_gap
+    item = client.get(f"/items/{before_gap[0]['sha256']}").text
+    assert "Recording missing on CAM-02 after this file" in item
+    assert 'class="track"' in item

@@ -255,12 +255,24 @@ def create_app(case: Case) -> FastAPI:
             anns = list(s.scalars(select(Annotation).where(Annotation.sha256 == sha256).order_by(Annotation.id)))
             prov = list(s.scalars(select(Provenance).where(Provenance.sha256 == sha256)))
         superseded = {a.supersedes for a in anns if a.supersedes}
+        gaps_near: list[dict[str, Any]] = []
+        if rec is not None and rec.camera_id and rec.start_at and rec.end_at:
+            from custodes.timeline.build import build_timeline
+
+            for g in build_timeline(case, camera=rec.camera_id)["gaps"]:
+                if abs((g["start"] - rec.end_at).total_seconds()) <= 5:
+                    gaps_near.append({"where": "after", "seconds": g["duration_s"],
+                                      "until": g["end"].isoformat(sep=" ")})
+                elif abs((g["end"] - rec.start_at).total_seconds()) <= 5:
+                    gaps_near.append({"where": "before", "seconds": g["duration_s"],
+                                      "since": g["start"].isoformat(sep=" ")})
         return {
             "sha256": sha256, "names": sorted({p.original_name for p in prov}),
             "origins": [p.source_path + (f" ! {p.member_path}" if p.member_path else "") for p in prov],
             "duration": media.duration_s if media else None, "status": media.status if media else "",
             "camera": rec.camera_id if rec else "",
             "start": rec.start_at.isoformat(sep=" ") if rec and rec.start_at else "",
+            "gaps": gaps_near,
             "segments": [{"start_s": g.start_s, "end_s": g.end_s, "score": round(g.score, 3),
                           "reasons": [r["text"] for r in g.reasons]} for g in segs],
             "annotations": [{"id": a.id, "start_s": a.start_s, "end_s": a.end_s, "label": a.label, "people": a.people,
@@ -429,6 +441,13 @@ def create_app(case: Case) -> FastAPI:
         write_svg(doc, case.reports / "timeline.svg")
         return templates.TemplateResponse(request, "timeline.html", {"v": v, "doc": doc,
                                                                      "title": case.meta.get("title", "")})
+
+    @app.get("/complaints", response_class=HTMLResponse)
+    def complaints_page(request: Request, v: Viewer = Depends(require)) -> Response:
+        from custodes.timeline.complaints import complaints_report
+
+        return templates.TemplateResponse(request, "complaints.html", {
+            "v": v, "rows": complaints_report(case), "title": case.meta.get("title", "")})
 
     @app.get("/reports/timeline.svg")
     def timeline_svg(v: Viewer = Depends(require)) -> Response:

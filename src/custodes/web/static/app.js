@@ -10,11 +10,16 @@
     const left = REMINDER_MS - (Date.now() - started);
     if (left <= 0) show(); else setTimeout(show, left);
   }
+  // segment marks: positioned from data attributes (the CSP forbids inline style attributes)
+  document.querySelectorAll("#segment-track .mark").forEach(m => {
+    m.style.left = m.dataset.left + "%";
+    m.style.width = m.dataset.width + "%";
+  });
   const video = document.getElementById("player");
   if (!video) return;
   const box = document.getElementById("player-box");
   const unblur = document.getElementById("unblur");
-  const segs = Array.from(document.querySelectorAll("a.seek")).map(a => Number(a.dataset.t));
+  const segs = Array.from(document.querySelectorAll("a.seek.seg")).map(a => Number(a.dataset.t));
   const seek = t => { video.currentTime = t; };
   video.addEventListener("loadedmetadata", () => { const t = Number(video.dataset.start || 0); if (t) seek(t); });
   unblur.addEventListener("click", () => {
