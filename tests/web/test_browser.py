@@ -70,7 +70,8 @@ def test_reviewer_workflow_in_chromium(server, web_case):
         # the marks on the segment track jump there too
         mark = page.locator("#segment-track a.mark").first
         mark.click()
-        wait_until(page, f"Math.abs(document.getElementById('player').currentTime - {mark.get_attribute('data-t')}) < 1")
+        target = mark.get_attribute("data-t")
+        wait_until(page, f"Math.abs(document.getElementById('player').currentTime - {target}) < 1")
         page.click("#unblur")
         assert "safe" not in (page.get_attribute("#player-box", "class") or "")
         wait_until(page, "getComputedStyle(document.getElementById('player')).filter === 'none'")  # after the fade
