@@ -27,5 +27,5 @@ def test_demo_command_builds_a_verifiable_case(tmp_path):
 def test_analyzers_declare_versions_and_needs():
     docs = cli_json("analyzers")
     names = {d["name"] for d in docs}
-    assert {"motion", "audio events", "overlay OCR", "speech", "frame fingerprints"} <= names
+    assert {"motion", "audio events", "overlay OCR", "speech", "frame + video fingerprints"} <= names
     assert all(d["version"] and d["available"] for d in docs)

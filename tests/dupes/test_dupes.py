@@ -64,3 +64,21 @@ def test_dupes_cli_json(dupes_case):
     assert len(doc["clusters"]) == 3
     m = doc["clusters"][0]["members"][0]
     assert set(m) >= {"sha256", "names", "relation", "offset_in_source_s", "duration_s", "resolution"}
+
+
+def test_tmk_video_fingerprints_agree_with_the_frame_alignment(dupes_case):
+    """The TMK video-level score finds the cut clip's offset independently of the frame index."""
+    from custodes.dupes.index import tmk_scores
+
+    case, sources, unrelated = dupes_case
+    doc = clusters(case)
+    for c in doc["clusters"]:
+        for m in c["matches"]:
+            t = m["tmk"]
+            assert t is not None and t["tmk_level2"] > 0.5
+            assert abs(t["tmk_offset_s"] - m["offset_s"]) <= 0.5
+    names = case.display_names()
+    by = {n: sha for sha, n in names.items()}
+    unrel = tmk_scores(case, by[f"{sources[0]}.mp4"], by[f"{unrelated[0]}.mp4"], 5.0)
+    same = tmk_scores(case, by[f"{sources[0]}_grey.mp4"], by[f"{sources[0]}.mp4"], 5.0)
+    assert same["tmk_level2"] > unrel["tmk_level2"] + 0.2

