@@ -28,6 +28,8 @@ THRESHOLD = 0.2
 PAD = 0.3  # fraction of the box size added on every side
 HOLD_BACK = 8
 LOOK_AHEAD = 8
+DRIFT = 0.15  # extra padding per frame of distance for boxes borrowed from neighbouring frames
+DRIFT_MAX = 1.0
 MODES = ("blur", "pixelate", "solid")
 AUDIO_MODES = ("keep", "remove", "beep")
 
@@ -90,6 +92,42 @@ def apply_mask(img: np.ndarray, boxes: list[tuple[int, int, int, int]], mode: st
     return out
 
 
+def _velocity(box: np.ndarray, other: np.ndarray) -> np.ndarray | None:
+    """Centre displacement to the nearest box in an adjacent frame, if it is plausibly the same face."""
+    if not len(other):
+        return None
+    c = (box[:2] + box[2:4]) / 2
+    cs = (other[:, :2] + other[:, 2:4]) / 2
+    d = np.linalg.norm(cs - c, axis=1)
+    i = int(np.argmin(d))
+    return cs[i] - c if d[i] < 1.5 * max(box[2] - box[0], 1.0) else None
+
+
+def _union_boxes(seq: list[np.ndarray], cur: int, w: int, h: int) -> list[tuple[int, int, int, int]]:
+    """Mask boxes for frame ``cur`` from detections in the frames around it.
+
+    A box from k frames away is kept where it was (grown by DRIFT per frame) and also moved back along
+    its own motion (from the nearest box in the frame next to it), so a fast face missed for a few
+    frames is still covered where it actually was.
+    """
+    out = []
+    for j, arr in enumerate(seq):
+        k = j - cur
+        for b in arr:
+            out.append(_padded(b, w, h, PAD + min(DRIFT_MAX, DRIFT * abs(k))))
+            if k == 0:
+                continue
+            step = 1 if j + 1 < len(seq) else -1
+            v = _velocity(b, seq[j + step]) if 0 <= j + step < len(seq) else None
+            if v is not None:
+                shift = -k * v / step
+                moved = b.copy()
+                moved[[0, 2]] += shift[0]
+                moved[[1, 3]] += shift[1]
+                out.append(_padded(moved, w, h, PAD + min(DRIFT_MAX, DRIFT * abs(k))))
+    return out
+
+
 @dataclass
 class RedactionResult:
     frames: int = 0
@@ -128,8 +166,8 @@ def redact_video(src: Path, dst: Path, mode: str = "blur", start_s: float = 0.0,
             def emit(item: tuple[float, np.ndarray, np.ndarray]) -> None:
                 nonlocal n_out
                 t, img, dets = item
-                near = [d for d in history] + [dets] + [x[2] for x in window]
-                boxes = [_padded(b, w, h, PAD) for arr in near for b in arr]
+                seq = list(history) + [dets] + [x[2] for x in window]
+                boxes = _union_boxes(seq, len(history), w, h)
                 frame_out = apply_mask(img, boxes, mode)[: vs.height, : vs.width]
                 for pkt in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_out), format="rgb24")):
                     out.mux(pkt)
