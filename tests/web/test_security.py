@@ -181,3 +181,16 @@ def test_complaints_page_and_gap_on_the_player(web_case, client):
     item = client.get(f"/items/{before_gap[0]['sha256']}").text
     assert "Recording missing on CAM-02 after this file" in item
     assert 'class="track"' in item
+
+
+def test_redaction_review_lists_frames_to_check(web_case, client):
+    from custodes.redact.derive import redact_item
+
+    case, _ = web_case
+    login(client, "rita")
+    sha = client.get("/api/queue").json()[0]["sha256"]
+    doc = redact_item(case, sha[:12], "editor", faces="solid", start_s=0, end_s=4)
+    page = client.get("/redactions").text
+    assert doc["derivative"][:12] in page and "least confident" in page
+    for c in doc["lowest_confidence_frames"][:2]:
+        assert f"/thumbs/{doc['derivative']}.jpg?t={c['t']}" in page

@@ -442,6 +442,20 @@ def create_app(case: Case) -> FastAPI:
         return templates.TemplateResponse(request, "timeline.html", {"v": v, "doc": doc,
                                                                      "title": case.meta.get("title", "")})
 
+    @app.get("/redactions", response_class=HTMLResponse)
+    def redactions_page(request: Request, v: Viewer = Depends(require)) -> Response:
+        """Redacted copies with the frames where face detection was least sure: check them before publishing."""
+        from custodes.store.db import Derivative
+
+        with case.sessions() as s:
+            ders = list(s.scalars(select(Derivative).order_by(Derivative.created_at.desc())))
+        n = case.display_names({d.parent_sha256 for d in ders})
+        rows = [{"sha256": d.sha256, "parent": d.parent_sha256, "name": n.get(d.parent_sha256, ""),
+                 "by": d.created_by, "at": d.created_at.isoformat(sep=" ")[:19], "params": d.params,
+                 "check": d.params.get("lowest_confidence_frames", [])} for d in ders]
+        return templates.TemplateResponse(request, "redactions.html", {"v": v, "rows": rows,
+                                                                       "title": case.meta.get("title", "")})
+
     @app.get("/complaints", response_class=HTMLResponse)
     def complaints_page(request: Request, v: Viewer = Depends(require)) -> Response:
         from custodes.timeline.complaints import complaints_report
