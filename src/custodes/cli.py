@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -103,6 +105,15 @@ class _AmountColumn(ProgressColumn):
         if task.fields.get("unit") == "bytes":
             return Text.assemble(self._bytes.render(task), " ", self._speed.render(task))
         return Text(f"{int(task.completed)} {task.fields.get('unit', '')}")
+
+
+@contextmanager
+def _per_video_progress(label: str, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A counting progress line for work done video by video; yields the advance callback."""
+    with Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed} videos"), TimeElapsedColumn(),
+                  console=console, disable=quiet) as prog:
+        task = prog.add_task(label, total=None)
+        yield lambda n: prog.advance(task, n)
 
 
 def run_ingest(case: Any, sources: list[Path], actor: str, note: str, quiet: bool = False) -> Any:
@@ -370,10 +381,8 @@ def timeline(case_dir: CaseArg, camera: Annotated[str | None, typer.Option("--ca
     from custodes.timeline.build import build_timeline, read_recordings, write_svg
 
     case = _open(case_dir)
-    with Progress(TextColumn("reading overlays"), BarColumn(), TextColumn("{task.completed} videos"),
-                  console=console, disable=as_json) as prog:
-        task = prog.add_task("ocr", total=None)
-        read_recordings(case, progress=lambda n: prog.advance(task, n))
+    with _per_video_progress("reading overlays", as_json) as advance:
+        read_recordings(case, progress=advance)
     doc = build_timeline(case, camera=camera)
     svg = write_svg(doc, case.reports / "timeline.svg")
     if as_json:
@@ -402,10 +411,8 @@ def dupes(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
     from custodes.dupes.index import clusters, hash_videos
 
     case = _open(case_dir)
-    with Progress(TextColumn("hashing frames"), BarColumn(), TextColumn("{task.completed} videos"),
-                  console=console, disable=as_json) as prog:
-        task = prog.add_task("pdq", total=None)
-        hash_videos(case, progress=lambda n: prog.advance(task, n))
+    with _per_video_progress("hashing frames", as_json) as advance:
+        hash_videos(case, progress=advance)
     doc = clusters(case)
     if as_json:
         _print_json(doc)
@@ -431,11 +438,9 @@ def transcribe(case_dir: CaseArg,
     from custodes.search.transcribe import transcribe_case
 
     case = _open(case_dir)
-    with Progress(TextColumn("transcribing"), BarColumn(), TextColumn("{task.completed} videos"),
-                  TimeElapsedColumn(), console=console, disable=as_json) as prog:
-        task = prog.add_task("speech", total=None)
+    with _per_video_progress("transcribing", as_json) as advance:
         try:
-            doc = transcribe_case(case, language, progress=lambda n: prog.advance(task, n))
+            doc = transcribe_case(case, language, progress=advance)
         except SpeechModelUnavailable as exc:
             _fail(str(exc))
     if as_json:
