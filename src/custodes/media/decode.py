@@ -191,3 +191,31 @@ def plain_decode(path: Path) -> int:
         for _ in c.decode(vs):
             n += 1
     return n
+
+
+def keyframe_cuts(path: Path, size: tuple[int, int] = (64, 48)) -> list[float]:
+    """Scene cuts from keyframes only (the decoder skips every other frame): keyframes that differ from
+    the previous one far more than keyframes of this video usually do (a camera switch, an edit, a jump
+    in time), or whose brightness distribution changes completely."""
+    cuts: list[float] = []
+    prev: np.ndarray | None = None
+    prev_hist: np.ndarray | None = None
+    diffs: list[float] = []
+    with _open(path) as c:
+        if not c.streams.video:
+            return cuts
+        vs = c.streams.video[0]
+        vs.codec_context.skip_frame = "NONKEY"
+        for frame in _decode_until_damaged(c, vs):
+            if frame.time is None:
+                continue
+            g = frame.reformat(width=size[0], height=size[1], format="gray").to_ndarray().astype(np.float32)
+            hist = np.bincount((g // 8).astype(np.int64).ravel(), minlength=32) / g.size
+            if prev is not None and prev_hist is not None:
+                d = float(np.abs(g - prev).mean() / 255)
+                usual = max(0.005, float(np.median(diffs))) if diffs else 0.005
+                if (d >= 0.04 and d >= 6 * usual) or 0.5 * float(np.abs(hist - prev_hist).sum()) >= 0.6:
+                    cuts.append(round(float(frame.time), 2))
+                diffs.append(d)
+            prev, prev_hist = g, hist
+    return cuts

@@ -33,12 +33,13 @@ from custodes.media.decode import (
     audio_envelope,
     audio_samples,
     gray_frames,
+    keyframe_cuts,
     packet_timeline,
 )
 
 MODEL_DIR = Path(__file__).parent / "models"
 MODEL_NAME = "violence-motion-2-lgb-1"
-TRIAGE_VERSION = f"triage-2/{MODEL_NAME}/{audio_events.VERSION}"
+TRIAGE_VERSION = f"triage-3/{MODEL_NAME}/{audio_events.VERSION}"
 FULL_ANALYSIS_MAX_S = 180.0  # shorter videos are analysed end to end
 PAD_S = 4.0
 SEGMENT_THRESHOLD = 0.5
@@ -199,6 +200,11 @@ def analyze_video(path: Path, with_audio_events: bool = True) -> VideoResult:
         for i, db in enumerate(env.rms_db):
             res.signals.append(SignalRow("loudness", v, "loudness_db", i * env.step_s, (i + 1) * env.step_s,
                                          round(float(db), 2)))
+    try:
+        for t in keyframe_cuts(path):
+            res.signals.append(SignalRow("scene cuts", "cuts-1", "scene_cut", t, t, 1.0))
+    except DecodeError:
+        pass
     spans = candidate_spans(duration, pt.video_bytes_per_s, env.rms_db if env else None,
                             env.step_s if env else 0.5)
     for a, b in spans:
