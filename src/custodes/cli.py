@@ -455,11 +455,10 @@ def search(case_dir: CaseArg, query: Annotated[str, typer.Argument(help="Words t
            kind: Annotated[str | None, typer.Option("--kind", help="transcript, overlay or note")] = None,
            limit: Annotated[int, typer.Option(help="At most N hits")] = 50, as_json: JsonOpt = False) -> None:
     """Full-text search over transcripts, overlay text and notes."""
-    from custodes.search.index import SearchError, reindex
+    from custodes.search.index import SearchError
     from custodes.search.index import search as run_search
 
     case = _open(case_dir)
-    reindex(case, kinds=("overlay", "note"))  # cheap; transcripts are indexed when made
     try:
         hits = run_search(case, query, limit=limit, kind=kind)
     except SearchError as exc:

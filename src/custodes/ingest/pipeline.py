@@ -150,6 +150,9 @@ class Ingestor:
             summary = {k: v for k, v in self.report.as_dict().items()
                        if k not in ("refused", "problem_media", "batch_id")}
             case.ledger.append(self.actor, "batch.end", None, {"batch": self.report.batch_id, **summary})
+            from custodes.search.index import reindex
+
+            reindex(case, kinds=("note",))  # batch notes and file names become searchable
         return self.report
 
     def _ingest_file(self, path: Path, st: os.stat_result) -> None:

@@ -1,7 +1,8 @@
 """Full-text search over transcripts, overlay text and notes (SQLite FTS5).
 
-The index is a derived table: ``reindex`` rebuilds one kind of entry for one
-video (or all) from the rows it comes from, so it can never drift from them.
+The index is a derived table: ``reindex`` rebuilds one kind of entry from the
+rows it comes from, so it can never drift from them. It runs where that text is
+made (end of an ingest, overlay reading, transcription), never per query.
 """
 
 from __future__ import annotations

@@ -46,6 +46,6 @@ def transcribe_case(case: Case, language: str | None = None,
             s.commit()
         segments += len(segs)
         progress(1)
-    reindex(case)
+    reindex(case, kinds=("transcript",))
     return {"videos": len(vids), "transcribed": len(todo), "skipped_current": len(vids) - len(todo),
             "segments": segments, "failed": failed}

@@ -64,6 +64,10 @@ def read_recordings(case: Case, progress: Callable[[int], None] = lambda n: None
             s.merge(row)
             s.commit()
         progress(1)
+    if todo:
+        from custodes.search.index import reindex
+
+        reindex(case, kinds=("overlay",))
     return len(todo)
 
 

@@ -415,12 +415,11 @@ def create_app(case: Case) -> FastAPI:
 
     @app.get("/search", response_class=HTMLResponse)
     def search_page(request: Request, q: str = "", v: Viewer = Depends(require)) -> Response:
-        from custodes.search.index import SearchError, reindex, search
+        from custodes.search.index import SearchError, search
 
         hits: list[dict[str, Any]] = []
         error = ""
         if q.strip():
-            reindex(case, kinds=("overlay", "note"))
             try:
                 hits = search(case, q, limit=100)
             except SearchError as exc:
