@@ -79,18 +79,54 @@ def _main(version: Annotated[bool, typer.Option("--version", help="Show the vers
 
 @app.command()
 def init(case_dir: CaseArg, title: Annotated[str, typer.Option(help="Case title")] = "",
+         encrypt: Annotated[bool, typer.Option(
+             "--encrypt", help="Encrypt everything in the case at rest with a passphrase "
+                               "(asked twice, or CUSTODES_PASSPHRASE); lose it and the case is unreadable")] = False,
          actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Create a new, empty case directory."""
-    from custodes.store.case import Case, CaseError
+    from custodes.store.case import Case, CaseError, passphrase
 
     try:
-        case = Case.init(case_dir, _actor(actor), title=title)
+        secret = passphrase("New case passphrase: ", confirm=True) if encrypt else None
+        case = Case.init(case_dir, _actor(actor), title=title, secret=secret)
     except CaseError as exc:
         _fail(str(exc))
     if as_json:
-        _print_json({"case": str(case.root), "case_id": case.id, "ledger_head": case.ledger.head()[1]})
+        _print_json({"case": str(case.root), "case_id": case.id, "ledger_head": case.ledger.head()[1],
+                     "encrypted": case.keys is not None})
     else:
         console.print(f"Created case [bold]{case.meta['title']}[/] at {case.root} (id {case.id})")
+
+
+@app.command()
+def rekey(case_dir: CaseArg, actor: ActorOpt = None) -> None:
+    """Change an encrypted case's passphrase (the footage is not re-encrypted: only the case key is re-wrapped).
+
+    The current passphrase comes from CUSTODES_PASSPHRASE or a prompt, the new one from
+    CUSTODES_NEW_PASSPHRASE or a prompt (asked twice).
+    """
+    from custodes.store.case import CaseError
+
+    case = _open(case_dir)
+    try:
+        new = os.environ.get("CUSTODES_NEW_PASSPHRASE") or _ask_new_passphrase()
+        case.rekey(new, _actor(actor))
+    except CaseError as exc:
+        _fail(str(exc))
+    console.print("Passphrase changed; the old one no longer opens this case.")
+
+
+def _ask_new_passphrase() -> str:
+    import getpass
+
+    from custodes.store.case import CaseError
+
+    if not sys.stdin.isatty():
+        raise CaseError("set CUSTODES_NEW_PASSPHRASE or run from a terminal to be asked")
+    value = getpass.getpass("New passphrase: ")
+    if getpass.getpass("Repeat the new passphrase: ") != value:
+        raise CaseError("the passphrases differ")
+    return value
 
 
 class _AmountColumn(ProgressColumn):

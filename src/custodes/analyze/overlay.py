@@ -18,11 +18,12 @@ import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
+
+from custodes.media.source import MediaRef, av_source
 
 VERSION = "overlay-1"
 SAMPLES = 8
@@ -151,9 +152,9 @@ def _engine() -> Any:
     return RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
 
 
-def _frames_at(path: Path, times: list[float]) -> list[tuple[float, np.ndarray]]:
+def _frames_at(path: MediaRef, times: list[float]) -> list[tuple[float, np.ndarray]]:
     out = []
-    with av.open(str(path)) as c:
+    with av.open(av_source(path)) as c:
         vs = c.streams.video[0]
         tb = float(vs.time_base or 0) or 1e-6
         for want in times:
@@ -172,7 +173,7 @@ def _boxes(result: list[Any] | None) -> list[tuple[list[list[float]], str, float
     return [(r[0], str(r[1]), float(r[2])) for r in (result or [])]
 
 
-def read_overlay(path: Path, duration_s: float, samples: int = SAMPLES) -> OverlayResult:
+def read_overlay(path: MediaRef, duration_s: float, samples: int = SAMPLES) -> OverlayResult:
     res = OverlayResult()
     if duration_s <= 0:
         res.error = "unknown duration"

@@ -7,10 +7,10 @@ second) and long ones one per second.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import av
 import numpy as np
+
+from custodes.media.source import MediaRef, av_source
 
 VERSION = "pdq-2"  # 2: PDQF kept for the TMK video fingerprint
 MIN_QUALITY = 50  # PDQ's own quality score: flat frames (black, blown out) match everything
@@ -21,7 +21,7 @@ def sample_rate(duration_s: float) -> float:
     return float(np.clip(16.0 / max(duration_s, 0.1), 1.0, 5.0))
 
 
-def frame_hashes(path: Path, duration_s: float,
+def frame_hashes(path: MediaRef, duration_s: float,
                  floats: list[np.ndarray] | None = None) -> list[tuple[float, bytes, int]]:
     """(time, 32-byte hash, quality) for sampled frames; PDQF vectors appended to ``floats`` if given."""
     import pdqhash
@@ -29,7 +29,7 @@ def frame_hashes(path: Path, duration_s: float,
     step = 1.0 / sample_rate(duration_s)
     out: list[tuple[float, bytes, int]] = []
     next_t = 0.0
-    with av.open(str(path)) as c:
+    with av.open(av_source(path)) as c:
         vs = c.streams.video[0]
         vs.thread_type = "AUTO"
         t0 = float(vs.start_time * vs.time_base) if vs.start_time is not None and vs.time_base else 0.0

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from custodes.media.source import MediaRef
+
 VERSION = "whisper-base-ct2-1"
 MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
@@ -135,7 +137,7 @@ def transcribe_wave(wave: np.ndarray, language: str | None = None,
     return out
 
 
-def transcribe_file(path: Path, language: str | None = None,
+def transcribe_file(path: MediaRef, language: str | None = None,
                     languages: tuple[str, ...] = DEFAULT_LANGUAGES) -> list[SpeechSegment]:
     from custodes.media.decode import audio_samples
 

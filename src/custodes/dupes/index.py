@@ -51,7 +51,7 @@ def hash_videos(case: Case, progress: Callable[[int], None] = lambda n: None) ->
         err = ""
         floats: list[np.ndarray] = []
         try:
-            frames = pdq.frame_hashes(case.store.path_for(sha), float(dur or 0), floats=floats)
+            frames = pdq.frame_hashes(case.store.media_ref(sha), float(dur or 0), floats=floats)
         except Exception as exc:  # a hostile file must not stop the others
             frames, err = [], f"{type(exc).__name__}: {exc}"
         with case.sessions() as s:

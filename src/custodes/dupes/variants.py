@@ -6,13 +6,14 @@ from pathlib import Path
 
 import av
 
+from custodes.media.source import av_source
 from custodes.media.synth import transcode
 
 VARIANTS = ("reencode", "360p", "cut", "grey")
 
 
 def make_variants(src: Path, out_dir: Path) -> dict[str, Path]:
-    with av.open(str(src)) as c:
+    with av.open(av_source(src)) as c:
         v = c.streams.video[0]
         w, h = v.codec_context.width, v.codec_context.height
         dur = (c.duration or 0) / 1e6

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 
 from custodes import __version__
+from custodes.media.source import MediaRef
 from custodes.store.case import Case
 from custodes.store.db import (
     Annotation,
@@ -159,17 +160,16 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                 "derived_from": None if der is None else {"original": der.parent_sha256, "kind": der.kind,
                                                           "params": der.params},
                 "_scores": scores,
-                "_sheet": _sheet_html(case.store.path_for(sha), float(m.duration_s or 0) if m else 0.0),
+                "_sheet": _sheet_html(case.store.media_ref(sha), float(m.duration_s or 0) if m else 0.0),
             })
     tmp = out.with_name(out.name + ".part")
     if tmp.exists():
         shutil.rmtree(tmp)
     (tmp / "originals").mkdir(parents=True)
     for d in docs:
-        src = case.store.path_for(d["sha256"])
         dst = tmp / d["file"]
         h = hashlib.sha256()
-        with open(src, "rb") as fin, open(dst, "wb") as fout:
+        with case.store.open(d["sha256"]) as fin, open(dst, "wb") as fout:
             while chunk := fin.read(CHUNK):
                 h.update(chunk)
                 fout.write(chunk)
@@ -211,7 +211,7 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
             "pdf": pdf}
 
 
-def _sheet_html(path: Path, duration: float) -> str:
+def _sheet_html(path: MediaRef, duration: float) -> str:
     from custodes.media.thumbs import contact_sheet, jpeg
 
     try:

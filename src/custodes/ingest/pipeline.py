@@ -335,7 +335,7 @@ class Ingestor:
             names.setdefault(sha, name)
         for sha, name in names.items():
             self.progress("probe", 1)
-            res = probe(self.case.store.path_for(sha), name_hint=name)
+            res = probe(self.case.store.media_ref(sha), name_hint=name)
             with self.case.sessions() as s:
                 if s.get(MediaProbe, sha) is None:
                     s.add(MediaProbe(sha256=sha, status=res.status, reason=res.reason, container=res.container,

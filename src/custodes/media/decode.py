@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
+
+from custodes.media.source import MediaRef, av_source
 
 ANALYSIS_SIZE = (160, 120)  # all motion analysis happens at this size, whatever the source
 ANALYSIS_FPS = 10.0
@@ -30,9 +31,9 @@ class DecodeError(Exception):
     pass
 
 
-def _open(path: Path) -> av.container.InputContainer:
+def _open(path: MediaRef) -> av.container.InputContainer:
     try:
-        return av.open(str(path), mode="r", timeout=30)
+        return av.open(av_source(path), mode="r", timeout=30)
     except Exception as exc:
         raise DecodeError(f"cannot open: {getattr(exc, 'strerror', None) or exc}") from exc
 
@@ -53,7 +54,7 @@ class PacketTimeline:
     declared_s: float | None = None  # what the container claims; more than duration_s when truncated
 
 
-def packet_timeline(path: Path) -> PacketTimeline:
+def packet_timeline(path: MediaRef) -> PacketTimeline:
     with _open(path) as c:
         if not c.streams.video:
             dur = (c.duration or 0) / 1e6
@@ -101,7 +102,7 @@ def _decode_until_damaged(c: Any, stream: Any) -> Iterator[Any]:
         return
 
 
-def audio_samples(path: Path, rate: int = 16000, start_s: float = 0.0,
+def audio_samples(path: MediaRef, rate: int = 16000, start_s: float = 0.0,
                   end_s: float | None = None) -> Iterator[np.ndarray]:
     """Mono float32 samples at ``rate``, in chunks, from ``start_s`` to ``end_s``."""
     with _open(path) as c:
@@ -133,7 +134,7 @@ def audio_samples(path: Path, rate: int = 16000, start_s: float = 0.0,
                 yield chunk
 
 
-def audio_envelope(path: Path, step_s: float = 0.5, rate: int = 16000) -> AudioEnvelope | None:
+def audio_envelope(path: MediaRef, step_s: float = 0.5, rate: int = 16000) -> AudioEnvelope | None:
     step = int(step_s * rate)
     out: list[float] = []
     buf = np.zeros(0, dtype=np.float32)
@@ -151,7 +152,7 @@ def audio_envelope(path: Path, step_s: float = 0.5, rate: int = 16000) -> AudioE
     return AudioEnvelope(step_s, np.asarray(out), rate)
 
 
-def gray_frames(path: Path, start_s: float = 0.0, end_s: float | None = None, fps: float = ANALYSIS_FPS,
+def gray_frames(path: MediaRef, start_s: float = 0.0, end_s: float | None = None, fps: float = ANALYSIS_FPS,
                 size: tuple[int, int] = ANALYSIS_SIZE) -> Iterator[tuple[float, np.ndarray]]:
     """(time, uint8 grey frame at ``size``) resampled to ``fps``, over [start_s, end_s)."""
     w, h = size
@@ -182,7 +183,7 @@ def gray_frames(path: Path, start_s: float = 0.0, end_s: float | None = None, fp
             raise DecodeError(f"decoding stopped: {exc}") from exc
 
 
-def plain_decode(path: Path) -> int:
+def plain_decode(path: MediaRef) -> int:
     """Decode every video frame and do nothing else: the baseline for benchmarks."""
     n = 0
     with _open(path) as c:
@@ -193,7 +194,7 @@ def plain_decode(path: Path) -> int:
     return n
 
 
-def keyframe_cuts(path: Path, size: tuple[int, int] = (64, 48)) -> list[float]:
+def keyframe_cuts(path: MediaRef, size: tuple[int, int] = (64, 48)) -> list[float]:
     """Scene cuts from keyframes only (the decoder skips every other frame): keyframes that differ from
     the previous one far more than keyframes of this video usually do (a camera switch, an edit, a jump
     in time), or whose brightness distribution changes completely."""

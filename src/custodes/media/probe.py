@@ -17,6 +17,8 @@ from typing import Any
 
 import av
 
+from custodes.media.source import MediaRef, av_source, ref_name
+
 PROBE_VERSION = "probe-1"
 MEDIA_EXTENSIONS = {
     ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mts", ".m2ts", ".ts", ".3gp", ".wmv", ".flv",
@@ -68,15 +70,15 @@ def _first_video_frame(container: Any, stream: Any) -> Any:
     return None
 
 
-def probe(path: Path, name_hint: str | None = None) -> ProbeResult:
+def probe(path: MediaRef, name_hint: str | None = None) -> ProbeResult:
     """Probe the file at ``path``; ``name_hint`` (the original name) decides
     whether an unopenable file counts as broken media or simply not media."""
-    ext = Path(name_hint or path.name).suffix.lower()
+    ext = Path(name_hint or ref_name(path)).suffix.lower()
     looks_like_media = ext in MEDIA_EXTENSIONS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            container = av.open(str(path), mode="r", timeout=30)
+            container = av.open(av_source(path), mode="r", timeout=30)
     except Exception as exc:  # PyAV raises many error types for bad input
         if looks_like_media:
             return ProbeResult("unreadable", f"cannot open container: {_describe(exc)}")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import av
 from PIL import Image, ImageDraw
 
+from custodes.media.source import MediaRef, av_source
 
-def frame_at(path: Path, t: float, width: int = 320) -> Image.Image | None:
-    with av.open(str(path)) as c:
+
+def frame_at(path: MediaRef, t: float, width: int = 320) -> Image.Image | None:
+    with av.open(av_source(path)) as c:
         if not c.streams.video:
             return None
         vs = c.streams.video[0]
@@ -32,7 +33,7 @@ def jpeg(img: Image.Image, quality: int = 80) -> bytes:
     return buf.getvalue()
 
 
-def contact_sheet(path: Path, duration: float, n: int = 12, cols: int = 4, width: int = 200) -> Image.Image | None:
+def contact_sheet(path: MediaRef, duration: float, n: int = 12, cols: int = 4, width: int = 200) -> Image.Image | None:
     """``n`` frames spread over the video in a grid, each stamped with its time."""
     times = [duration * (i + 0.5) / n for i in range(n)] if duration > 0 else [0.0]
     frames: list[tuple[float, Image.Image]] = []

@@ -13,7 +13,7 @@ import datetime
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -35,12 +35,21 @@ def _ku(sign: bool) -> x509.KeyUsage:
                          encipher_only=False, decipher_only=False)
 
 
-def case_credentials(keys_dir: Path, case_id: str) -> tuple[bytes, bytes]:
-    """(certificate chain PEM, private key PEM) for signing this case's derivatives; made once."""
+def _plain_pem(key: Any) -> bytes:
+    return bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+
+
+def case_credentials(keys_dir: Path, case_id: str, password: bytes | None = None) -> tuple[bytes, bytes]:
+    """(certificate chain PEM, private key PEM) for signing this case's derivatives; made once.
+
+    In an encrypted case the key file is encrypted PKCS#8; the plain PEM exists only in memory.
+    """
     d = keys_dir / "c2pa"
     chain_p, key_p = d / "signer-chain.pem", d / "signer.key"
     if chain_p.exists() and key_p.exists():
-        return chain_p.read_bytes(), key_p.read_bytes()
+        stored = serialization.load_pem_private_key(key_p.read_bytes(), password=password)
+        return chain_p.read_bytes(), _plain_pem(stored)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -61,17 +70,17 @@ def case_credentials(keys_dir: Path, case_id: str) -> tuple[bytes, bytes]:
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
     chain = cert.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    key_pem = _plain_pem(key)
+    enc = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     (d / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     chain_p.write_bytes(chain)
     fd = os.open(key_p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(key_pem)
+        fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc))
     return chain, key_pem
 
 
-def sign_derivative(unsigned: Path, signed: Path, original: Path, original_sha256: str, original_name: str,
+def sign_derivative(unsigned: Path, signed: Path, original: BinaryIO, original_sha256: str, original_name: str,
                     actions: list[dict[str, Any]], chain: bytes, key_pem: bytes, title: str) -> None:
     import c2pa
 
@@ -87,9 +96,8 @@ def sign_derivative(unsigned: Path, signed: Path, original: Path, original_sha25
         ],
     }
     builder = c2pa.Builder(manifest)
-    with open(original, "rb") as f:
-        builder.add_ingredient({"title": original_name, "relationship": "parentOf", "label": "original",
-                                "instance_id": f"sha256:{original_sha256}"}, "video/mp4", f)
+    builder.add_ingredient({"title": original_name, "relationship": "parentOf", "label": "original",
+                            "instance_id": f"sha256:{original_sha256}"}, "video/mp4", original)
     with open(unsigned, "rb") as src, open(signed, "w+b") as dst:
         builder.sign(signer, "video/mp4", src, dst)
 

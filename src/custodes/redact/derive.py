@@ -41,13 +41,14 @@ def redact_item(case: Case, item: str, actor: str, faces: str = "blur", start_s:
     if audio != "keep":
         actions.append({"action": "c2pa.edited", "parameters": {
             "description": "audio removed" if audio == "remove" else "speech replaced by a tone"}})
-    with tempfile.TemporaryDirectory(dir=case.store.tmp_dir) as d:
+    with tempfile.TemporaryDirectory(dir=case.scratch_dir()) as d:
         out = Path(d) / "redacted.mp4"
-        res = redact_video(case.store.path_for(parent), out, faces, start_s, end_s, audio)
-        chain, key = case_credentials(case.keyring.root, case.id)
+        res = redact_video(case.store.media_ref(parent), out, faces, start_s, end_s, audio)
+        chain, key = case_credentials(case.keyring.root, case.id, case.keyring.password)
         signed = Path(d) / "redacted-signed.mp4"
-        sign_derivative(out, signed, case.store.path_for(parent), parent, name, actions, chain, key,
-                        title=f"{Path(name).stem} (redacted)")
+        with case.store.open(parent) as original:
+            sign_derivative(out, signed, original, parent, name, actions, chain, key,
+                            title=f"{Path(name).stem} (redacted)")
         stored = case.store.put_file(signed)
     params = {"faces": faces, "audio": audio, "from_s": start_s, "to_s": end_s, "method": VERSION,
               "frames": res.frames, "frames_with_faces": res.frames_with_faces,

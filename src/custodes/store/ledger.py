@@ -34,6 +34,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from custodes.store.crypto import CaseKeys, CryptoError, open_line, seal_line
+
 GENESIS = "0" * 64
 ACTOR_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
@@ -66,11 +68,18 @@ def utcnow() -> str:
 class KeyRing:
     """Private signing keys of the actors who work on this case (``keys/``).
 
-    Keys are per actor and never leave the case directory; files are 0600.
+    Keys are per actor and never leave the case directory; files are 0600
+    (and encrypted PKCS#8 in an encrypted case).
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, password: bytes | None = None) -> None:
         self.root = root
+        self.password = password
+
+    def _encryption(self) -> serialization.KeySerializationEncryption:
+        if self.password:
+            return serialization.BestAvailableEncryption(self.password)
+        return serialization.NoEncryption()
 
     def _path(self, actor: str) -> Path:
         if not ACTOR_RE.match(actor):
@@ -83,14 +92,17 @@ class KeyRing:
     def load_or_create(self, actor: str) -> Ed25519PrivateKey:
         path = self._path(actor)
         if path.is_file():
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            try:
+                key = serialization.load_pem_private_key(path.read_bytes(), password=self.password)
+            except (TypeError, ValueError) as exc:
+                raise LedgerError(f"cannot read signing key {path.name}: {exc}") from exc
             if not isinstance(key, Ed25519PrivateKey):
                 raise LedgerError(f"{path} is not an Ed25519 key")
             return key
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, self._encryption()
         )
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
@@ -121,12 +133,20 @@ class LedgerCheck:
 
 
 class Ledger:
-    def __init__(self, path: Path, keyring: KeyRing) -> None:
+    def __init__(self, path: Path, keyring: KeyRing, keys: CaseKeys | None = None) -> None:
         self.path = path
         self.keyring = keyring
+        self.keys = keys  # an encrypted case seals every line on its own
         self.lock_path = path.with_suffix(".lock")
         self._cache: tuple[int, int, str, set[str]] = (0, -1, GENESIS, set())
         self._pending_repair: dict[str, Any] | None = None
+
+    def _encode(self, entry: dict[str, Any]) -> bytes:
+        raw = canonical(entry)
+        return (seal_line(self.keys, raw) if self.keys else raw) + b"\n"
+
+    def _decode(self, line: bytes) -> Any:
+        return json.loads(open_line(self.keys, line.strip()) if self.keys else line)
 
     # -- writing -------------------------------------------------------------
 
@@ -173,7 +193,7 @@ class Ledger:
         for line in data.splitlines():
             if not line.strip():
                 continue
-            e = json.loads(line)
+            e = self._decode(line)
             last_seq, last_hash = e["seq"], e["hash"]
             if e.get("action") == "key.register":
                 keys.add(e["details"]["fingerprint"])
@@ -213,7 +233,7 @@ class Ledger:
                 entry["hash"] = entry_digest(entry)
                 entry["sig"] = base64.b64encode(key.sign(bytes.fromhex(entry["hash"]))).decode()
                 prev = entry["hash"]
-                lines.append(canonical(entry) + b"\n")
+                lines.append(self._encode(entry))
                 written.append(entry)
             blob = b"".join(lines)
             with open(self.path, "ab") as fh:
@@ -232,7 +252,7 @@ class Ledger:
         with open(self.path, "rb") as fh:
             for line in fh:
                 if line.strip():
-                    yield json.loads(line)
+                    yield self._decode(line)
 
     def head(self) -> tuple[int, str]:
         seq, h = -1, GENESIS
@@ -260,14 +280,14 @@ class Ledger:
         for lineno, raw in enumerate(raw_lines, start=1):
             where = f"line {lineno}"
             try:
-                e = json.loads(raw)
+                e = self._decode(raw)
                 if not isinstance(e, dict):
                     raise ValueError("not an object")
                 needed = {"seq", "time", "actor", "key", "action", "subject", "details", "prev", "hash", "sig"}
                 missing = needed - set(e)
                 if missing:
                     raise ValueError(f"missing fields {sorted(missing)}")
-            except ValueError as exc:
+            except (ValueError, CryptoError) as exc:
                 res.problems.append(Problem("ledger.malformed", where, f"not a valid ledger entry: {exc}"))
                 continue
             res.entries += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import queue
 import stat
@@ -20,7 +21,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+from custodes.store.crypto import CaseKeys, CryptoError, DecryptingReader, EncryptingFile, plaintext_size
 
 CHUNK = 4 * 1024 * 1024
 HEX_DIGITS = set("0123456789abcdef")
@@ -69,7 +72,8 @@ class ObjectWriter:
         self._hash = hashlib.sha256()
         self.size = 0
         self.tmp_path = store.tmp_dir / f"{uuid.uuid4().hex}.part"
-        self._fh: BinaryIO | None = open(self.tmp_path, "xb")  # noqa: SIM115 - closed in commit/abort
+        raw = open(self.tmp_path, "xb")  # noqa: SIM115 - closed in commit/abort
+        self._fh: Any = EncryptingFile(raw, store.keys) if store.keys else raw
         self._delay = _chunk_delay()
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -90,11 +94,13 @@ class ObjectWriter:
     def commit(self) -> StoredObject:
         if self._fh is None:
             raise ObjectStoreError("commit after commit/abort")
+        digest = self._hash.hexdigest()
+        if isinstance(self._fh, EncryptingFile):
+            self._fh.finish(digest)
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
         self._fh = None
-        digest = self._hash.hexdigest()
         final = self._store.path_for(digest)
         if final.exists():
             # Exact duplicate: the stored copy is authoritative and never replaced.
@@ -113,10 +119,25 @@ class ObjectWriter:
         self.tmp_path.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class EncryptedRef:
+    """Where an encrypted object is and how to read it; picklable, for worker processes."""
+
+    path: str
+    keys: CaseKeys
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
 class ObjectStore:
-    def __init__(self, root: Path) -> None:
+    """Objects by SHA-256. With ``keys`` (an encrypted case) files are ciphertext named by an HMAC."""
+
+    def __init__(self, root: Path, keys: CaseKeys | None = None) -> None:
         self.root = root
         self.tmp_dir = root / ".tmp"
+        self.keys = keys
 
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -125,7 +146,32 @@ class ObjectStore:
     def path_for(self, sha256: str) -> Path:
         if len(sha256) != 64 or not set(sha256) <= HEX_DIGITS:
             raise ObjectStoreError(f"not a SHA-256 digest: {sha256!r}")
-        return self.root / sha256[:2] / sha256[2:]
+        name = self.keys.object_name(sha256) if self.keys else sha256
+        return self.root / name[:2] / name[2:]
+
+    def media_ref(self, sha256: str) -> str | EncryptedRef:
+        """What the media readers open: a path, or (encrypted case) a decrypting reference."""
+        path = str(self.path_for(sha256))
+        return EncryptedRef(path, self.keys) if self.keys else path
+
+    def size(self, sha256: str) -> int:
+        """Size of the object's content (not of its ciphertext)."""
+        st = self.path_for(sha256).stat().st_size
+        return plaintext_size(st) if self.keys else st
+
+    def claimed_digest(self, name: str) -> str | None:
+        """The SHA-256 an on-disk file claims to hold: its name, or (encrypted) its sealed header.
+
+        None when an encrypted file's header does not authenticate or does not match its name.
+        """
+        if not self.keys:
+            return name
+        try:
+            with DecryptingReader(self.root / name[:2] / name[2:], self.keys) as r:
+                sha = r.sha256
+        except (CryptoError, OSError):
+            return None
+        return sha if self.keys.object_name(sha) == name else None
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
@@ -210,11 +256,16 @@ class ObjectStore:
         path = self.path_for(sha256)
         if not path.is_file():
             raise ObjectStoreError(f"object {sha256} is missing from the store")
+        if self.keys:
+            return io.BufferedReader(DecryptingReader(path, self.keys), buffer_size=CHUNK)  # type: ignore[return-value]
         return open(path, "rb")  # noqa: SIM115 - caller closes
 
     def rehash(self, sha256: str) -> str:
+        """SHA-256 of the stored content (encrypted: of the plaintext, every chunk authenticated)."""
         h = hashlib.sha256()
-        with open(self.path_for(sha256), "rb", buffering=0) as fh:
+        opener = (lambda: DecryptingReader(self.path_for(sha256), self.keys)) if self.keys else \
+            (lambda: open(self.path_for(sha256), "rb", buffering=0))
+        with opener() as fh:
             buf = bytearray(CHUNK)
             view = memoryview(buf)
             while n := fh.readinto(buf):

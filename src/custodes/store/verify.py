@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from custodes.store.case import Case
+from custodes.store.crypto import CryptoError
 from custodes.store.db import EvidenceObject, Provenance, Rejection
 from custodes.store.ledger import Problem
 
@@ -54,28 +55,37 @@ def verify_case(case: Case, expect_head: str | None = None,
 
     on_disk = set()
     for name in case.store.iter_digests():
-        on_disk.add(name)
         path = case.store.root / name[:2] / name[2:]
         if len(name) != 64 or any(c not in "0123456789abcdef" for c in name):
             rep.problems.append(Problem("object.foreign", str(path), "file in the object store that is not "
                                                                       "named by a SHA-256: placed by hand"))
             continue
+        sha = case.store.claimed_digest(name)
+        if sha is None:  # encrypted case: the header does not authenticate, or belongs to another name
+            rep.problems.append(Problem("object.altered", str(path), "encrypted object's header fails "
+                                        "authentication or does not match its name: altered, renamed or foreign"))
+            continue
+        on_disk.add(sha)
         size = path.stat().st_size
-        actual = case.store.rehash(name)
+        try:
+            actual = case.store.rehash(sha)
+        except CryptoError as exc:
+            actual = ""
+            rep.problems.append(Problem("object.altered", sha, str(exc)))
         rep.objects_checked += 1
         rep.bytes_checked += size
         progress(size)
-        if actual != name:
-            rep.problems.append(Problem("object.altered", name,
+        if actual and actual != sha:
+            rep.problems.append(Problem("object.altered", sha,
                                         f"content hash is now {actual}: the stored bytes were changed"))
-        elif name in db_objects and db_objects[name].size != size:
-            rep.problems.append(Problem("object.altered", name, "size differs from the recorded size"))
-        if name not in db_objects:
-            rep.problems.append(Problem("object.unrecorded", name,
+        elif actual and sha in db_objects and db_objects[sha].size != case.store.size(sha):
+            rep.problems.append(Problem("object.altered", sha, "size differs from the recorded size"))
+        if sha not in db_objects:
+            rep.problems.append(Problem("object.unrecorded", sha,
                                         "object is not recorded in the case database (interrupted ingest: run "
                                         "ingest again to resume; otherwise placed by hand)"))
         if path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-            rep.warnings.append(Problem("object.writable", name, "object file is writable; expected read-only"))
+            rep.warnings.append(Problem("object.writable", sha, "object file is writable; expected read-only"))
     for sha in sorted(set(db_objects) - on_disk):
         rep.problems.append(Problem("object.missing", sha, "recorded object is missing from the store"))
 

@@ -47,7 +47,7 @@ def read_recordings(case: Case, progress: Callable[[int], None] = lambda n: None
     todo = [r for r in rows if force or r[0] not in current]
     for sha, duration, creation in todo:
         try:
-            res = overlay.read_overlay(case.store.path_for(sha), float(duration or 0))
+            res = overlay.read_overlay(case.store.media_ref(sha), float(duration or 0))
         except Exception as exc:  # one unreadable overlay must not stop the inventory
             res = overlay.OverlayResult(error=f"{type(exc).__name__}: {exc}")
         start, end, source, conf = res.start, res.end, "overlay", res.confidence

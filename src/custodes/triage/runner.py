@@ -16,11 +16,11 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
 
+from custodes.media.source import MediaRef
 from custodes.store.case import Case
 from custodes.store.db import AnalysisRun, EvidenceObject, MediaProbe, Provenance, Segment, Signal
 from custodes.triage.score import MODEL_NAME, TRIAGE_VERSION, VideoResult, analyze_video
@@ -41,9 +41,9 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
-def _analyze(path: str) -> VideoResult:
+def _analyze(ref: MediaRef) -> VideoResult:
     try:
-        return analyze_video(Path(path))
+        return analyze_video(ref)
     except Exception as exc:  # a hostile file must not take the batch down
         return VideoResult(ok=False, error=f"analysis failed: {type(exc).__name__}: {exc}")
 
@@ -114,7 +114,7 @@ def run_triage(case: Case, actor: str, workers: int = 1, force: bool = False,
         rep.videos = len(todo) + len(bad) + skipped
         rep.skipped_current, rep.not_analysable = skipped, bad
         progress("total", sum(d for _, _, d in todo))
-        paths = {sha: str(case.store.path_for(sha)) for sha, _, _ in todo}
+        paths = {sha: case.store.media_ref(sha) for sha, _, _ in todo}
         names = {sha: name for sha, name, _ in todo}
         durations = {sha: d for sha, _, d in todo}
 

@@ -36,6 +36,7 @@ from custodes.media.decode import (
     keyframe_cuts,
     packet_timeline,
 )
+from custodes.media.source import MediaRef
 
 MODEL_DIR = Path(__file__).parent / "models"
 MODEL_NAME = "violence-motion-2-lgb-1"
@@ -132,7 +133,7 @@ def _windows(a: float, b: float) -> list[tuple[float, float]]:
     return out
 
 
-def _audio_events(path: Path, a: float, b: float) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+def _audio_events(path: MediaRef, a: float, b: float) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
     """Patch start times and group probabilities over [a, b), in 60 s chunks (bounded memory)."""
     model = audio_events.AudioEventModel.load()
     times: list[np.ndarray] = []
@@ -171,7 +172,7 @@ def _audio_events(path: Path, a: float, b: float) -> tuple[np.ndarray, dict[str,
     return np.concatenate(times), {k: np.concatenate(v) for k, v in groups.items()}
 
 
-def analyze_video(path: Path, with_audio_events: bool = True) -> VideoResult:
+def analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResult:
     res = VideoResult(ok=True)
     try:
         pt = packet_timeline(path)

@@ -302,8 +302,7 @@ def create_app(case: Case) -> FastAPI:
     def media(request: Request, sha256: str, v: Viewer = Depends(require)) -> Response:
         """The original, streamed with HTTP range requests. The first request per session is audited."""
         known_object(sha256)
-        path = case.store.path_for(sha256)
-        size = path.stat().st_size
+        size = case.store.size(sha256)
         with case.sessions() as s:
             sess = s.get(WebSession, v.session.token_hash)
             if sess is not None and sha256 not in (sess.played or []):
@@ -328,7 +327,7 @@ def create_app(case: Case) -> FastAPI:
             status = 206
 
         def body() -> Iterator[bytes]:
-            with open(path, "rb") as fh:
+            with case.store.open(sha256) as fh:
                 fh.seek(start)
                 left = end - start + 1
                 while left > 0:
@@ -352,12 +351,14 @@ def create_app(case: Case) -> FastAPI:
         known_object(sha256)
         cache = case.reports / "thumbs" / (f"{sha256}-sheet.jpg" if sheet else f"{sha256}-{t:.1f}.jpg")
         if not cache.exists():
-            path = case.store.path_for(sha256)
+            ref = case.store.media_ref(sha256)
             with case.sessions() as s:
                 m = s.get(MediaProbe, sha256)
-            img = contact_sheet(path, float(m.duration_s or 0) if m else 0.0) if sheet else frame_at(path, t)
+            img = contact_sheet(ref, float(m.duration_s or 0) if m else 0.0) if sheet else frame_at(ref, t)
             if img is None:
                 raise HTTPException(status_code=404, detail="no decodable frame")
+            if case.keys:  # an encrypted case keeps no plaintext pictures on disk
+                return Response(jpeg(img), media_type="image/jpeg")
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(".part")
             tmp.write_bytes(jpeg(img))
