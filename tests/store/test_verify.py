@@ -2,11 +2,12 @@
 
 import json
 import os
-import sqlite3
 import stat
 
 import pytest
+from sqlalchemy import text
 
+from custodes.store.case import Case
 from tests.conftest import cli_json, run_cli
 
 
@@ -120,20 +121,22 @@ def test_truncated_history_fails_published_head(ingested):
     assert rc == 1 and "ledger.head" in problem_kinds(doc)
 
 
+def _sql(case_dir, statement):
+    """Edit the case database behind Custodes' back, with a plain connection (SQLite or PostgreSQL)."""
+    case = Case(case_dir)
+    with case.engine.begin() as conn:
+        conn.execute(text(statement))
+    case.engine.dispose()
+
+
 def test_deleted_database_row_is_caught(ingested):
-    con = sqlite3.connect(ingested / "custodes.db")
-    con.execute("DELETE FROM provenance WHERE original_name = 'b.txt'")
-    con.commit()
-    con.close()
+    _sql(ingested, "DELETE FROM provenance WHERE original_name = 'b.txt'")
     rc, doc = verify(ingested)
     assert rc == 1 and "record.deleted" in problem_kinds(doc)
 
 
 def test_edited_database_provenance_is_caught(ingested):
-    con = sqlite3.connect(ingested / "custodes.db")
-    con.execute("UPDATE provenance SET source_path = '/elsewhere/a.mp4' WHERE original_name = 'a.mp4'")
-    con.commit()
-    con.close()
+    _sql(ingested, "UPDATE provenance SET source_path = '/elsewhere/a.mp4' WHERE original_name = 'a.mp4'")
     rc, doc = verify(ingested)
     assert rc == 1 and "record.mismatch" in problem_kinds(doc)
 

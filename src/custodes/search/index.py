@@ -1,4 +1,4 @@
-"""Full-text search over transcripts, overlay text and notes (SQLite FTS5).
+"""Full-text search over transcripts, overlay text and notes (SQLite FTS5, or PostgreSQL tsvector + GIN).
 
 The index is a derived table: ``reindex`` rebuilds one kind of entry from the
 rows it comes from, so it can never drift from them. It runs where that text is
@@ -70,13 +70,31 @@ def _fts_query(q: str) -> str:
     return " ".join(parts)
 
 
+def _pg_query(q: str) -> str:
+    """The same rule for PostgreSQL's to_tsquery: every word, prefix match on the last; words are quoted."""
+    words = re.findall(r"\w+", q, flags=re.UNICODE)
+    if not words:
+        raise SearchError("the query has no words")
+    return " & ".join([f"'{w}'" for w in words[:-1]] + [f"'{words[-1]}':*"])
+
+
 def search(case: Case, q: str, limit: int = 50, kind: str | None = None) -> list[dict[str, Any]]:
     case.ensure_schema()
-    sql = ("SELECT kind, sha256, start_s, end_s, ref, snippet(search_index, 0, '[', ']', '…', 12), "
-           "bm25(search_index) FROM search_index WHERE search_index MATCH :q"
-           + (" AND kind = :kind" if kind else "") + " ORDER BY bm25(search_index) LIMIT :lim")
+    where_kind = " AND kind = :kind" if kind else ""
+    if case.engine.dialect.name == "postgresql":
+        # rank is negated so that, as with FTS5's bm25, a lower raw score means a better match
+        sql = ("SELECT kind, sha256, start_s, end_s, ref, ts_headline('simple', text, query, "
+               "'StartSel=[, StopSel=], MaxWords=24, MinWords=6, ShortWord=1'), -ts_rank(tsv, query) AS score "
+               "FROM search_index, to_tsquery('simple', :q) AS query WHERE tsv @@ query" + where_kind +
+               " ORDER BY score, id LIMIT :lim")
+        params = {"q": _pg_query(q), "lim": limit, "kind": kind}
+    else:
+        sql = ("SELECT kind, sha256, start_s, end_s, ref, snippet(search_index, 0, '[', ']', '…', 12), "
+               "bm25(search_index) FROM search_index WHERE search_index MATCH :q" + where_kind +
+               " ORDER BY bm25(search_index) LIMIT :lim")
+        params = {"q": _fts_query(q), "lim": limit, "kind": kind}
     with case.sessions() as s:
-        rows = s.execute(text(sql), {"q": _fts_query(q), "lim": limit, "kind": kind}).all()
+        rows = s.execute(text(sql), params).all()
     names = case.display_names({r[1] for r in rows if r[1]})
     return [{"kind": k, "sha256": sha, "name": names.get(sha, "") if sha else "", "start_s": a, "end_s": b,
              "ref": ref, "snippet": snip, "rank": round(-score, 3)} for k, sha, a, b, ref, snip, score in rows]

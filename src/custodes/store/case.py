@@ -15,11 +15,21 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from custodes import __version__
 from custodes.store.crypto import CaseKeys, CryptoError, new_case_key, unwrap_case_key
-from custodes.store.db import make_engine, make_sessionmaker, sqlite_url
+from custodes.store.db import (
+    DatabaseURLError,
+    ensure_database,
+    is_server,
+    make_engine,
+    make_sessionmaker,
+    normalize_url,
+    public_url,
+    sqlite_url,
+)
 from custodes.store.ledger import KeyRing, Ledger, utcnow
 from custodes.store.objects import ObjectStore
 
@@ -54,6 +64,18 @@ def passphrase(prompt: str = "Case passphrase: ", confirm: bool = False) -> str:
     if confirm and getpass.getpass("Repeat the passphrase: ") != value:
         raise CaseError("the passphrases differ")
     return value
+
+
+def _refuse_used_database(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        from sqlalchemy import inspect
+
+        if inspect(engine).has_table("alembic_version"):
+            raise CaseError(f"database {public_url(url)} already holds a case; give each case its own database "
+                            "(put {case_id} in the URL)")
+    finally:
+        engine.dispose()
 
 
 def migrate(engine: Engine) -> None:
@@ -100,22 +122,43 @@ class Case:
     @classmethod
     def init(cls, root: Path, actor: str, title: str = "", db_url: str | None = None,
              secret: str | None = None) -> Case:
-        """Create a case; with ``secret`` (a passphrase) everything in it is encrypted at rest."""
+        """Create a case; with ``secret`` (a passphrase) everything in it is encrypted at rest.
+
+        ``db_url`` (default: ``CUSTODES_DB``, else SQLite inside the case) may name a PostgreSQL
+        database; ``{case_id}`` in it is replaced, so one server URL gives every case its own database,
+        which is created when missing. The password is never written to case.json.
+        """
         root = root.resolve()
         if (root / CASE_FILE).exists():
             raise CaseError(f"{root} is already a case")
         if root.exists() and any(root.iterdir()):
             raise CaseError(f"{root} exists and is not empty; choose a new directory for the case")
         root.mkdir(parents=True, exist_ok=True)
+        case_id = str(uuid.uuid4())
+        if secret is not None and db_url:
+            raise CaseError("an encrypted case keeps its database inside the case (SQLCipher); "
+                            "--encrypt cannot be combined with --db")
+        if db_url == "sqlite":  # explicitly the file inside the case, whatever CUSTODES_DB says
+            db_url = None
+        elif db_url is None and secret is None:
+            db_url = os.environ.get("CUSTODES_DB") or None
+        if db_url:
+            try:
+                db_url = normalize_url(db_url.replace("{case_id}", case_id.replace("-", "_")))
+                if is_server(db_url):
+                    ensure_database(db_url)
+                    _refuse_used_database(db_url)
+            except (DatabaseURLError, OperationalError) as exc:
+                raise CaseError(f"cannot use database {public_url(db_url)}: {exc}") from exc
         meta = {
-            "case_id": str(uuid.uuid4()),
+            "case_id": case_id,
             "title": title or root.name,
             "created": utcnow(),
             "format": FORMAT_VERSION,
             "custodes_version": __version__,
         }
         if db_url:
-            meta["db_url"] = db_url
+            meta["db_url"] = public_url(db_url)
         keys = None
         if secret is not None:
             try:
@@ -129,7 +172,7 @@ class Case:
         tmp = root / (CASE_FILE + ".tmp")
         tmp.write_text(json.dumps(meta, indent=2) + "\n")
         os.replace(tmp, root / CASE_FILE)
-        case = cls(root, keys=keys)
+        case = cls(root, db_url=db_url, keys=keys)
         migrate(case.engine)
         case.ledger.append(actor, "case.create", None, {"case_id": meta["case_id"], "title": meta["title"],
                                                          "custodes_version": __version__})

@@ -113,6 +113,62 @@ def sqlite_url(case_dir: Path) -> str:
     return f"sqlite:///{case_dir / 'custodes.db'}"
 
 
+class DatabaseURLError(ValueError):
+    pass
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://…`` means the psycopg 3 driver; SQLite URLs pass through."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        u = make_url(url)
+    except Exception as exc:
+        raise DatabaseURLError(f"not a database URL: {url!r}") from exc
+    if u.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise DatabaseURLError("PostgreSQL needs the driver: pip install 'custodes[postgres]'") from exc
+        return u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if u.drivername.startswith("sqlite"):
+        return url
+    raise DatabaseURLError(f"unsupported database {u.drivername!r}: use sqlite:///… or postgresql://…")
+
+
+def public_url(url: str) -> str:
+    """The URL without its password, as stored in case.json (libpq reads PGPASSWORD or ~/.pgpass)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(password=None).render_as_string(hide_password=False)
+
+
+def is_server(url: str) -> bool:
+    return not url.startswith("sqlite")
+
+
+def ensure_database(url: str) -> bool:
+    """Create the PostgreSQL database named in ``url`` if it does not exist; True when created."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    name = u.database or ""
+    if not name.replace("_", "").replace("-", "").isalnum():
+        raise DatabaseURLError(f"database name {name!r}: letters, digits, _ and - only")
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
+                return False
+            # UTF-8 with a Unicode-aware ctype: full-text search lower-cases Cyrillic as well as Latin.
+            conn.execute(text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' LC_COLLATE \'C.UTF-8\' '
+                              f"LC_CTYPE 'C.UTF-8' TEMPLATE template0"))
+            return True
+    finally:
+        admin.dispose()
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # WAL + synchronous=FULL: a committed row survives kill -9 and power loss.
@@ -140,9 +196,11 @@ def make_engine(url: str, sqlcipher_key: str | None = None) -> Engine:
 
         event.listen(engine, "connect", keyed)
         return engine
+    url = normalize_url(url)
+    if is_server(url):
+        return create_engine(url, future=True, pool_pre_ping=True)
     engine = create_engine(url, future=True)
-    if url.startswith("sqlite"):
-        event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 

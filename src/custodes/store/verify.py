@@ -121,6 +121,6 @@ def verify_case(case: Case, expect_head: str | None = None,
     if tmp.is_dir() and any(tmp.iterdir()):
         rep.warnings.append(Problem("store.partial", str(tmp), "partial writes from an interrupted ingest "
                                     "(never named objects); the next ingest removes them"))
-    if not os.access(case.root / "custodes.db", os.R_OK):
+    if case.engine.dialect.name == "sqlite" and not os.access(case.root / "custodes.db", os.R_OK):
         rep.problems.append(Problem("db.missing", str(case.root / "custodes.db"), "database unreadable"))
     return rep
