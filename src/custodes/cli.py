@@ -357,10 +357,15 @@ def items(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
 def triage(case_dir: CaseArg,
            workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel worker processes")] = 1,
            force: Annotated[bool, typer.Option("--force", help="Re-analyse videos already analysed")] = False,
+           engine: Annotated[str, typer.Option(
+               "--engine", help="local (process pool) or ray (a Ray cluster)")] = "local",
+           address: Annotated[str | None, typer.Option(
+               "--address", help="Ray cluster address HOST:PORT (default: RAY_ADDRESS or a running local one)")] = None,
            actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Analyse every video (motion, audio events, learned violence score) into a ranked review queue.
 
-    Resumable: a killed run continues where it stopped; a re-run skips what is current.
+    Resumable: a killed run continues where it stopped; a re-run skips what is current. With
+    --engine ray the videos are spread over a Ray cluster's workers (which must see the case's files).
     """
     from custodes.store.case import CaseError
     from custodes.triage.runner import run_triage
@@ -379,7 +384,8 @@ def triage(case_dir: CaseArg,
                 prog.update(task, done=f"{t.completed / 60:.1f} of {(t.total or 0) / 60:.1f} min of footage")
 
         try:
-            rep = run_triage(case, _actor(actor), workers=workers, force=force, progress=progress)
+            rep = run_triage(case, _actor(actor), workers=workers, force=force, progress=progress,
+                             engine=engine, address=address)
         except CaseError as exc:
             _fail(str(exc))
     if as_json:
@@ -390,6 +396,36 @@ def triage(case_dir: CaseArg,
                   f"{rep.segments} segment(s) in the queue. Next: [bold]custodes queue {case.root}[/]")
     for f in rep.failed + rep.not_analysable:
         console.print(f"[yellow]not analysed[/] {_e(f['name'])} ({f['sha256'][:12]}…): {_e(f['reason'])}")
+
+
+@app.command()
+def jobs(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
+    """Jobs run on this case (triage …): engine, workers, status, counts; newest first."""
+    from sqlalchemy import select
+
+    from custodes.store.db import AnalysisRun, Job
+
+    case = _open(case_dir)
+    case.ensure_schema()
+    with case.sessions() as s:
+        rows = list(s.scalars(select(Job).order_by(Job.started_at.desc())))
+        per_job: dict[str, int] = {}
+        for (jid,) in s.execute(select(AnalysisRun.job_id)):
+            if jid:
+                per_job[jid] = per_job.get(jid, 0) + 1
+    docs = [{"id": j.id, "kind": j.kind, "engine": j.engine, "address": j.address, "workers": j.workers,
+             "actor": j.actor, "version": j.version, "status": j.status, "host": j.host, "pid": j.pid,
+             "started_at": j.started_at, "finished_at": j.finished_at, "counts": j.counts,
+             "results_kept": per_job.get(j.id, 0)} for j in rows]
+    if as_json:
+        _print_json(docs)
+        return
+    table = Table("started", "job", "kind", "engine", "workers", "status", "results kept", "counts")
+    for d in docs:
+        table.add_row(f"{d['started_at']:%Y-%m-%d %H:%M:%S}", d["id"][:8], d["kind"],
+                      d["engine"] + (f" {d['address']}" if d["address"] else ""), str(d["workers"]), d["status"],
+                      str(d["results_kept"]), json.dumps(d["counts"]))
+    console.print(table)
 
 
 @app.command("analyzers")

@@ -221,6 +221,33 @@ class AnalysisRun(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), nullable=True, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)  # >1 when a worker died and the video was retried
+    worker: Mapped[str] = mapped_column(String(128), default="")  # host:pid that produced the result
+
+
+class Job(Base):
+    """One run of a long job (triage …): who started it, on which engine, what became of it.
+
+    Together with ``analysis_runs`` (which video, which analyzer version, which job) this says
+    what ran on what; a job still marked ``running`` when the next one starts was killed and is
+    marked ``interrupted`` (its finished videos are kept, the rest are redone).
+    """
+
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    engine: Mapped[str] = mapped_column(String(16))  # "local" | "ray"
+    address: Mapped[str] = mapped_column(String(200), default="")
+    workers: Mapped[int] = mapped_column(Integer, default=1)
+    actor: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # running | done | interrupted
+    host: Mapped[str] = mapped_column(String(128))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class Signal(Base):

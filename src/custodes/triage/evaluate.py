@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from custodes.engine.local import worker_context
 from custodes.media.probe import MEDIA_EXTENSIONS
 from custodes.triage.metrics import average_precision, recall_at_fraction, roc_auc
-from custodes.triage.runner import _analyze, _worker_init, worker_context
+from custodes.triage.runner import _analyze, _worker_init
 from custodes.triage.score import TRIAGE_VERSION
 
 

@@ -9,29 +9,24 @@ truncated past repair) get a ``failed`` record with the reason; the rest go on.
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.context
 import os
+import signal
+import socket
+import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 
+from custodes.engine import EngineError, make_engine
 from custodes.media.source import MediaRef
-from custodes.store.case import Case
-from custodes.store.db import AnalysisRun, EvidenceObject, MediaProbe, Provenance, Segment, Signal
+from custodes.store.case import Case, CaseError
+from custodes.store.db import AnalysisRun, EvidenceObject, Job, MediaProbe, Provenance, Segment, Signal
 from custodes.triage.score import MODEL_NAME, TRIAGE_VERSION, VideoResult, analyze_video
 
 ANALYZER = "triage"
-
-
-def worker_context() -> multiprocessing.context.BaseContext:
-    """Workers are spawned, never forked: a fork copies the locks of OpenCV's, onnxruntime's and
-    OpenMP's thread pools while other threads hold them, and the child can hang forever."""
-    return multiprocessing.get_context("spawn")
 
 
 def _worker_init() -> None:
@@ -41,7 +36,20 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
+def _fault_kill_once() -> None:
+    # Fault-injection point for the worker-death tests: the first worker to get here (the marker
+    # file does not exist yet) dies by SIGKILL, mid-run, as under the OOM killer.
+    marker = os.environ.get("CUSTODES_FAULT_KILL_WORKER_ONCE")
+    if marker:
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _analyze(ref: MediaRef) -> VideoResult:
+    _fault_kill_once()
     try:
         return analyze_video(ref)
     except Exception as exc:  # a hostile file must not take the batch down
@@ -89,7 +97,8 @@ def pending_videos(case: Case, force: bool = False) -> tuple[list[tuple[str, str
     return todo, bad, skipped
 
 
-def store_result(case: Case, sha: str, res: VideoResult) -> None:
+def store_result(case: Case, sha: str, res: VideoResult, job_id: str | None = None, attempts: int = 1) -> None:
+    """All of one video's results in one transaction, replacing any earlier ones: never duplicated."""
     now = datetime.now(UTC)
     with case.sessions() as s:
         s.execute(delete(Signal).where(Signal.sha256 == sha))
@@ -101,25 +110,53 @@ def store_result(case: Case, sha: str, res: VideoResult) -> None:
                           model_version=MODEL_NAME, created_at=now) for g in res.segments)
         s.add(AnalysisRun(sha256=sha, analyzer=ANALYZER, version=TRIAGE_VERSION,
                           status="ok" if res.ok else "failed", error=res.error,
-                          stats={**res.stats, "peak": res.peak}, finished_at=now))
+                          stats={**res.stats, "peak": res.peak}, finished_at=now, job_id=job_id,
+                          attempts=attempts, worker=str(res.stats.get("worker", ""))))
         s.commit()
 
 
+def _start_job(case: Case, kind: str, engine: Any, actor: str) -> str:
+    """Record a new job; any job of this kind still marked running was killed (we hold the case lock)."""
+    now = datetime.now(UTC)
+    job_id = str(uuid.uuid4())
+    with case.sessions() as s:
+        for stale in s.scalars(select(Job).where(Job.kind == kind, Job.status == "running")):
+            stale.status = "interrupted"
+        s.add(Job(id=job_id, kind=kind, engine=engine.name, address=engine.address, workers=engine.workers,
+                  actor=actor, version=TRIAGE_VERSION, status="running", host=socket.gethostname(),
+                  pid=os.getpid(), started_at=now, counts={}))
+        s.commit()
+    return job_id
+
+
+def _finish_job(case: Case, job_id: str, counts: dict[str, Any]) -> None:
+    with case.sessions() as s:
+        job = s.get(Job, job_id)
+        if job is not None:
+            job.status, job.finished_at, job.counts = "done", datetime.now(UTC), counts
+            s.commit()
+
+
 def run_triage(case: Case, actor: str, workers: int = 1, force: bool = False,
-               progress: Callable[[str, float], None] = lambda k, n: None) -> TriageReport:
+               progress: Callable[[str, float], None] = lambda k, n: None,
+               engine: str = "local", address: str | None = None) -> TriageReport:
     case.ensure_schema()
     rep = TriageReport()
+    try:
+        runner = make_engine(engine, workers, address)
+    except EngineError as exc:
+        raise CaseError(str(exc)) from exc
     with case.exclusive("triage"):
         todo, bad, skipped = pending_videos(case, force)
         rep.videos = len(todo) + len(bad) + skipped
         rep.skipped_current, rep.not_analysable = skipped, bad
         progress("total", sum(d for _, _, d in todo))
-        paths = {sha: case.store.media_ref(sha) for sha, _, _ in todo}
         names = {sha: name for sha, name, _ in todo}
         durations = {sha: d for sha, _, d in todo}
+        job_id = _start_job(case, "triage", runner, actor)
 
-        def finish(sha: str, res: VideoResult) -> None:
-            store_result(case, sha, res)
+        def finish(sha: str, res: VideoResult, attempts: int) -> None:
+            store_result(case, sha, res, job_id, attempts)
             rep.footage_s += res.duration_s or durations[sha]
             rep.analysed_s += res.analysed_s
             if res.ok:
@@ -129,30 +166,20 @@ def run_triage(case: Case, actor: str, workers: int = 1, force: bool = False,
                 rep.failed.append({"sha256": sha, "name": names[sha], "reason": res.error})
             progress("advance", durations[sha])
 
-        if workers <= 1:
-            _worker_init()
-            for sha, _, _ in todo:
-                finish(sha, _analyze(paths[sha]))
-        else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, mp_context=worker_context()) as ex:
-                queue = list(todo)
-                running: dict[Future[VideoResult], str] = {}
-                while queue or running:
-                    while queue and len(running) < workers * 2:
-                        sha = queue.pop(0)[0]
-                        running[ex.submit(_analyze, paths[sha])] = sha
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        sha = running.pop(fut)
-                        try:
-                            res = fut.result()
-                        except Exception as exc:  # worker died (e.g. killed by the OOM killer)
-                            res = VideoResult(ok=False, error=f"worker failed: {exc}")
-                        finish(sha, res)
+        def failed(sha: str, reason: str, attempts: int) -> None:
+            finish(sha, VideoResult(ok=False, error=reason), attempts)
+
+        try:
+            runner.run([(sha, case.store.media_ref(sha)) for sha, _, _ in todo], _analyze, _worker_init,
+                       finish, failed)
+        except EngineError as exc:
+            raise CaseError(str(exc)) from exc
+        counts = {"analysed": rep.analysed, "failed": len(rep.failed), "skipped_current": rep.skipped_current,
+                  "segments": rep.segments}
+        _finish_job(case, job_id, counts)
         case.ledger.append(actor, "triage.run", None, {
-            "version": TRIAGE_VERSION, "analysed": rep.analysed, "failed": len(rep.failed),
-            "skipped_current": rep.skipped_current, "segments": rep.segments, "workers": workers,
-            "pid": os.getpid()})
+            "version": TRIAGE_VERSION, **counts, "workers": workers, "engine": runner.name,
+            "address": runner.address, "job": job_id, "pid": os.getpid()})
     return rep
 
 

@@ -26,9 +26,9 @@ import numpy as np
 
 from custodes.analyze.motion import FEATURE_NAMES, FPS, SIZE, clip_features
 from custodes.analyze.motion import VERSION as MOTION_VERSION
+from custodes.engine.local import worker_context
 from custodes.media.decode import gray_frames
 from custodes.triage.metrics import average_precision, recall_at_fraction, roc_auc
-from custodes.triage.runner import worker_context
 
 MODEL_DIR = Path(__file__).parent / "models"
 PARAMS: dict[str, Any] = {"objective": "binary", "learning_rate": 0.03, "num_leaves": 7, "min_data_in_leaf": 10,

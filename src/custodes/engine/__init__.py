@@ -1,0 +1,40 @@
+"""Where per-video work runs: a local process pool (the default) or a Ray cluster.
+
+An engine takes ``(key, payload)`` items and a function, runs the function on each
+payload in workers that were set up once (models loaded once per worker), and hands
+each ``(key, result)`` back to the caller *in the calling process*, which alone
+writes to the case. A result therefore lands at most once per key per call, whatever
+happens to workers; a worker that dies is replaced and its item retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+OnResult = Callable[[str, Any, int], None]  # (key, result, attempts)
+
+
+class EngineError(Exception):
+    pass
+
+
+class Engine(Protocol):
+    name: str
+    address: str
+    workers: int
+
+    def run(self, items: list[tuple[str, Any]], fn: Callable[[Any], Any], init: Callable[[], None],
+            on_result: OnResult, on_failure: Callable[[str, str, int], None]) -> None: ...
+
+
+def make_engine(name: str, workers: int = 1, address: str | None = None) -> Engine:
+    if name == "local":
+        from custodes.engine.local import LocalEngine
+
+        return LocalEngine(workers)
+    if name == "ray":
+        from custodes.engine.ray_engine import RayEngine
+
+        return RayEngine(workers, address or "auto")
+    raise EngineError(f"unknown engine {name!r}: use local or ray")

@@ -1,0 +1,52 @@
+"""The local engine: a worker process killed mid-run is replaced, its videos are sent again, and the
+results are the same as an undisturbed run, each stored once."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from custodes.ingest.pipeline import Ingestor
+from custodes.store.case import Case
+from custodes.store.db import AnalysisRun, Job, Segment, Signal
+from custodes.triage.runner import run_triage
+
+
+def _result(case: Case) -> tuple:
+    with case.sessions() as s:
+        segs = [(g.sha256, round(g.start_s, 3), round(g.score, 6))
+                for g in s.scalars(select(Segment).order_by(Segment.sha256, Segment.start_s))]
+        sigs = dict(s.execute(select(Signal.sha256, func.count()).group_by(Signal.sha256)).all())
+    return segs, sigs
+
+
+def test_killed_pool_worker_is_retried_without_duplicates(tmp_path, demo_drive, monkeypatch):
+    drive, _ = demo_drive
+    calm = Case.init(tmp_path / "calm", "tester")
+    Ingestor(calm, "tester").run([drive])
+    run_triage(calm, "tester", workers=2)
+
+    hit = Case.init(tmp_path / "hit", "tester")
+    Ingestor(hit, "tester").run([drive])
+    marker = tmp_path / "killed-once"
+    monkeypatch.setenv("CUSTODES_FAULT_KILL_WORKER_ONCE", str(marker))
+    rep = run_triage(hit, "tester", workers=2)
+    assert marker.exists() and not rep.failed
+    assert _result(hit) == _result(calm)
+    with hit.sessions() as s:
+        attempts = [r.attempts for r in s.scalars(select(AnalysisRun))]
+        job = s.scalars(select(Job)).one()
+    assert max(attempts) == 2 and job.status == "done" and job.engine == "local"
+
+
+def test_a_killed_run_leaves_an_interrupted_job_and_resumes(tmp_path, demo_drive):
+    drive, _ = demo_drive
+    case = Case.init(tmp_path / "c", "tester")
+    Ingestor(case, "tester").run([drive])
+    run_triage(case, "tester", workers=1)
+    with case.sessions() as s:  # as a killed run leaves it: still marked running
+        s.scalars(select(Job)).one().status = "running"
+        s.commit()
+    rep = run_triage(case, "tester", workers=1)
+    assert rep.analysed == 0 and rep.skipped_current > 0
+    with case.sessions() as s:
+        assert sorted(j.status for j in s.scalars(select(Job))) == ["done", "interrupted"]
