@@ -69,6 +69,7 @@ def main() -> int:
     speech_result: dict | None = None
     web_result: dict | None = None
     redact_result: dict | None = None
+    scale_result: dict | None = None
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
@@ -109,6 +110,15 @@ def main() -> int:
 
         with console.status("review app: load test on loopback (20 s)…"):
             web_result = web_bench.run(work)
+        try:
+            import ray  # noqa: F401
+
+            import scale_bench
+
+            with console.status("scale-out: triage with 1 and 2 Ray workers on a local cluster…"):
+                scale_result = scale_bench.run(work)
+        except ImportError:
+            console.print("[yellow]Ray not installed: scale-out bench skipped (pip install 'custodes[ray]')[/]")
         import speech_bench
 
         with console.status("speech: word error rate on synthesised English and Russian…"):
@@ -153,7 +163,16 @@ def main() -> int:
         r = redact_result
         console.print(f"{r['bench']}: recall {r['recall']} over {r['face_frames']} face frames; worst clip "
                       f"{r['worst_clip']}; {r['frames_per_s']} frames/s. Target: {r['target']}")
-    extra = [r for r in (dupes_result, speech_result, web_result, redact_result) if r]
+    if scale_result:
+        r = scale_result
+        console.print(f"{r['bench']}: {r['videos']} videos, {r['footage_min']} min; seconds {r['seconds']}; "
+                      f"2 vs 1 Ray workers {r['scaling_2_vs_1_workers']}x (efficiency {r['parallel_efficiency']}), "
+                      f"Ray 1 worker vs local {r['ray_1_vs_local_1']}x; {r['x_realtime_per_core']}x real time per "
+                      "core")
+        for p in r["projection_100k_hours"]:
+            console.print(f"  100,000 h of footage on {p['machines']} x {p['cores_each']} cores: "
+                          f"{p['hours']} h ({p['days']} days)")
+    extra = [r for r in (dupes_result, speech_result, web_result, redact_result, scale_result) if r]
     (out / "results.json").write_text(json.dumps(results + triage_results + extra, indent=2) + "\n")
     return 0
 

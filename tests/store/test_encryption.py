@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import random
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -89,9 +90,11 @@ def sealed_case(tmp_path, small_clip):
     clip = src / "CAM07_beating_cell14.mp4"
     clip.write_bytes(small_clip.read_bytes())
     (src / "statement.txt").write_text("Witness statement of prisoner Ivanov about cell 14\n")
+    with zipfile.ZipFile(src / "export.zip", "w") as zf:  # archives are unpacked through the decrypting reader
+        zf.writestr("night/medical_report_Petrov.txt", "Medical report: fractures, bruising\n")
     case = Case.init(tmp_path / "case", "tester", title="Sealed case", secret=SECRET)
     rep = Ingestor(case, "tester").run([src])
-    assert rep.objects_new == 2
+    assert rep.objects_new == 4 and rep.archive_members == 1
     return case, clip
 
 
@@ -100,6 +103,7 @@ def test_nothing_readable_in_the_case_directory(sealed_case):
     data = clip.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     needles = [data[1000:1032], data[-64:-32], sha.encode(), b"CAM07_beating", b"Ivanov", b"statement.txt",
+               b"Petrov", b"fractures",
                b"tester", b"SQLite format 3", b"PRIVATE KEY-----\nMII"]
     for f in case.root.rglob("*"):
         if f.is_file() and f.name != "case.json":
@@ -110,7 +114,8 @@ def test_nothing_readable_in_the_case_directory(sealed_case):
     # ...and the case works for whoever has the passphrase:
     assert verify_case(case).ok
     probe = case.display_names()
-    assert sorted(probe.values()) == ["CAM07_beating_cell14.mp4", "statement.txt"]
+    assert sorted(probe.values()) == ["CAM07_beating_cell14.mp4", "export.zip", "medical_report_Petrov.txt",
+                                      "statement.txt"]
     with case.store.open(sha) as fh:
         assert fh.read() == data
 

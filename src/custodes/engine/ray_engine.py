@@ -11,6 +11,7 @@ encrypted case's derived keys travel to them with each task, never the passphras
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable
@@ -62,12 +63,12 @@ class RayEngine:
         env_vars = {k: v for k, v in os.environ.items() if k.startswith("CUSTODES_FAULT_")}
         try:
             ray.init(address=self.address, log_to_driver=False, ignore_reinit_error=True,
-                     logging_level="ERROR", include_dashboard=False,
+                     logging_level=logging.ERROR, include_dashboard=False,
                      runtime_env={"env_vars": env_vars} if env_vars else None)
         except Exception as exc:  # ConnectionError, RuntimeError …
             raise EngineError(f"cannot connect to the Ray cluster at {self.address}: {exc}") from exc
         worker_cls = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(_Worker)
-        actors = [worker_cls.remote(init) for _ in range(self.workers)]
+        actors: list[Any] = [worker_cls.remote(init) for _ in range(self.workers)]
         idle = list(actors)
         queue = list(items)
         attempts: dict[str, int] = {}

@@ -16,8 +16,8 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from pathlib import PurePosixPath
+from typing import IO, Any, BinaryIO
 
 from custodes.store.objects import CHUNK, ObjectStore, ObjectWriter, SizeLimitExceeded, StoredObject
 
@@ -50,10 +50,12 @@ class MemberResult:
     refused: str | None = None
 
 
-def sniff(path: Path) -> str | None:
-    """Archive type by content, not by file name: 'zip', '7z', 'tar' or None."""
-    with open(path, "rb") as fh:
-        head = fh.read(512)
+def sniff(fh: BinaryIO) -> str | None:
+    """Archive type by content, not by file name: 'zip', '7z', 'tar' or None.
+
+    ``fh`` is a stored object opened for reading (a plain file or a decrypting reader)."""
+    fh.seek(0)
+    head = fh.read(512)
     if head.startswith(ZIP_MAGIC):
         return "zip"
     if head.startswith(SEVENZIP_MAGIC):
@@ -62,7 +64,8 @@ def sniff(path: Path) -> str | None:
         return "tar"
     if head.startswith(COMPRESSED_MAGIC):
         try:
-            with tarfile.open(path, "r:*") as tf:
+            fh.seek(0)
+            with tarfile.open(fileobj=fh, mode="r:*") as tf:
                 tf.next()
             return "tar"
         except (tarfile.TarError, OSError, EOFError):
@@ -130,19 +133,21 @@ def _store_member(store: ObjectStore, budget: _Budget, src: IO[bytes], compresse
     return obj
 
 
-def iter_members(kind: str, path: Path, store: ObjectStore, limits: ArchiveLimits) -> Iterator[MemberResult]:
-    """Yield every member of the archive at ``path`` (an object in the store), stored or refused.
+def iter_members(kind: str, fh: BinaryIO, size: int, store: ObjectStore,
+                 limits: ArchiveLimits) -> Iterator[MemberResult]:
+    """Yield every member of the archive ``fh`` (an object in the store, opened), stored or refused.
 
     Raises ArchiveError when the archive as a whole must be refused (e.g. a bomb);
     members yielded before that stay stored and recorded.
     """
-    budget = _Budget(limits, path.stat().st_size)
+    budget = _Budget(limits, size)
+    fh.seek(0)
     readers: dict[str, Callable[..., Iterator[MemberResult]]] = {
         "zip": _zip_members, "tar": _tar_members, "7z": _7z_members}
-    yield from readers[kind](path, store, budget)
+    yield from readers[kind](fh, store, budget)
 
 
-def _zip_members(path: Path, store: ObjectStore, budget: _Budget) -> Iterator[MemberResult]:
+def _zip_members(path: BinaryIO, store: ObjectStore, budget: _Budget) -> Iterator[MemberResult]:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -181,9 +186,9 @@ def _zip_members(path: Path, store: ObjectStore, budget: _Budget) -> Iterator[Me
             yield res
 
 
-def _tar_members(path: Path, store: ObjectStore, budget: _Budget) -> Iterator[MemberResult]:
+def _tar_members(path: BinaryIO, store: ObjectStore, budget: _Budget) -> Iterator[MemberResult]:
     try:
-        tf = tarfile.open(path, "r:*")
+        tf = tarfile.open(fileobj=path, mode="r:*")
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ArchiveError(f"damaged tar archive: {exc}") from exc
     with tf:
@@ -240,7 +245,7 @@ class _MemberSink:
             self.stored = self.writer.commit()
 
 
-def _7z_members(path: Path, store: ObjectStore, budget: _Budget) -> Iterator[MemberResult]:
+def _7z_members(path: BinaryIO, store: ObjectStore, budget: _Budget) -> Iterator[MemberResult]:
     import py7zr
     from py7zr.io import WriterFactory
 

@@ -179,10 +179,14 @@ class Ingestor:
         self._record_and_expand(stored, origin, depth=0)
 
     def _record_and_expand(self, stored: StoredObject, origin: _Origin, depth: int) -> None:
-        kind = sniff(stored.path)
-        self._record(stored, origin, "archive" if kind else "file")
-        if kind is None:
-            return
+        with self.case.store.open(stored.sha256) as fh:
+            kind = sniff(fh)
+            self._record(stored, origin, "archive" if kind else "file")
+            if kind is None:
+                return
+            self._expand(stored, origin, depth, kind, fh)
+
+    def _expand(self, stored: StoredObject, origin: _Origin, depth: int, kind: str, fh: Any) -> None:
         self.report.archives += 1
         prefix = origin.member_path + "!/" if origin.member_path else ""
         if depth >= self.limits.max_depth:
@@ -190,7 +194,7 @@ class Ingestor:
                          f"archive nested more than {self.limits.max_depth} deep: not unpacked (kept as stored)")
             return
         try:
-            for m in iter_members(kind, stored.path, self.case.store, self.limits):
+            for m in iter_members(kind, fh, stored.size, self.case.store, self.limits):
                 member_path = prefix + m.name
                 if m.refused:
                     self._refuse(origin.source_path, member_path, m.refused)
