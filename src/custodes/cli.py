@@ -86,18 +86,34 @@ def init(case_dir: CaseArg, title: Annotated[str, typer.Option(help="Case title"
              "--db", help="Team database, e.g. postgresql://user@host/custodes_{case_id} ({case_id} is filled in; "
                           "the database is created if missing; password from PGPASSWORD or ~/.pgpass). "
                           "Default: CUSTODES_DB, else SQLite inside the case")] = None,
+         objects: Annotated[str | None, typer.Option(
+             "--objects", help="Keep originals on S3-compatible storage: s3://bucket/prefix (credentials from "
+                               "the usual AWS environment/config; the bucket needs Object Lock)")] = None,
+         s3_endpoint: Annotated[str | None, typer.Option("--s3-endpoint", help="S3 endpoint (MinIO, Ceph …)")] = None,
+         lock_mode: Annotated[str, typer.Option("--lock-mode", help="governance, compliance or none")] = "governance",
+         lock_days: Annotated[int, typer.Option("--lock-days", min=1, help="Object Lock retention in days")] = 3650,
          actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Create a new, empty case directory."""
     from custodes.store.case import Case, CaseError, passphrase
+    from custodes.store.objects import ObjectStoreError
 
     try:
+        location = None
+        if objects:
+            from custodes.store.s3 import S3Location
+
+            location = S3Location.parse(objects, s3_endpoint, os.environ.get("AWS_DEFAULT_REGION"), lock_mode,
+                                        lock_days)
         secret = passphrase("New case passphrase: ", confirm=True) if encrypt else None
-        case = Case.init(case_dir, _actor(actor), title=title, secret=secret, db_url=db)
+        case = Case.init(case_dir, _actor(actor), title=title, secret=secret, db_url=db, objects=location)
+    except ObjectStoreError as exc:
+        _fail(str(exc))
     except CaseError as exc:
         _fail(str(exc))
     if as_json:
         _print_json({"case": str(case.root), "case_id": case.id, "ledger_head": case.ledger.head()[1],
-                     "encrypted": case.keys is not None, "database": case.meta.get("db_url", "sqlite")})
+                     "encrypted": case.keys is not None, "database": case.meta.get("db_url", "sqlite"),
+                     "objects": case.meta.get("objects", {"backend": "local"})})
     else:
         console.print(f"Created case [bold]{case.meta['title']}[/] at {case.root} (id {case.id})")
 
@@ -264,7 +280,7 @@ def verify(case_dir: CaseArg,
     from custodes.store.verify import verify_case
 
     case = _open(case_dir)
-    total = sum(p.stat().st_size for p in case.store.root.glob("??/*") if p.is_file())
+    total = case.store.total_bytes()
     with Progress(TextColumn("verifying"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   console=console, disable=as_json) as prog:
         task = prog.add_task("verify", total=total)

@@ -110,7 +110,14 @@ class Case:
         self.db_url = db_url or self.meta.get("db_url") or sqlite_url(self.root)
         self.engine = make_engine(self.db_url, self.keys.db_pragma_key() if self.keys else None)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
-        self.store = ObjectStore(self.root / "objects", self.keys)
+        self.store: ObjectStore
+        objects = self.meta.get("objects")
+        if objects and objects.get("backend") == "s3":
+            from custodes.store.s3 import S3Location, S3ObjectStore
+
+            self.store = S3ObjectStore(self.root / "objects", S3Location.from_meta(objects))
+        else:
+            self.store = ObjectStore(self.root / "objects", self.keys)
         self.keyring = KeyRing(self.root / "keys", self.keys.pem_password if self.keys else None)
         self.ledger = Ledger(self.root / "ledger.jsonl", self.keyring, self.keys)
         self.reports = self.root / "reports"
@@ -121,12 +128,13 @@ class Case:
 
     @classmethod
     def init(cls, root: Path, actor: str, title: str = "", db_url: str | None = None,
-             secret: str | None = None) -> Case:
+             secret: str | None = None, objects: Any = None) -> Case:
         """Create a case; with ``secret`` (a passphrase) everything in it is encrypted at rest.
 
         ``db_url`` (default: ``CUSTODES_DB``, else SQLite inside the case) may name a PostgreSQL
         database; ``{case_id}`` in it is replaced, so one server URL gives every case its own database,
-        which is created when missing. The password is never written to case.json.
+        which is created when missing. The password is never written to case.json. ``objects`` (an
+        ``S3Location``) puts the originals on S3-compatible storage with Object Lock.
         """
         root = root.resolve()
         if (root / CASE_FILE).exists():
@@ -138,6 +146,17 @@ class Case:
         if secret is not None and db_url:
             raise CaseError("an encrypted case keeps its database inside the case (SQLCipher); "
                             "--encrypt cannot be combined with --db")
+        if objects is not None:
+            if secret is not None:
+                raise CaseError("an encrypted case keeps its objects inside the case; --encrypt cannot be "
+                                "combined with --objects s3://…")
+            from custodes.store.objects import ObjectStoreError
+            from custodes.store.s3 import S3ObjectStore
+
+            try:
+                S3ObjectStore(root / "objects", objects).check_bucket()
+            except ObjectStoreError as exc:
+                raise CaseError(str(exc)) from exc
         if db_url == "sqlite":  # explicitly the file inside the case, whatever CUSTODES_DB says
             db_url = None
         elif db_url is None and secret is None:
@@ -159,6 +178,8 @@ class Case:
         }
         if db_url:
             meta["db_url"] = public_url(db_url)
+        if objects is not None:
+            meta["objects"] = objects.as_meta()
         keys = None
         if secret is not None:
             try:

@@ -101,16 +101,7 @@ class ObjectWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         self._fh = None
-        final = self._store.path_for(digest)
-        if final.exists():
-            # Exact duplicate: the stored copy is authoritative and never replaced.
-            self.tmp_path.unlink()
-            return StoredObject(digest, self.size, final, created=False)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.tmp_path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        os.replace(self.tmp_path, final)
-        _fsync_dir(final.parent)
-        return StoredObject(digest, self.size, final, created=True)
+        return self._store.install(self.tmp_path, digest, self.size)
 
     def abort(self) -> None:
         if self._fh is not None:
@@ -149,7 +140,36 @@ class ObjectStore:
         name = self.keys.object_name(sha256) if self.keys else sha256
         return self.root / name[:2] / name[2:]
 
-    def media_ref(self, sha256: str) -> str | EncryptedRef:
+    def install(self, tmp_path: Path, digest: str, size: int) -> StoredObject:
+        """Give a complete, fsynced temporary its name (atomic rename), unless the object exists."""
+        final = self.path_for(digest)
+        if final.exists():
+            # Exact duplicate: the stored copy is authoritative and never replaced.
+            tmp_path.unlink()
+            return StoredObject(digest, size, final, created=False)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp_path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        os.replace(tmp_path, final)
+        _fsync_dir(final.parent)
+        return StoredObject(digest, size, final, created=True)
+
+    def stored_bytes(self, name: str) -> int:
+        """Bytes the store holds for the file called ``name`` (ciphertext, when encrypted)."""
+        return (self.root / name[:2] / name[2:]).stat().st_size
+
+    def describe(self, name: str) -> str:
+        return str(self.root / name[:2] / name[2:])
+
+    def protection_warning(self, name: str) -> tuple[str, str] | None:
+        """Why the stored file could be changed in place, if it could."""
+        if (self.root / name[:2] / name[2:]).stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            return "object.writable", "object file is writable; expected read-only"
+        return None
+
+    def total_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.root.glob("??/*") if p.is_file())
+
+    def media_ref(self, sha256: str) -> Any:
         """What the media readers open: a path, or (encrypted case) a decrypting reference."""
         path = str(self.path_for(sha256))
         return EncryptedRef(path, self.keys) if self.keys else path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ from custodes.store.case import Case
 from custodes.store.crypto import CryptoError
 from custodes.store.db import EvidenceObject, Provenance, Rejection
 from custodes.store.ledger import Problem
+from custodes.store.objects import ObjectStoreError
 
 
 @dataclass
@@ -55,21 +55,21 @@ def verify_case(case: Case, expect_head: str | None = None,
 
     on_disk = set()
     for name in case.store.iter_digests():
-        path = case.store.root / name[:2] / name[2:]
+        where = case.store.describe(name)
         if len(name) != 64 or any(c not in "0123456789abcdef" for c in name):
-            rep.problems.append(Problem("object.foreign", str(path), "file in the object store that is not "
-                                                                      "named by a SHA-256: placed by hand"))
+            rep.problems.append(Problem("object.foreign", where, "file in the object store that is not "
+                                                                 "named by a SHA-256: placed by hand"))
             continue
         sha = case.store.claimed_digest(name)
         if sha is None:  # encrypted case: the header does not authenticate, or belongs to another name
-            rep.problems.append(Problem("object.altered", str(path), "encrypted object's header fails "
+            rep.problems.append(Problem("object.altered", where, "encrypted object's header fails "
                                         "authentication or does not match its name: altered, renamed or foreign"))
             continue
         on_disk.add(sha)
-        size = path.stat().st_size
+        size = case.store.stored_bytes(name)
         try:
             actual = case.store.rehash(sha)
-        except CryptoError as exc:
+        except (CryptoError, ObjectStoreError) as exc:
             actual = ""
             rep.problems.append(Problem("object.altered", sha, str(exc)))
         rep.objects_checked += 1
@@ -84,8 +84,9 @@ def verify_case(case: Case, expect_head: str | None = None,
             rep.problems.append(Problem("object.unrecorded", sha,
                                         "object is not recorded in the case database (interrupted ingest: run "
                                         "ingest again to resume; otherwise placed by hand)"))
-        if path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-            rep.warnings.append(Problem("object.writable", sha, "object file is writable; expected read-only"))
+        warning = case.store.protection_warning(name)
+        if warning:
+            rep.warnings.append(Problem(warning[0], sha, warning[1]))
     for sha in sorted(set(db_objects) - on_disk):
         rep.problems.append(Problem("object.missing", sha, "recorded object is missing from the store"))
 
