@@ -112,7 +112,6 @@ def main() -> int:
             web_result = web_bench.run(work)
         try:
             import ray  # noqa: F401
-
             import scale_bench
 
             with console.status("scale-out: triage with 1 and 2 Ray workers on a local cluster…"):

@@ -3,7 +3,7 @@
 ``custodes triage CASE --engine ray --address HOST:PORT --workers N``. The driver
 (this process) keeps the queue, sends each worker one video at a time and writes
 every result to the case itself, so results land once per video even when a
-worker dies: the dead actor is replaced and its video sent again (up to
+worker dies: the dead actor is replaced by a fresh one and its video sent again (up to
 ``RETRIES`` times, then the video is reported as failed with the reason). Workers
 must see the case's object store at the same path (a shared filesystem); an
 encrypted case's derived keys travel to them with each task, never the passphrase.
@@ -67,7 +67,9 @@ class RayEngine:
                      runtime_env={"env_vars": env_vars} if env_vars else None)
         except Exception as exc:  # ConnectionError, RuntimeError …
             raise EngineError(f"cannot connect to the Ray cluster at {self.address}: {exc}") from exc
-        worker_cls = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(_Worker)
+        # a dead worker is replaced by a fresh actor (not restarted in place): calls sent to an actor that
+        # is restarting can fail too, which would count attempts that never ran
+        worker_cls = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_Worker)
         actors: list[Any] = [worker_cls.remote(init) for _ in range(self.workers)]
         idle = list(actors)
         queue = list(items)
@@ -83,18 +85,22 @@ class RayEngine:
                 done, _ = ray.wait(list(running), num_returns=1)
                 for ref in done:
                     key, payload, actor = running.pop(ref)
-                    idle.append(actor)  # a dead actor is restarted by Ray (max_restarts=-1)
                     try:
                         worker, res = ray.get(ref)
                     except RayActorError as exc:  # the worker process died mid-video
+                        fresh = worker_cls.remote(init)
+                        actors[actors.index(actor)] = fresh
+                        idle.append(fresh)
                         if attempts[key] <= RETRIES:
                             queue.insert(0, (key, payload))
                         else:
                             on_failure(key, f"worker died {attempts[key]} times on it: {exc}", attempts[key])
                         continue
                     except RayTaskError as exc:
+                        idle.append(actor)
                         on_failure(key, f"worker failed: {exc}", attempts[key])
                         continue
+                    idle.append(actor)
                     if hasattr(res, "stats") and isinstance(res.stats, dict):
                         res.stats["worker"] = worker
                     on_result(key, res, attempts[key])
