@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 APT_PACKAGES := espeak-ng festival festvox-ru fonts-dejavu-core libgl1 libglib2.0-0 chromium tesseract-ocr tesseract-ocr-rus libpango-1.0-0 libpangoft2-1.0-0 postgresql
 
-.PHONY: demo test bench lint system-deps venv clean
+.PHONY: demo test bench lint system-deps venv pose clean
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -28,12 +28,22 @@ $(STAMP): pyproject.toml
 
 venv: system-deps $(STAMP)
 
+# Pose (MediaPipe 0.10.21, whose full pose model ships in its wheel) needs numpy<2: its own environment,
+# used through a subprocess (src/custodes/analyze/pose_worker.py).
+POSE_STAMP := .venv-pose/.installed
+$(POSE_STAMP):
+	test -x .venv-pose/bin/python || python3 -m venv .venv-pose
+	.venv-pose/bin/pip install -q 'mediapipe==0.10.21' 'numpy<2'
+	touch $(POSE_STAMP)
+
+pose: $(POSE_STAMP)
+
 demo: venv
 	$(VENV)/bin/custodes demo demo-case --force
 
 # The suite runs twice: against SQLite (the default) and against a real PostgreSQL server
 # (a throwaway one on a private port, scripts/pg-test-server); CUSTODES_DB makes every case use it.
-test: venv
+test: venv pose
 	@url=$$(scripts/pg-test-server reset) && export PGPASSWORD=custodes CUSTODES_TEST_PG="$$url" && \
 	echo "== test suite on SQLite ==" && $(PY) -m pytest -q && \
 	echo "== the same suite on PostgreSQL ($$url) ==" && CUSTODES_DB="$$url" $(PY) -m pytest -q; \

@@ -444,6 +444,43 @@ def jobs(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
     console.print(table)
 
 
+@app.command()
+def pose(case_dir: CaseArg,
+         top: Annotated[int, typer.Option("--top", min=1, help="How many of the best segments to look at")] = 20,
+         min_score: Annotated[float, typer.Option("--min-score", help="Only segments scoring at least this")] = 0.3,
+         actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """A second look at the top of the queue: a person on the floor, blows and kicks (MediaPipe pose).
+
+    Adds pose signals and reasons to the best segments; scores do not change. Needs `make pose`.
+    """
+    from custodes.store.case import CaseError
+    from custodes.triage.runner import run_pose
+
+    case = _open(case_dir)
+    with Progress(SpinnerColumn(), TextColumn("pose"), BarColumn(), TimeElapsedColumn(), console=console,
+                  disable=as_json) as prog:
+        task = prog.add_task("pose", total=None)
+
+        def progress(kind: str, n: float) -> None:
+            if kind == "total":
+                prog.update(task, total=max(n, 1e-9))
+            else:
+                prog.advance(task, n)
+
+        try:
+            rep = run_pose(case, _actor(actor), top=top, min_score=min_score, progress=progress)
+        except CaseError as exc:
+            _fail(str(exc))
+    if as_json:
+        _print_json(rep.as_dict())
+        return
+    console.print(f"Pose: {rep.segments} segment(s) in {rep.videos} video(s) looked at ({rep.seconds:.0f} s), "
+                  f"{rep.skipped_current} video(s) already current; {rep.down} person-down and {rep.strikes} strike "
+                  f"span(s) found. See [bold]custodes queue {case.root}[/]")
+    for f in rep.failed:
+        console.print(f"[yellow]pose failed[/] {f['sha256'][:12]}…: {_e(f['reason'])}")
+
+
 @app.command("analyzers")
 def analyzers_cmd(as_json: JsonOpt = False) -> None:
     """Each analyzer: version, what it produces, what it needs, and whether that is installed."""

