@@ -148,6 +148,8 @@ def main() -> int:
                           f"± {g['roc_auc_std']:.3f}, AP {g['average_precision']:.3f}, recall at 10% reviewed "
                           f"{g['recall_at_10pct']:.3f}; ungrouped (optimistic) AUC "
                           f"{r['ungrouped_for_comparison']['roc_auc']:.3f}. Target: {r['target']}")
+            if "with_pose_features" in r:
+                console.print(f"  with pose features added: grouped ROC AUC {r['with_pose_features']['roc_auc']:.3f}")
     if dupes_result:
         console.print(f"{dupes_result['bench']}: {dupes_result['videos']} videos, pair precision "
                       f"{dupes_result['pair_precision']}, pair recall {dupes_result['pair_recall']} "

@@ -41,6 +41,22 @@ def features_for(path: str) -> np.ndarray | None:
     return clip_features(gray_frames(Path(path), fps=FPS, size=SIZE))
 
 
+def pose_features_for(path: str) -> np.ndarray:
+    """Pose clip features (analyze.pose); zeros where the pose environment finds nobody or fails."""
+    from custodes.analyze import pose
+
+    try:
+        return pose.clip_features(pose.track(path))
+    except Exception:
+        return np.zeros(len(pose.FEATURE_NAMES), dtype=np.float32)
+
+
+def load_pose_features(files: list[str], workers: int = 2) -> np.ndarray:
+    """For the record in `make bench`: does pose add to motion? (On fight-surv: no, 0.816 → 0.817.)"""
+    with ProcessPoolExecutor(workers, mp_context=worker_context()) as ex:
+        return np.stack(list(ex.map(pose_features_for, files, chunksize=4)))
+
+
 def source_groups(data: Path, names: list[str]) -> list[int]:
     groups: dict[str, int] = {}
     g = -1
