@@ -44,7 +44,8 @@ def _sha256sum(files: list[Path]) -> None:
                    stdout=subprocess.DEVNULL, check=True)
 
 
-def bench_ingest(work: Path, probe: bool, files: list[Path], label: str) -> dict[str, float | str]:
+def bench_ingest(work: Path, probe: bool, files: list[Path], label: str,
+                 secret: str | None = None) -> dict[str, float | str]:
     from custodes.ingest.pipeline import Ingestor
     from custodes.store.case import Case
 
@@ -54,7 +55,7 @@ def bench_ingest(work: Path, probe: bool, files: list[Path], label: str) -> dict
     times = []
     src = files[0].parent
     for i in range(2):
-        case = Case.init(work / f"case-{label}-{i}", "bench")
+        case = Case.init(work / f"case-{label}-{i}", "bench", secret=secret)
         times.append(_timeit(lambda c=case: Ingestor(c, "bench", probe_media=probe).run([src])))
     t = min(times)
     return {"bench": f"ingest ({label})", "files": len(files), "bytes": total,
@@ -81,6 +82,8 @@ def main() -> int:
         files = sorted(big.iterdir())
         with console.status("ingest throughput: large files (hash + copy + fsync)…"):
             results.append(bench_ingest(work, False, files, "6 x 128 MiB, store only"))
+        with console.status("ingest throughput: large files into an encrypted case…"):
+            results.append(bench_ingest(work, False, files, "6 x 128 MiB, encrypted case", secret="bench passphrase"))
         if (FIGHT_SURV / "fight").is_dir():
             clips = work / "clips"
             clips.mkdir()
