@@ -204,6 +204,24 @@ def _per_video_progress(label: str, quiet: bool) -> Iterator[Callable[[int], Non
         yield lambda n: prog.advance(task, n)
 
 
+@contextmanager
+def _footage_progress(label: str, quiet: bool) -> Iterator[Callable[[str, float], None]]:
+    """A progress bar in minutes of footage; yields the callback ("total", s) / ("advance", s)."""
+    with Progress(SpinnerColumn(), TextColumn(label), BarColumn(), TextColumn("{task.fields[done]}"),
+                  TimeElapsedColumn(), console=console, disable=quiet) as prog:
+        task = prog.add_task(label, total=None, done="")
+
+        def progress(kind: str, n: float) -> None:
+            if kind == "total":
+                prog.update(task, total=max(n, 1e-9))
+            else:
+                prog.advance(task, n)
+                t = prog.tasks[0]
+                prog.update(task, done=f"{t.completed / 60:.1f} of {(t.total or 0) / 60:.1f} min of footage")
+
+        yield progress
+
+
 def run_ingest(case: Any, sources: list[Path], actor: str, note: str, quiet: bool = False) -> Any:
     from custodes.ingest.pipeline import Ingestor
 
@@ -387,18 +405,7 @@ def triage(case_dir: CaseArg,
     from custodes.triage.runner import run_triage
 
     case = _open(case_dir)
-    with Progress(SpinnerColumn(), TextColumn("triage"), BarColumn(), TextColumn("{task.fields[done]}"),
-                  TimeElapsedColumn(), console=console, disable=as_json) as prog:
-        task = prog.add_task("triage", total=None, done="")
-
-        def progress(kind: str, n: float) -> None:
-            if kind == "total":
-                prog.update(task, total=max(n, 1e-9))
-            else:
-                prog.advance(task, n)
-                t = prog.tasks[0]
-                prog.update(task, done=f"{t.completed / 60:.1f} of {(t.total or 0) / 60:.1f} min of footage")
-
+    with _footage_progress("triage", as_json) as progress:
         try:
             rep = run_triage(case, _actor(actor), workers=workers, force=force, progress=progress,
                              engine=engine, address=address)
@@ -457,16 +464,7 @@ def pose(case_dir: CaseArg,
     from custodes.triage.runner import run_pose
 
     case = _open(case_dir)
-    with Progress(SpinnerColumn(), TextColumn("pose"), BarColumn(), TimeElapsedColumn(), console=console,
-                  disable=as_json) as prog:
-        task = prog.add_task("pose", total=None)
-
-        def progress(kind: str, n: float) -> None:
-            if kind == "total":
-                prog.update(task, total=max(n, 1e-9))
-            else:
-                prog.advance(task, n)
-
+    with _footage_progress("pose", as_json) as progress:
         try:
             rep = run_pose(case, _actor(actor), top=top, min_score=min_score, progress=progress)
         except CaseError as exc:

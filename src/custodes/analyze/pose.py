@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from custodes.media.decode import DecodeError, _open
+from custodes.media.decode import DecodeError, sampled_frames
 from custodes.media.source import MediaRef
 
 VERSION = "pose-1"
@@ -67,31 +67,7 @@ def pose_python() -> str | None:
 
 def rgb_frames(ref: MediaRef, fps: float = FPS, size: tuple[int, int] = SIZE, start_s: float = 0.0,
                end_s: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
-    w, h = size
-    with _open(ref) as c:
-        if not c.streams.video:
-            return
-        vs = c.streams.video[0]
-        vs.thread_type = "AUTO"
-        tb = float(vs.time_base or 1e-6)
-        t0 = float(vs.start_time * tb) if vs.start_time is not None else 0.0
-        if start_s > 0:
-            c.seek(int((start_s + t0) / tb), stream=vs, backward=True)
-        next_t = start_s
-        try:
-            for frame in c.decode(vs):
-                if frame.time is None:
-                    continue
-                t = frame.time - t0
-                if t < next_t - 0.5 / fps:
-                    continue
-                if end_s is not None and t >= end_s:
-                    break
-                yield t, frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
-                while next_t <= t + 1e-9:
-                    next_t += 1.0 / fps
-        except Exception as exc:  # damaged stream: keep what decoded
-            raise DecodeError(f"decoding stopped: {exc}") from exc
+    return sampled_frames(ref, start_s, end_s, fps, size, "rgb24")
 
 
 @dataclass

@@ -15,8 +15,20 @@ from typing import Any, Protocol
 OnResult = Callable[[str, Any, int], None]  # (key, result, attempts)
 
 
+RETRIES = 2  # a video whose worker died is sent again at most this many times
+
+
 class EngineError(Exception):
     pass
+
+
+def retry_or_fail(key: str, payload: Any, attempts: int, why: Exception, queue: list[tuple[str, Any]],
+                  on_failure: Callable[[str, str, int], None]) -> None:
+    """After a worker died on ``key``: send it again (first in line), or give up and say why."""
+    if attempts <= RETRIES:
+        queue.insert(0, (key, payload))
+    else:
+        on_failure(key, f"worker died {attempts} times on it: {why}", attempts)
 
 
 class Engine(Protocol):

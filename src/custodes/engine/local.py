@@ -9,9 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from custodes.engine import OnResult
-
-RETRIES = 2
+from custodes.engine import OnResult, retry_or_fail
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
@@ -53,10 +51,7 @@ class LocalEngine:
                             res = fut.result()
                         except BrokenProcessPool as exc:  # a worker died (OOM killer, kill -9)
                             broken = True
-                            if attempts[key] <= RETRIES:
-                                queue.insert(0, (key, payload))
-                            else:
-                                on_failure(key, f"worker died {attempts[key]} times on it: {exc}", attempts[key])
+                            retry_or_fail(key, payload, attempts[key], exc, queue, on_failure)
                             continue
                         except Exception as exc:
                             on_failure(key, f"worker failed: {exc}", attempts[key])

@@ -4,7 +4,7 @@
 (this process) keeps the queue, sends each worker one video at a time and writes
 every result to the case itself, so results land once per video even when a
 worker dies: the dead actor is replaced by a fresh one and its video sent again (up to
-``RETRIES`` times, then the video is reported as failed with the reason). Workers
+``engine.RETRIES`` times, then the video is reported as failed with the reason). Workers
 must see the case's object store at the same path (a shared filesystem); an
 encrypted case's derived keys travel to them with each task, never the passphrase.
 """
@@ -17,9 +17,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from custodes.engine import EngineError, OnResult
-
-RETRIES = 2
+from custodes.engine import EngineError, OnResult, retry_or_fail
 
 
 class _Worker:
@@ -91,10 +89,7 @@ class RayEngine:
                         fresh = worker_cls.remote(init)
                         actors[actors.index(actor)] = fresh
                         idle.append(fresh)
-                        if attempts[key] <= RETRIES:
-                            queue.insert(0, (key, payload))
-                        else:
-                            on_failure(key, f"worker died {attempts[key]} times on it: {exc}", attempts[key])
+                        retry_or_fail(key, payload, attempts[key], exc, queue, on_failure)
                         continue
                     except RayTaskError as exc:
                         idle.append(actor)

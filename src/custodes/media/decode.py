@@ -155,6 +155,12 @@ def audio_envelope(path: MediaRef, step_s: float = 0.5, rate: int = 16000) -> Au
 def gray_frames(path: MediaRef, start_s: float = 0.0, end_s: float | None = None, fps: float = ANALYSIS_FPS,
                 size: tuple[int, int] = ANALYSIS_SIZE) -> Iterator[tuple[float, np.ndarray]]:
     """(time, uint8 grey frame at ``size``) resampled to ``fps``, over [start_s, end_s)."""
+    return sampled_frames(path, start_s, end_s, fps, size, "gray")
+
+
+def sampled_frames(path: MediaRef, start_s: float = 0.0, end_s: float | None = None, fps: float = ANALYSIS_FPS,
+                   size: tuple[int, int] = ANALYSIS_SIZE, fmt: str = "gray") -> Iterator[tuple[float, np.ndarray]]:
+    """(time, frame as uint8 array in pixel format ``fmt`` at ``size``) resampled to ``fps``, over [start_s, end_s)."""
     w, h = size
     with _open(path) as c:
         if not c.streams.video:
@@ -175,8 +181,7 @@ def gray_frames(path: MediaRef, start_s: float = 0.0, end_s: float | None = None
                     continue
                 if end_s is not None and t >= end_s:
                     break
-                g = frame.reformat(width=w, height=h, format="gray").to_ndarray()
-                yield t, g
+                yield t, frame.reformat(width=w, height=h, format=fmt).to_ndarray()
                 while next_t <= t + 1e-9:
                     next_t += 1.0 / fps
         except (av.error.FFmpegError, EOFError) as exc:  # damaged stream: stop here, keep what decoded

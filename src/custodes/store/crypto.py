@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import io
 import os
 import struct
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from custodes.store.readers import BlockReader
 
 MAGIC = b"CUSTENC1"
 PLAIN_CHUNK = 256 * 1024
@@ -197,8 +198,10 @@ def plaintext_size(encrypted_size: int) -> int:
     return body - chunks * TAG
 
 
-class DecryptingReader(io.RawIOBase):
+class DecryptingReader(BlockReader):
     """Seekable plaintext view of an encrypted object; every chunk is authenticated before use."""
+
+    block_size = PLAIN_CHUNK
 
     def __init__(self, path: str | os.PathLike[str], keys: CaseKeys) -> None:
         super().__init__()
@@ -219,51 +222,21 @@ class DecryptingReader(io.RawIOBase):
         except BaseException:
             self._fh.close()
             raise
-        self._pos = 0
-        self._cached: tuple[int, bytes] = (-1, b"")
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        pos = base + offset
-        if pos < 0:
-            raise ValueError("negative seek position")
-        self._pos = pos
-        return pos
-
-    def _chunk(self, index: int) -> bytes:
-        if self._cached[0] == index:
-            return self._cached[1]
+    def _fetch(self, index: int) -> bytes:
         last = index == self._chunks - 1
         self._fh.seek(HEADER + index * ENC_CHUNK)
         enc = self._fh.read(ENC_CHUNK)
         try:
-            plain = self._aead.decrypt(_nonce(index, last), enc, None)
+            return self._aead.decrypt(_nonce(index, last), enc, None)
         except InvalidTag as exc:
             raise CryptoError(f"encrypted object {self.sha256[:12]}… fails authentication at chunk {index}: "
                               "the stored bytes were altered or truncated") from exc
-        self._cached = (index, plain)
-        return plain
 
     def readinto(self, buf: Any) -> int:
-        if self._pos >= self.size:
-            if self.size == 0 and self._cached[0] < 0:
-                self._chunk(0)  # authenticate even an empty object
-            return 0
-        index, off = divmod(self._pos, PLAIN_CHUNK)
-        plain = self._chunk(index)
-        n = min(len(buf), len(plain) - off)
-        buf[:n] = plain[off:off + n]
-        self._pos += n
-        return n
+        if self._pos >= self.size and self.size == 0:
+            self._block(0)  # authenticate even an empty object
+        return super().readinto(buf)
 
     def close(self) -> None:
         self._fh.close()

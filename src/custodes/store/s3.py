@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from custodes.store.objects import HEX_DIGITS, ObjectStore, ObjectStoreError, StoredObject
+from custodes.store.readers import BlockReader
 
 READ_BLOCK = 1 << 20
 
@@ -83,48 +84,21 @@ class S3Ref:
         return self.sha256
 
 
-class S3RangeReader(io.RawIOBase):
+class S3RangeReader(BlockReader):
     """Seekable reader over one S3 object: 1 MiB ranged GETs, the last block cached."""
+
+    block_size = READ_BLOCK
 
     def __init__(self, loc: S3Location, key: str, size: int, client: Any = None) -> None:
         super().__init__()
         self._loc, self._key, self.size = loc, key, size
         self._client = client or loc.client()
-        self._pos = 0
-        self._block: tuple[int, bytes] = (-1, b"")
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._pos = base + offset
-        return self._pos
-
-    def readinto(self, buf: Any) -> int:
-        if self._pos >= self.size:
-            return 0
-        index, off = divmod(self._pos, READ_BLOCK)
-        if self._block[0] != index:
-            start = index * READ_BLOCK
-            end = min(start + READ_BLOCK, self.size) - 1
-            body = self._client.get_object(Bucket=self._loc.bucket, Key=self._key, Range=f"bytes={start}-{end}")
-            self._block = (index, body["Body"].read())
-        data = self._block[1]
-        n = min(len(buf), len(data) - off)
-        if n <= 0:
-            raise ObjectStoreError(f"s3://{self._loc.bucket}/{self._key} is shorter than recorded")
-        buf[:n] = data[off:off + n]
-        self._pos += n
-        return n
+    def _fetch(self, index: int) -> bytes:
+        start = index * READ_BLOCK
+        end = min(start + READ_BLOCK, self.size) - 1
+        body = self._client.get_object(Bucket=self._loc.bucket, Key=self._key, Range=f"bytes={start}-{end}")
+        return bytes(body["Body"].read())
 
 
 def _missing(exc: Exception) -> bool:
