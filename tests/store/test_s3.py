@@ -130,3 +130,22 @@ def test_bucket_without_object_lock_is_refused(s3, tmp_path):
                    "--lock-mode", "none", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["objects"]["lock_mode"] == ""
+
+
+def test_redaction_and_case_package_from_s3(s3_case, tmp_path):
+    from custodes.export.package import export_package, verify_package
+    from custodes.redact.credentials import read_credentials
+    from custodes.redact.derive import redact_item
+
+    case, data = s3_case
+    sha = hashlib.sha256(data).hexdigest()
+    doc = redact_item(case, sha[:12], "tester", faces="blur", audio="remove")
+    assert case.store.exists(doc["derivative"])  # the derivative went to the bucket too, locked
+    copy = tmp_path / "redacted.mp4"
+    with case.store.open(doc["derivative"]) as fh:
+        copy.write_bytes(fh.read())
+    cred = read_credentials(copy)
+    assert json.dumps(cred["manifest"]).count(sha) >= 1  # the original named by its hash
+    export_package(case, tmp_path / "pkg", "tester", items=[sha[:12]])
+    assert verify_package(tmp_path / "pkg").ok
+    assert (tmp_path / "pkg" / "originals").is_dir()
