@@ -192,3 +192,23 @@ def test_cli_init_encrypt_ingest_and_rekey(tmp_path, small_clip):
     assert proc.returncode == 0 and '"objects_checked": 1' in proc.stdout
     assert "too short" in run_cli("init", str(tmp_path / "d"), "--encrypt",
                                   env={"CUSTODES_PASSPHRASE": "short"}).stderr
+
+
+def test_redaction_and_package_from_an_encrypted_case(sealed_case, tmp_path):
+    from custodes.export.package import export_package, verify_package
+    from custodes.redact.derive import redact_item
+
+    case, clip = sealed_case
+    sha = hashlib.sha256(clip.read_bytes()).hexdigest()
+    doc = redact_item(case, sha[:12], "tester", faces="pixelate", audio="remove")
+    with case.store.open(doc["derivative"]) as fh:
+        derived = fh.read()
+    assert derived[4:8] == b"ftyp"  # a real MP4 once decrypted...
+    blob = case.store.path_for(doc["derivative"]).read_bytes()
+    assert derived[:4096] not in blob and b"ftyp" not in blob[:64]  # ...stored as ciphertext
+    assert not list(case.store.tmp_dir.iterdir())  # no plaintext temporaries left in the case
+    key = (case.root / "keys" / "c2pa" / "signer.key").read_bytes()
+    assert b"ENCRYPTED PRIVATE KEY" in key
+    export_package(case, tmp_path / "pkg", "tester", items=[sha[:12]])
+    assert verify_package(tmp_path / "pkg").ok  # the hand-over is plaintext, verifiable offline
+    assert verify_case(case).ok
