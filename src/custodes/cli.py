@@ -443,11 +443,11 @@ def jobs(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json(docs)
         return
-    table = Table("started", "job", "kind", "engine", "workers", "status", "results kept", "counts")
+    table = Table("started", "job", "kind", "engine", "status", "kept", "counts")
     for d in docs:
-        table.add_row(f"{d['started_at']:%Y-%m-%d %H:%M:%S}", d["id"][:8], d["kind"],
-                      d["engine"] + (f" {d['address']}" if d["address"] else ""), str(d["workers"]), d["status"],
-                      str(d["results_kept"]), json.dumps(d["counts"]))
+        table.add_row(f"{d['started_at']:%Y-%m-%d %H:%M}", d["id"][:8], d["kind"],
+                      f"{d['engine']} ×{d['workers']}" + (f" {d['address']}" if d["address"] else ""), d["status"],
+                      str(d["results_kept"]), ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in d["counts"].items()))
     console.print(table)
 
 

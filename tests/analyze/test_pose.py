@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from custodes.analyze import pose
 from custodes.ingest.pipeline import Ingestor
 from custodes.store.case import Case
+from custodes.store.db import AnalysisRun, Job
 from custodes.triage.runner import queue_rows, run_pose, run_triage
 
 needs_pose = pytest.mark.skipif(not pose.available(), reason="pose environment missing (make pose)")
@@ -69,3 +71,7 @@ def test_second_look_adds_reasons_and_skips_what_is_current(tmp_path, fight_surv
     assert any(t.startswith("fast strike") for r in rows for t in r["reasons"])
     again = run_pose(case, "tester", top=5, min_score=0.0)
     assert again.videos == 0 and again.skipped_current == 1
+    with case.sessions() as s:
+        jobs = list(s.scalars(select(Job).where(Job.kind == "pose")))
+        run = s.scalars(select(AnalysisRun).where(AnalysisRun.analyzer == "pose")).one()
+    assert [j.status for j in jobs] == ["done", "done"] and run.job_id in {j.id for j in jobs}

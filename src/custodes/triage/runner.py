@@ -116,7 +116,7 @@ def store_result(case: Case, sha: str, res: VideoResult, job_id: str | None = No
         s.commit()
 
 
-def _start_job(case: Case, kind: str, engine: Any, actor: str) -> str:
+def _start_job(case: Case, kind: str, engine: Any, actor: str, version: str = TRIAGE_VERSION) -> str:
     """Record a new job; any job of this kind still marked running was killed (we hold the case lock)."""
     now = datetime.now(UTC)
     job_id = str(uuid.uuid4())
@@ -124,7 +124,7 @@ def _start_job(case: Case, kind: str, engine: Any, actor: str) -> str:
         for stale in s.scalars(select(Job).where(Job.kind == kind, Job.status == "running")):
             stale.status = "interrupted"
         s.add(Job(id=job_id, kind=kind, engine=engine.name, address=engine.address, workers=engine.workers,
-                  actor=actor, version=TRIAGE_VERSION, status="running", host=socket.gethostname(),
+                  actor=actor, version=version, status="running", host=socket.gethostname(),
                   pid=os.getpid(), started_at=now, counts={}))
         s.commit()
     return job_id
@@ -256,6 +256,9 @@ def run_pose(case: Case, actor: str, top: int = 20, min_score: float = 0.3, pad_
             by_video.setdefault(g.sha256, []).append(g)
         todo = {sha: gs for sha, gs in by_video.items() if sha not in done}
         rep.skipped_current = len(by_video) - len(todo)
+        from custodes.engine.local import LocalEngine
+
+        job_id = _start_job(case, "pose", LocalEngine(1), actor, pose.VERSION)
         progress("total", sum(g.end_s - g.start_s + 2 * pad_s for gs in todo.values() for g in gs))
         for sha, gs in todo.items():
             found: list[tuple[str, float, float, float]] = []
@@ -270,19 +273,20 @@ def run_pose(case: Case, actor: str, top: int = 20, min_score: float = 0.3, pad_
                 rep.segments += 1
                 rep.seconds += g.end_s - g.start_s + 2 * pad_s
                 progress("advance", g.end_s - g.start_s + 2 * pad_s)
-            _store_pose(case, sha, gs, found, error, pose.VERSION)
+            _store_pose(case, sha, gs, found, error, pose.VERSION, job_id)
             rep.videos += 1
             rep.down += sum(1 for k, *_ in found if k == "pose_down")
             rep.strikes += sum(1 for k, *_ in found if k == "pose_strike")
             if error:
                 rep.failed.append({"sha256": sha, "reason": error})
-        case.ledger.append(actor, "pose.run", None, {"version": pose.VERSION, **{
+        _finish_job(case, job_id, {k: v for k, v in rep.as_dict().items() if k != "failed"})
+        case.ledger.append(actor, "pose.run", None, {"version": pose.VERSION, "job": job_id, **{
             k: v for k, v in rep.as_dict().items() if k != "failed"}, "failed": len(rep.failed)})
     return rep
 
 
 def _store_pose(case: Case, sha: str, segs: list[Segment], found: list[tuple[str, float, float, float]],
-                error: str, version: str) -> None:
+                error: str, version: str, job_id: str) -> None:
     texts = {"pose_down": "a person on the floor ({d:.1f} s)", "pose_strike": "fast strike or kick ({n}×)"}
     with case.sessions() as s:
         s.execute(delete(Signal).where(Signal.sha256 == sha, Signal.analyzer == "pose"))
@@ -306,5 +310,5 @@ def _store_pose(case: Case, sha: str, segs: list[Segment], found: list[tuple[str
             row.reasons = reasons
         s.add(AnalysisRun(sha256=sha, analyzer="pose", version=version, status="failed" if error else "ok",
                           error=error, stats={"signals": len(found), "segments": len(segs)},
-                          finished_at=datetime.now(UTC)))
+                          finished_at=datetime.now(UTC), job_id=job_id))
         s.commit()
