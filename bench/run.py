@@ -71,6 +71,7 @@ def main() -> int:
     web_result: dict | None = None
     redact_result: dict | None = None
     scale_result: dict | None = None
+    dupes_scale: dict | None = None
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
@@ -109,6 +110,10 @@ def main() -> int:
 
             with console.status("near-duplicates: precision and recall on fight-surv variants…"):
                 dupes_result = dupes_bench.run(work, FIGHT_SURV)
+        import dupes_scale_bench
+
+        with console.status("near-duplicates at archive scale: 10,000 videos of frame hashes…"):
+            dupes_scale = dupes_scale_bench.run(work)
         import web_bench
 
         with console.status("review app: load test on loopback (20 s)…"):
@@ -167,6 +172,10 @@ def main() -> int:
         r = redact_result
         console.print(f"{r['bench']}: recall {r['recall']} over {r['face_frames']} face frames; worst clip "
                       f"{r['worst_clip']}; {r['frames_per_s']} frames/s. Target: {r['target']}")
+    if dupes_scale:
+        r = dupes_scale
+        console.print(f"{r['bench']}: {r['videos']} videos, {r['frames']} frames: search {r['search_s']} s, "
+                      f"{r['planted_found']}/{r['planted_copies']} planted copies found, {r['false_matches']} false")
     if scale_result:
         r = scale_result
         console.print(f"{r['bench']}: {r['videos']} videos, {r['footage_min']} min; seconds {r['seconds']}; "
@@ -176,7 +185,7 @@ def main() -> int:
         for p in r["projection_100k_hours"]:
             console.print(f"  100,000 h of footage on {p['machines']} x {p['cores_each']} cores: "
                           f"{p['hours']} h ({p['days']} days)")
-    extra = [r for r in (dupes_result, speech_result, web_result, redact_result, scale_result) if r]
+    extra = [r for r in (dupes_result, dupes_scale, speech_result, web_result, redact_result, scale_result) if r]
     (out / "results.json").write_text(json.dumps(results + triage_results + extra, indent=2) + "\n")
     return 0
 

@@ -5,8 +5,9 @@ Near duplicates are found in three steps that never compare all pairs:
 
 1. every video's sampled frames are PDQ-hashed and each hash is cut into 16
    bands of 16 bits, stored in an indexed table;
-2. one indexed self-join lists pairs of frames that share a band value exactly
-   (any two frames within 15 bits do); band values shared by very many frames
+2. one indexed self-join lists pairs of frames that share at least two band
+   values exactly (a re-encoded frame usually keeps several bands intact; two
+   unrelated frames rarely share two); band values shared by very many frames
    — a black screen, a static corridor — are ignored like stop words;
 3. for each pair of videos with such frame pairs, the time offsets of frame
    pairs within 31 bits vote for an alignment; the alignment is accepted when
@@ -34,6 +35,11 @@ from custodes.store.db import AnalysisRun, FrameHash, HashBand, MediaProbe, Prov
 ANALYZER = "pdq"  # frame hashes and the TMK video fingerprint are made in one decoding pass
 FRAME_MATCH_BITS = 31
 MAX_BUCKET = 200
+# Two unrelated frames share one 16-bit band by chance with probability 16/65536, so in a large archive
+# single-band pairs grow with the square of the frame count; two shared bands happen by chance ~10^4×
+# less often, while a re-encoded frame (≤ 31 bits changed) still keeps two bands intact most of the time,
+# and a copy has many frames to vote with.
+MIN_BANDS = 2
 MIN_MATCH = 0.6  # share of the shorter video's frames that match at the chosen offset
 MIN_CONTAINED = 0.8  # share of the shorter video's frames that fall inside the longer at that offset
 MIN_MARGIN_BITS = 4.0  # median frame distance at the offset vs at other offsets
@@ -142,17 +148,22 @@ def candidate_pairs(case: Case) -> dict[tuple[str, str], list[tuple[float, float
         WITH common AS (
             SELECT band, value FROM hash_bands GROUP BY band, value
             HAVING COUNT(*) > 1 AND COUNT(*) <= :max_bucket
+        ), shared AS (
+            SELECT a.frame_id AS fa, b.frame_id AS fb
+            FROM common c
+            JOIN hash_bands a ON a.band = c.band AND a.value = c.value
+            JOIN hash_bands b ON b.band = c.band AND b.value = c.value AND a.sha256 < b.sha256
+            GROUP BY a.frame_id, b.frame_id
+            HAVING COUNT(*) >= :min_bands
         )
-        SELECT DISTINCT fa.sha256, fb.sha256, fa.t, fb.t, fa.hash, fb.hash
-        FROM common c
-        JOIN hash_bands a ON a.band = c.band AND a.value = c.value
-        JOIN hash_bands b ON b.band = c.band AND b.value = c.value AND a.sha256 < b.sha256
-        JOIN frame_hashes fa ON fa.id = a.frame_id
-        JOIN frame_hashes fb ON fb.id = b.frame_id
+        SELECT fa.sha256, fb.sha256, fa.t, fb.t, fa.hash, fb.hash
+        FROM shared
+        JOIN frame_hashes fa ON fa.id = shared.fa
+        JOIN frame_hashes fb ON fb.id = shared.fb
     """)
     pairs: dict[tuple[str, str], list[tuple[float, float, bytes, bytes]]] = defaultdict(list)
     with case.engine.connect() as conn:
-        for sa, sb, ta, tb, ha, hb in conn.execute(sql, {"max_bucket": MAX_BUCKET}):
+        for sa, sb, ta, tb, ha, hb in conn.execute(sql, {"max_bucket": MAX_BUCKET, "min_bands": MIN_BANDS}):
             pairs[(sa, sb)].append((ta, tb, bytes(ha), bytes(hb)))
     return pairs
 
