@@ -125,7 +125,7 @@ def test_bucket_without_object_lock_is_refused(s3, tmp_path):
     loc = S3Location.parse("s3://evidence-plain/x", endpoint, "us-east-1")
     with pytest.raises(CaseError, match="no Object Lock"):
         Case.init(tmp_path / "c", "tester", objects=loc)
-    assert not (tmp_path / "c" / "case.json").exists()
+    assert not (tmp_path / "c").exists()  # a refused init leaves nothing behind
     proc = run_cli("init", str(tmp_path / "d"), "--objects", "s3://evidence-plain/x", "--s3-endpoint", endpoint,
                    "--lock-mode", "none", "--json")
     assert proc.returncode == 0, proc.stderr

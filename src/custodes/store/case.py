@@ -66,6 +66,16 @@ def passphrase(prompt: str = "Case passphrase: ", confirm: bool = False) -> str:
     return value
 
 
+def write_case_file(root: Path, meta: dict[str, Any]) -> None:
+    """Replace case.json atomically (temp file, fsync, rename): a crash leaves the old or the new one."""
+    tmp = root / (CASE_FILE + ".tmp")
+    with open(tmp, "w") as fh:
+        fh.write(json.dumps(meta, indent=2) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, root / CASE_FILE)
+
+
 def _refuse_used_database(url: str) -> None:
     engine = make_engine(url)
     try:
@@ -141,7 +151,6 @@ class Case:
             raise CaseError(f"{root} is already a case")
         if root.exists() and any(root.iterdir()):
             raise CaseError(f"{root} exists and is not empty; choose a new directory for the case")
-        root.mkdir(parents=True, exist_ok=True)
         case_id = str(uuid.uuid4())
         if secret is not None and db_url:
             raise CaseError("an encrypted case keeps its database inside the case (SQLCipher); "
@@ -169,6 +178,7 @@ class Case:
                     _refuse_used_database(db_url)
             except (DatabaseURLError, OperationalError) as exc:
                 raise CaseError(f"cannot use database {public_url(db_url)}: {exc}") from exc
+        root.mkdir(parents=True, exist_ok=True)  # only now: a refused init leaves nothing behind
         meta = {
             "case_id": case_id,
             "title": title or root.name,
@@ -190,9 +200,7 @@ class Case:
         for sub in ("objects", "objects/.tmp", "reports"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         (root / "keys").mkdir(mode=0o700, exist_ok=True)
-        tmp = root / (CASE_FILE + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n")
-        os.replace(tmp, root / CASE_FILE)
+        write_case_file(root, meta)
         case = cls(root, db_url=db_url, keys=keys)
         migrate(case.engine)
         case.ledger.append(actor, "case.create", None, {"case_id": meta["case_id"], "title": meta["title"],
@@ -210,12 +218,7 @@ class Case:
         except CryptoError as exc:
             raise CaseError(str(exc)) from exc
         meta = {**self.meta, "encryption": block}
-        tmp = self.root / (CASE_FILE + ".tmp")
-        with open(tmp, "w") as fh:
-            fh.write(json.dumps(meta, indent=2) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.root / CASE_FILE)
+        write_case_file(self.root, meta)
         self.meta = meta
         self.ledger.append(actor, "case.rekey", None, {"kdf": block["kdf"]["name"]})
 

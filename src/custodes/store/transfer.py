@@ -23,7 +23,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, Table, func, inspect, select, text
 
-from custodes.store.case import CASE_FILE, Case, CaseError
+from custodes.store.case import Case, CaseError, write_case_file
 from custodes.store.db import (
     Base,
     DatabaseURLError,
@@ -171,9 +171,7 @@ def migrate_database(case: Case, target: str, actor: str,
             meta.pop("db_url", None)
         else:
             meta["db_url"] = public_url(url)
-        tmp = case.root / (CASE_FILE + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n")
-        os.replace(tmp, case.root / CASE_FILE)
+        write_case_file(case.root, meta)
         case.engine.dispose()
         kept = None
         if not is_server(old_url):
