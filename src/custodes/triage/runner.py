@@ -9,6 +9,7 @@ truncated past repair) get a ``failed`` record with the reason; the rest go on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -31,10 +32,17 @@ ANALYZER = "triage"
 
 
 def _worker_init() -> None:
-    # one thread per worker process: the pool provides the parallelism
+    """Set up a worker once: one thread each (the pool provides the parallelism), models loaded now."""
     import cv2
 
+    from custodes.analyze.audio_events import AudioEventModel
+    from custodes.triage.score import load_model
+
     cv2.setNumThreads(1)
+    load_model()
+    # a missing audio model is reported per video by the analysis, which then goes on without audio events
+    with contextlib.suppress(Exception):
+        AudioEventModel.load()
 
 
 def _fault_kill_once() -> None:
