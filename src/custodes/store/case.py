@@ -76,7 +76,8 @@ def write_case_file(root: Path, meta: dict[str, Any]) -> None:
     os.replace(tmp, root / CASE_FILE)
 
 
-def _refuse_used_database(url: str) -> None:
+def refuse_used_database(url: str) -> None:
+    """Raise CaseError when the (server) database at ``url`` already holds a case's tables."""
     engine = make_engine(url)
     try:
         from sqlalchemy import inspect
@@ -175,7 +176,7 @@ class Case:
                 db_url = normalize_url(db_url.replace("{case_id}", case_id.replace("-", "_")))
                 if is_server(db_url):
                     ensure_database(db_url)
-                    _refuse_used_database(db_url)
+                    refuse_used_database(db_url)
             except (DatabaseURLError, OperationalError) as exc:
                 raise CaseError(f"cannot use database {public_url(db_url)}: {exc}") from exc
         root.mkdir(parents=True, exist_ok=True)  # only now: a refused init leaves nothing behind

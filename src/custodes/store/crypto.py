@@ -23,6 +23,7 @@ refused before anything is read or written.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -102,7 +103,9 @@ class CaseKeys:
 
     master: bytes
 
+    @functools.lru_cache(maxsize=16)  # noqa: B019 - a handful of purposes; keys live as long as the case
     def sub(self, purpose: str) -> bytes:
+        """The sub-key for ``purpose``, derived once: object names and ledger lines ask for it per item."""
         return _hkdf(self.master, b"custodes/" + purpose.encode())
 
     @property

@@ -134,9 +134,13 @@ class ObjectStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(exist_ok=True)
 
-    def path_for(self, sha256: str) -> Path:
+    @staticmethod
+    def check_digest(sha256: str) -> None:
         if len(sha256) != 64 or not set(sha256) <= HEX_DIGITS:
             raise ObjectStoreError(f"not a SHA-256 digest: {sha256!r}")
+
+    def path_for(self, sha256: str) -> Path:
+        self.check_digest(sha256)
         name = self.keys.object_name(sha256) if self.keys else sha256
         return self.root / name[:2] / name[2:]
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from custodes.store.objects import HEX_DIGITS, ObjectStore, ObjectStoreError, StoredObject
+from custodes.store.objects import ObjectStore, ObjectStoreError, StoredObject
 from custodes.store.readers import BlockReader
 
 READ_BLOCK = 1 << 20
@@ -171,12 +171,8 @@ class S3ObjectStore(ObjectStore):
     def path_for(self, sha256: str) -> Path:
         raise ObjectStoreError("objects of this case live on S3; read them with open() or media_ref()")
 
-    def _check(self, sha256: str) -> None:
-        if len(sha256) != 64 or not set(sha256) <= HEX_DIGITS:
-            raise ObjectStoreError(f"not a SHA-256 digest: {sha256!r}")
-
     def exists(self, sha256: str) -> bool:
-        self._check(sha256)
+        self.check_digest(sha256)
         return self._head(sha256) is not None
 
     def size(self, sha256: str) -> int:
@@ -186,11 +182,11 @@ class S3ObjectStore(ObjectStore):
         return int(head["ContentLength"])
 
     def media_ref(self, sha256: str) -> Any:
-        self._check(sha256)
+        self.check_digest(sha256)
         return S3Ref(self.loc, sha256, self.size(sha256))
 
     def open(self, sha256: str) -> Any:
-        self._check(sha256)
+        self.check_digest(sha256)
         return io.BufferedReader(S3RangeReader(self.loc, self.loc.key(sha256), self.size(sha256), self.client),
                                  buffer_size=READ_BLOCK)
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Table, func, inspect, select, text
+from sqlalchemy import Connection, Table, func, select, text
 
-from custodes.store.case import Case, CaseError, write_case_file
+from custodes.store.case import Case, CaseError, refuse_used_database, write_case_file
 from custodes.store.db import (
     Base,
     DatabaseURLError,
@@ -108,10 +108,6 @@ def _copy(src: Connection, dst: Connection, to_server: bool, progress: Callable[
         _reset_sequences(dst)
 
 
-def _used(engine: Engine) -> bool:
-    return inspect(engine).has_table("alembic_version")
-
-
 def migrate_database(case: Case, target: str, actor: str,
                      progress: Callable[[str, int], None] = lambda t, n: None) -> dict[str, Any]:
     if case.keys is not None:
@@ -137,10 +133,8 @@ def migrate_database(case: Case, target: str, actor: str,
                     ensure_database(url)
                 except Exception as exc:
                     raise CaseError(f"cannot reach {public_url(url)}: {exc}") from exc
+                refuse_used_database(url)
                 dst_engine = make_engine(url)
-                if _used(dst_engine):
-                    dst_engine.dispose()
-                    raise CaseError(f"{public_url(url)} already holds a case database; give the case an empty one")
                 with dst_engine.begin() as dst:  # one transaction: all or nothing
                     _copy(src, dst, True, progress)
             else:
@@ -187,9 +181,9 @@ def migrate_database(case: Case, target: str, actor: str,
 
     reindex(moved)
     digest = hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest()
-    moved.ledger.append(actor, "case.migrate", None, {
-        "from": public_url(normalize_url(old_url)) if is_server(old_url) else "sqlite",
-        "to": public_url(url) if to_server else "sqlite", "rows": tables, "rows_digest": digest})
-    return {"from": public_url(normalize_url(old_url)) if is_server(old_url) else "sqlite",
-            "to": public_url(url) if to_server else "sqlite", "rows": total, "tables": tables,
+    moved_from = public_url(normalize_url(old_url)) if is_server(old_url) else "sqlite"
+    moved_to = public_url(url) if to_server else "sqlite"
+    moved.ledger.append(actor, "case.migrate", None, {"from": moved_from, "to": moved_to, "rows": tables,
+                                                      "rows_digest": digest})
+    return {"from": moved_from, "to": moved_to, "rows": total, "tables": tables,
             "old_sqlite_kept_as": str(kept) if kept else None}
