@@ -84,6 +84,11 @@ def cross_validation(data: Path) -> dict:
            "grouped_by_source_video": cv, "ungrouped_for_comparison": {k: ungrouped[k] for k in
                                                                         ("roc_auc", "average_precision")},
            "target": "ROC AUC >= 0.90"}
+    # what the per-cell direction features add over the whole-frame ones (motion-2's kind of features)
+    from custodes.analyze.motion import CELL_FEATURE_NAMES
+
+    whole = X[:, : X.shape[1] - len(CELL_FEATURE_NAMES)]
+    out["whole_frame_features_only"] = {k: grouped_cv(whole, y, groups)[k] for k in ("roc_auc", "roc_auc_std")}
     from custodes.analyze import pose
 
     if pose.available():  # the experiment behind "pose does not change scores"

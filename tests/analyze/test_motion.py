@@ -3,7 +3,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from custodes.analyze.motion import FEATURE_NAMES, FPS, SIZE, clip_features
+from custodes.analyze.motion import FEATURE_NAMES, FPS, SIZE, clip_features, track
 from custodes.media.decode import gray_frames
 from custodes.media.synth import ClipSpec, transcode, write_clip
 from custodes.triage.score import load_model
@@ -27,7 +27,7 @@ def test_struggle_has_more_irregular_motion_than_a_round(clips):
     c, f = feats(calm), feats(fight)
     assert f["local_mean_mean"] > 3 * c["local_mean_mean"]
     assert f["vif_change_mean_mean"] > 3 * c["vif_change_mean_mean"]
-    assert f["camera_shake_mean"] > c["camera_shake_mean"]
+    assert f["c15_strong_reversal_lag1"] > c["c15_strong_reversal_lag1"]
 
 
 def test_features_do_not_depend_on_source_resolution(clips):
@@ -38,9 +38,55 @@ def test_features_do_not_depend_on_source_resolution(clips):
         assert b[k] == pytest.approx(a[k], rel=0.25), k
 
 
-def test_shipped_model_matches_feature_set_and_separates(clips):
-    calm, fight, _ = clips
+def test_shipped_model_matches_feature_set_and_ranks_real_fights_first(fight_surv):
+    """Real CCTV from one camera (a source of the training set): each fight above each non-fight.
+
+    Not evidence of accuracy (the grouped cross-validation in `make bench` is); evidence that
+    the shipped model, the features and their order are the ones it was trained with.
+    """
     model = load_model()
     assert model.num_feature() == len(FEATURE_NAMES)
-    p = model.predict(np.stack([np.array(list(feats(calm).values())), np.array(list(feats(fight).values()))]))
-    assert p[1] > p[0]
+    rows = [clip_features(gray_frames(fight_surv / d / f"{n}.mp4", fps=FPS, size=SIZE))
+            for d, n in (("fight", "fi001"), ("fight", "fi002"), ("noFight", "nofi001"), ("noFight", "nofi002"))]
+    p = model.predict(np.stack(rows))
+    assert min(p[:2]) > max(p[2:])
+
+
+def _blob_frames(steps, size=40, seed=0):
+    """A textured square on a textured wall, moved by ``steps`` pixels (x) frame by frame."""
+    rng = np.random.default_rng(seed)
+    wall = rng.integers(60, 120, (SIZE[1], SIZE[0])).astype(np.uint8)
+    wall = np.repeat(np.repeat(wall[::4, ::4], 4, 0), 4, 1)[:SIZE[1], :SIZE[0]]
+    patch = rng.integers(0, 255, (size // 4, size // 4)).astype(np.uint8)
+    patch = np.repeat(np.repeat(patch, 4, 0), 4, 1)
+    x = SIZE[0] // 2 - size // 2
+    for i, dx in enumerate([0, *steps]):
+        x += dx
+        f = wall.copy()
+        f[70:70 + size, x:x + size] = patch
+        yield i / FPS, f
+
+
+def _cell_feats(steps, size=40):
+    return dict(zip(FEATURE_NAMES, track(_blob_frames(steps, size)).window_features(), strict=True))
+
+
+def test_back_and_forth_reverses_and_does_not_drift_while_walking_drifts():
+    flail = _cell_feats([3, 3, -3, -3] * 8)  # a limb striking back and forth, 4 frames a cycle
+    walk = _cell_feats([3] * 32)
+    assert flail["c30_reversal_w_lag2"] > 0.7 > 0.1 > walk["c30_reversal_w_lag2"]
+    assert walk["c30_drift_w_8f"] > 0.7 > 0.4 > flail["c30_drift_w_8f"]
+    assert flail["c15_opposite_w"] > walk["c15_opposite_w"]
+
+
+def test_direction_features_are_ratios_so_distance_does_not_matter():
+    near = _cell_feats([4, 4, -4, -4] * 8, size=48)
+    far = _cell_feats([2, 2, -2, -2] * 8, size=24)  # the same motion twice as far from the camera
+    for k in ("c30_reversal_w_lag2", "c30_drift_w_8f", "c15_reversal_active_lag2"):
+        assert far[k] == pytest.approx(near[k], abs=0.15), k
+
+
+def test_a_still_scene_has_no_direction_to_measure():
+    still = _cell_feats([0] * 20)
+    assert np.isnan(still["c30_reversal_w_lag1"]) and np.isnan(still["c15_drift_w_8f"])
+    assert still["c30_strong_reversal_lag1"] == 0.0

@@ -1,70 +1,130 @@
-"""Motion intensity and irregularity from dense optical flow (a ViF-style descriptor).
+"""Motion intensity, irregularity and *direction changes* from dense optical flow.
 
-Frames come from ``media.decode.gray_frames`` at a fixed 160x120 and 15 fps,
+Frames come from ``media.decode.gray_frames`` at a fixed 240x180 and 15 fps,
 so every number here is in the same units whatever the source resolution or
 frame rate (the fight-surv training clips differ in resolution by class: a
 model fed native resolution would learn the resolution, not the fight).
 
-Per pair of frames we measure local motion (flow minus the median, i.e. minus
-camera motion), its distribution, direction disorder and camera shake; per
-triple, how abruptly flow magnitudes *change* in many places at once — the
-Violent Flows observation (Hassner et al. 2012). A window (2 s) of such rows
-is summarised by mean, spread, maximum and lower quartile.
+Per pair of frames we measure, over the whole frame, local motion (flow minus
+the median, i.e. minus camera motion, which is not itself a feature), its
+distribution and direction disorder; per triple, how abruptly flow magnitudes
+*change* in many places at once — the Violent Flows observation (Hassner et
+al. 2012). Flow is in pixels (at 240 px width) per analysed frame pair.
+
+Per pair we also keep the mean flow vector, magnitude and change of magnitude
+in each 15 px cell (a 16x12 grid), and summarise a window at three cell sizes
+(15, 30, 60 px). What separates a fight from people walking, in the same
+scene and at any distance, is *where motion turns back on itself*: the share
+of moving cells whose mean flow reverses from one frame to the next (at lags
+of 1–5 frames), how little of a cell's motion adds up to a net drift over
+0.5–1 s, and how evenly a cell's motion spreads over eight directions and
+their opposites. These are ratios, so a brawl far from the camera counts like
+one close to it. On fight-surv they lift the grouped cross-validated ROC AUC
+from 0.80 (the whole-frame features alone) to 0.887 (``make bench``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-VERSION = "motion-2"
+VERSION = "motion-3"
 FPS = 15.0
-SIZE = (160, 120)
-WINDOW_S = 2.0
-PAIR_NAMES = ["local_mean", "local_p90", "local_p99", "camera_shake", "dir_entropy", "frame_diff",
+SIZE = (240, 180)
+WINDOW_S = 4.0  # the fight-surv clips the model learns from last 4 s (median)
+CELL_PX = 15
+MOVING = 0.3  # px per 1/15 s at 240 px width: a cell moving less is noise, not motion
+NAN = float("nan")
+GRID = (SIZE[1] // CELL_PX, SIZE[0] // CELL_PX)  # rows, columns
+# No camera-motion feature: the training footage is fixed CCTV, the footage triaged is often a body
+# camera, whose wearer moves it all the time — what a fixed camera's "shake" taught would not transfer.
+PAIR_NAMES = ["local_mean", "local_p90", "local_p99", "dir_entropy", "frame_diff",
               "mag_lt_0.5", "mag_0.5_1", "mag_1_2", "mag_2_4", "mag_4_8", "mag_ge_8"]
 CHANGE_NAMES = ["vif_change_mean", "vif_frac_gt1", "vif_frac_gt2", "vif_change_p90"]
 _AGGS = ("mean", "std", "max", "p25")
+CELL_LEVELS = (1, 2, 4)  # cells of 15, 30 and 60 px
+REVERSAL_LAGS = (1, 2, 3, 5)
+DRIFT_WINDOWS = (8, 15)  # frames
+ACTIVE_LEVELS = (0.15, 0.6, 1.2)
+_CELL_NAMES = ([f"{n}_lag{lag}" for lag in REVERSAL_LAGS for n in ("reversal_w", "cos_w", "strong_reversal",
+                                                                   "reversal_active")]
+               + [f"{n}_{w}f" for w in DRIFT_WINDOWS for n in ("drift_w", "drift_top", "drift_min")]
+               + ["accel_rel", "cell_dir_entropy_w", "cell_dir_entropy_top0", "cell_dir_entropy_top1",
+                  "opposite_w", "opposite_top0", "opposite_top4"]
+               + [f"{n}_{a}" for a in ACTIVE_LEVELS for n in ("reversal", "active")])
+CELL_FEATURE_NAMES = [f"c{CELL_PX * k}_{n}" for k in CELL_LEVELS for n in _CELL_NAMES]
 FEATURE_NAMES = ([f"{n}_{a}" for a in _AGGS for n in PAIR_NAMES]
-                 + [f"{n}_{a}" for a in _AGGS for n in CHANGE_NAMES] + ["accel_mean"])
-MAG_BINS = [0, 0.5, 1, 2, 4, 8, 1e9]
+                 + [f"{n}_{a}" for a in _AGGS for n in CHANGE_NAMES] + ["accel_mean"] + CELL_FEATURE_NAMES)
+MAG_EDGES = np.array([0.5, 1, 2, 4, 8])  # bins: <0.5, 0.5–1, 1–2, 2–4, 4–8, ≥8
 
 
-def pair_rows(frames: Iterable[tuple[float, np.ndarray]]) -> Iterator[tuple[float, np.ndarray, np.ndarray | None]]:
-    """For consecutive frames: (time, pair row, change row or None for the first pair)."""
-    prev_frame = None
-    prev_local = None
-    for t, cur in frames:
-        if prev_frame is not None:
-            f = cv2.calcOpticalFlowFarneback(prev_frame, cur, None, 0.5, 2, 9, 2, 5, 1.1, 0)  # type: ignore[call-overload]
-            f *= FPS / 10.0  # pixels per 1/10 s, whatever the analysis rate
-            glob = np.median(f.reshape(-1, 2), axis=0)
-            fx, fy = f[..., 0] - glob[0], f[..., 1] - glob[1]
-            local = np.hypot(fx, fy)
-            hist = np.histogram(local, bins=MAG_BINS)[0] / local.size
-            ang = np.arctan2(fy, fx)
-            dh, _ = np.histogram(ang, bins=8, range=(-np.pi, np.pi), weights=local)
-            p = dh / (dh.sum() + 1e-9)
-            ent = float(-(p * np.log(p + 1e-12)).sum() / np.log(8))
-            diff = float(np.abs(cur.astype(np.int16) - prev_frame.astype(np.int16)).mean())
-            p90, p99 = np.percentile(local, [90, 99])
-            row = np.array([local.mean(), p90, p99, np.hypot(*glob), ent, diff, *hist], dtype=np.float32)
-            change = None
-            if prev_local is not None:
-                ch = np.abs(local - prev_local)
-                change = np.array([ch.mean(), (ch > 1).mean(), (ch > 2).mean(), np.percentile(ch, 90)],
-                                  dtype=np.float32)
-            yield t, row, change
-            prev_local = local
-        prev_frame = cur
+@dataclass
+class MotionTrack:
+    """Per frame pair: whole-frame row, change row (from the second pair on) and cell statistics."""
+
+    times: list[float] = field(default_factory=list)
+    rows: list[np.ndarray] = field(default_factory=list)
+    change_times: list[float] = field(default_factory=list)
+    changes: list[np.ndarray] = field(default_factory=list)
+    cells: list[np.ndarray] = field(default_factory=list)  # (4, rows, cols): vx, vy, magnitude, |Δflow|
+    _prev_frame: np.ndarray | None = None
+    _prev_flow: tuple[np.ndarray, np.ndarray] | None = None
+    _prev_local: np.ndarray | None = None
+
+    def add_frame(self, t: float, cur: np.ndarray) -> None:
+        prev = self._prev_frame
+        self._prev_frame = cur
+        if prev is None:
+            return
+        f = cv2.calcOpticalFlowFarneback(prev, cur, None, 0.5, 2, 11, 2, 5, 1.1, 0)  # type: ignore[call-overload]
+        # medians, quantiles and histograms from every 2nd pixel of every 2nd row: the same statistics
+        # to within noise at a quarter of the sorting (these were 40 % of the motion pass)
+        glob = np.median(f[::4, ::4].reshape(-1, 2), axis=0)
+        fx, fy = f[..., 0] - glob[0], f[..., 1] - glob[1]
+        local = np.hypot(fx, fy)
+        sub = local[::2, ::2].ravel()
+        hist = np.bincount(np.searchsorted(MAG_EDGES, sub, side="right"), minlength=len(MAG_EDGES) + 1) / sub.size
+        ang_bin = ((np.arctan2(fy[::2, ::2], fx[::2, ::2]).ravel() + np.pi) * (8 / (2 * np.pi))).astype(np.intp)
+        dh = np.bincount(np.minimum(ang_bin, 7), weights=sub, minlength=8)
+        p = dh / (dh.sum() + 1e-9)
+        ent = float(-(p * np.log(p + 1e-12)).sum() / np.log(8))
+        diff = float(np.abs(cur.astype(np.int16) - prev.astype(np.int16)).mean())
+        k90, k99 = int(0.90 * (sub.size - 1)), int(0.99 * (sub.size - 1))
+        part = np.partition(sub, (k90, k99))
+        self.times.append(t)
+        self.rows.append(np.array([local.mean(), part[k90], part[k99], ent, diff, *hist], dtype=np.float32))
+        if self._prev_local is not None:
+            ch = np.abs(local - self._prev_local)
+            chs = ch[::2, ::2].ravel()
+            k = int(0.90 * (chs.size - 1))
+            self.change_times.append(t)
+            self.changes.append(np.array([ch.mean(), (ch > 1).mean(), (ch > 2).mean(), np.partition(chs, k)[k]],
+                                         dtype=np.float32))
+        dv = (np.zeros_like(local) if self._prev_flow is None
+              else np.hypot(fx - self._prev_flow[0], fy - self._prev_flow[1]))
+        h, w = GRID[0] * CELL_PX, GRID[1] * CELL_PX
+        st = np.stack([fx[:h, :w], fy[:h, :w], local[:h, :w], dv[:h, :w]])
+        self.cells.append(st.reshape(4, GRID[0], CELL_PX, GRID[1], CELL_PX).mean((2, 4)).astype(np.float32))
+        self._prev_local = local
+        self._prev_flow = (fx, fy)
+
+    def window_features(self, start: float = -np.inf, end: float = np.inf) -> np.ndarray | None:
+        """Feature vector (``FEATURE_NAMES`` order) of the pairs in [start, end); None when too few."""
+        # times only grow, so a window is a slice found by bisection (an hour-long span has 54,000 pairs)
+        i0, i1 = bisect.bisect_left(self.times, start), bisect.bisect_left(self.times, end)
+        j0, j1 = bisect.bisect_left(self.change_times, start), bisect.bisect_left(self.change_times, end)
+        if i1 - i0 < 3 or j1 - j0 < 2:
+            return None
+        whole = aggregate(np.asarray(self.rows[i0:i1]), np.asarray(self.changes[j0:j1]))
+        return np.concatenate([whole, cell_features(np.stack(self.cells[i0:i1]))]).astype(np.float32)
 
 
-def aggregate(rows: np.ndarray, changes: np.ndarray) -> np.ndarray | None:
-    """Feature vector of one window from its pair rows and change rows."""
-    if len(rows) < 3 or len(changes) < 2:
-        return None
+def aggregate(rows: np.ndarray, changes: np.ndarray) -> np.ndarray:
+    """Whole-frame features of one window from its pair rows and change rows."""
     out: list[float] = []
     for m in (rows, changes):
         out += list(m.mean(0)) + list(m.std(0)) + list(m.max(0)) + list(np.percentile(m, 25, axis=0))
@@ -72,22 +132,85 @@ def aggregate(rows: np.ndarray, changes: np.ndarray) -> np.ndarray | None:
     return np.asarray(out, dtype=np.float32)
 
 
-def window_features(times: np.ndarray, rows: np.ndarray, changes: np.ndarray, change_times: np.ndarray,
-                    start: float, end: float) -> np.ndarray | None:
-    sel = (times >= start) & (times < end)
-    csel = (change_times >= start) & (change_times < end)
-    return aggregate(rows[sel], changes[csel])
+def _pool(cells: np.ndarray, k: int) -> np.ndarray:
+    t, c, h, w = cells.shape
+    return cells[:, :, :h // k * k, :w // k * k].reshape(t, c, h // k, k, w // k, k).mean((3, 5))
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den > 1e-6 else NAN
+
+
+def _level_features(cells: np.ndarray) -> list[float]:
+    """Ratios over *moving* cells only (NaN when nothing moves): flow noise in a still scene has no
+    direction worth measuring, and LightGBM treats NaN as "not measured", not as a value."""
+    vx, vy, mag, dv = cells[:, 0], cells[:, 1], cells[:, 2], cells[:, 3]
+    speed = np.hypot(vx, vy)
+    n = len(mag)
+    out: list[float] = []
+    for lag in REVERSAL_LAGS:  # does a cell's mean flow turn back on itself `lag` frames later?
+        if n <= lag:
+            out += [NAN] * 4
+            continue
+        cos = (vx[lag:] * vx[:-lag] + vy[lag:] * vy[:-lag]) / (speed[lag:] * speed[:-lag] + 1e-6)
+        w = np.minimum(mag[lag:], mag[:-lag])
+        active = w > MOVING
+        w = w * active
+        out += [_ratio(float((w * (cos < 0)).sum()), float(w.sum())), _ratio(float((w * cos).sum()), float(w.sum())),
+                float((active & (cos < -0.5)).mean()), _ratio(float(((cos < 0) & active).sum()), float(active.sum()))]
+    for win in DRIFT_WINDOWS:  # net displacement / motion over short spans: ~1 when walking, ~0 when flailing
+        drifts, weights = [], []
+        for s in range(0, max(1, n - win + 1), max(1, win // 2)):
+            mx, my, mm = vx[s:s + win].mean(0), vy[s:s + win].mean(0), mag[s:s + win].mean(0)
+            drifts.append((np.hypot(mx, my) / (mm + 1e-3)).ravel())
+            weights.append(mm.ravel() * (mm.ravel() > MOVING))
+        d, wt = np.asarray(drifts), np.asarray(weights)
+        per_span = [_ratio(float((x * y).sum()), float(y.sum())) for x, y in zip(d, wt, strict=True)]
+        measured = [v for v in per_span if not np.isnan(v)]
+        out += [_ratio(float((d * wt).sum()), float(wt.sum())),
+                float(d.ravel()[np.argmax(wt)]) if wt.max() > 0 else NAN, min(measured) if measured else NAN]
+    moving = mag[1:] > MOVING
+    out.append(_ratio(float((dv[1:] * moving).sum()), float((mag[1:] * moving).sum())))
+    # direction spread of each moving cell's mean flow over the window, and balance of opposite directions
+    bins = ((np.arctan2(vy, vx) + np.pi) / (2 * np.pi) * 8).astype(int) % 8
+    hist = np.stack([(speed * (bins == i) * (mag > MOVING)).sum(0) for i in range(8)])
+    total = hist.sum(0)
+    prob = hist / (total + 1e-6)
+    ent = (-(prob * np.log(prob + 1e-12)).sum(0) / np.log(8)).ravel()
+    opp = (np.minimum(hist[:4], hist[4:]).sum(0) / (total + 1e-6)).ravel()
+    share = (mag * (mag > MOVING)).sum(0).ravel()
+    top = np.argsort(-share)
+    if share.sum() > 1e-6:
+        out += [float((share * ent).sum() / share.sum()), float(ent[top[0]]),
+                float(ent[top[1]]) if share[top[1]] > 0 else NAN, float((share * opp).sum() / share.sum()),
+                float(opp[top[0]]), float(opp[top[:4]][share[top[:4]] > 0].mean())]
+    else:
+        out += [NAN] * 6
+    for level in ACTIVE_LEVELS:
+        if n < 2:
+            out += [NAN, 0.0]
+            continue
+        cos = (vx[1:] * vx[:-1] + vy[1:] * vy[:-1]) / (speed[1:] * speed[:-1] + 1e-6)
+        active = np.minimum(mag[1:], mag[:-1]) > level
+        out += [_ratio(float(((cos < 0) & active).sum()), float(active.sum())), float(active.mean())]
+    return out
+
+
+def cell_features(cells: np.ndarray) -> np.ndarray:
+    """``CELL_FEATURE_NAMES`` from a (pairs, 4, rows, cols) stack of cell statistics."""
+    out: list[float] = []
+    for k in CELL_LEVELS:
+        out += _level_features(_pool(cells, k))
+    return np.asarray(out, dtype=np.float32)
+
+
+def track(frames: Iterable[tuple[float, np.ndarray]]) -> MotionTrack:
+    tr = MotionTrack()
+    for t, f in frames:
+        tr.add_frame(t, f)
+    return tr
 
 
 def clip_features(frames: Iterable[tuple[float, np.ndarray]]) -> np.ndarray | None:
     """One feature vector for a whole short clip (how the fight-surv clips are used)."""
-    ts, rs, cts, cs = [], [], [], []
-    for t, r, c in pair_rows(frames):
-        ts.append(t)
-        rs.append(r)
-        if c is not None:
-            cts.append(t)
-            cs.append(c)
-    if not rs or not cs:
-        return None
-    return aggregate(np.asarray(rs), np.asarray(cs))
+    return track(frames).window_features()

@@ -28,7 +28,6 @@ import numpy as np
 
 from custodes.analyze import audio_events, motion
 from custodes.media.decode import (
-    ANALYSIS_SIZE,
     DecodeError,
     audio_envelope,
     audio_samples,
@@ -39,7 +38,7 @@ from custodes.media.decode import (
 from custodes.media.source import MediaRef
 
 MODEL_DIR = Path(__file__).parent / "models"
-MODEL_NAME = "violence-motion-2-lgb-1"
+MODEL_NAME = "violence-motion-3-lgb-1"
 TRIAGE_VERSION = f"triage-3/{MODEL_NAME}/{audio_events.VERSION}"
 FULL_ANALYSIS_MAX_S = 180.0  # shorter videos are analysed end to end
 PAD_S = 4.0
@@ -213,26 +212,19 @@ def analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResult
     booster = load_model()
     window_rows: list[dict[str, Any]] = []
     for a, b in spans:
-        ts, rows, cts, changes = [], [], [], []
+        tr = motion.MotionTrack()
         try:
-            for t, r, c in motion.pair_rows(gray_frames(path, a, b, fps=motion.FPS, size=ANALYSIS_SIZE)):
-                ts.append(t)
-                rows.append(r)
-                if c is not None:
-                    cts.append(t)
-                    changes.append(c)
+            for t, frame in gray_frames(path, a, b, fps=motion.FPS, size=motion.SIZE):
+                tr.add_frame(t, frame)
         except DecodeError as exc:
-            errors.append(f"video decoding stopped at {ts[-1] if ts else a:.1f}s: {exc}")
-        if not rows:
+            errors.append(f"video decoding stopped at {tr.times[-1] if tr.times else a:.1f}s: {exc}")
+        if not tr.times:
             continue
-        res.analysed_s += (ts[-1] - ts[0]) if len(ts) > 1 else 0.0
-        T, R = np.asarray(ts), np.asarray(rows)
-        CT = np.asarray(cts) if cts else np.zeros(0)
-        C = np.asarray(changes) if changes else np.zeros((0, len(motion.CHANGE_NAMES)))
-        span_end = min(b, float(T[-1]) + 1.0 / motion.FPS)
+        res.analysed_s += (tr.times[-1] - tr.times[0]) if len(tr.times) > 1 else 0.0
+        span_end = min(b, tr.times[-1] + 1.0 / motion.FPS)
         feats, wins = [], []
         for wa, wb in _windows(a, span_end):
-            f = motion.window_features(T, R, C, CT, wa, wb)
+            f = tr.window_features(wa, wb)
             if f is not None:
                 feats.append(f)
                 wins.append((wa, wb))
