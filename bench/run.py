@@ -156,6 +156,9 @@ def main() -> int:
                           f"± {g['roc_auc_std']:.3f}, AP {g['average_precision']:.3f}, recall at 10% reviewed "
                           f"{g['recall_at_10pct']:.3f}; ungrouped (optimistic) AUC "
                           f"{r['ungrouped_for_comparison']['roc_auc']:.3f}. Target: {r['target']}")
+            if "leave_one_source_video_out" in r:
+                lo = r["leave_one_source_video_out"]
+                console.print(f"  leave one source video out ({lo['folds']} folds): ROC AUC {lo['roc_auc']:.3f}")
             if "whole_frame_features_only" in r:
                 console.print(f"  whole-frame features only (no per-cell direction features): grouped ROC AUC "
                               f"{r['whole_frame_features_only']['roc_auc']:.3f}")

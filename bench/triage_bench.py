@@ -88,6 +88,9 @@ def cross_validation(data: Path) -> dict:
     from custodes.analyze.motion import CELL_FEATURE_NAMES
 
     whole = X[:, : X.shape[1] - len(CELL_FEATURE_NAMES)]
+    from custodes.triage.train import leave_one_source_out
+
+    out["leave_one_source_video_out"] = leave_one_source_out(X, y, groups)
     out["whole_frame_features_only"] = {k: grouped_cv(whole, y, groups)[k] for k in ("roc_auc", "roc_auc_std")}
     from custodes.analyze import pose
 

@@ -76,14 +76,14 @@ def _background(spec: ClipSpec, rng: np.random.Generator) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _figure(draw: ImageDraw.ImageDraw, cx: float, cy: float, scale: float, color: tuple[int, int, int],
-            limb_phase: float, lying: bool = False) -> None:
+def _figure(draw: ImageDraw.ImageDraw, cx: float, cy: float, scale: float, color: tuple[int, int, int] | int,
+            limb_phase: float, lying: bool = False, head: tuple[int, int, int] | int = (200, 170, 150)) -> None:
     s = scale
     if lying:
         draw.ellipse([cx - 40 * s, cy - 10 * s, cx + 40 * s, cy + 10 * s], fill=color)
-        draw.ellipse([cx + 38 * s, cy - 9 * s, cx + 56 * s, cy + 9 * s], fill=(200, 170, 150))
+        draw.ellipse([cx + 38 * s, cy - 9 * s, cx + 56 * s, cy + 9 * s], fill=head)
         return
-    draw.ellipse([cx - 9 * s, cy - 62 * s, cx + 9 * s, cy - 44 * s], fill=(200, 170, 150))  # head
+    draw.ellipse([cx - 9 * s, cy - 62 * s, cx + 9 * s, cy - 44 * s], fill=head)  # head
     draw.rectangle([cx - 12 * s, cy - 44 * s, cx + 12 * s, cy], fill=color)  # torso
     for sign in (-1, 1):
         ang = sign * limb_phase
@@ -91,6 +91,21 @@ def _figure(draw: ImageDraw.ImageDraw, cx: float, cy: float, scale: float, color
                   fill=color, width=max(2, int(5 * s)))
         draw.line([cx + sign * 6 * s, cy, cx + sign * 6 * s + 14 * s * np.sin(ang), cy + 30 * s],
                   fill=color, width=max(2, int(6 * s)))
+
+
+def _clothed_figure(img: Image.Image, cloth: np.ndarray, cx: float, cy: float, scale: float,
+                    color: tuple[int, int, int], limb_phase: float, lying: bool = False) -> Image.Image:
+    """A figure whose clothes carry a pattern that moves with it: flat-coloured shapes have no texture
+    inside, so optical flow there is guesswork, which real people in real footage never give."""
+    mask = Image.new("L", img.size, 0)
+    _figure(ImageDraw.Draw(mask), cx, cy, scale, 255, limb_phase, lying, head=128)
+    m = np.asarray(mask)
+    arr = np.array(img)
+    body = m == 255
+    pattern = np.roll(cloth, int(round(cx)), axis=1)[body][:, None]
+    arr[body] = np.clip(np.asarray(color, dtype=np.float32) * pattern, 0, 255).astype(np.uint8)
+    arr[m == 128] = (200, 170, 150)
+    return Image.fromarray(arr)
 
 
 def _in_struggle(spec: ClipSpec, t: float) -> bool:
@@ -106,10 +121,14 @@ def render_frames(spec: ClipSpec):  # type: ignore[no-untyped-def]
     # every clip its own round: where the guard starts, how fast and which way he walks, when
     # a second person crosses — so separate recordings never look like copies of each other
     walker_x = w * rng.uniform(0.1, 0.9)
-    speed = w * rng.uniform(0.01, 0.03) / spec.fps * rng.choice([-1, 1])
+    cruise = w * rng.uniform(0.01, 0.03) / spec.fps
+    heading = float(rng.choice([-1, 1]))
+    speed = heading * cruise
     crosser_t = rng.uniform(0, max(1.0, spec.duration_s - 20))
     door = int(rng.integers(0, 3))
     jolt_x = jolt_y = 0.0
+    # cloth pattern: 4-px blocks of brightness 0.6–1.6 around each figure's colour
+    cloth = np.repeat(np.repeat(rng.uniform(0.6, 1.6, (h // 4 + 1, w // 4 + 1)), 4, 0), 4, 1)[:h, :w]
     for i in range(n):
         t = i / spec.fps
         img = Image.fromarray(bg.copy())
@@ -122,14 +141,15 @@ def render_frames(spec: ClipSpec):  # type: ignore[no-untyped-def]
             ph = rng.normal(0, 0.15, 4)
             lunge = np.sin(2 * np.pi * 1.6 * t + ph[0]) + 0.5 * np.sin(2 * np.pi * 3.1 * t + ph[1])
             # and the pair is shoved across the floor, one way then the other
-            shove = 0.12 * w * np.sin(2 * np.pi * 0.25 * t + ph[0])
+            shove = 0.15 * w * np.sin(2 * np.pi * 0.4 * t + ph[0])
             ax = w * 0.46 + 0.06 * w * lunge + shove
             bx = w * 0.56 - 0.05 * w * np.sin(2 * np.pi * 1.3 * t + 1.0) + shove
             strike_a = 1.4 * np.sin(2 * np.pi * 3.0 * t + ph[2])
             strike_b = 1.4 * np.sin(2 * np.pi * 2.4 * t + 2.0 + ph[3])
             lying = any(a <= t < b and t > (a + b) / 2 for a, b in spec.struggles)
-            _figure(draw, ax, h * 0.78, h / 150, (30, 40, 90), strike_a)
-            _figure(draw, bx, h * 0.8 if lying else h * 0.78, h / 150, (140, 60, 40), strike_b, lying=lying)
+            img = _clothed_figure(img, cloth, ax, h * 0.78, h / 150, (30, 40, 90), strike_a)
+            img = _clothed_figure(img, cloth, bx, h * 0.8 if lying else h * 0.78, h / 150, (140, 60, 40), strike_b,
+                                  lying=lying)
             arr = np.asarray(img)
             jolt_x = 0.7 * jolt_x + rng.normal(0, 5)  # body-camera jolts: a damped random walk
             jolt_y = 0.7 * jolt_y + rng.normal(0, 5)
@@ -138,13 +158,16 @@ def render_frames(spec: ClipSpec):  # type: ignore[no-untyped-def]
             draw = ImageDraw.Draw(img)
         else:
             # routine round: the guard walks slowly, turning at the walls; someone crosses once
+            # at a wall he slows down, stops and walks back over about a second (people do not bounce)
+            if not w * 0.08 < walker_x < w * 0.92:
+                heading = 1.0 if walker_x < w / 2 else -1.0
+            speed += np.clip(heading * cruise - speed, -2 * cruise / spec.fps, 2 * cruise / spec.fps)
             walker_x += speed
-            if not w * 0.05 < walker_x < w * 0.95:
-                speed = -speed
-                walker_x += 2 * speed
-            _figure(draw, walker_x, h * 0.78, h / 300, (30, 40, 90), np.sin(t * 3) * 0.6)
+            img = _clothed_figure(img, cloth, walker_x, h * 0.78, h / 300, (30, 40, 90), np.sin(t * 3) * 0.6)
             if crosser_t <= t < crosser_t + 20:  # a walk across the corridor, 20 s wall to wall
-                _figure(draw, w * (t - crosser_t) / 20, h * 0.74, h / 330, (90, 90, 60), np.sin(t * 3) * 0.6)
+                img = _clothed_figure(img, cloth, w * (t - crosser_t) / 20, h * 0.74, h / 330, (90, 90, 60),
+                                      np.sin(t * 3) * 0.6)
+            draw = ImageDraw.Draw(img)
             x0 = int(w * (0.1 + 0.28 * door)) % (w - 60)
             draw.rectangle([x0, int(h * 0.25), x0 + 50, int(h * 0.8)], fill=(35, 30, 28))  # an open cell door
         stamp = overlay_text(spec.camera_id, spec.start + timedelta(seconds=int(t)))
