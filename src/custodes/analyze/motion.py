@@ -20,8 +20,9 @@ of 1–5 frames), how little of a cell's motion adds up to a net drift over
 0.5–1 s, and how evenly a cell's motion spreads over eight directions and
 their opposites. These are ratios, so a brawl far from the camera counts like
 one close to it. Beside them, how concentrated motion is: the intensity of the
-most moving cells against the rest (a fight is a knot of motion). On fight-surv they lift the grouped cross-validated ROC AUC
-from 0.80 (the whole-frame features alone) to 0.90 (``make bench``).
+most moving cells against the rest (a fight is a knot of motion). On
+fight-surv they lift the grouped cross-validated ROC AUC from 0.80 (the
+whole-frame features alone) to 0.90 (``make bench``).
 """
 
 from __future__ import annotations
