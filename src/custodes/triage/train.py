@@ -89,16 +89,22 @@ def load_dataset(data: Path, workers: int = 2) -> tuple[np.ndarray, np.ndarray, 
     return X, y, source_groups(data, names), [files[i] for i in keep]
 
 
-def grouped_cv(X: np.ndarray, y: np.ndarray, groups: list[int], repeats: int = 3) -> dict[str, Any]:
+def out_of_fold(X: np.ndarray, y: np.ndarray, splits: Any) -> np.ndarray:
+    """Each clip's score from the model trained on the folds that left it out."""
     import lightgbm as lgb
+
+    pred = np.zeros(len(y))
+    for tr, te in splits:
+        pred[te] = lgb.train(PARAMS, lgb.Dataset(X[tr], y[tr]), ROUNDS).predict(X[te])
+    return pred
+
+
+def grouped_cv(X: np.ndarray, y: np.ndarray, groups: list[int], repeats: int = 3) -> dict[str, Any]:
     from sklearn.model_selection import StratifiedGroupKFold
 
     aucs, aps, r10 = [], [], []
     for rep in range(repeats):
-        pred = np.zeros(len(y))
-        for tr, te in StratifiedGroupKFold(5, shuffle=True, random_state=rep).split(X, y, groups):
-            booster = lgb.train(PARAMS, lgb.Dataset(X[tr], y[tr]), ROUNDS)
-            pred[te] = booster.predict(X[te])
+        pred = out_of_fold(X, y, StratifiedGroupKFold(5, shuffle=True, random_state=rep).split(X, y, groups))
         aucs.append(roc_auc(y, pred))
         aps.append(average_precision(y, pred))
         r10.append(recall_at_fraction(y, pred, 0.10))
@@ -109,12 +115,9 @@ def grouped_cv(X: np.ndarray, y: np.ndarray, groups: list[int], repeats: int = 3
 
 def leave_one_source_out(X: np.ndarray, y: np.ndarray, groups: list[int]) -> dict[str, Any]:
     """Each source video held out in turn (more training data per fold than 5-fold: a second view)."""
-    import lightgbm as lgb
     from sklearn.model_selection import LeaveOneGroupOut
 
-    pred = np.zeros(len(y))
-    for tr, te in LeaveOneGroupOut().split(X, y, groups):
-        pred[te] = lgb.train(PARAMS, lgb.Dataset(X[tr], y[tr]), ROUNDS).predict(X[te])
+    pred = out_of_fold(X, y, LeaveOneGroupOut().split(X, y, groups))
     return {"roc_auc": roc_auc(y, pred), "average_precision": average_precision(y, pred),
             "folds": len(set(groups))}
 
