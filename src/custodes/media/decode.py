@@ -23,7 +23,8 @@ import numpy as np
 
 from custodes.media.source import MediaRef, av_source
 
-ANALYSIS_SIZE = (160, 120)  # all motion analysis happens at this size, whatever the source
+# defaults only: every analyzer passes its own fixed size and rate (motion: analyze.motion.SIZE, FPS)
+ANALYSIS_SIZE = (160, 120)
 ANALYSIS_FPS = 10.0
 
 

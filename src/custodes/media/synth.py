@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 AUDIO_RATE = 16000
+SKIN = (200, 170, 150)
 
 
 @dataclass
@@ -77,7 +78,7 @@ def _background(spec: ClipSpec, rng: np.random.Generator) -> np.ndarray:
 
 
 def _figure(draw: ImageDraw.ImageDraw, cx: float, cy: float, scale: float, color: tuple[int, int, int] | int,
-            limb_phase: float, lying: bool = False, head: tuple[int, int, int] | int = (200, 170, 150)) -> None:
+            limb_phase: float, lying: bool = False, head: tuple[int, int, int] | int = SKIN) -> None:
     s = scale
     if lying:
         draw.ellipse([cx - 40 * s, cy - 10 * s, cx + 40 * s, cy + 10 * s], fill=color)
@@ -104,7 +105,7 @@ def _clothed_figure(img: Image.Image, cloth: np.ndarray, cx: float, cy: float, s
     body = m == 255
     pattern = np.roll(cloth, int(round(cx)), axis=1)[body][:, None]
     arr[body] = np.clip(np.asarray(color, dtype=np.float32) * pattern, 0, 255).astype(np.uint8)
-    arr[m == 128] = (200, 170, 150)
+    arr[m == 128] = SKIN
     return Image.fromarray(arr)
 
 
