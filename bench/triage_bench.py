@@ -53,7 +53,9 @@ def stage(name: str, path: Path) -> dict:
 
 def throughput(work: Path) -> list[dict]:
     path, duration, truth = make_long_video(work)
-    plain = stage("plain_decode", path)
+    # the decoder's threads make its CPU time vary from run to run (spinning, not work): the cheaper of two
+    # plain decodes is the baseline, so the ratio below never flatters the pipeline
+    plain = min((stage("plain_decode", path) for _ in range(2)), key=lambda r: r["cpu_s"])
     fast = stage("fast_pass", path)
     full = stage("full", path)
     top = full["top"][: len(truth)]

@@ -37,7 +37,9 @@ import numpy as np
 VERSION = "motion-3"
 FPS = 15.0
 SIZE = (240, 180)
-WINDOW_S = 4.0  # the fight-surv clips the model learns from last 4 s (median)
+# the model learns from fight-surv clips of 2 s (median 2.01 s, 90 % under 2.7 s): triage scores windows of
+# that length, so the window statistics (max, std, spread, drift) mean what they meant in training
+WINDOW_S = 2.0
 CELL_PX = 15
 MOVING = 0.3  # px per 1/15 s at 240 px width: a cell moving less is noise, not motion
 NAN = float("nan")
@@ -63,7 +65,7 @@ _CELL_NAMES = ([f"{n}_lag{lag}" for lag in REVERSAL_LAGS for n in ("reversal_w",
 CELL_FEATURE_NAMES = [f"c{CELL_PX * k}_{n}" for k in CELL_LEVELS for n in _CELL_NAMES]
 FEATURE_NAMES = ([f"{n}_{a}" for a in _AGGS for n in PAIR_NAMES]
                  + [f"{n}_{a}" for a in _AGGS for n in CHANGE_NAMES] + ["accel_mean"] + CELL_FEATURE_NAMES)
-MAG_EDGES = np.array([0.5, 1, 2, 4, 8])  # bins: <0.5, 0.5–1, 1–2, 2–4, 4–8, ≥8
+MAG_EDGES = np.array([0.5, 1, 2, 4, 8], dtype=np.float32)  # bins: <0.5, 0.5–1, 1–2, 2–4, 4–8, ≥8
 
 
 @dataclass
@@ -89,27 +91,27 @@ class MotionTrack:
         # the same statistics to within noise at a fraction of the sorting (they were 40 % of the pass)
         glob = np.median(f[::4, ::4].reshape(-1, 2), axis=0)
         fx, fy = f[..., 0] - glob[0], f[..., 1] - glob[1]
-        local = np.hypot(fx, fy)
+        local = cv2.magnitude(fx, fy)  # = np.hypot to 1e-7, 15x faster
         sub = local[::2, ::2].ravel()
         hist = np.bincount(np.searchsorted(MAG_EDGES, sub, side="right"), minlength=len(MAG_EDGES) + 1) / sub.size
         ang_bin = ((np.arctan2(fy[::2, ::2], fx[::2, ::2]).ravel() + np.pi) * (8 / (2 * np.pi))).astype(np.intp)
         dh = np.bincount(np.minimum(ang_bin, 7), weights=sub, minlength=8)
         p = dh / (dh.sum() + 1e-9)
         ent = float(-(p * np.log(p + 1e-12)).sum() / np.log(8))
-        diff = float(np.abs(cur.astype(np.int16) - prev.astype(np.int16)).mean())
+        diff = float(cv2.absdiff(cur, prev).mean())  # exact |cur - prev| of uint8 frames, no widening
         k90, k99 = int(0.90 * (sub.size - 1)), int(0.99 * (sub.size - 1))
         part = np.partition(sub, (k90, k99))
         self.times.append(t)
         self.rows.append(np.array([local.mean(), part[k90], part[k99], ent, diff, *hist], dtype=np.float32))
         if self._prev_local is not None:
-            ch = np.abs(local - self._prev_local)
+            ch = cv2.absdiff(local, self._prev_local)
             chs = ch[::2, ::2].ravel()
             k = int(0.90 * (chs.size - 1))
             self.change_times.append(t)
             self.changes.append(np.array([ch.mean(), (ch > 1).mean(), (ch > 2).mean(), np.partition(chs, k)[k]],
                                          dtype=np.float32))
         dv = (np.zeros_like(local) if self._prev_flow is None
-              else np.hypot(fx - self._prev_flow[0], fy - self._prev_flow[1]))
+              else cv2.magnitude(fx - self._prev_flow[0], fy - self._prev_flow[1]))
         # cell means by area resampling: the frame is exactly GRID cells of CELL_PX, so this is the plain
         # mean of each cell, several times faster than reshaping and averaging in numpy
         cell_size = (GRID[1], GRID[0])

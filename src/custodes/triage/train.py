@@ -3,8 +3,10 @@
     python -m custodes.triage.train --data ../shared/data/fight-surv
 
 Data: ``fight/`` and ``noFight/`` 2-second CCTV clips (Aktı et al. 2019, MIT).
-Features: ``analyze.motion`` at a fixed 160x120 / 15 fps — resolution is
-normalised because it differs by class in this data set. Cross-validation is
+Features: ``analyze.motion`` at a fixed 240x180 / 15 fps — resolution is
+normalised because it differs by class in this data set. The clips' median
+length is written into the model's metadata: triage scores windows of that
+length (``motion.WINDOW_S``), and a test holds the two together. Cross-validation is
 grouped by source video (``videos.txt``) so that clips cut from the same
 YouTube video never sit on both sides of a split. The final model is trained
 on all clips and written with its metadata (features, CV scores, data hash).
@@ -122,6 +124,16 @@ def leave_one_source_out(X: np.ndarray, y: np.ndarray, groups: list[int]) -> dic
             "folds": len(set(groups))}
 
 
+def clip_seconds(files: list[str]) -> list[float]:
+    import av
+
+    out = []
+    for f in files:
+        with av.open(f) as c:
+            out.append(float(c.duration or 0) / av.time_base)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     import lightgbm as lgb
 
@@ -143,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"version": version, "features": FEATURE_NAMES, "motion_version": MOTION_VERSION,
             "trained": datetime.now(UTC).strftime("%Y-%m-%d"), "clips": int(len(y)), "positives": int(y.sum()),
             "data": "fight-surv (Aktı et al. 2019, MIT)", "data_sha256": digest.hexdigest(),
+            "clip_s_median": round(float(np.median(clip_seconds(files))), 2),
             "params": PARAMS, "rounds": ROUNDS, "cv": cv}
     (args.out / f"{version}.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {args.out / version}.txt")
