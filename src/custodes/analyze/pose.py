@@ -67,7 +67,7 @@ def pose_python() -> str | None:
 
 def rgb_frames(ref: MediaRef, fps: float = FPS, size: tuple[int, int] = SIZE, start_s: float = 0.0,
                end_s: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
-    return sampled_frames(ref, start_s, end_s, fps, size, "rgb24")
+    return sampled_frames(ref, start_s, end_s, fps=fps, size=size, fmt="rgb24")
 
 
 @dataclass

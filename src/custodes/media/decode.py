@@ -23,10 +23,6 @@ import numpy as np
 
 from custodes.media.source import MediaRef, av_source
 
-# defaults only: every analyzer passes its own fixed size and rate (motion: analyze.motion.SIZE, FPS)
-ANALYSIS_SIZE = (160, 120)
-ANALYSIS_FPS = 10.0
-
 
 class DecodeError(Exception):
     pass
@@ -153,14 +149,16 @@ def audio_envelope(path: MediaRef, step_s: float = 0.5, rate: int = 16000) -> Au
     return AudioEnvelope(step_s, np.asarray(out), rate)
 
 
-def gray_frames(path: MediaRef, start_s: float = 0.0, end_s: float | None = None, fps: float = ANALYSIS_FPS,
-                size: tuple[int, int] = ANALYSIS_SIZE) -> Iterator[tuple[float, np.ndarray]]:
-    """(time, uint8 grey frame at ``size``) resampled to ``fps``, over [start_s, end_s)."""
-    return sampled_frames(path, start_s, end_s, fps, size, "gray")
+def gray_frames(path: MediaRef, start_s: float = 0.0, end_s: float | None = None, *, fps: float,
+                size: tuple[int, int]) -> Iterator[tuple[float, np.ndarray]]:
+    """(time, uint8 grey frame at ``size``) resampled to ``fps``, over [start_s, end_s).
+
+    No default size or rate: each analyzer fixes its own (a model learns the units it was trained in)."""
+    return sampled_frames(path, start_s, end_s, fps=fps, size=size, fmt="gray")
 
 
-def sampled_frames(path: MediaRef, start_s: float = 0.0, end_s: float | None = None, fps: float = ANALYSIS_FPS,
-                   size: tuple[int, int] = ANALYSIS_SIZE, fmt: str = "gray") -> Iterator[tuple[float, np.ndarray]]:
+def sampled_frames(path: MediaRef, start_s: float = 0.0, end_s: float | None = None, *, fps: float,
+                   size: tuple[int, int], fmt: str = "gray") -> Iterator[tuple[float, np.ndarray]]:
     """(time, frame as uint8 array in pixel format ``fmt`` at ``size``) resampled to ``fps``, over [start_s, end_s)."""
     w, h = size
     with _open(path) as c:
