@@ -40,3 +40,21 @@ def test_loud_half_seconds_become_candidates_too():
 
 def test_short_videos_are_analysed_whole():
     assert score.candidate_spans(90.0, np.zeros(90), None, 0.5) == [(0.0, 90.0)]
+
+
+def _window(start: float, score_: float) -> dict:
+    return {"start": start, "end": start + motion.WINDOW_S, "score": score_, "reasons": [{"signal": "x"}]}
+
+
+def test_a_short_lull_does_not_split_an_event():
+    # above threshold 100-104 s, one calm second, above again 105-109 s: one event, one segment
+    scores = [0.9, 0.8, 0.9, 0.3, 0.3, 0.8, 0.9, 0.95, 0.7]
+    segs = score.make_segments([_window(100.0 + i, s) for i, s in enumerate(scores)])
+    assert [(s.start_s, s.end_s, s.score) for s in segs] == [(100.0, 108.0 + motion.WINDOW_S, 0.95)]
+
+
+def test_events_far_apart_stay_separate_and_a_calm_video_keeps_its_best_window():
+    wins = [_window(10.0, 0.9), _window(11.0, 0.2), _window(40.0, 0.7)]
+    assert [(s.start_s, s.score) for s in score.make_segments(wins)] == [(10.0, 0.9), (40.0, 0.7)]
+    calm = [_window(10.0, 0.1), _window(11.0, 0.3), _window(12.0, 0.2)]
+    assert [(s.start_s, s.score) for s in score.make_segments(calm)] == [(11.0, 0.3)]

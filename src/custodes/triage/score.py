@@ -43,6 +43,8 @@ TRIAGE_VERSION = f"triage-3/{MODEL_NAME}/{audio_events.VERSION}"
 FULL_ANALYSIS_MAX_S = 180.0  # shorter videos are analysed end to end
 PAD_S = motion.WINDOW_S  # one analysis window either side of every second that stands out
 SEGMENT_THRESHOLD = 0.5
+# a lull this short inside one event (a beating pauses, the camera turns away) does not split it in two
+MERGE_GAP_S = motion.WINDOW_S
 BITRATE_FACTOR = 1.6  # seconds spending this many times the video's median inter-frame bits are candidates
 LOUDNESS_OVER_MEDIAN_DB = 10.0
 VISUAL_WEIGHT = 0.8
@@ -309,13 +311,14 @@ def combine(w: dict[str, Any]) -> tuple[float, list[dict[str, Any]]]:
 
 
 def make_segments(windows: list[dict[str, Any]]) -> list[SegmentRow]:
-    """Merge overlapping windows above the threshold; always keep each video's best window."""
+    """Merge windows above the threshold that overlap or lie within ``MERGE_GAP_S`` of each other;
+    always keep each video's best window."""
     ws = sorted(windows, key=lambda w: w["start"])
     segs: list[SegmentRow] = []
     for w in ws:
         if w["score"] < SEGMENT_THRESHOLD:
             continue
-        if segs and w["start"] <= segs[-1].end_s:
+        if segs and w["start"] <= segs[-1].end_s + MERGE_GAP_S:
             s = segs[-1]
             s.end_s = max(s.end_s, w["end"])
             if w["score"] > s.score:
