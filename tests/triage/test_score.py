@@ -23,19 +23,14 @@ def test_a_short_span_is_one_window():
     assert score._windows(5.0, 6.5) == [(5.0, 6.5)]
 
 
-def test_one_busy_second_becomes_a_span_padded_by_one_window():
+def test_bursts_of_motion_and_sound_in_a_long_video_become_spans_padded_by_one_window():
     bitrate = np.full(600, 1000.0)
-    bitrate[300] = 5000.0
-    spans = score.candidate_spans(600.0, bitrate, None, 0.5)
-    assert spans == [(300.0 - motion.WINDOW_S, 301.0 + motion.WINDOW_S)]
-
-
-def test_loud_half_seconds_become_candidates_too():
-    bitrate = np.full(600, 1000.0)
-    loud = np.full(1200, -40.0)
-    loud[100:104] = -20.0  # 50.0-52.0 s, 20 dB over the median
-    spans = score.candidate_spans(600.0, bitrate, loud, 0.5)
-    assert spans == [(50.0 - motion.WINDOW_S, 52.0 + motion.WINDOW_S)]
+    bitrate[300:310] = 5000.0  # a burst of motion
+    loud = np.full(1200, -50.0)
+    loud[100:104] = -20.0  # a shout at 50-52 s
+    assert score.FULL_ANALYSIS_MAX_S < 600.0
+    pad = motion.WINDOW_S
+    assert score.candidate_spans(600.0, bitrate, loud, 0.5) == [(50.0 - pad, 52.0 + pad), (300.0 - pad, 310.0 + pad)]
 
 
 def test_short_videos_are_analysed_whole():
