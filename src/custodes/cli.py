@@ -389,7 +389,9 @@ def items(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def triage(case_dir: CaseArg,
-           workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel worker processes")] = 1,
+           workers: Annotated[int, typer.Option(
+               "--workers", min=1, help="Parallel worker processes (default: one per CPU core; each needs ~350 MB)")
+           ] = os.cpu_count() or 1,
            force: Annotated[bool, typer.Option("--force", help="Re-analyse videos already analysed")] = False,
            engine: Annotated[str, typer.Option(
                "--engine", help="local (process pool) or ray (a Ray cluster)")] = "local",
