@@ -23,6 +23,19 @@ if stage == "plain_decode":
         for _ in c.decode(vs):
             n += 1
     out["frames"] = n
+elif stage == "motion_vectors":
+    # what a pass over H.264 motion vectors would cost: FFmpeg exports them only from a full decode
+    import av
+
+    n = 0
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        vs.thread_type = "AUTO"
+        vs.codec_context.options = {"flags2": "+export_mvs"}
+        for frame in c.decode(vs):
+            mvs = frame.side_data.get("MOTION_VECTORS")
+            n += 0 if mvs is None else len(mvs.to_ndarray())
+    out["vectors"] = n
 elif stage == "fast_pass":
     from custodes.media.decode import audio_envelope, packet_timeline
     from custodes.triage.score import candidate_spans

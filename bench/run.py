@@ -141,7 +141,8 @@ def main() -> int:
     for r in triage_results:
         if "full_pipeline" in r:
             tt = Table(title=r["bench"], show_header=False)
-            for k in ("fast_pass_x_realtime_per_core", "full_x_realtime_per_core", "full_vs_plain_decode_cpu",
+            for k in ("fast_pass_x_realtime_per_core", "motion_vector_pass_x_realtime_per_core",
+                      "full_x_realtime_per_core", "full_vs_plain_decode_cpu",
                       "footage_h_per_cpu_h", "peak_rss_mb_full"):
                 tt.add_row(k, str(r[k]))
             tt.add_row("plain decode cpu s / full pipeline cpu s",
