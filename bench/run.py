@@ -67,6 +67,7 @@ def main() -> int:
     results: list[dict] = []
     triage_results: list[dict] = []
     dupes_result: dict | None = None
+    robustness_result: dict | None = None
     speech_result: dict | None = None
     web_result: dict | None = None
     redact_result: dict | None = None
@@ -102,6 +103,10 @@ def main() -> int:
         if (FIGHT_SURV / "fight").is_dir():
             with console.status("violence model: grouped cross-validation on fight-surv…"):
                 triage_results.append(triage_bench.cross_validation(FIGHT_SURV))
+            import robustness_bench
+
+            with console.status("violence model on degraded footage (noise, darkness, low resolution, 10 fps)…"):
+                robustness_result = robustness_bench.run(FIGHT_SURV)
             import redact_bench
 
             with console.status("face redaction: recall on real faces over real CCTV…"):
@@ -165,6 +170,9 @@ def main() -> int:
                               f"{r['whole_frame_features_only']['roc_auc']:.3f}")
             if "with_pose_features" in r:
                 console.print(f"  with pose features added: grouped ROC AUC {r['with_pose_features']['roc_auc']:.3f}")
+    if robustness_result:
+        console.print(robustness_result["bench"] + ": ROC AUC " + "; ".join(
+            f"{k} {v}" for k, v in robustness_result["roc_auc"].items()))
     if dupes_result:
         console.print(f"{dupes_result['bench']}: {dupes_result['videos']} videos, pair precision "
                       f"{dupes_result['pair_precision']}, pair recall {dupes_result['pair_recall']} "
@@ -192,7 +200,8 @@ def main() -> int:
         for p in r["projection_100k_hours"]:
             console.print(f"  100,000 h of footage on {p['machines']} x {p['cores_each']} cores: "
                           f"{p['hours']} h ({p['days']} days)")
-    extra = [r for r in (dupes_result, dupes_scale, speech_result, web_result, redact_result, scale_result) if r]
+    extra = [r for r in (robustness_result, dupes_result, dupes_scale, speech_result, web_result, redact_result,
+                         scale_result) if r]
     (out / "results.json").write_text(json.dumps(results + triage_results + extra, indent=2) + "\n")
     return 0
 
