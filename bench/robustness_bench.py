@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from custodes.analyze.motion import FPS, SIZE, MotionTrack
+from custodes.analyze.motion import FPS, SIZE, clip_features
 from custodes.engine.local import worker_context
 from custodes.media.decode import gray_frames
 
@@ -62,10 +62,7 @@ def _features(args: tuple[str, str]) -> np.ndarray | None:
         frames = gray_frames(Path(path), fps=FPS, size=SIZE)
         if condition:
             frames = CONDITIONS[condition](frames)
-    tr = MotionTrack()
-    for t, f in frames:
-        tr.add_frame(t, f)
-    return tr.window_features()
+    return clip_features(frames)
 
 
 def run(data: Path, workers: int = 2) -> dict:
@@ -73,13 +70,9 @@ def run(data: Path, workers: int = 2) -> dict:
     from sklearn.model_selection import StratifiedGroupKFold
 
     from custodes.triage.metrics import roc_auc
-    from custodes.triage.train import PARAMS, ROUNDS, source_groups
+    from custodes.triage.train import PARAMS, ROUNDS, clip_files, source_groups
 
-    files, labels = [], []
-    for label, sub in ((1, "fight"), (0, "noFight")):
-        for f in sorted((data / sub).glob("*.mp4")):
-            files.append(str(f))
-            labels.append(label)
+    files, labels = clip_files(data)
     y = np.asarray(labels)
     groups = source_groups(data, [Path(f).stem for f in files])
     conditions = ["", *CONDITIONS, TEN_FPS]

@@ -78,7 +78,7 @@ def throughput(work: Path) -> list[dict]:
 
 
 def cross_validation(data: Path) -> dict:
-    from custodes.triage.train import grouped_cv, load_dataset
+    from custodes.triage.train import grouped_cv, leave_one_source_out, load_dataset
 
     X, y, groups, files = load_dataset(data)
     cv = grouped_cv(X, y, groups)
@@ -92,8 +92,6 @@ def cross_validation(data: Path) -> dict:
     from custodes.analyze.motion import CELL_FEATURE_NAMES
 
     whole = X[:, : X.shape[1] - len(CELL_FEATURE_NAMES)]
-    from custodes.triage.train import leave_one_source_out
-
     out["leave_one_source_video_out"] = leave_one_source_out(X, y, groups)
     out["whole_frame_features_only"] = {k: grouped_cv(whole, y, groups)[k] for k in ("roc_auc", "roc_auc_std")}
     from custodes.analyze import pose

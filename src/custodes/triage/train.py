@@ -76,12 +76,18 @@ def source_groups(data: Path, names: list[str]) -> list[int]:
     return out
 
 
-def load_dataset(data: Path, workers: int = 2) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
+def clip_files(data: Path) -> tuple[list[str], list[int]]:
+    """The data set's clips and labels (1 = fight), fights first, each class in name order."""
     files, labels = [], []
     for label, sub in ((1, "fight"), (0, "noFight")):
         for f in sorted((data / sub).glob("*.mp4")):
             files.append(str(f))
             labels.append(label)
+    return files, labels
+
+
+def load_dataset(data: Path, workers: int = 2) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
+    files, labels = clip_files(data)
     with ProcessPoolExecutor(workers, mp_context=worker_context()) as ex:
         feats = list(ex.map(features_for, files, chunksize=4))
     keep = [i for i, x in enumerate(feats) if x is not None]
