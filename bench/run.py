@@ -159,7 +159,8 @@ def main() -> int:
         else:
             g = r["grouped_by_source_video"]
             console.print(f"{r['bench']} ({r['clips']} clips): grouped ROC AUC {g['roc_auc']:.3f} "
-                          f"± {g['roc_auc_std']:.3f}, AP {g['average_precision']:.3f}, recall at 10% reviewed "
+                          f"± {g['roc_auc_std']:.3f} (runs {g['roc_auc_range'][0]:.3f}-{g['roc_auc_range'][1]:.3f}), "
+                          f"AP {g['average_precision']:.3f}, recall at 10% reviewed "
                           f"{g['recall_at_10pct']:.3f}; ungrouped (optimistic) AUC "
                           f"{r['ungrouped_for_comparison']['roc_auc']:.3f}. Target: {r['target']}")
             if "leave_one_source_video_out" in r:
@@ -171,8 +172,8 @@ def main() -> int:
             if "with_pose_features" in r:
                 console.print(f"  with pose features added: grouped ROC AUC {r['with_pose_features']['roc_auc']:.3f}")
     if robustness_result:
-        console.print(robustness_result["bench"] + ": ROC AUC " + "; ".join(
-            f"{k} {v}" for k, v in robustness_result["roc_auc"].items()))
+        console.print(robustness_result["bench"] + ": ROC AUC (calm clips' mean p) " + "; ".join(
+            f"{k} {v} ({robustness_result['calm_clips_mean_p'][k]})" for k, v in robustness_result["roc_auc"].items()))
     if dupes_result:
         console.print(f"{dupes_result['bench']}: {dupes_result['videos']} videos, pair precision "
                       f"{dupes_result['pair_precision']}, pair recall {dupes_result['pair_recall']} "

@@ -3,7 +3,8 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from custodes.analyze.motion import FEATURE_NAMES, FPS, SIZE, clip_features, track
+from custodes.analyze import motion
+from custodes.analyze.motion import FEATURE_NAMES, FPS, SIZE, clip_features, noise_sigma, track
 from custodes.media.decode import gray_frames
 from custodes.media.synth import ClipSpec, transcode, write_clip
 from custodes.triage.score import load_model
@@ -90,3 +91,45 @@ def test_a_still_scene_has_no_direction_to_measure():
     still = _cell_feats([0] * 20)
     assert np.isnan(still["c30_reversal_w_lag1"]) and np.isnan(still["c15_drift_w_8f"])
     assert still["c30_strong_reversal_lag1"] == 0.0
+
+
+def _grain(frames, sigma, seed=1):
+    rng = np.random.default_rng(seed)
+    for t, f in frames:
+        yield t, np.clip(f + rng.normal(0, sigma, f.shape), 0, 255).astype(np.uint8)
+
+
+def _smooth_scene(shift=0):
+    y, x = np.mgrid[0:SIZE[1], 0:SIZE[0]]
+    return (128 + 60 * np.sin((x + shift) / 9.0) * np.cos(y / 13.0)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("sigma", [3.0, 6.0, 10.0])
+def test_noise_estimate_reads_the_grain_added(sigma):
+    (_, a), (_, b) = _grain([(0, _smooth_scene()), (0, _smooth_scene())], sigma)
+    assert noise_sigma(a, b) == pytest.approx(sigma, rel=0.15)
+
+
+def test_noise_estimate_is_not_fooled_by_texture_or_by_motion():
+    frames = [f for _, f in _blob_frames([0])]  # sharp blocky texture, nothing moves: the spatial read is high
+    assert noise_sigma(frames[0], frames[1]) < 1.0
+    # a smooth scene panning by 4 px: every pixel changes (the temporal read is high), none is noisy
+    assert noise_sigma(_smooth_scene(0), _smooth_scene(4)) < 1.0
+
+
+def test_clean_frames_are_analysed_unsmoothed_and_grainy_ones_smoothed():
+    steps = [3, 3, -3, -3] * 6
+    clean = track(_blob_frames(steps))
+    assert clean.smoothing == 0.0 and max(clean.noise) < 1.0
+    grainy = track(_grain(_blob_frames(steps), 8.0))
+    assert grainy.noise_level() == pytest.approx(8.0, rel=0.2) and grainy.smoothing > 1.0
+
+
+def test_smoothing_keeps_grain_from_reading_as_violent_motion(monkeypatch):
+    """A still, dim, smooth scene with heavy grain (a cell at night): unsmoothed, flow sees every cell move."""
+    still = list(_grain([(i / FPS, _smooth_scene()) for i in range(31)], 8.0))
+    smoothed = dict(zip(FEATURE_NAMES, track(still).window_features(), strict=True))
+    monkeypatch.setattr(motion, "NOISE_FLOOR", float("inf"))
+    raw = dict(zip(FEATURE_NAMES, track(still).window_features(), strict=True))
+    assert raw["local_mean_mean"] > 1.5 * smoothed["local_mean_mean"]
+    assert raw["c15_cells_moving"] == 1.0 and smoothed["c15_cells_moving"] == 0.0

@@ -53,3 +53,14 @@ def test_events_far_apart_stay_separate_and_a_calm_video_keeps_its_best_window()
     assert [(s.start_s, s.score) for s in score.make_segments(wins)] == [(10.0, 0.9), (40.0, 0.7)]
     calm = [_window(10.0, 0.1), _window(11.0, 0.3), _window(12.0, 0.2)]
     assert [(s.start_s, s.score) for s in score.make_segments(calm)] == [(11.0, 0.3)]
+
+
+def test_grainy_footage_puts_a_caveat_on_what_fired_and_no_reason_of_its_own():
+    fired = {"p_visual": 0.9, "noise": motion.NOISE_FLOOR + 3.0}
+    _, reasons = score.combine(fired)
+    assert [r["signal"] for r in reasons] == ["p_visual", "caveat:sensor_noise"]
+    assert "grainy" in reasons[-1]["text"]
+    same_score, _ = score.combine({**fired, "noise": 0.0})
+    assert score.combine(fired)[0] == same_score  # a caveat, not a penalty: the reviewer decides
+    assert [r["signal"] for r in score.combine({**fired, "noise": 0.0})[1]] == ["p_visual"]
+    assert score.combine({"p_visual": 0.1, "noise": 9.0})[1] == []

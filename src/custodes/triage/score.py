@@ -38,7 +38,7 @@ from custodes.media.decode import (
 from custodes.media.source import MediaRef
 
 MODEL_DIR = Path(__file__).parent / "models"
-MODEL_NAME = "violence-motion-3-lgb-1"
+MODEL_NAME = "violence-motion-4-lgb-1"
 TRIAGE_VERSION = f"triage-3/{MODEL_NAME}/{audio_events.VERSION}"
 FULL_ANALYSIS_MAX_S = 180.0  # shorter videos are analysed end to end
 PAD_S = motion.WINDOW_S  # one analysis window either side of every second that stands out
@@ -48,6 +48,9 @@ MERGE_GAP_S = motion.WINDOW_S
 BITRATE_FACTOR = 1.6  # seconds spending this many times the video's median inter-frame bits are candidates
 LOUDNESS_OVER_MEDIAN_DB = 10.0
 VISUAL_WEIGHT = 0.8
+# grain (grey-level std at motion.SIZE) from which the queue says the visual score is less reliable: more
+# than the training clips had, so frames were smoothed (a night camera after H.264 reads 2-4)
+GRAINY_NOISE = motion.NOISE_FLOOR
 AUDIO_WEIGHT = 0.7
 
 
@@ -240,7 +243,7 @@ def analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResult
             except DecodeError:
                 ev = None
         for (wa, wb), f, p in zip(wins, feats, probs, strict=True):
-            w: dict[str, Any] = {"start": wa, "end": wb, "p_visual": float(p),
+            w: dict[str, Any] = {"start": wa, "end": wb, "p_visual": float(p), "noise": tr.noise_level(wa, wb),
                                  "motion": float(f[motion.FEATURE_NAMES.index("local_mean_mean")]),
                                  "vif": float(f[motion.FEATURE_NAMES.index("vif_change_mean_mean")])}
             if env is not None and len(env.rms_db):
@@ -266,6 +269,8 @@ def analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResult
         res.signals.append(SignalRow("motion", motion.VERSION, "vif", w["start"], w["end"], round(w["vif"], 4)))
         res.signals.append(SignalRow("violence", MODEL_NAME, "p_visual", w["start"], w["end"],
                                      round(w["p_visual"], 4)))
+        res.signals.append(SignalRow("motion", motion.VERSION, "sensor_noise", w["start"], w["end"],
+                                     round(w["noise"], 2)))
         if "audio" in w:
             top = max((g for g in audio_events.VIOLENT_GROUPS if g in w["audio"]), key=lambda g: w["audio"][g],
                       default=None)
@@ -305,6 +310,11 @@ def combine(w: dict[str, Any]) -> tuple[float, list[dict[str, Any]]]:
                         "text": f"loud: {loud:.0f} dB above this video's median"})
     if w.get("vif", 0) > 0.9:
         reasons.append({"signal": "vif", "value": round(w["vif"], 3), "text": "abrupt, widespread motion changes"})
+    noise = w.get("noise", 0.0)
+    if reasons and noise > GRAINY_NOISE:  # a caveat on what fired, not a reason of its own
+        reasons.append({"signal": "caveat:sensor_noise", "value": round(noise, 1),
+                        "text": f"grainy footage (noise {noise:.1f} grey levels): frames were smoothed before motion "
+                                "analysis; grain can still read as motion, so the visual score is less reliable"})
     # no single signal reaches the top alone: motion that sounds like violence outranks motion alone
     score = 1.0 - (1.0 - VISUAL_WEIGHT * p) * (1.0 - AUDIO_WEIGHT * a_val) * (1.0 - loud_bonus)
     return float(score), reasons
