@@ -154,6 +154,7 @@ class MotionTrack:
                 self.smoothing = s
                 self._prev_frame = _smooth(prev_raw, s)  # both frames of a pair smoothed alike
         prev = self._prev_frame
+        assert prev is not None  # set by the estimate that the first pair always makes
         cur = self._prev_frame = _smooth(cur, self.smoothing)
         f = cv2.calcOpticalFlowFarneback(prev, cur, None, 0.5, 2, 11, 2, 5, 1.1, 0)  # type: ignore[call-overload]
         # camera motion from every 4th pixel, quantiles and histograms from every 2nd (of every 2nd row):
