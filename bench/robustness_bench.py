@@ -43,7 +43,7 @@ def _noisy(frames: Frames, sigma: float = 8.0) -> Frames:  # white noise on the 
 def night_copy(src: str, dst: str, sigma: float = 20.0, crf: int = 28) -> None:
     """``src`` as a grainy night camera records it: grey, noise of std ``sigma`` at the source's own
     resolution, H.264 at CRF ``crf`` (the encoder removes much of the grain, as a real one does). At the
-    analysed 240x180 what is left reads as noise of std ~2-4."""
+    analysed 240x180 what is left reads as noise of std ~2-6 (motion.noise_sigma)."""
     rng = np.random.default_rng(2)
     with av.open(src) as c, av.open(dst, "w") as out:
         vs = c.streams.video[0]

@@ -134,7 +134,7 @@ class MotionTrack:
     changes: list[np.ndarray] = field(default_factory=list)
     cells: list[np.ndarray] = field(default_factory=list)  # (5, rows, cols): vx, vy, magnitude, |Δflow|, share > 1 px
     noise_times: list[float] = field(default_factory=list)
-    noise: list[float] = field(default_factory=list)  # sensor noise estimates (grey levels), every NOISE_EVERY pairs
+    noise: list[float] = field(default_factory=list)  # grain (grey levels): first pairs, then every NOISE_EVERY
     smoothing: float = 0.0  # Gaussian sigma (px) applied to frames before flow now
     _recent_noise: deque[float] = field(default_factory=lambda: deque(maxlen=NOISE_MEMORY))
     _prev_raw: np.ndarray | None = None

@@ -49,7 +49,7 @@ BITRATE_FACTOR = 1.6  # seconds spending this many times the video's median inte
 LOUDNESS_OVER_MEDIAN_DB = 10.0
 VISUAL_WEIGHT = 0.8
 # grain (grey-level std at motion.SIZE) from which the queue says the visual score is less reliable: more
-# than the training clips had, so frames were smoothed (a night camera after H.264 reads 2-4)
+# than the training clips had, so frames were smoothed (a night camera after H.264 reads 2-6)
 GRAINY_NOISE = motion.NOISE_FLOOR
 AUDIO_WEIGHT = 0.7
 
