@@ -38,7 +38,7 @@ from custodes.media.decode import (
 from custodes.media.source import MediaRef
 
 MODEL_DIR = Path(__file__).parent / "models"
-MODEL_NAME = "violence-motion-4-lgb-1"
+MODEL_NAME = "violence-motion-5-lgb-1"
 TRIAGE_VERSION = f"triage-3/{MODEL_NAME}/{audio_events.VERSION}"
 FULL_ANALYSIS_MAX_S = 180.0  # shorter videos are analysed end to end
 PAD_S = motion.WINDOW_S  # one analysis window either side of every second that stands out
