@@ -78,7 +78,7 @@ CONDITIONS: dict[str, Callable[[Frames], Frames]] = {
 }
 TEN_FPS = "10 fps camera"
 NIGHT = "night camera (grain sigma 20 at source, H.264 CRF 28)"
-UNSMOOTHED = ", without noise smoothing"  # the same condition as motion-3 saw it: the remedy's baseline
+UNSMOOTHED = ", without noise smoothing"  # the remedy's baseline: no smoothing (so also the clean-footage flow window)
 
 
 def _features(args: tuple[str, str]) -> np.ndarray | None:
