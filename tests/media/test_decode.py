@@ -33,3 +33,56 @@ def test_packet_timeline_reads_no_pixels(tmp_path):
     pt = packet_timeline(clip)
     assert len(pt.video_bytes_per_s) == 8 and pt.keyframes
     assert pt.video_bytes_per_s[5:].mean() > 2 * pt.video_bytes_per_s[:3].mean()  # the struggle costs bits
+
+
+def _numbered_video(path, rate, seconds=4, time_base=None):
+    """Frame i is a flat grey of level 4 * (i % 60): the sampled frames say which source frames they were."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=Fraction(rate).limit_denominator(1001))
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        vs.options = {"crf": "0", "g": "30"}
+        n = int(round(float(rate) * seconds))
+        for i in range(n):
+            img = np.full((48, 64, 3), 4 * (i % 60), np.uint8)
+            for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    return path, n
+
+
+def _sample(path, fps, start_s=0.0, end_s=None):
+    from custodes.media.decode import gray_frames
+
+    return [(t, int(round(float(f.mean()) / 4))) for t, f in gray_frames(path, start_s, end_s, fps=fps, size=(32, 24))]
+
+
+def test_faster_source_is_thinned_to_the_nearest_frame_per_slot(tmp_path):
+    import numpy as np
+
+    path, n = _numbered_video(tmp_path / "v60.mp4", 60)
+    got = _sample(path, 30)
+    assert [k for _, k in got] == [i % 60 for i in range(0, n, 2)]  # exactly every other frame
+    path, n = _numbered_video(tmp_path / "v25.mp4", 25)
+    got = _sample(path, 15)
+    gaps = np.diff([t for t, _ in got])
+    assert abs(len(got) - 15 * n / 25) <= 1  # 15 a second...
+    assert set(np.round(gaps, 2)) <= {0.04, 0.08}  # ...each the source frame nearest to its slot
+
+
+def test_slower_or_equal_source_keeps_every_frame(tmp_path):
+    for rate, fps in ((10, 15), (30000 / 1001, 30), (30, 30), (25, 30)):
+        path, n = _numbered_video(tmp_path / f"v{rate:.0f}.mp4", rate)
+        got = _sample(path, fps)
+        assert [k for _, k in got] == [i % 60 for i in range(n)], (rate, fps)
+
+
+def test_window_holds_only_its_own_frames(tmp_path):
+    path, n = _numbered_video(tmp_path / "w.mp4", 30)
+    got = _sample(path, 15, start_s=1.0, end_s=2.0)
+    assert all(1.0 <= t < 2.0 for t, _ in got)
+    assert [k for _, k in got] == [i % 60 for i in range(30, 60, 2)]

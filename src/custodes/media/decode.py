@@ -5,8 +5,8 @@
   is a motion proxy at thousands of times real time.
 * ``audio_envelope``: decodes audio only (cheap) into loudness per step.
 * ``gray_frames``: full video decode, but only over the requested window,
-  resampled to a fixed rate and a fixed small size so that resolution and
-  frame rate never leak into what models see.
+  at a fixed small size (resolution never leaks into what models see) and at
+  most a fixed rate (nearest frame to each slot; slower sources keep theirs).
 
 Every function streams: memory does not grow with video length.
 """
@@ -159,7 +159,13 @@ def gray_frames(path: MediaRef, start_s: float = 0.0, end_s: float | None = None
 
 def sampled_frames(path: MediaRef, start_s: float = 0.0, end_s: float | None = None, *, fps: float,
                    size: tuple[int, int], fmt: str = "gray") -> Iterator[tuple[float, np.ndarray]]:
-    """(time, frame as uint8 array in pixel format ``fmt`` at ``size``) resampled to ``fps``, over [start_s, end_s)."""
+    """(time, frame as uint8 array in pixel format ``fmt`` at ``size``) at most ``fps`` a second, over
+    [start_s, end_s): for each slot ``start_s + k / fps`` the decoded frame nearest to it, each frame once.
+
+    A source slower than ``fps`` gives every frame (none is invented); a faster one loses those nearest to
+    no slot (60 fps at 30: every other frame; 25 at 15: 15 a second, 40 or 80 ms apart). Only the frame
+    waiting for its successor is held, so memory does not grow with the video, and only frames that are
+    kept are converted."""
     w, h = size
     with _open(path) as c:
         if not c.streams.video:
@@ -170,21 +176,38 @@ def sampled_frames(path: MediaRef, start_s: float = 0.0, end_s: float | None = N
         t_origin = float(vs.start_time * tb) if vs.start_time is not None else 0.0
         if start_s > 0:
             c.seek(int((start_s + t_origin) / tb), stream=vs, backward=True)
-        next_t = start_s
+        # times in slots from start_s: a frame is kept when a whole number lies in [lo, mid) where lo and mid
+        # are the midpoints to its neighbours; the same float is one frame's mid and the next one's lo, so a
+        # slot on a midpoint goes to exactly one of the two
+        lo = 0.0
+        pending: tuple[float, float, Any] | None = None  # (time, slot units, frame) awaiting its successor
         try:
             for frame in c.decode(vs):
                 if frame.time is None:
                     continue
                 t = frame.time - t_origin
-                if t < next_t - 0.5 / fps:
+                if t < start_s:
                     continue
                 if end_s is not None and t >= end_s:
                     break
-                yield t, frame.reformat(width=w, height=h, format=fmt).to_ndarray()
-                while next_t <= t + 1e-9:
-                    next_t += 1.0 / fps
+                u = (t - start_s) * fps
+                if pending is not None:
+                    if u <= pending[1]:  # a repeated or backwards timestamp: not a new moment
+                        continue
+                    mid = (pending[1] + u) / 2
+                    if math.ceil(lo) < mid:
+                        yield pending[0], pending[2].reformat(width=w, height=h, format=fmt).to_ndarray()
+                    lo = mid
+                pending = (t, u, frame)
         except (av.error.FFmpegError, EOFError) as exc:  # damaged stream: stop here, keep what decoded
-            raise DecodeError(f"decoding stopped: {exc}") from exc
+            error: DecodeError | None = DecodeError(f"decoding stopped: {exc}")
+        else:
+            error = None
+        # the last frame holds the slots up to half a slot after it (none is nearer)
+        if pending is not None and math.ceil(lo) < pending[1] + 0.5:
+            yield pending[0], pending[2].reformat(width=w, height=h, format=fmt).to_ndarray()
+        if error is not None:
+            raise error
 
 
 def plain_decode(path: MediaRef) -> int:

@@ -38,7 +38,7 @@ from custodes.media.decode import (
 from custodes.media.source import MediaRef
 
 MODEL_DIR = Path(__file__).parent / "models"
-MODEL_NAME = "violence-motion-5-lgb-1"
+MODEL_NAME = "violence-motion-6-lgb-1"
 TRIAGE_VERSION = f"triage-3/{MODEL_NAME}/{audio_events.VERSION}"
 FULL_ANALYSIS_MAX_S = 180.0  # shorter videos are analysed end to end
 PAD_S = motion.WINDOW_S  # one analysis window either side of every second that stands out
@@ -226,7 +226,8 @@ def analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResult
         if not tr.times:
             continue
         res.analysed_s += (tr.times[-1] - tr.times[0]) if len(tr.times) > 1 else 0.0
-        span_end = min(b, tr.times[-1] + 1.0 / motion.FPS)
+        # the last frame lasts until the next would have come (at the source's rate, up to motion.FPS)
+        span_end = min(b, tr.times[-1] + (tr.times[-1] - tr.times[-2] if len(tr.times) > 1 else 1.0 / motion.FPS))
         feats, wins = [], []
         for wa, wb in _windows(a, span_end):
             f = tr.window_features(wa, wb)

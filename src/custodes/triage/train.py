@@ -3,7 +3,7 @@
     python -m custodes.triage.train --data ../shared/data/fight-surv
 
 Data: ``fight/`` and ``noFight/`` 2-second CCTV clips (Aktı et al. 2019, MIT).
-Features: ``analyze.motion`` at a fixed 240x180 / 15 fps — resolution is
+Features: ``analyze.motion`` at a fixed 240x180, source frame rate up to 30 fps — resolution is
 normalised because it differs by class in this data set. The clips' median
 length is written into the model's metadata: triage scores windows of that
 length (``motion.WINDOW_S``), and a test holds the two together. Cross-validation is
