@@ -1,10 +1,12 @@
 """Cheapest decoding passes."""
 
 from datetime import datetime
+from fractions import Fraction
 
 import av
+import numpy as np
 
-from custodes.media.decode import keyframe_cuts, packet_timeline
+from custodes.media.decode import gray_frames, keyframe_cuts, packet_timeline
 from custodes.media.synth import ClipSpec, write_clip
 
 
@@ -35,12 +37,8 @@ def test_packet_timeline_reads_no_pixels(tmp_path):
     assert pt.video_bytes_per_s[5:].mean() > 2 * pt.video_bytes_per_s[:3].mean()  # the struggle costs bits
 
 
-def _numbered_video(path, rate, seconds=4, time_base=None):
+def _numbered_video(path, rate, seconds=4):
     """Frame i is a flat grey of level 4 * (i % 60): the sampled frames say which source frames they were."""
-    from fractions import Fraction
-
-    import numpy as np
-
     with av.open(str(path), "w") as out:
         vs = out.add_stream("libx264", rate=Fraction(rate).limit_denominator(1001))
         vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
@@ -56,14 +54,10 @@ def _numbered_video(path, rate, seconds=4, time_base=None):
 
 
 def _sample(path, fps, start_s=0.0, end_s=None):
-    from custodes.media.decode import gray_frames
-
     return [(t, int(round(float(f.mean()) / 4))) for t, f in gray_frames(path, start_s, end_s, fps=fps, size=(32, 24))]
 
 
 def test_faster_source_is_thinned_to_the_nearest_frame_per_slot(tmp_path):
-    import numpy as np
-
     path, n = _numbered_video(tmp_path / "v60.mp4", 60)
     got = _sample(path, 30)
     assert [k for _, k in got] == [i % 60 for i in range(0, n, 2)]  # exactly every other frame
