@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from custodes.analyze import motion
-from custodes.analyze.motion import FPS, SIZE, clip_features
+from custodes.analyze.motion import FPS, SIZE
 from custodes.engine.local import worker_context
 from custodes.media.decode import gray_frames
 
@@ -81,7 +81,10 @@ NIGHT = "night camera (grain sigma 20 at source, H.264 CRF 28)"
 UNSMOOTHED = ", without noise smoothing"  # the remedy's baseline: no smoothing (so also the clean-footage flow window)
 
 
-def _features(args: tuple[str, str]) -> np.ndarray | None:
+Tracked = tuple[np.ndarray | None, np.ndarray]  # LightGBM features, normalised CNN cells
+
+
+def _features(args: tuple[str, str]) -> Tracked:
     path, condition = args
     cv2.setNumThreads(1)
     floor = motion.NOISE_FLOOR
@@ -94,21 +97,31 @@ def _features(args: tuple[str, str]) -> np.ndarray | None:
         motion.NOISE_FLOOR = floor
 
 
-def _degraded_features(path: str, condition: str) -> np.ndarray | None:
+def _tracked(frames: Frames) -> Tracked:
+    from custodes.triage import cell_cnn
+
+    tr = motion.track(frames)
+    cells = cell_cnn.normalise(np.stack(tr.cells)) if tr.cells else np.zeros((5, 0, *motion.GRID), np.float32)
+    return tr.window_features(), cells
+
+
+def _degraded_features(path: str, condition: str) -> Tracked:
     if condition == TEN_FPS:  # frames come 0.1 s apart, as from a 10 fps source
         frames: Frames = gray_frames(Path(path), fps=10.0, size=SIZE)
     elif condition == NIGHT:
         with tempfile.TemporaryDirectory() as tmp:
             night_copy(path, f"{tmp}/night.mp4")
-            return clip_features(gray_frames(Path(f"{tmp}/night.mp4"), fps=FPS, size=SIZE))
+            return _tracked(gray_frames(Path(f"{tmp}/night.mp4"), fps=FPS, size=SIZE))
     else:
         frames = gray_frames(Path(path), fps=FPS, size=SIZE)
         if condition:
             frames = CONDITIONS[condition](frames)
-    return clip_features(frames)
+    return _tracked(frames)
 
 
-def run(data: Path, workers: int = 2) -> dict:
+def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None) -> dict:
+    """``cnn_folds``: the CNN networks of each fold of shuffle 0 (from the cross-validation stage, whose
+    splits these are); with them the visual score triage uses (mean of LightGBM and CNN) is measured too."""
     import lightgbm as lgb
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -121,17 +134,32 @@ def run(data: Path, workers: int = 2) -> dict:
     noisy = [c for c in CONDITIONS if "noise" in c] + [NIGHT]
     conditions = ["", *CONDITIONS, TEN_FPS, NIGHT, *(c + UNSMOOTHED for c in noisy)]
     feats: dict[str, np.ndarray] = {}
+    cells: dict[str, list[np.ndarray]] = {}
     with ProcessPoolExecutor(workers, mp_context=worker_context()) as ex:
         for c in conditions:
             rows = list(ex.map(_features, [(f, c) for f in files], chunksize=4))
-            width = next(len(r) for r in rows if r is not None)
-            feats[c] = np.stack([r if r is not None else np.full(width, np.nan, np.float32) for r in rows])
+            width = next(len(r) for r, _ in rows if r is not None)
+            feats[c] = np.stack([r if r is not None else np.full(width, np.nan, np.float32) for r, _ in rows])
+            if cnn_folds is not None:
+                # a clip too short to track scores as a blank one (two still pairs)
+                cells[c] = [x if x.shape[1] else np.zeros((5, 2, *motion.GRID), np.float32) for _, x in rows]
     pred = {c: np.zeros(len(y)) for c in conditions}
-    for tr, te in StratifiedGroupKFold(5, shuffle=True, random_state=0).split(feats[""], y, groups):
+    visual = {c: np.zeros(len(y)) for c in conditions}
+    splits = StratifiedGroupKFold(5, shuffle=True, random_state=0).split(feats[""], y, groups)
+    for k, (tr, te) in enumerate(splits):
         model = lgb.train(PARAMS, lgb.Dataset(feats[""][tr], y[tr]), ROUNDS)  # trained on clean clips only
         for c in conditions:
             pred[c][te] = model.predict(feats[c][te])
-    return {"bench": "violence model on degraded footage (trained clean, tested degraded; grouped 5-fold)",
-            "roc_auc": {(c or "clean"): round(roc_auc(y, pred[c]), 3) for c in conditions},
-            # false alarms: how far calm footage rises towards "fight" when degraded
-            "calm_clips_mean_p": {(c or "clean"): round(float(pred[c][y == 0].mean()), 3) for c in conditions}}
+            if cnn_folds is not None:
+                from custodes.triage.train_cnn import predict
+
+                visual[c][te] = (pred[c][te] + predict(cnn_folds[k], [cells[c][i] for i in te])) / 2
+    out = {"bench": "violence model on degraded footage (trained clean, tested degraded; grouped 5-fold)",
+           "roc_auc": {(c or "clean"): round(roc_auc(y, pred[c]), 3) for c in conditions},
+           # false alarms: how far calm footage rises towards "fight" when degraded
+           "calm_clips_mean_p": {(c or "clean"): round(float(pred[c][y == 0].mean()), 3) for c in conditions}}
+    if cnn_folds is not None:
+        out["visual_score_roc_auc"] = {(c or "clean"): round(roc_auc(y, visual[c]), 3) for c in conditions}
+        out["visual_score_calm_clips_mean_p"] = {(c or "clean"): round(float(visual[c][y == 0].mean()), 3)
+                                                 for c in conditions}
+    return out

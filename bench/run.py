@@ -100,13 +100,19 @@ def main() -> int:
         with console.status("triage throughput on a 1-hour 720p video (generating it takes a minute)…"):
             tp = triage_bench.throughput(work)
         triage_results = tp
+        cnn_folds = None
         if (FIGHT_SURV / "fight").is_dir():
-            with console.status("violence model: grouped cross-validation on fight-surv…"):
-                triage_results.append(triage_bench.cross_validation(FIGHT_SURV))
+            # the CNN's CV shuffles (each ~25 min of training on two cores): CUSTODES_BENCH_CNN_SHUFFLES=0,1,2
+            # for the three the LightGBM figure uses; empty to skip the CNN
+            shuffles = tuple(int(x) for x in os.environ.get("CUSTODES_BENCH_CNN_SHUFFLES", "0").split(",") if x)
+            with console.status(f"violence models: grouped cross-validation on fight-surv (the CNN: "
+                                f"{len(shuffles)} shuffle(s), ~25 min each on two cores)…"):
+                cv_result, cnn_folds = triage_bench.cross_validation(FIGHT_SURV, shuffles)
+                triage_results.append(cv_result)
             import robustness_bench
 
             with console.status("violence model on degraded footage (noise, darkness, low resolution, 10 fps)…"):
-                robustness_result = robustness_bench.run(FIGHT_SURV)
+                robustness_result = robustness_bench.run(FIGHT_SURV, cnn_folds=cnn_folds)
             import redact_bench
 
             with console.status("face redaction: recall on real faces over real CCTV…"):
@@ -157,12 +163,19 @@ def main() -> int:
             tt.add_row("targets", r["targets"])
             console.print(tt)
         else:
+            if r.get("visual_score_grouped"):
+                v = r["visual_score_grouped"]
+                console.print(f"visual score (mean of LightGBM and the cell CNN), grouped CV over "
+                              f"{len(v['per_shuffle'])} shuffle(s): ROC AUC {v['roc_auc']:.3f} (runs "
+                              f"{v['roc_auc_range'][0]:.3f}-{v['roc_auc_range'][1]:.3f}), AP "
+                              f"{v['average_precision']:.3f}; on the same splits the CNN alone "
+                              f"{v['cnn_alone']:.3f}, LightGBM alone {v['lightgbm_alone']:.3f}. Target: {r['target']}")
             g = r["grouped_by_source_video"]
             console.print(f"{r['bench']} ({r['clips']} clips): grouped ROC AUC {g['roc_auc']:.3f} "
                           f"± {g['roc_auc_std']:.3f} (runs {g['roc_auc_range'][0]:.3f}-{g['roc_auc_range'][1]:.3f}), "
                           f"AP {g['average_precision']:.3f}, recall at 10% reviewed "
                           f"{g['recall_at_10pct']:.3f}; ungrouped (optimistic) AUC "
-                          f"{r['ungrouped_for_comparison']['roc_auc']:.3f}. Target: {r['target']}")
+                          f"{r['ungrouped_for_comparison']['roc_auc']:.3f} (LightGBM alone)")
             if "leave_one_source_video_out" in r:
                 lo = r["leave_one_source_video_out"]
                 console.print(f"  leave one source video out ({lo['folds']} folds): ROC AUC {lo['roc_auc']:.3f}")
@@ -174,6 +187,10 @@ def main() -> int:
     if robustness_result:
         console.print(robustness_result["bench"] + ": ROC AUC (calm clips' mean p) " + "; ".join(
             f"{k} {v} ({robustness_result['calm_clips_mean_p'][k]})" for k, v in robustness_result["roc_auc"].items()))
+        if "visual_score_roc_auc" in robustness_result:
+            console.print("  the visual score (mean of LightGBM and CNN) on the same footage: " + "; ".join(
+                f"{k} {v} ({robustness_result['visual_score_calm_clips_mean_p'][k]})"
+                for k, v in robustness_result["visual_score_roc_auc"].items()))
     if dupes_result:
         console.print(f"{dupes_result['bench']}: {dupes_result['videos']} videos, pair precision "
                       f"{dupes_result['pair_precision']}, pair recall {dupes_result['pair_recall']} "

@@ -11,7 +11,7 @@ from custodes.triage import score
 def test_windows_last_as_long_as_the_training_clips():
     # the model's window statistics (max, spread, drift over the window) are learned on clips of one length;
     # scoring windows twice as long shows it numbers it never saw
-    meta = json.loads((score.MODEL_DIR / f"{score.MODEL_NAME}.json").read_text())
+    meta = json.loads((score.MODEL_DIR / f"{score.LGB_MODEL_NAME}.json").read_text())
     assert abs(meta["clip_s_median"] - motion.WINDOW_S) <= 0.25
     wins = score._windows(10.0, 20.0)
     assert all(abs((b - a) - motion.WINDOW_S) < 1e-9 for a, b in wins)

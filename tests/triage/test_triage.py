@@ -68,11 +68,16 @@ def test_signals_are_typed_and_versioned(triaged):
         assert {"bitrate_ratio", "loudness_db", "candidate_span", "motion_local", "vif", "p_visual",
                 "audio_violent", "speech", "score"} <= kinds
         runs = s.scalars(select(AnalysisRun).where(AnalysisRun.sha256 == s_sha)).all()
-        assert len(runs) == 1 and runs[0].status == "ok" and runs[0].version.startswith("triage-3/")
+        assert len(runs) == 1 and runs[0].status == "ok" and runs[0].version.startswith("triage-4/")
         loud = s.scalars(select(Signal).where(Signal.sha256 == s_sha, Signal.kind == "loudness_db")
                          .order_by(Signal.value.desc())).first()
         # the loudest half-second lies inside the struggle
         assert truth.struggle["start_s"] - 1 <= loud.start_s <= truth.struggle["end_s"]
+        # the visual score is the mean of its two models, and both are on record
+        visual = s.scalars(select(Signal).where(Signal.sha256 == s_sha, Signal.kind == "p_visual")).all()
+        assert visual and all(v.value == pytest.approx((v.data["lightgbm"] + v.data["cnn"]) / 2, abs=2e-4)
+                              for v in visual)
+        assert len({v.data["cnn"] for v in visual}) > len(visual) // 2  # it scores each window, not the file
 
 
 def test_rerun_skips_current_videos(triaged):

@@ -221,10 +221,14 @@ class MotionTrack:
             return float(np.median(self.noise[i0:i1]))
         return self.noise[i1 - 1] if i1 > 0 else 0.0
 
+    def pair_range(self, start: float = -np.inf, end: float = np.inf) -> tuple[int, int]:
+        """Indices [i0, i1) of the frame pairs in [start, end)."""
+        return bisect.bisect_left(self.times, start), bisect.bisect_left(self.times, end)
+
     def window_features(self, start: float = -np.inf, end: float = np.inf) -> np.ndarray | None:
         """Feature vector (``FEATURE_NAMES`` order) of the pairs in [start, end); None when too few."""
         # times only grow, so a window is a slice found by bisection (an hour-long span has 54,000 pairs)
-        i0, i1 = bisect.bisect_left(self.times, start), bisect.bisect_left(self.times, end)
+        i0, i1 = self.pair_range(start, end)
         j0, j1 = bisect.bisect_left(self.change_times, start), bisect.bisect_left(self.change_times, end)
         if i1 - i0 < 3 or j1 - j0 < 2:
             return None

@@ -36,10 +36,10 @@ def _worker_init() -> None:
     import cv2
 
     from custodes.analyze.audio_events import AudioEventModel
-    from custodes.triage.score import load_model
+    from custodes.triage.score import load_models
 
     cv2.setNumThreads(1)
-    load_model()
+    load_models()
     # a missing audio model is reported per video by the analysis, which then goes on without audio events
     with contextlib.suppress(Exception):
         AudioEventModel.load()
