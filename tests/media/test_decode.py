@@ -80,3 +80,13 @@ def test_window_holds_only_its_own_frames(tmp_path):
     got = _sample(path, 15, start_s=1.0, end_s=2.0)
     assert all(1.0 <= t < 2.0 for t, _ in got)
     assert [k for _, k in got] == [i % 60 for i in range(30, 60, 2)]
+
+
+def test_frames_are_scaled_exactly_as_a_per_frame_reformat_scales_them(tmp_path):
+    # the models learned these pixels: the pass's shared scaler (a speed-up) must not change one of them
+    clip = write_clip(tmp_path / "c.mp4", ClipSpec("CAM-1", datetime(2026, 1, 1), 3, seed=5, struggles=[(0, 3)]))
+    with av.open(str(clip)) as c:
+        expected = [f.reformat(width=240, height=180, format="gray").to_ndarray() for f in c.decode(video=0)]
+    got = [g for _, g in gray_frames(clip, fps=1000, size=(240, 180))]
+    assert len(got) == len(expected) > 10
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))

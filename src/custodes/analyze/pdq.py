@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from custodes.media.source import MediaRef, av_source
 
@@ -29,6 +30,7 @@ def frame_hashes(path: MediaRef, duration_s: float,
     step = 1.0 / sample_rate(duration_s)
     out: list[tuple[float, bytes, int]] = []
     next_t = 0.0
+    scaler = VideoReformatter()  # one for the pass: frame.reformat builds a new scaler per frame
     with av.open(av_source(path)) as c:
         vs = c.streams.video[0]
         vs.thread_type = "AUTO"
@@ -43,7 +45,7 @@ def frame_hashes(path: MediaRef, duration_s: float,
                 next_t = t + step
                 w = min(frame.width, 320)
                 h = max(2, int(round(frame.height * w / frame.width / 2)) * 2)
-                img = frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+                img = scaler.reformat(frame, width=w, height=h, format="rgb24").to_ndarray()
                 if floats is not None:
                     vec, quality = pdqhash.compute_float(img)
                     floats.append(np.asarray(vec, dtype=np.float32))

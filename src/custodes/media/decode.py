@@ -20,6 +20,7 @@ from typing import Any
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from custodes.media.source import MediaRef, av_source
 
@@ -167,6 +168,9 @@ def sampled_frames(path: MediaRef, start_s: float = 0.0, end_s: float | None = N
     waiting for its successor is held, so memory does not grow with the video, and only frames that are
     kept are converted."""
     w, h = size
+    # one scaler for the whole pass: frame.reformat builds a new one per frame, which cost 3x the scaling
+    # itself (1.1 ms against 0.34 ms a 720p frame; same pixels)
+    scaler = VideoReformatter()
     with _open(path) as c:
         if not c.streams.video:
             return
@@ -196,7 +200,7 @@ def sampled_frames(path: MediaRef, start_s: float = 0.0, end_s: float | None = N
                         continue
                     mid = (pending[1] + u) / 2
                     if math.ceil(lo) < mid:
-                        yield pending[0], pending[2].reformat(width=w, height=h, format=fmt).to_ndarray()
+                        yield pending[0], scaler.reformat(pending[2], width=w, height=h, format=fmt).to_ndarray()
                     lo = mid
                 pending = (t, u, frame)
         except (av.error.FFmpegError, EOFError) as exc:  # damaged stream: stop here, keep what decoded
@@ -205,7 +209,7 @@ def sampled_frames(path: MediaRef, start_s: float = 0.0, end_s: float | None = N
             error = None
         # the last frame holds the slots up to half a slot after it (none is nearer)
         if pending is not None and math.ceil(lo) < pending[1] + 0.5:
-            yield pending[0], pending[2].reformat(width=w, height=h, format=fmt).to_ndarray()
+            yield pending[0], scaler.reformat(pending[2], width=w, height=h, format=fmt).to_ndarray()
         if error is not None:
             raise error
 
@@ -229,6 +233,7 @@ def keyframe_cuts(path: MediaRef, size: tuple[int, int] = (64, 48)) -> list[floa
     prev: np.ndarray | None = None
     prev_hist: np.ndarray | None = None
     diffs: list[float] = []
+    scaler = VideoReformatter()  # one for the pass (see sampled_frames)
     with _open(path) as c:
         if not c.streams.video:
             return cuts
@@ -237,7 +242,7 @@ def keyframe_cuts(path: MediaRef, size: tuple[int, int] = (64, 48)) -> list[floa
         for frame in _decode_until_damaged(c, vs):
             if frame.time is None:
                 continue
-            g = frame.reformat(width=size[0], height=size[1], format="gray").to_ndarray().astype(np.float32)
+            g = scaler.reformat(frame, width=size[0], height=size[1], format="gray").to_ndarray().astype(np.float32)
             hist = np.bincount((g // 8).astype(np.int64).ravel(), minlength=32) / g.size
             if prev is not None and prev_hist is not None:
                 d = float(np.abs(g - prev).mean() / 255)
