@@ -3,6 +3,13 @@ results are the same as an undisturbed run, each stored once."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
 from sqlalchemy import func, select
 
 from custodes.ingest.pipeline import Ingestor
@@ -50,3 +57,42 @@ def test_a_killed_run_leaves_an_interrupted_job_and_resumes(tmp_path, demo_drive
     assert rep.analysed == 0 and rep.skipped_current > 0
     with case.sessions() as s:
         assert sorted(j.status for j in s.scalars(select(Job))) == ["done", "interrupted"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has exited; whoever adopted it has not reaped it yet
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    """The OOM killer or kill -9 takes the triage process: its workers must not live on holding their
+    models' memory (before the watchdog they waited on their queue until the machine restarted)."""
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        import os, sys, time
+        from custodes.engine.local import worker_pool
+
+        if __name__ == "__main__":
+            pool = worker_pool(2)
+            pids = set()
+            while len(pids) < 2:  # until both workers have taken a task
+                pids |= {f.result() for f in [pool.submit(os.getpid) for _ in range(4)]}
+            print(" ".join(map(str, sorted(pids))), flush=True)
+            time.sleep(600)
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = parent.stdout.readline() if parent.stdout else ""
+        workers = [int(p) for p in line.split()]
+        assert len(workers) == 2 and all(_alive(p) for p in workers)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 15
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(p) for p in workers)
+    finally:
+        parent.kill()

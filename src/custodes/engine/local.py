@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.context
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -16,6 +19,35 @@ def worker_context() -> multiprocessing.context.BaseContext:
     """Workers are spawned, never forked: a fork copies the locks of OpenCV's, onnxruntime's and
     OpenMP's thread pools while other threads hold them, and the child can hang forever."""
     return multiprocessing.get_context("spawn")
+
+
+PARENT_CHECK_S = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    while True:
+        time.sleep(PARENT_CHECK_S)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def init_worker(init: Callable[[], None]) -> None:
+    """Pool initializer: ``init``, and a watchdog that ends this worker when the process that started it
+    is gone. A pool's workers outlive a parent killed by the OOM killer or ``kill -9`` (they wait on a
+    queue that nobody closes) and would hold their models' memory until the machine restarts. Polled,
+    not ``prctl(PR_SET_PDEATHSIG)``, so that it works on a Mac too."""
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="exit-with-parent").start()
+    init()
+
+
+def _nothing() -> None:
+    pass
+
+
+def worker_pool(workers: int, init: Callable[[], None] = _nothing) -> ProcessPoolExecutor:
+    """Spawned workers that each run ``init`` once and end with their parent."""
+    return ProcessPoolExecutor(max_workers=workers, initializer=init_worker, initargs=(init,),
+                               mp_context=worker_context())
 
 
 class LocalEngine:
@@ -36,7 +68,7 @@ class LocalEngine:
         attempts: dict[str, int] = {}
         while queue:
             # a pool whose worker was killed is broken for good: start a new one for what is left
-            with ProcessPoolExecutor(max_workers=self.workers, initializer=init, mp_context=worker_context()) as ex:
+            with worker_pool(self.workers, init) as ex:
                 running: dict[Future[Any], tuple[str, Any]] = {}
                 broken = False
                 while (queue and not broken) or running:

@@ -8,13 +8,12 @@ would analyse a case video, and ranked by its peak window score.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from custodes.engine.local import worker_context
+from custodes.engine.local import worker_pool
 from custodes.media.probe import MEDIA_EXTENSIONS
 from custodes.triage.metrics import average_precision, recall_at_fraction, roc_auc
 from custodes.triage.runner import _analyze, _worker_init
@@ -41,8 +40,7 @@ def collect(directory: Path) -> list[tuple[Path, int]]:
 
 def evaluate(directory: Path, workers: int = 2, progress: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
     clips = collect(directory)
-    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init,
-                             mp_context=worker_context()) as ex:
+    with worker_pool(max(1, workers), _worker_init) as ex:
         results = []
         for r in ex.map(_analyze, [str(p) for p, _ in clips], chunksize=2):
             results.append(r)

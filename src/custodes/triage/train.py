@@ -19,7 +19,6 @@ import hashlib
 import json
 import re
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import numpy as np
 
 from custodes.analyze.motion import FEATURE_NAMES, FPS, SIZE, clip_features
 from custodes.analyze.motion import VERSION as MOTION_VERSION
-from custodes.engine.local import worker_context
+from custodes.engine.local import worker_pool
 from custodes.media.decode import gray_frames
 from custodes.triage.metrics import average_precision, recall_at_fraction, roc_auc
 
@@ -55,7 +54,7 @@ def pose_features_for(path: str) -> np.ndarray:
 
 def load_pose_features(files: list[str], workers: int = 2) -> np.ndarray:
     """For the record in `make bench`: does pose add to motion? (On fight-surv: no, 0.816 → 0.817.)"""
-    with ProcessPoolExecutor(workers, mp_context=worker_context()) as ex:
+    with worker_pool(workers) as ex:
         return np.stack(list(ex.map(pose_features_for, files, chunksize=4)))
 
 
@@ -88,7 +87,7 @@ def clip_files(data: Path) -> tuple[list[str], list[int]]:
 
 def load_dataset(data: Path, workers: int = 2) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
     files, labels = clip_files(data)
-    with ProcessPoolExecutor(workers, mp_context=worker_context()) as ex:
+    with worker_pool(workers) as ex:
         feats = list(ex.map(features_for, files, chunksize=4))
     keep = [i for i, x in enumerate(feats) if x is not None]
     X = np.stack([feats[i] for i in keep])  # type: ignore[misc]

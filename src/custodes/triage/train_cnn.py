@@ -22,7 +22,6 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from custodes.analyze import motion
-from custodes.engine.local import worker_context
+from custodes.engine.local import worker_pool
 from custodes.media.decode import gray_frames
 from custodes.triage import cell_cnn
 from custodes.triage.metrics import average_precision, roc_auc
@@ -54,7 +53,7 @@ def track_clip(path: str) -> tuple[np.ndarray | None, np.ndarray]:
 def load_dataset(data: Path, workers: int = 2) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, list[int],
                                                          list[str]]:
     files, labels = clip_files(data)
-    with ProcessPoolExecutor(workers, mp_context=worker_context()) as ex:
+    with worker_pool(workers) as ex:
         tracked = list(ex.map(track_clip, files, chunksize=4))
     keep = [i for i, (f, c) in enumerate(tracked) if f is not None and len(c) >= 2]
     X = np.stack([tracked[i][0] for i in keep])  # type: ignore[misc]
