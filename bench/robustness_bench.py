@@ -98,11 +98,11 @@ def _features(args: tuple[str, str]) -> Tracked:
 
 
 def _tracked(frames: Frames) -> Tracked:
-    from custodes.triage import cell_cnn
+    from custodes.triage.cell_cnn import normalise
+    from custodes.triage.train_cnn import features_and_cells
 
-    tr = motion.track(frames)
-    cells = cell_cnn.normalise(np.stack(tr.cells)) if tr.cells else np.zeros((5, 0, *motion.GRID), np.float32)
-    return tr.window_features(), cells
+    feats, cells = features_and_cells(frames)
+    return feats, normalise(cells)
 
 
 def _degraded_features(path: str, condition: str) -> Tracked:

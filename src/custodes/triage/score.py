@@ -43,7 +43,7 @@ MODEL_DIR = Path(__file__).parent / "models"
 LGB_MODEL_NAME = "violence-motion-6-lgb-1"
 # the visual score's models: each errs on other clips, and their mean ranks fight-surv better than either
 # (grouped CV: LightGBM 0.89, CNN 0.86, mean 0.90-0.91)
-MODEL_NAME = f"{LGB_MODEL_NAME}+{cell_cnn.MODEL_NAME.removeprefix('violence-motion-6-')}"
+MODEL_NAME = f"{LGB_MODEL_NAME}+{cell_cnn.MODEL_NAME.removeprefix(f'violence-{motion.VERSION}-')}"
 TRIAGE_VERSION = f"triage-4/{MODEL_NAME}/{audio_events.VERSION}"
 FULL_ANALYSIS_MAX_S = 180.0  # shorter videos are analysed end to end
 PAD_S = motion.WINDOW_S  # one analysis window either side of every second that stands out

@@ -21,7 +21,7 @@ import json
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,14 +40,18 @@ CONFIG: dict[str, Any] = {"channels": 32, "dropout": 0.3, "lr": 2e-3, "weight_de
 SEEDS = (0, 1, 2)
 
 
-def track_clip(path: str) -> tuple[np.ndarray | None, np.ndarray]:
+def features_and_cells(frames: Iterable[tuple[float, np.ndarray]]) -> tuple[np.ndarray | None, np.ndarray]:
     """LightGBM features and cell grids (pairs, 5, rows, cols) of one clip, from one motion pass."""
+    tr = motion.track(frames)
+    cells = np.stack(tr.cells).astype(np.float32) if tr.cells else np.zeros((0, 5, *motion.GRID), np.float32)
+    return tr.window_features(), cells
+
+
+def track_clip(path: str) -> tuple[np.ndarray | None, np.ndarray]:
     import cv2
 
     cv2.setNumThreads(1)
-    tr = motion.track(gray_frames(Path(path), fps=motion.FPS, size=motion.SIZE))
-    cells = np.stack(tr.cells).astype(np.float32) if tr.cells else np.zeros((0, 5, *motion.GRID), np.float32)
-    return tr.window_features(), cells
+    return features_and_cells(gray_frames(Path(path), fps=motion.FPS, size=motion.SIZE))
 
 
 def load_dataset(data: Path, workers: int = 2) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, list[int],
