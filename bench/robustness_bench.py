@@ -99,7 +99,7 @@ def _features(args: tuple[str, str]) -> Tracked:
 
 def _tracked(frames: Frames) -> Tracked:
     from custodes.triage.cell_cnn import normalise
-    from custodes.triage.train_cnn import features_and_cells
+    from custodes.triage.dataset import features_and_cells
 
     feats, cells = features_and_cells(frames)
     return feats, normalise(cells)
@@ -125,8 +125,9 @@ def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None) -> di
     import lightgbm as lgb
     from sklearn.model_selection import StratifiedGroupKFold
 
+    from custodes.triage.dataset import clip_files, source_groups
     from custodes.triage.metrics import roc_auc
-    from custodes.triage.train import PARAMS, ROUNDS, clip_files, source_groups
+    from custodes.triage.train import PARAMS, ROUNDS
 
     files, labels = clip_files(data)
     y = np.asarray(labels)

@@ -87,9 +87,11 @@ def cross_validation(data: Path, cnn_shuffles: tuple[int, ...] = (0,)) -> tuple[
     import os
 
     from custodes.triage import train_cnn
+    from custodes.triage.dataset import load_dataset
     from custodes.triage.train import grouped_cv, leave_one_source_out
 
-    X, cells, y, groups, files = train_cnn.load_dataset(data)
+    dataset = load_dataset(data)
+    X, cells, y, groups, files = dataset.X, dataset.cells, dataset.y, dataset.groups, dataset.files
     cv = grouped_cv(X, y, groups)
     # for comparison only: the optimistic split that lets clips of one source video sit on both sides
     ungrouped = grouped_cv(X, y, list(range(len(y))))

@@ -2,9 +2,8 @@
 
     python -m custodes.triage.train --data ../shared/data/fight-surv
 
-Data: ``fight/`` and ``noFight/`` 2-second CCTV clips (Aktı et al. 2019, MIT).
-Features: ``analyze.motion`` at a fixed 240x180, source frame rate up to 30 fps — resolution is
-normalised because it differs by class in this data set. The clips' median
+Data and features: ``triage.dataset`` (fight-surv's clips through ``analyze.motion`` at a fixed
+240x180, resolution normalised because it differs by class in this data set). The clips' median
 length is written into the model's metadata: triage scores windows of that
 length (``motion.WINDOW_S``), and a test holds the two together. Cross-validation is
 grouped by source video (``videos.txt``) so that clips cut from the same
@@ -17,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from custodes.analyze.motion import FEATURE_NAMES, FPS, SIZE, clip_features
+from custodes.analyze.motion import FEATURE_NAMES
 from custodes.analyze.motion import VERSION as MOTION_VERSION
 from custodes.engine.local import worker_pool
-from custodes.media.decode import gray_frames
+from custodes.triage.dataset import load_dataset
 from custodes.triage.metrics import average_precision, recall_at_fraction, roc_auc
 
 MODEL_DIR = Path(__file__).parent / "models"
@@ -36,10 +34,6 @@ PARAMS: dict[str, Any] = {"objective": "binary", "learning_rate": 0.03, "num_lea
           "bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.5, "verbose": -1, "seed": 7,
           "deterministic": True, "num_threads": 2}
 ROUNDS = 300
-
-
-def features_for(path: str) -> np.ndarray | None:
-    return clip_features(gray_frames(Path(path), fps=FPS, size=SIZE))
 
 
 def pose_features_for(path: str) -> np.ndarray:
@@ -56,44 +50,6 @@ def load_pose_features(files: list[str], workers: int = 2) -> np.ndarray:
     """For the record in `make bench`: does pose add to motion? (On fight-surv: no, 0.816 → 0.817.)"""
     with worker_pool(workers) as ex:
         return np.stack(list(ex.map(pose_features_for, files, chunksize=4)))
-
-
-def source_groups(data: Path, names: list[str]) -> list[int]:
-    groups: dict[str, int] = {}
-    g = -1
-    listing = data / "videos.txt"
-    if listing.exists():
-        for line in listing.read_text().splitlines():
-            line = line.strip()
-            if line.startswith("http"):
-                g += 1
-            elif m := re.match(r"^(\w+)\s*:", line):
-                groups[m.group(1)] = g
-    out = []
-    for i, n in enumerate(names):
-        out.append(groups.get(n, 10_000 + i))  # unknown source: its own group
-    return out
-
-
-def clip_files(data: Path) -> tuple[list[str], list[int]]:
-    """The data set's clips and labels (1 = fight), fights first, each class in name order."""
-    files, labels = [], []
-    for label, sub in ((1, "fight"), (0, "noFight")):
-        for f in sorted((data / sub).glob("*.mp4")):
-            files.append(str(f))
-            labels.append(label)
-    return files, labels
-
-
-def load_dataset(data: Path, workers: int = 2) -> tuple[np.ndarray, np.ndarray, list[int], list[str]]:
-    files, labels = clip_files(data)
-    with worker_pool(workers) as ex:
-        feats = list(ex.map(features_for, files, chunksize=4))
-    keep = [i for i, x in enumerate(feats) if x is not None]
-    X = np.stack([feats[i] for i in keep])  # type: ignore[misc]
-    y = np.asarray([labels[i] for i in keep])
-    names = [Path(files[i]).stem for i in keep]
-    return X, y, source_groups(data, names), [files[i] for i in keep]
 
 
 # LightGBM's own seed (bagging, feature sampling) moves the grouped AUC by as much as the splits do: over
@@ -163,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=MODEL_DIR)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
-    X, y, groups, files = load_dataset(args.data, args.workers)
-    cv = grouped_cv(X, y, groups)
+    data = load_dataset(args.data, args.workers)
+    X, y, files = data.X, data.y, data.files
+    cv = grouped_cv(X, y, data.groups)
     print(json.dumps(cv, indent=2))
     booster = lgb.train(PARAMS, lgb.Dataset(X, y, feature_name=FEATURE_NAMES), ROUNDS)
     digest = hashlib.sha256()

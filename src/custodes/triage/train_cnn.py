@@ -21,7 +21,7 @@ import json
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,42 +29,14 @@ from typing import Any
 import numpy as np
 
 from custodes.analyze import motion
-from custodes.engine.local import worker_pool
-from custodes.media.decode import gray_frames
 from custodes.triage import cell_cnn
+from custodes.triage.dataset import load_dataset
 from custodes.triage.metrics import average_precision, roc_auc
-from custodes.triage.train import CV_SEEDS, clip_files, out_of_fold, source_groups
+from custodes.triage.train import CV_SEEDS, out_of_fold
 
 CONFIG: dict[str, Any] = {"channels": 32, "dropout": 0.3, "lr": 2e-3, "weight_decay": 1e-2, "epochs": 80,
                           "crop_pairs": 24, "batch": 16}
 SEEDS = (0, 1, 2)
-
-
-def features_and_cells(frames: Iterable[tuple[float, np.ndarray]]) -> tuple[np.ndarray | None, np.ndarray]:
-    """LightGBM features and cell grids (pairs, 5, rows, cols) of one clip, from one motion pass."""
-    tr = motion.track(frames)
-    cells = np.stack(tr.cells).astype(np.float32) if tr.cells else np.zeros((0, 5, *motion.GRID), np.float32)
-    return tr.window_features(), cells
-
-
-def track_clip(path: str) -> tuple[np.ndarray | None, np.ndarray]:
-    import cv2
-
-    cv2.setNumThreads(1)
-    return features_and_cells(gray_frames(Path(path), fps=motion.FPS, size=motion.SIZE))
-
-
-def load_dataset(data: Path, workers: int = 2) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, list[int],
-                                                         list[str]]:
-    files, labels = clip_files(data)
-    with worker_pool(workers) as ex:
-        tracked = list(ex.map(track_clip, files, chunksize=4))
-    keep = [i for i, (f, c) in enumerate(tracked) if f is not None and len(c) >= 2]
-    X = np.stack([tracked[i][0] for i in keep])  # type: ignore[misc]
-    cells = [cell_cnn.normalise(tracked[i][1]) for i in keep]
-    y = np.asarray([labels[i] for i in keep])
-    names = [Path(files[i]).stem for i in keep]
-    return X, cells, y, source_groups(data, names), [files[i] for i in keep]
 
 
 def _net(channels: int, dropout: float) -> Any:
@@ -225,10 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.workers)
-    X, cells, y, groups, files = load_dataset(args.data, args.workers)
+    data = load_dataset(args.data, args.workers)
+    cells, y, files = data.cells, data.y, data.files
     meta: dict[str, Any] = {}
     if args.cv_shuffles:
-        cv = grouped_cv(X, cells, y, groups, tuple(int(s) for s in args.cv_shuffles.split(",")),
+        cv = grouped_cv(data.X, cells, y, data.groups, tuple(int(s) for s in args.cv_shuffles.split(",")),
                         progress=lambda s: print(s, file=sys.stderr, flush=True))
         print(json.dumps(cv, indent=2))
         meta["cv"] = cv

@@ -1,0 +1,45 @@
+"""The training data both violence models share (triage.dataset)."""
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from custodes.analyze.motion import FPS, GRID, SIZE, clip_features
+from custodes.media.decode import gray_frames
+from custodes.media.synth import ClipSpec, write_clip
+from custodes.triage.dataset import clip_files, load_dataset, source_groups
+
+
+def test_clips_cut_from_one_source_video_share_a_group(tmp_path):
+    (tmp_path / "videos.txt").write_text(
+        "https://www.youtube.com/watch?v=A\nfi001: 0.13.50 - 0.15.60\nnofi002: 1.05.30 - 1.08.70\n"
+        "https://www.youtube.com/watch?v=B\n  fi003 : 0.58.40 - 1.00.40\n")
+    g = source_groups(tmp_path, ["fi001", "nofi002", "fi003", "fi999", "nofi998"])
+    assert g[0] == g[1] != g[2]
+    # clips the listing does not name are each their own group: never assumed to share a source
+    assert len({g[0], g[2], g[3], g[4]}) == 4
+
+
+def test_dataset_gives_each_usable_clip_the_features_triage_scores(tmp_path, fight_surv):
+    for sub, names in (("fight", ("fi001", "fi002")), ("noFight", ("nofi001", "nofi002"))):
+        (tmp_path / sub).mkdir()
+        for n in names:
+            shutil.copy2(fight_surv / sub / f"{n}.mp4", tmp_path / sub / f"{n}.mp4")
+    shutil.copy2(fight_surv / "videos.txt", tmp_path / "videos.txt")
+    # two frames are one frame pair: too short for features, left out rather than scored as zeros
+    write_clip(tmp_path / "noFight" / "nofi900.mp4", ClipSpec("CAM-1", datetime(2026, 1, 1), 0.2, fps=10))
+    files, labels = clip_files(tmp_path)
+    assert [Path(f).stem for f in files] == ["fi001", "fi002", "nofi001", "nofi002", "nofi900"]
+    assert labels == [1, 1, 0, 0, 0]
+
+    data = load_dataset(tmp_path, workers=1)
+    assert [Path(f).stem for f in data.files] == ["fi001", "fi002", "nofi001", "nofi002"]
+    assert data.y.tolist() == [1, 1, 0, 0]
+    assert data.groups == source_groups(fight_surv, ["fi001", "fi002", "nofi001", "nofi002"])
+    for f, row, cells in zip(data.files, data.X, data.cells, strict=True):
+        expected = clip_features(gray_frames(Path(f), fps=FPS, size=SIZE))
+        np.testing.assert_allclose(row, expected, rtol=1e-5, atol=1e-6)
+        assert cells.shape[0] == 5 and cells.shape[2:] == GRID  # the CNN's input: (channels, pairs, rows, cols)
+
