@@ -242,6 +242,11 @@ def keyframe_cuts(path: MediaRef, size: tuple[int, int] = (64, 48)) -> list[floa
             return cuts
         vs = c.streams.video[0]
         vs.codec_context.skip_frame = "NONKEY"
+        # keyframes shrunk to 64x48 need no deblocking (a third of their decoding, invisible at that size;
+        # cuts tested unchanged), and one thread, as in sampled_frames: 0.25 instead of 0.49 s of CPU for
+        # the keyframes of 300 s of 720p
+        vs.codec_context.thread_count = 1
+        vs.codec_context.options = {"skip_loop_filter": "all"}
         for frame in _decode_until_damaged(c, vs):
             if frame.time is None:
                 continue
