@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import av
@@ -23,7 +22,7 @@ import numpy as np
 
 from custodes.analyze import motion
 from custodes.analyze.motion import FPS, SIZE
-from custodes.engine.local import worker_context
+from custodes.engine.local import worker_pool
 from custodes.media.decode import gray_frames
 
 Frames = Iterator[tuple[float, np.ndarray]]
@@ -136,7 +135,7 @@ def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None) -> di
     conditions = ["", *CONDITIONS, TEN_FPS, NIGHT, *(c + UNSMOOTHED for c in noisy)]
     feats: dict[str, np.ndarray] = {}
     cells: dict[str, list[np.ndarray]] = {}
-    with ProcessPoolExecutor(workers, mp_context=worker_context()) as ex:
+    with worker_pool(workers) as ex:
         for c in conditions:
             rows = list(ex.map(_features, [(f, c) for f in files], chunksize=4))
             width = next(len(r) for r, _ in rows if r is not None)

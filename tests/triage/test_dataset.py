@@ -43,3 +43,10 @@ def test_dataset_gives_each_usable_clip_the_features_triage_scores(tmp_path, fig
         np.testing.assert_allclose(row, expected, rtol=1e-5, atol=1e-6)
         assert cells.shape[0] == 5 and cells.shape[2:] == GRID  # the CNN's input: (channels, pairs, rows, cols)
 
+    # what a trained model's metadata records of its data: a retraining on other bytes must show
+    before = data.provenance()
+    assert (before["clips"], before["positives"]) == (4, 2)
+    with open(data.files[0], "ab") as f:
+        f.write(b"\0")
+    assert data.provenance()["data_sha256"] != before["data_sha256"]
+

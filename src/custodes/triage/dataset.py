@@ -9,6 +9,7 @@ from ``videos.txt``: clips cut from the same YouTube video must never sit on bot
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,6 +30,15 @@ class Dataset:
     y: np.ndarray  # 1 = fight
     groups: list[int]  # source video of each clip
     files: list[str]
+
+    def provenance(self) -> dict[str, object]:
+        """What a trained model's metadata says of its data: counts, source and a digest of the clips'
+        contents (the sorted clips' SHA-256s, hashed), so a retraining on other bytes shows."""
+        digest = hashlib.sha256()
+        for f in sorted(self.files):
+            digest.update(hashlib.sha256(Path(f).read_bytes()).digest())
+        return {"clips": int(len(self.y)), "positives": int(self.y.sum()),
+                "data": "fight-surv (Aktı et al. 2019, MIT)", "data_sha256": digest.hexdigest()}
 
 
 def clip_files(data: Path) -> tuple[list[str], list[int]]:

@@ -14,7 +14,6 @@ on all clips and written with its metadata (features, CV scores, data hash).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from datetime import UTC, datetime
@@ -124,15 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     cv = grouped_cv(X, y, data.groups)
     print(json.dumps(cv, indent=2))
     booster = lgb.train(PARAMS, lgb.Dataset(X, y, feature_name=FEATURE_NAMES), ROUNDS)
-    digest = hashlib.sha256()
-    for f in sorted(files):
-        digest.update(hashlib.sha256(Path(f).read_bytes()).digest())
     version = f"violence-{MOTION_VERSION}-lgb-1"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{version}.txt").write_text(booster.model_to_string())
     meta = {"version": version, "features": FEATURE_NAMES, "motion_version": MOTION_VERSION,
-            "trained": datetime.now(UTC).strftime("%Y-%m-%d"), "clips": int(len(y)), "positives": int(y.sum()),
-            "data": "fight-surv (Aktı et al. 2019, MIT)", "data_sha256": digest.hexdigest(),
+            "trained": datetime.now(UTC).strftime("%Y-%m-%d"), **data.provenance(),
             "clip_s_median": round(float(np.median(clip_seconds(files))), 2),
             "params": PARAMS, "rounds": ROUNDS, "cv": cv}
     (args.out / f"{version}.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -16,7 +16,6 @@ Settings were chosen in ``experiments/cell_cnn`` on shuffles 0-2 and confirmed o
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -198,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.workers)
     data = load_dataset(args.data, args.workers)
-    cells, y, files = data.cells, data.y, data.files
+    cells, y = data.cells, data.y
     meta: dict[str, Any] = {}
     if args.cv_shuffles:
         cv = grouped_cv(data.X, cells, y, data.groups, tuple(int(s) for s in args.cv_shuffles.split(",")),
@@ -206,13 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(cv, indent=2))
         meta["cv"] = cv
     nets = [fit(cells, y, seed) for seed in SEEDS]
-    digest = hashlib.sha256()
-    for f in sorted(files):
-        digest.update(hashlib.sha256(Path(f).read_bytes()).digest())
     version = f"violence-{motion.VERSION}-cnn-1"
     meta = {"version": version, "motion_version": motion.VERSION, "grid": list(motion.GRID),
-            "trained": datetime.now(UTC).strftime("%Y-%m-%d"), "clips": int(len(y)), "positives": int(y.sum()),
-            "data": "fight-surv (Aktı et al. 2019, MIT)", "data_sha256": digest.hexdigest(),
+            "trained": datetime.now(UTC).strftime("%Y-%m-%d"), **data.provenance(),
             "config": CONFIG, "seeds": list(SEEDS), "torch": torch.__version__, **meta}
     export(nets, args.out / f"{version}.onnx", meta)
     print(f"wrote {args.out / version}.onnx")
