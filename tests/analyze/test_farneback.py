@@ -1,0 +1,63 @@
+"""Our Farneback flow is OpenCV's (to float rounding), computed with each frame expanded once."""
+
+from datetime import datetime
+
+import cv2
+import numpy as np
+import pytest
+
+from custodes.analyze import farneback, motion
+from custodes.media.decode import gray_frames
+from custodes.media.synth import ClipSpec, write_clip
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    """A struggle and its camera, at the size the motion pass analyses."""
+    path = write_clip(tmp_path_factory.mktemp("flow") / "struggle.mp4",
+                      ClipSpec("CAM-1", datetime(2026, 1, 1), 3, seed=5, struggles=[(0, 3)]))
+    return [f for _, f in gray_frames(path, fps=motion.FPS, size=motion.SIZE)]
+
+
+@pytest.mark.parametrize("winsize", [motion.FLOW_WINSIZE, motion.GRAINY_WINSIZE])
+def test_flow_is_opencvs(frames, winsize):
+    ex = farneback.Expander(motion.SIZE)
+    errors, moving = [], []
+    for a, b in zip(frames, frames[1:], strict=False):
+        ref = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 2, winsize, 2, 5, 1.1, 0)
+        ours = farneback.flow(ex.expand(a), ex.expand(b), winsize)
+        assert ours.shape == ref.shape and ours.dtype == np.float32
+        errors.append(np.abs(ours - ref))
+        moving.append(np.abs(ref).max())
+    err = np.stack(errors)
+    assert max(moving) > 2  # the clip does move: the comparison is not of two zero fields
+    # sums in another order: a few 1e-6 px on average; a pixel whose flow crosses the frame's edge in one
+    # and not the other may differ more, and such pixels are rare
+    assert err.mean() < 1e-4
+    assert np.quantile(err, 0.999) < 1e-2
+
+
+def test_a_shifted_texture_flows_by_the_shift():
+    rng = np.random.default_rng(1)
+    texture = cv2.GaussianBlur(rng.integers(0, 255, (220, 280)).astype(np.uint8), (0, 0), 2)
+    a, b = texture[20:200, 20:260], texture[20:200, 17:257]  # content moves 3 px right
+    ex = farneback.Expander((240, 180))
+    f = farneback.flow(ex.expand(a), ex.expand(b), 9)
+    inner = f[20:-20, 20:-20]
+    assert np.median(inner[..., 0]) == pytest.approx(3.0, abs=0.05)
+    assert np.median(inner[..., 1]) == pytest.approx(0.0, abs=0.05)
+
+
+def test_the_motion_pass_expands_each_frame_once(frames, monkeypatch):
+    calls = []
+    expand = farneback.Expander.expand
+
+    def counting(self, frame):
+        calls.append(frame.shape)
+        return expand(self, frame)
+
+    monkeypatch.setattr(farneback.Expander, "expand", counting)
+    tr = motion.track((i / 15, f) for i, f in enumerate(frames))
+    assert len(tr.times) == len(frames) - 1
+    # once per frame, plus the frames re-expanded when the grain smoothing changed (clean footage: never)
+    assert len(calls) == len(frames)
