@@ -158,6 +158,7 @@ def main() -> int:
                 tt.add_row(k, str(r[k]))
             tt.add_row("plain decode cpu s / full pipeline cpu s",
                        f"{r['plain_decode']['cpu_s']} / {r['full_pipeline']['cpu_s']}")
+            tt.add_row("cpu s in run order", ", ".join(f"{k} {v}" for k, v in r["cpu_s_in_run_order"]))
             tt.add_row("fast pass selected for full analysis", f"{r['fast_pass']['candidate_s']} s")
             tt.add_row(*[(k, str(v)) for k, v in r.items() if k.startswith("planted")][0])
             tt.add_row("targets", r["targets"])

@@ -53,31 +53,40 @@ def stage(name: str, path: Path) -> dict:
 
 def throughput(work: Path) -> list[dict]:
     path, duration, truth = make_long_video(work)
-    # a plain decode with FFmpeg's threads (what a player does) and with one thread (what the pipeline's
-    # workers do: cheaper in CPU, as threads cost their own overhead, which also varies from run to run);
-    # the cheapest of two each is the baseline, so the ratio below never flatters the pipeline
-    plains = [stage(kind, path) for kind in ("plain_decode", "plain_decode_1thread") for _ in range(2)]
+    return [measure_throughput(path, duration, truth)]
+
+
+def measure_throughput(path: Path, duration: float, truth: list[tuple[float, float]]) -> dict:
+    # A plain decode with FFmpeg's threads (what a player does) and with one thread (what the pipeline's
+    # workers do: cheaper in CPU, as threads cost their own overhead, which also varies from run to run).
+    # The machine's speed drifts by tens of per cent over minutes (shared hosts), so the decodes and the full
+    # pass alternate, twice each, and the ratio is of the cheapest of each: neither side is measured only
+    # in a slow moment, and the baseline, with four tries against two, never flatters the pipeline
+    order = ["plain_decode", "plain_decode_1thread", "full", "plain_decode_1thread", "full", "plain_decode"]
+    runs = [stage(kind, path) for kind in order]
+    plains = [r for r in runs if r["stage"].startswith("plain_decode")]
+    fulls = [r for r in runs if r["stage"] == "full"]
     plain = min(plains, key=lambda r: r["cpu_s"])
+    full = min(fulls, key=lambda r: r["cpu_s"])
     fast = stage("fast_pass", path)
     vectors = stage("motion_vectors", path)  # the alternative fast pass, for comparison
-    full = stage("full", path)
     top = full["top"][: len(truth)]
     found = sum(any(a < e and b > s for a, b, _ in top) for s, e in truth)
     hours = duration / 3600
-    return [{
+    return {
         "bench": f"triage throughput, {duration / 60:.0f}-min 1280x720 15 fps body-camera video",
         "footage_h": round(hours, 2),
         "plain_decode": plain, "fast_pass": fast, "full_pipeline": full,
-        "plain_decode_cpu_s_threaded_1thread": [r["cpu_s"] for r in plains],
+        "cpu_s_in_run_order": [[r["stage"], r["cpu_s"]] for r in runs],
         "fast_pass_x_realtime_per_core": round(duration / max(fast["cpu_s"], 1e-6), 1),
         "motion_vector_pass_x_realtime_per_core": round(duration / max(vectors["cpu_s"], 1e-6), 1),
         "full_x_realtime_per_core": round(duration / max(full["cpu_s"], 1e-6), 1),
         "full_vs_plain_decode_cpu": round(full["cpu_s"] / max(plain["cpu_s"], 1e-6), 3),
         "footage_h_per_cpu_h": round(hours / (full["cpu_s"] / 3600), 1),
-        "peak_rss_mb_full": full["peak_rss_mb"],
+        "peak_rss_mb_full": max(r["peak_rss_mb"] for r in fulls),
         f"planted_struggles_in_top{len(truth)}": f"{found}/{len(truth)}",
         "targets": "fast pass >= 100x real time per core; full <= 2x plain decode; peak RSS < 1024 MB",
-    }]
+    }
 
 
 def cross_validation(data: Path, cnn_shuffles: tuple[int, ...] = (0,)) -> tuple[dict, list[list] | None]:

@@ -104,9 +104,9 @@ _BORDER = np.array([0.14, 0.14, 0.4472, 0.4472, 0.4472], dtype=np.float32)
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _update_matrices(R0: np.ndarray, R1: np.ndarray, flow_x: np.ndarray, flow_y: np.ndarray, M: np.ndarray,
-                     border: np.ndarray) -> None:  # pragma: no cover - compiled
-    """OpenCV's FarnebackUpdateMatrices on planes: R0, R1, M (5, h, w); flow (h, w) each. Flat unsigned
-    indices: numba then skips its negative-index checks, which cost as much as the arithmetic."""
+                     border: np.ndarray, y0: int, y1: int) -> None:  # pragma: no cover - compiled
+    """OpenCV's FarnebackUpdateMatrices on planes, rows [y0, y1): R0, R1, M (5, h, w); flow (h, w) each. Flat
+    unsigned indices: numba then skips its negative-index checks."""
     height, width = flow_x.shape
     n = height * width
     r0 = R0.reshape(5 * n)
@@ -117,7 +117,7 @@ def _update_matrices(R0: np.ndarray, R1: np.ndarray, flow_x: np.ndarray, flow_y:
     nb = border.shape[0]
     one = np.float32(1.0)
     half = np.float32(0.5)
-    for y in range(height):
+    for y in range(y0, y1):
         for x in range(width):
             p = np.uint64(y * width + x)
             dx = fxs[p]
@@ -188,14 +188,18 @@ def _update_matrices(R0: np.ndarray, R1: np.ndarray, flow_x: np.ndarray, flow_y:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _blur_solve(M: np.ndarray, flow_x: np.ndarray, flow_y: np.ndarray, block: int) -> None:  # pragma: no cover
-    """OpenCV's FarnebackUpdateFlow_Blur without the matrix update: M (5, h, w) averaged over block x block
-    (edges replicated, running sums in double) and each pixel's 2x2 system solved into flow (h, w) each."""
+def _blur_solve(M: np.ndarray, flow_x: np.ndarray, flow_y: np.ndarray, block: int, R0: np.ndarray, R1: np.ndarray,
+                border: np.ndarray, update: bool) -> None:  # pragma: no cover - compiled
+    """OpenCV's FarnebackUpdateFlow_Blur: M (5, h, w) averaged over block x block (edges replicated, running
+    sums in double), each pixel's 2x2 system solved into flow (h, w) each, and, with ``update``, M recomputed
+    from the new flow in stripes of rows the blur has left behind (while they are still in cache)."""
     height, width = flow_x.shape
     mm = block // 2
     scale = 1.0 / (block * block)
     pad = mm + 1
     vsum = np.zeros((5, width + 2 * pad))  # column sums, the edge columns repeated pad times either side
+    stripe = max(1024 // width, block)
+    y0 = 0
     for c in range(5):
         for x in range(width):
             acc = np.float64(M[c, 0, x] * np.float32(mm + 1))
@@ -240,6 +244,12 @@ def _blur_solve(M: np.ndarray, flow_x: np.ndarray, flow_y: np.ndarray, block: in
             idet = 1.0 / (g11_ * g22_ - g12_ * g12_ + 1e-3)
             flow_x[y, x] = np.float32((g11_ * h2_ - g12_ * h1_) * idet)
             flow_y[y, x] = np.float32((g22_ * h1_ - g12_ * h2_) * idet)
+        if update:
+            # rows below y - block are no longer read by the blur (it reaches y - mm - 1 next)
+            y1 = height if y == height - 1 else y - block
+            if y1 == height or y1 >= y0 + stripe:
+                _update_matrices(R0, R1, flow_x, flow_y, M, border, y0, y1)
+                y0 = y1
 
 
 def flow(prev: list[np.ndarray], cur: list[np.ndarray], winsize: int, iterations: int = 2,
@@ -259,10 +269,8 @@ def flow(prev: list[np.ndarray], cur: list[np.ndarray], winsize: int, iterations
             fx = cv2.resize(fx, (w, h), interpolation=cv2.INTER_LINEAR) * up
             fy = cv2.resize(fy, (w, h), interpolation=cv2.INTER_LINEAR) * up
         M = np.empty((5, h, w), dtype=np.float32)
-        _update_matrices(R0, R1, fx, fy, M, _BORDER)
+        _update_matrices(R0, R1, fx, fy, M, _BORDER, 0, h)
         for i in range(iterations):
-            _blur_solve(M, fx, fy, winsize)
-            if i < iterations - 1:
-                _update_matrices(R0, R1, fx, fy, M, _BORDER)
+            _blur_solve(M, fx, fy, winsize, R0, R1, _BORDER, i < iterations - 1)
     assert fx is not None and fy is not None
     return np.dstack((fx, fy))
