@@ -61,3 +61,33 @@ def test_the_motion_pass_expands_each_frame_once(frames, monkeypatch):
     assert len(tr.times) == len(frames) - 1
     # once per frame, plus the frames re-expanded when the grain smoothing changed (clean footage: never)
     assert len(calls) == len(frames)
+
+
+def test_each_pair_of_the_motion_pass_flows_as_opencv_on_its_frames_when_the_grain_smoothing_switches(
+        tmp_path, monkeypatch):
+    """Clean footage that turns grainy: the smoothing starts mid-clip, the frame kept from the last pair is
+    smoothed again, and its cached expansion must not be reused. Every pair's flow is OpenCV's on that
+    pair's two frames, smoothed alike."""
+    path = write_clip(tmp_path / "dusk.mp4", ClipSpec("CAM-1", datetime(2026, 1, 1), 6, seed=8, struggles=[(1, 5)]))
+    rng = np.random.default_rng(2)
+    frames = []
+    for i, (_, f) in enumerate(gray_frames(path, fps=motion.FPS, size=motion.SIZE)):
+        if i >= 30:
+            f = np.clip(f + rng.normal(0, 8, f.shape), 0, 255).astype(np.uint8)
+        frames.append(f)
+    flows = []
+    ours = farneback.flow
+    monkeypatch.setattr(farneback, "flow", lambda p, c, w, iterations=2: flows.append((w, ours(p, c, w, iterations)))
+                        or flows[-1][1])
+    tr = motion.MotionTrack()
+    smoothing = []  # what each pair was smoothed by (set before its flow)
+    for i, f in enumerate(frames):
+        tr.add_frame(i / 15, f)
+        smoothing.append(tr.smoothing)
+    assert len(flows) == len(frames) - 1
+    assert smoothing[1] == 0 and smoothing[-1] > 0  # it did switch
+    for i, ((win, flow), s) in enumerate(zip(flows, smoothing[1:], strict=True)):
+        a, b = motion._smooth(frames[i], s), motion._smooth(frames[i + 1], s)
+        assert win == (motion.GRAINY_WINSIZE if s else motion.FLOW_WINSIZE)
+        ref = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 2, win, 2, 5, 1.1, 0)
+        assert np.abs(flow - ref).mean() < 1e-3, i

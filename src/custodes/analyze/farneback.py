@@ -15,6 +15,7 @@ window (flags 0), no initial flow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -102,7 +103,16 @@ class Expander:
 _BORDER = np.array([0.14, 0.14, 0.4472, 0.4472, 0.4472], dtype=np.float32)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+def _compiled(fn: Callable[..., None]) -> Callable[..., None]:
+    """Compiled once and cached beside this file (or in the user's cache); where neither is writable (a
+    read-only install), compiled in each process instead (a few seconds) rather than failing the import."""
+    try:
+        return njit(cache=True, nogil=True, error_model="numpy")(fn)  # type: ignore[no-any-return]
+    except RuntimeError:
+        return njit(nogil=True, error_model="numpy")(fn)  # type: ignore[no-any-return]
+
+
+@_compiled
 def _update_matrices(R0: np.ndarray, R1: np.ndarray, flow_x: np.ndarray, flow_y: np.ndarray, M: np.ndarray,
                      border: np.ndarray, y0: int, y1: int) -> None:  # pragma: no cover - compiled
     """OpenCV's FarnebackUpdateMatrices on planes, rows [y0, y1): R0, R1, M (5, h, w); flow (h, w) each. Flat
@@ -187,7 +197,7 @@ def _update_matrices(R0: np.ndarray, R1: np.ndarray, flow_x: np.ndarray, flow_y:
             m[p + np.uint64(4 * n)] = r6 * r2 + r5 * r3
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@_compiled
 def _blur_solve(M: np.ndarray, flow_x: np.ndarray, flow_y: np.ndarray, block: int, R0: np.ndarray, R1: np.ndarray,
                 border: np.ndarray, update: bool) -> None:  # pragma: no cover - compiled
     """OpenCV's FarnebackUpdateFlow_Blur: M (5, h, w) averaged over block x block (edges replicated, running
