@@ -76,9 +76,14 @@ def test_each_pair_of_the_motion_pass_flows_as_opencv_on_its_frames_when_the_gra
             f = np.clip(f + rng.normal(0, 8, f.shape), 0, 255).astype(np.uint8)
         frames.append(f)
     flows = []
-    ours = farneback.flow
-    monkeypatch.setattr(farneback, "flow", lambda p, c, w, iterations=2: flows.append((w, ours(p, c, w, iterations)))
-                        or flows[-1][1])
+    ours = farneback.flow_planes
+
+    def recording(p, c, w, iterations=2):
+        fx, fy = ours(p, c, w, iterations)
+        flows.append((w, np.dstack((fx, fy))))
+        return fx, fy
+
+    monkeypatch.setattr(farneback, "flow_planes", recording)
     tr = motion.MotionTrack()
     smoothing = []  # what each pair was smoothed by (set before its flow)
     for i, f in enumerate(frames):

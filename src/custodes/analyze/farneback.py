@@ -262,11 +262,11 @@ def _blur_solve(M: np.ndarray, flow_x: np.ndarray, flow_y: np.ndarray, block: in
                 y0 = y1
 
 
-def flow(prev: list[np.ndarray], cur: list[np.ndarray], winsize: int, iterations: int = 2,
-         pyr_scale: float = 0.5) -> np.ndarray:
-    """Dense flow from the frame expanded as ``prev`` to the one expanded as ``cur`` (``Expander.expand``):
-    what ``cv2.calcOpticalFlowFarneback(prev, cur, None, pyr_scale, levels, winsize, iterations, poly_n,
-    poly_sigma, 0)`` returns, as (h, w, 2) float32."""
+def flow_planes(prev: list[np.ndarray], cur: list[np.ndarray], winsize: int, iterations: int = 2,
+                pyr_scale: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Dense flow from the frame expanded as ``prev`` to the one expanded as ``cur`` (``Expander.expand``),
+    as its x and y planes, (h, w) float32 each: what ``cv2.calcOpticalFlowFarneback(prev, cur, None,
+    pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, 0)`` returns, channel by channel."""
     fx: np.ndarray | None = None
     fy: np.ndarray | None = None
     for R0, R1 in zip(reversed(prev), reversed(cur), strict=True):
@@ -283,4 +283,10 @@ def flow(prev: list[np.ndarray], cur: list[np.ndarray], winsize: int, iterations
         for i in range(iterations):
             _blur_solve(M, fx, fy, winsize, R0, R1, _BORDER, i < iterations - 1)
     assert fx is not None and fy is not None
-    return np.dstack((fx, fy))
+    return fx, fy
+
+
+def flow(prev: list[np.ndarray], cur: list[np.ndarray], winsize: int, iterations: int = 2,
+         pyr_scale: float = 0.5) -> np.ndarray:
+    """``flow_planes`` as OpenCV lays it out: (h, w, 2) float32."""
+    return np.dstack(flow_planes(prev, cur, winsize, iterations, pyr_scale))
