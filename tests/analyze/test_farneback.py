@@ -25,7 +25,7 @@ def test_flow_is_opencvs(frames, winsize):
     errors, moving = [], []
     for a, b in zip(frames, frames[1:], strict=False):
         ref = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 2, winsize, 2, 5, 1.1, 0)
-        ours = farneback.flow(ex.expand(a), ex.expand(b), winsize)
+        ours = ex.flow(ex.expand(a), ex.expand(b), winsize)
         assert ours.shape == ref.shape and ours.dtype == np.float32
         errors.append(np.abs(ours - ref))
         moving.append(np.abs(ref).max())
@@ -37,12 +37,31 @@ def test_flow_is_opencvs(frames, winsize):
     assert np.quantile(err, 0.999) < 1e-2
 
 
+def test_an_expander_flows_at_its_own_pyramid_scale(frames):
+    """The pyramid scale is stated once, in the expander's parameters: its flow is OpenCV's at that scale."""
+    params = farneback.Params(pyr_scale=0.6, levels=3)
+    ex = farneback.Expander(motion.SIZE, params)
+    a, b = frames[10], frames[11]
+    ref = cv2.calcOpticalFlowFarneback(a, b, None, 0.6, 3, 9, 2, 5, 1.1, 0)
+    at_half = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 9, 2, 5, 1.1, 0)
+    ours = ex.flow(ex.expand(a), ex.expand(b), 9)
+    assert np.abs(ours - ref).mean() < 1e-4
+    assert np.abs(at_half - ref).mean() > 1e-3  # the scale matters: a wrong one would show
+
+
+def test_expansions_of_another_pyramid_are_refused(frames):
+    coarse = farneback.Expander(motion.SIZE, farneback.Params(levels=1))
+    fine = farneback.Expander(motion.SIZE)
+    with pytest.raises(ValueError, match="levels"):
+        fine.flow(coarse.expand(frames[0]), coarse.expand(frames[1]), 9)
+
+
 def test_a_shifted_texture_flows_by_the_shift():
     rng = np.random.default_rng(1)
     texture = cv2.GaussianBlur(rng.integers(0, 255, (220, 280)).astype(np.uint8), (0, 0), 2)
     a, b = texture[20:200, 20:260], texture[20:200, 17:257]  # content moves 3 px right
     ex = farneback.Expander((240, 180))
-    f = farneback.flow(ex.expand(a), ex.expand(b), 9)
+    f = ex.flow(ex.expand(a), ex.expand(b), 9)
     inner = f[20:-20, 20:-20]
     assert np.median(inner[..., 0]) == pytest.approx(3.0, abs=0.05)
     assert np.median(inner[..., 1]) == pytest.approx(0.0, abs=0.05)
@@ -76,14 +95,14 @@ def test_each_pair_of_the_motion_pass_flows_as_opencv_on_its_frames_when_the_gra
             f = np.clip(f + rng.normal(0, 8, f.shape), 0, 255).astype(np.uint8)
         frames.append(f)
     flows = []
-    ours = farneback.flow_planes
+    ours = farneback.Expander.flow_planes
 
-    def recording(p, c, w, iterations=2):
-        fx, fy = ours(p, c, w, iterations)
+    def recording(self, p, c, w, iterations=2):
+        fx, fy = ours(self, p, c, w, iterations)
         flows.append((w, np.dstack((fx, fy))))
         return fx, fy
 
-    monkeypatch.setattr(farneback, "flow_planes", recording)
+    monkeypatch.setattr(farneback.Expander, "flow_planes", recording)
     tr = motion.MotionTrack()
     smoothing = []  # what each pair was smoothed by (set before its flow)
     for i, f in enumerate(frames):

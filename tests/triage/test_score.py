@@ -64,3 +64,21 @@ def test_grainy_footage_puts_a_caveat_on_what_fired_and_no_reason_of_its_own():
     assert score.combine(fired)[0] == same_score  # a caveat, not a penalty: the reviewer decides
     assert [r["signal"] for r in score.combine({**fired, "noise": 0.0})[1]] == ["p_visual"]
     assert score.combine({"p_visual": 0.1, "noise": 9.0})[1] == []
+
+
+def test_frames_come_in_batches_and_those_before_a_decoding_failure_are_kept():
+    def frames():
+        for i in range(70):
+            yield i / 15, np.full((2, 2), i, dtype=np.uint8)
+        raise score.DecodeError("decoding stopped: invalid data")
+
+    got = []
+    try:
+        for batch in score._in_batches(frames(), 32):
+            got.append([t for t, _ in batch])
+    except score.DecodeError as exc:
+        assert "invalid data" in str(exc)
+    else:
+        raise AssertionError("the decoding error was swallowed")
+    assert [len(b) for b in got] == [32, 32, 6]
+    assert [t for b in got for t in b] == [i / 15 for i in range(70)]

@@ -198,7 +198,7 @@ class MotionTrack:
         expander = _expander(prev.shape[1], prev.shape[0])
         prev_exp = self._prev_expansion if self._prev_expansion is not None else expander.expand(prev)
         cur_exp = self._prev_expansion = expander.expand(cur)
-        flow_x, flow_y = farneback.flow_planes(prev_exp, cur_exp, win, iterations=2)
+        flow_x, flow_y = expander.flow_planes(prev_exp, cur_exp, win, iterations=2)
         # camera motion from every 4th pixel, quantiles and histograms from every 2nd (of every 2nd row):
         # the same statistics to within noise at a fraction of the sorting (they were 40 % of the pass)
         fx = flow_x - np.median(flow_x[::4, ::4]).astype(np.float32)
