@@ -144,11 +144,10 @@ def _compiled(fn: Callable[..., None]) -> Callable[..., None]:
     # instead of twice (what GCC does by default). The only rounding change it allows, and it took 10-15 %
     # off a frame pair's flow (4.2-4.8 -> 3.5-4.3 ms, the same frames alternately); the mean difference to
     # OpenCV's flow stayed at 2e-6 px. The other fast-math flags would let LLVM reorder the running sums.
-    options = {"nogil": True, "error_model": "numpy", "fastmath": {"contract"}}
     try:
-        return njit(cache=True, **options)(fn)  # type: ignore[no-any-return]
+        return njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})(fn)  # type: ignore[no-any-return]
     except RuntimeError:
-        return njit(**options)(fn)  # type: ignore[no-any-return]
+        return njit(nogil=True, error_model="numpy", fastmath={"contract"})(fn)  # type: ignore[no-any-return]
 
 
 @_compiled
