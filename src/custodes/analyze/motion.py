@@ -134,6 +134,22 @@ def noise_sigma(prev: np.ndarray, cur: np.ndarray) -> float:
     return min(spatial, temporal)
 
 
+THUMB = (32, 24)
+
+
+def _thumb(frame: np.ndarray) -> np.ndarray:
+    """The frame's layout at 32x24, mean removed: what stays when detail and brightness are taken away."""
+    t = cv2.resize(frame, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
+    return t - t.mean()
+
+
+def layout_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two thumbnails (``_thumb``): near 1 for two moments of one scene, even with people moving
+    in it (on the 300 fight-surv clips the lowest of a clip's pairs is above 0.9 for 95 % of clips), near 0
+    across a cut to another camera."""
+    return float((a * b).sum() / (np.sqrt(float((a * a).sum()) * float((b * b).sum())) + 1e-6))
+
+
 def smoothing_for(noise: float) -> float:
     """Gaussian sigma (px) for frames with noise of std ``noise``, rounded to 0.1 px; 0 up to NOISE_FLOOR.
 
@@ -173,11 +189,18 @@ class MotionTrack:
     _prev_expansion: list[np.ndarray] | None = None  # _prev_frame's polynomial expansions (farneback.Expander)
     _prev_flow: tuple[np.ndarray, np.ndarray] | None = None
     _prev_local: np.ndarray | None = None
+    # per pair, how alike the two frames' layouts are (``layout_similarity``): not a model feature, it tells a
+    # scene cut from motion (``analyze.scene_cuts``)
+    similarity: list[float] = field(default_factory=list)
+    _prev_thumb: np.ndarray | None = None
 
     def add_frame(self, t: float, cur: np.ndarray) -> None:
         prev_raw, self._prev_raw = self._prev_raw, cur
-        if prev_raw is None:
+        thumb, prev_thumb = _thumb(cur), self._prev_thumb
+        self._prev_thumb = thumb
+        if prev_raw is None or prev_thumb is None:
             return
+        self.similarity.append(layout_similarity(prev_thumb, thumb))
         # every pair until NOISE_MEMORY estimates are in (a clip's first busy frame pair alone must not decide)
         if len(self.times) < NOISE_MEMORY or len(self.times) % NOISE_EVERY == 0:
             n = noise_sigma(prev_raw, cur)

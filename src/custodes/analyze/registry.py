@@ -10,7 +10,7 @@ import importlib.util
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from custodes.analyze import audio_events, motion, overlay, pdq, pose, speech, tmk
+from custodes.analyze import audio_events, motion, overlay, pdq, pose, scene_cuts, speech, tmk
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def analyzers() -> list[AnalyzerInfo]:
     return [
         AnalyzerInfo("fast pass", "fast-1", ("bitrate_ratio", "loudness_db", "candidate_span"), ("av",),
                      command="triage"),
-        AnalyzerInfo("scene cuts", "cuts-1", ("scene_cut",), ("av",), command="triage"),
+        AnalyzerInfo("scene cuts", scene_cuts.VERSION, ("scene_cut",), ("av",), command="triage"),
         AnalyzerInfo("motion", motion.VERSION, ("motion_local", "vif", "sensor_noise"), ("av", "cv2"),
                      command="triage"),
         AnalyzerInfo("violence model", MODEL_NAME, ("p_visual",), ("lightgbm", "onnxruntime"),

@@ -10,7 +10,8 @@ processes and writes nothing); the caller stores what it returns.
 3. Full pass over candidate spans only: optical-flow motion per 2 s window
    (1 s hop) scored by two learned models, LightGBM on the motion features and
    a small CNN on the motion cell grids (``cell_cnn``), p_visual = their mean;
-   audio events from YAMNet over the same spans.
+   audio events from YAMNet over the same spans. Scene cuts: keyframes over
+   the whole video (fast), frame pairs inside the spans (``analyze.scene_cuts``).
 4. Window score = 1 − (1 − 0.8·p_visual)(1 − 0.7·p_audio_event)(1 − loud_bonus),
    a fixed, documented combination (only p_visual is learned: the training
    data's audio comes from YouTube uploads and is not representative).
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from custodes.analyze import audio_events, motion
+from custodes.analyze import audio_events, motion, scene_cuts
 from custodes.media.decode import (
     DecodeError,
     audio_envelope,
@@ -45,7 +46,8 @@ LGB_MODEL_NAME = "violence-motion-6-lgb-1"
 # the visual score's models: each errs on other clips, and their mean ranks fight-surv better than either
 # (grouped CV: LightGBM 0.89, CNN 0.86, mean 0.90-0.91)
 MODEL_NAME = f"{LGB_MODEL_NAME}+{cell_cnn.MODEL_NAME.removeprefix(f'violence-{motion.VERSION}-')}"
-TRIAGE_VERSION = f"triage-4/{MODEL_NAME}/{audio_events.VERSION}"
+TRIAGE_VERSION = f"triage-5/{MODEL_NAME}/{audio_events.VERSION}"
+DIFF_COLUMN = motion.PAIR_NAMES.index("frame_diff")
 FULL_ANALYSIS_MAX_S = 180.0  # shorter videos are analysed end to end
 PAD_S = motion.WINDOW_S  # one analysis window either side of every second that stands out
 SEGMENT_THRESHOLD = 0.5
@@ -237,10 +239,10 @@ def analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResult
             res.signals.append(SignalRow("loudness", v, "loudness_db", i * env.step_s, (i + 1) * env.step_s,
                                          round(float(db), 2)))
     try:
-        for t in keyframe_cuts(path):
-            res.signals.append(SignalRow("scene cuts", "cuts-1", "scene_cut", t, t, 1.0))
+        key_cuts = keyframe_cuts(path)
     except DecodeError:
-        pass
+        key_cuts = []
+    frame_cuts: list[float] = []
     spans = candidate_spans(duration, pt.video_bytes_per_s, env.rms_db if env else None,
                             env.step_s if env else 0.5)
     for a, b in spans:
@@ -257,6 +259,7 @@ def analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResult
             errors.append(f"video decoding stopped at {tr.times[-1] if tr.times else a:.1f}s: {exc}")
         if not tr.times:
             continue
+        frame_cuts += scene_cuts.between_frames(tr.times, [float(r[DIFF_COLUMN]) for r in tr.rows], tr.similarity)
         res.analysed_s += (tr.times[-1] - tr.times[0]) if len(tr.times) > 1 else 0.0
         # the last frame lasts until the next would have come (at the source's rate, up to motion.FPS)
         span_end = min(b, tr.times[-1] + (tr.times[-1] - tr.times[-2] if len(tr.times) > 1 else 1.0 / motion.FPS))
@@ -292,6 +295,8 @@ def analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResult
                 if sel.any():
                     w["audio"] = {g: float(vals[sel].max()) for g, vals in eg.items()}
             window_rows.append(w)
+    for t, found_by in scene_cuts.merge(key_cuts, frame_cuts, pt.keyframes):
+        res.signals.append(SignalRow("scene cuts", scene_cuts.VERSION, "scene_cut", t, t, 1.0, {"found_by": found_by}))
     if errors:
         res.stats["errors"] = errors
     if not window_rows:
