@@ -1,19 +1,21 @@
-"""Scene cuts: camera switches, edits, jumps in time — in an archive of "unedited" recordings, an edit is
-itself evidence.
+"""Scene cuts: camera switches, edits, jumps in time — in an archive of "unedited" recordings, an edit is itself
+evidence.
 
-Two passes find them. The fast pass decodes keyframes only, over the whole video
-(``media.decode.keyframe_cuts``): a cut shows as a keyframe unlike the one before it. That misses cuts
-whose two sides look alike at keyframe scale, and every cut spliced in between two keyframes is only
-dated to the interval between them (one to several seconds). The full pass decodes every frame of the
-candidate spans, and ``motion`` measures each frame pair's mean grey-level difference and how alike the two
-frames' layouts are (thumbnail correlation); there a cut is one pair whose frames differ and whose layouts
-do not correlate, between pairs that do. Motion, even a struggle close to the camera, leaves the scene's
-layout in place, and a camera swung round changes it over several pairs, not one. On the 300 real fight-surv
-clips it finds the one cut (a compilation switching from CAM 01 to CAM 02 mid-fight) and false cuts in one
-other clip (four in 3 s, as limbs swung into the lens fill half the frame, blown out white, for a frame each);
-none in the 150 clips without a fight. Splices of footage
-cut from elsewhere mostly fall into candidate spans anyway: the encoder spends a burst of bits on the first
-frame after a cut, and bursts are what the fast pass selects.
+Two passes find them. The fast pass decodes keyframes only, over the whole video (``media.decode.keyframe_cuts``):
+a cut shows as a keyframe unlike the one before it. That misses a splice in and back out between two keyframes
+(both show the same scene), and cuts that change the picture less than this video's keyframes usually change (an
+edit alternating between two cameras raises what is usual), and it dates a cut spliced in between keyframes only to
+the interval between them (one to several seconds).
+
+The full pass decodes every frame of the candidate spans, and ``motion`` measures each frame pair's mean grey-level
+difference and how alike the two frames' layouts are (thumbnail correlation); there a cut is one pair whose frames
+differ and whose layouts do not correlate, between pairs that do. Motion, even a struggle close to the camera,
+leaves the scene's layout in place, and a camera swung round changes it over several pairs, not one. On the 300
+real fight-surv clips it finds the one cut (a compilation switching from CAM 01 to CAM 02 mid-fight) and false cuts
+in one other clip (four in 3 s, as limbs swung into the lens fill half the frame, blown out white, for a frame
+each); none in the 150 clips without a fight. The full pass runs only on candidate spans of long videos: a splice
+into calm footage costs the encoder a burst of bits, but not always enough to make a span (2 of 5 spliced seconds
+in a synthetic test), so such splices mostly stay invisible there.
 """
 
 from __future__ import annotations
