@@ -194,3 +194,29 @@ def test_redaction_review_lists_frames_to_check(web_case, client):
     assert doc["derivative"][:12] in page and "least confident" in page
     for c in doc["lowest_confidence_frames"][:2]:
         assert f"/thumbs/{doc['derivative']}.jpg?t={c['t']}" in page
+
+
+def test_an_item_shows_where_its_picture_cuts(web_case, client):
+    """Scene cuts inside one file (an edit is evidence) are listed on the item, each a link to its moment."""
+    from sqlalchemy import delete
+
+    from custodes.store.db import Signal
+
+    case, _ = web_case
+    login(client, "rita")
+    sha = client.get("/api/queue").json()[0]["sha256"]
+    with case.sessions() as s:
+        s.add_all([Signal(sha256=sha, analyzer="scene cuts", version="cuts-2", kind="scene_cut", start_s=t, end_s=t,
+                          value=1.0, data={"found_by": how}) for t, how in ((4.6, "frames"), (9.0, "keyframes"))])
+        s.commit()
+    try:
+        assert client.get(f"/api/items/{sha}").json()["cuts"] == [{"t": 4.6, "found_by": "frames"},
+                                                                  {"t": 9.0, "found_by": "keyframes"}]
+        page = client.get(f"/items/{sha}").text
+        assert 'class="seek cut" data-t="4.6"' in page and 'data-t="9.0"' in page
+        assert "found between keyframes" in page
+    finally:
+        with case.sessions() as s:
+            s.execute(delete(Signal).where(Signal.sha256 == sha, Signal.kind == "scene_cut", Signal.version == "cuts-2",
+                                           Signal.start_s.in_([4.6, 9.0])))
+            s.commit()

@@ -35,6 +35,7 @@ from custodes.store.db import (
     Provenance,
     Recording,
     Segment,
+    Signal,
     User,
     WebSession,
 )
@@ -254,6 +255,8 @@ def create_app(case: Case) -> FastAPI:
             segs = list(s.scalars(select(Segment).where(Segment.sha256 == sha256).order_by(Segment.start_s)))
             anns = list(s.scalars(select(Annotation).where(Annotation.sha256 == sha256).order_by(Annotation.id)))
             prov = list(s.scalars(select(Provenance).where(Provenance.sha256 == sha256)))
+            cuts = list(s.scalars(select(Signal).where(Signal.sha256 == sha256, Signal.kind == "scene_cut")
+                                  .order_by(Signal.start_s)))
         superseded = {a.supersedes for a in anns if a.supersedes}
         gaps_near: list[dict[str, Any]] = []
         if rec is not None and rec.camera_id and rec.start_at and rec.end_at:
@@ -273,6 +276,9 @@ def create_app(case: Case) -> FastAPI:
             "camera": rec.camera_id if rec else "",
             "start": rec.start_at.isoformat(sep=" ") if rec and rec.start_at else "",
             "gaps": gaps_near,
+            # an edit, a camera switch or a jump in time inside one file (analyze.scene_cuts): the keyframe pass
+            # dates a cut to the keyframe after it, the frame pass to the frame
+            "cuts": [{"t": c.start_s, "found_by": (c.data or {}).get("found_by", "keyframes")} for c in cuts],
             "segments": [{"start_s": g.start_s, "end_s": g.end_s, "score": round(g.score, 3),
                           "reasons": [r["text"] for r in g.reasons]} for g in segs],
             "annotations": [{"id": a.id, "start_s": a.start_s, "end_s": a.end_s, "label": a.label, "people": a.people,
