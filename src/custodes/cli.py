@@ -558,6 +558,10 @@ def timeline(case_dir: CaseArg, camera: Annotated[str | None, typer.Option("--ca
         for g in c["gaps"]:
             Console().print(f"[bold red]GAP[/] {c['camera']} {g['start']:%Y-%m-%d %H:%M:%S} – {g['end']:%H:%M:%S} "
                             f"({g['duration_s']:.0f} s with no recording)")
+    for k in doc["cuts"]:
+        Console().print(f"[magenta]CUT[/] {k['camera']} {k['at']:%Y-%m-%d %H:%M:%S} in {_e(k['name'])} "
+                        f"({k['offset_s']:.1f} s in): the picture changes abruptly — an edit, a camera switch or a "
+                        "jump in time")
     for o in doc["overlaps"]:
         Console().print(f"[cyan]simultaneous[/] {', '.join(o['cameras'])}: {o['start']:%H:%M:%S} – {o['end']:%H:%M:%S}")
     for u in doc["unplaced"]:

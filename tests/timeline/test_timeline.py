@@ -11,7 +11,7 @@ from custodes.ingest.pipeline import Ingestor
 from custodes.store.case import Case
 from custodes.store.db import Recording
 from custodes.timeline.build import build_timeline, read_recordings, write_svg
-from tests.conftest import cli_json
+from tests.conftest import cli_json, run_cli
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -166,3 +166,32 @@ def test_cyrillic_overlay_is_read(tmp_path):
     assert abs((res.start - datetime(2026, 3, 14, 23, 59, 50)).total_seconds()) <= 1  # and across midnight
     assert res.confidence >= 0.95
     assert any("КАМЕРА" in r.text for r in res.readings)
+
+
+def test_cuts_inside_a_recording_are_on_the_timeline_at_their_clock_time(timeline_case):
+    """A scene cut found by triage inside a placed recording is listed with its camera and wall-clock time."""
+    from sqlalchemy import delete
+
+    from custodes.store.db import Signal
+
+    case, _, _ = timeline_case
+    doc = build_timeline(case)
+    assert doc["cuts"] == []  # the demo's recordings are unedited
+    rec = doc["cameras"][0]["recordings"][0]
+    with case.sessions() as s:
+        s.add(Signal(sha256=rec["sha256"], analyzer="scene cuts", version="cuts-2", kind="scene_cut", start_s=7.5,
+                     end_s=7.5, value=1.0, data={"found_by": "frames"}))
+        s.commit()
+    try:
+        doc = build_timeline(case)
+        assert [(k["camera"], k["sha256"], k["offset_s"]) for k in doc["cuts"]] == [
+            (doc["cameras"][0]["camera"], rec["sha256"], 7.5)]
+        assert (doc["cuts"][0]["at"] - rec["start"]).total_seconds() == pytest.approx(7.5)
+        out = cli_json("timeline", str(case.root))
+        assert out["cuts"][0]["offset_s"] == 7.5 and out["cuts"][0]["at"].startswith(f"{rec['start']:%Y-%m-%d}")
+        text = run_cli("timeline", str(case.root))
+        assert text.returncode == 0 and "CUT" in text.stdout and "7.5 s in" in text.stdout
+    finally:
+        with case.sessions() as s:
+            s.execute(delete(Signal).where(Signal.sha256 == rec["sha256"], Signal.kind == "scene_cut"))
+            s.commit()

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from custodes.analyze import overlay
 from custodes.store.case import Case
-from custodes.store.db import EvidenceObject, MediaProbe, Recording
+from custodes.store.db import EvidenceObject, MediaProbe, Recording, Signal
 
 GAP_TOLERANCE_S = 3.0
 MAX_GAP_S = 4 * 3600.0
@@ -94,6 +94,12 @@ def build_timeline(case: Case, camera: str | None = None) -> dict[str, Any]:
     names = case.display_names()
     with case.sessions() as s:
         recs = list(s.scalars(select(Recording)))
+        # scene cuts inside a file (found by triage, analyze.scene_cuts): a file that should be one camera's
+        # unbroken recording but cuts is an edit, a camera switch or a jump in time
+        cuts_in: dict[str, list[float]] = {}
+        for sha, t in s.execute(select(Signal.sha256, Signal.start_s).where(Signal.kind == "scene_cut")
+                                .order_by(Signal.start_s)):
+            cuts_in.setdefault(sha, []).append(float(t))
     placed: dict[str, list[dict[str, Any]]] = {}
     unplaced = []
     for r in recs:
@@ -104,7 +110,7 @@ def build_timeline(case: Case, camera: str | None = None) -> dict[str, Any]:
         cam = r.camera_id or "unknown camera"
         placed.setdefault(cam, []).append({
             "sha256": r.sha256, "name": names.get(r.sha256, ""), "start": r.start_at, "end": r.end_at,
-            "source": r.source, "confidence": round(r.confidence, 3)})
+            "source": r.source, "confidence": round(r.confidence, 3), "cuts_s": cuts_in.get(r.sha256, [])})
     cameras: list[dict[str, Any]] = []
     for cam in sorted(placed):
         if camera and cam != camera:
@@ -120,8 +126,11 @@ def build_timeline(case: Case, camera: str | None = None) -> dict[str, Any]:
         cameras.append({"camera": cam, "recordings": items, "gaps": gaps,
                         "coverage": [{"start": c.start, "end": c.end, "files": len(c.items)} for c in cover]})
     overlaps = _simultaneous([(c["camera"], cv["start"], cv["end"]) for c in cameras for cv in c["coverage"]])
+    cuts = sorted(({"camera": c["camera"], "sha256": r["sha256"], "name": r["name"], "offset_s": t,
+                    "at": r["start"] + timedelta(seconds=t)}
+                   for c in cameras for r in c["recordings"] for t in r["cuts_s"]), key=lambda x: x["at"])
     return {"cameras": cameras, "gaps": [g for c in cameras for g in c["gaps"]], "overlaps": overlaps,
-            "unplaced": unplaced}
+            "cuts": cuts, "unplaced": unplaced}
 
 
 def _simultaneous(spans: list[tuple[str, datetime, datetime]]) -> list[dict[str, Any]]:
