@@ -108,3 +108,24 @@ def test_export_refuses_non_empty_folder_and_unknown_items(tmp_path, case):
         export_package(case, tmp_path / "full", "tester")
     with pytest.raises(ExportError):
         export_package(case, tmp_path / "new", "tester", items=["deadbeef"])
+
+
+def test_scene_cuts_inside_an_item_travel_in_the_package(tmp_path, demo_drive):
+    """An edit found inside a file is part of what is handed over: in items.json and in the report."""
+    from custodes.store.db import EvidenceObject, Signal
+
+    drive, _ = demo_drive
+    case = Case.init(tmp_path / "case", "tester")
+    Ingestor(case, "tester").run([drive])
+    with case.sessions() as s:
+        sha = sorted(x for (x,) in s.query(EvidenceObject.sha256).filter(EvidenceObject.kind == "file"))[0]
+        s.add_all([Signal(sha256=sha, analyzer="scene cuts", version="cuts-2", kind="scene_cut", start_s=t, end_s=t,
+                          value=1.0, data={"found_by": how}) for t, how in ((4.6, "frames"), (9.0, "keyframes"))])
+        s.commit()
+    export_package(case, tmp_path / "pkg", "clerk", items=[sha])
+    item = json.loads((tmp_path / "pkg" / "items.json").read_text())[0]
+    assert item["scene_cuts"] == [{"t_s": 4.6, "found_by": "frames", "analyzer_version": "cuts-2"},
+                                  {"t_s": 9.0, "found_by": "keyframes", "analyzer_version": "cuts-2"}]
+    report = (tmp_path / "pkg" / "report.html").read_text()
+    assert "<li>4.6 s</li>" in report and "9.0 s (or in the seconds before" in report
+    assert verify_package(tmp_path / "pkg").ok

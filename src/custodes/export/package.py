@@ -136,6 +136,8 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                                  .order_by(TranscriptSegment.start_s)))
             scores = [(g.start_s, g.end_s, g.value) for g in s.scalars(
                 select(Signal).where(Signal.sha256 == sha, Signal.kind == "score").order_by(Signal.start_s))]
+            cuts = list(s.scalars(select(Signal).where(Signal.sha256 == sha, Signal.kind == "scene_cut")
+                                  .order_by(Signal.start_s)))
             der = s.get(Derivative, sha)
             name = prov[0].original_name if prov else f"{sha}.mp4"
             docs.append({
@@ -155,6 +157,9 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                 "annotations": [{"id": a.id, "start_s": a.start_s, "end_s": a.end_s, "label": a.label,
                                  "people": a.people, "note": a.note, "author": a.author,
                                  "created_at": a.created_at.isoformat(), "supersedes": a.supersedes} for a in anns],
+                # where the picture cuts inside the file: an edit, a camera switch or a jump in time
+                "scene_cuts": [{"t_s": c.start_s, "found_by": (c.data or {}).get("found_by", "keyframes"),
+                                "analyzer_version": c.version} for c in cuts],
                 "transcript": [{"start_s": t.start_s, "end_s": t.end_s, "language": t.language, "text": t.text}
                                for t in trs],
                 "derived_from": None if der is None else {"original": der.parent_sha256, "kind": der.kind,
@@ -244,6 +249,9 @@ def _report(case: Case, docs: list[dict[str, Any]], ledger: list[dict[str, Any]]
                        f"{e('; '.join(g['reasons']))}</li>" for g in d["segments"])
         anns = "".join(f"<li>{e(a['label'])} {a['start_s']:.1f}–{a['end_s']:.1f} s by {e(a['author'])}: "
                        f"{e(a['note'])}</li>" for a in d["annotations"])
+        cuts = "".join(f"<li>{c['t_s']:.1f} s" + (" (or in the seconds before: found between keyframes)"
+                                                  if c["found_by"] == "keyframes" else "") + "</li>"
+                       for c in d["scene_cuts"])
         trs = "".join(f"<li>[{t['language']}] {t['start_s']:.1f} s: {e(t['text'])}</li>" for t in d["transcript"])
         origins = "".join(f"<li><code>{e(o['source_path'])}{(' ! ' + e(o['member_path'])) if o['member_path'] else ''}"
                           f"</code> (mtime {e(o['mtime'])})</li>" for o in d["origins"])
@@ -255,6 +263,7 @@ def _report(case: Case, docs: list[dict[str, Any]], ledger: list[dict[str, Any]]
 <h3>Triage score over time</h3>{_score_svg(d['_scores'], float(m.get('duration_s') or 0))}
 <h3>Flagged segments</h3><ul>{segs or '<li>none</li>'}</ul>
 <h3>Annotations</h3><ul>{anns or '<li>none</li>'}</ul>
+<h3>Scene cuts inside the file (edits, camera switches, jumps in time)</h3><ul>{cuts or '<li>none found</li>'}</ul>
 <h3>Transcript</h3><ul>{trs or '<li>none</li>'}</ul>
 <h3>Origins</h3><ul>{origins}</ul></section>""")
     timeline = (case.reports / "timeline.svg")
