@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from typing import Any
 
 VERSION = "cuts-2"
 # a cut changes the picture: a frame pair's mean grey-level difference (at motion.SIZE) of at least 0.04 of the
@@ -48,6 +49,12 @@ def between_frames(times: Sequence[float], diffs: Sequence[float], similarity: S
         if beside and min(beside) >= s + ABRUPT:
             cuts.append(round(float(times[i]), 2))
     return cuts
+
+
+def found_by(data: dict[str, Any] | None) -> str:
+    """Which pass found a stored cut (a ``scene_cut`` signal's data). Cuts stored by ``cuts-1`` say nothing: that
+    version had the keyframe pass only."""
+    return str((data or {}).get("found_by", "keyframes"))
 
 
 def merge(keyframe_cuts: Sequence[float], frame_cuts: Sequence[float],

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 
 from custodes import __version__
+from custodes.analyze import scene_cuts
 from custodes.media.source import MediaRef
 from custodes.store.case import Case
 from custodes.store.db import (
@@ -158,7 +159,7 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                                  "people": a.people, "note": a.note, "author": a.author,
                                  "created_at": a.created_at.isoformat(), "supersedes": a.supersedes} for a in anns],
                 # where the picture cuts inside the file: an edit, a camera switch or a jump in time
-                "scene_cuts": [{"t_s": c.start_s, "found_by": (c.data or {}).get("found_by", "keyframes"),
+                "scene_cuts": [{"t_s": c.start_s, "found_by": scene_cuts.found_by(c.data),
                                 "analyzer_version": c.version} for c in cuts],
                 "transcript": [{"start_s": t.start_s, "end_s": t.end_s, "language": t.language, "text": t.text}
                                for t in trs],

@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 
+from custodes.analyze import scene_cuts
 from custodes.store.case import Case
 from custodes.store.db import (
     Annotation,
@@ -278,7 +279,7 @@ def create_app(case: Case) -> FastAPI:
             "gaps": gaps_near,
             # an edit, a camera switch or a jump in time inside one file (analyze.scene_cuts): the keyframe pass
             # dates a cut to the keyframe after it, the frame pass to the frame
-            "cuts": [{"t": c.start_s, "found_by": (c.data or {}).get("found_by", "keyframes")} for c in cuts],
+            "cuts": [{"t": c.start_s, "found_by": scene_cuts.found_by(c.data)} for c in cuts],
             "segments": [{"start_s": g.start_s, "end_s": g.end_s, "score": round(g.score, 3),
                           "reasons": [r["text"] for r in g.reasons]} for g in segs],
             "annotations": [{"id": a.id, "start_s": a.start_s, "end_s": a.end_s, "label": a.label, "people": a.people,
