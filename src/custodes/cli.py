@@ -323,7 +323,7 @@ def ledger_head(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
     case = _open(case_dir)
     seq, digest = case.ledger.head()
     if as_json:
-        _print_json({"seq": seq, "head": digest, "case_id": case.id})
+        _print_json({"seq": seq, "head": digest, "case_id": case.id, "case_key": case.ledger.check().case_key})
     else:
         print(digest)
 
@@ -827,20 +827,37 @@ def export(case_dir: CaseArg, out: Annotated[Path, typer.Option("--out", help="N
 
 @app.command("verify-package")
 def verify_package_cmd(directory: Annotated[Path, typer.Argument(help="Package folder")],
+                       expect_key: Annotated[str | None, typer.Option(
+                           "--expect-key", help="The case key's or the exporter's fingerprint, as the sender gave "
+                           "it to you by another channel: the package must be signed under it")] = None,
+                       expect_head: Annotated[str | None, typer.Option(
+                           "--expect-head", help="A ledger head published or sent earlier: it must be in the "
+                           "package's ledger")] = None,
                        as_json: JsonOpt = False) -> None:
-    """Check a package offline, without the case: every hash, the manifest signature, the ledger. Exit 1 on problems."""
+    """Check a package offline, without the case: every hash, the manifest signature, the ledger. Exit 1 on problems.
+
+    Prints the case key and exporter fingerprints and the ledger head: compare them with what the sender told
+    you by phone or in person (or pass them as --expect-key / --expect-head), since a package rebuilt from
+    nothing under new keys is sound on its own terms.
+    """
     from custodes.export.package import verify_package
 
     if not directory.is_dir():
         _fail(f"{directory} is not a folder")
-    rep = verify_package(directory)
+    rep = verify_package(directory, expect_head=expect_head, expect_key=expect_key)
     if as_json:
         _print_json(rep.as_dict())
     else:
         for p in rep.problems:
             console.print(f"[bold red]{p.kind}[/] {_e(p.where)}: {_e(p.message)}")
+        for w in rep.warnings:
+            console.print(f"[yellow]{w.kind}[/] {_e(w.where)}: {_e(w.message)}")
         status = "[bold green]OK[/]" if rep.ok else f"[bold red]FAILED: {len(rep.problems)} problem(s)[/]"
-        console.print(f"{status} — {rep.files_checked} files checked")
+        console.print(f"{status} — {rep.files_checked} files checked", highlight=False)
+        console.print(f"case {_e(rep.case_id)}\n  case key      {rep.case_key or '-'}\n"
+                      f"  exported by   {_e(rep.exporter)} with key {rep.exporter_key or '-'}\n"
+                      f"  ledger head   {rep.ledger_head or '-'}\n"
+                      "Compare these with what the sender gave you by another channel.", highlight=False)
     if not rep.ok:
         raise typer.Exit(1)
 

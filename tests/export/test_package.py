@@ -129,3 +129,168 @@ def test_scene_cuts_inside_an_item_travel_in_the_package(tmp_path, demo_drive):
     report = (tmp_path / "pkg" / "report.html").read_text()
     assert "<li>4.6 s</li>" in report and "9.0 s (or in the seconds before" in report
     assert verify_package(tmp_path / "pkg").ok
+
+
+# -- forgery: what someone who handles the package can and cannot do ----------------------------------------------
+
+def _append(p, actor, key, action, subject=None, details=None):
+    from tests.store.test_ledger import signed_entry
+
+    lines = (p / "ledger.jsonl").read_text().splitlines()
+    line = signed_entry(lines[-1], actor, key, action, details or {})
+    if subject:
+        e = json.loads(line)
+        e["subject"] = subject
+        from custodes.store.ledger import canonical, entry_digest
+
+        e["hash"] = entry_digest({k: v for k, v in e.items() if k not in ("hash", "sig")})
+        import base64
+
+        e["sig"] = base64.b64encode(key.sign(bytes.fromhex(e["hash"]))).decode()
+        line = canonical(e).decode()
+    (p / "ledger.jsonl").write_text("\n".join([*lines, line]) + "\n")
+
+
+def _resign(p, actor, key):
+    """Rehash every file into the manifest, point it at the ledger's last entry, sign it with ``key``."""
+    import base64
+    import hashlib
+
+    from custodes.store.ledger import fingerprint
+
+    m = json.loads((p / "manifest.json").read_text())
+    m["files"] = {rel: hashlib.sha256((p / rel).read_bytes()).hexdigest()
+                  for rel in sorted(x.relative_to(p).as_posix() for x in p.rglob("*") if x.is_file())
+                  if rel not in ("manifest.json", "manifest.sig")}
+    m["exporter"] = {"actor": actor, "key": fingerprint(key.public_key())}
+    m["ledger_head"] = json.loads((p / "ledger.jsonl").read_text().splitlines()[-1])["hash"]
+    mbytes = json.dumps(m, indent=2, sort_keys=True).encode() + b"\n"
+    (p / "manifest.json").write_bytes(mbytes)
+    (p / "manifest.sig").write_text(base64.b64encode(key.sign(mbytes)).decode() + "\n")
+
+
+def _swap_first_original(p):
+    originals = sorted((p / "originals").iterdir())
+    victim, other = originals[0], originals[1]
+    victim.write_bytes(other.read_bytes())  # other footage under the old SHA-256 name
+    items = json.loads((p / "items.json").read_text())
+    items[0]["names"] = ["CAM-01 nothing happened.mp4"]
+    (p / "items.json").write_text(json.dumps(items))
+    (p / "report.html").write_text("<p>nothing happened</p>")
+    return victim
+
+
+def test_forged_package_with_a_fresh_key_for_the_exporter_fails(package, tmp_path):
+    """Finding 1, the recipe as reported: key.register for the exporter's name with a fresh key, an original
+    replaced under its old name, items.json and the report rewritten, the manifest rehashed and re-signed."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tests.store.test_ledger import registration
+
+    p = fresh(package, tmp_path)
+    victim = _swap_first_original(p)
+    fake = Ed25519PrivateKey.generate()
+    _append(p, "clerk", fake, "key.register", details=registration(fake))
+    _resign(p, "clerk", fake)
+    rep = verify_package(p)
+    assert not rep.ok
+    found = {(x.kind, x.where) for x in rep.problems}
+    assert ("package.original", f"originals/{victim.name}") in found  # the content is not what its name says
+    assert any(k == "ledger.key" for k, _ in found)  # a second key for 'clerk', vouched for by no one
+    assert ("package.signature", "manifest.sig") in found  # so the manifest is signed by no valid key
+    proc = run_cli("verify-package", str(p))
+    assert proc.returncode == 1 and "package.original" in proc.stdout + proc.stderr
+
+
+def test_forged_package_with_a_new_signer_and_a_forged_ingest_fails(package, tmp_path):
+    """The variant: a new actor 'mallory' ingests the fake footage under its true hash and exports it."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tests.store.test_ledger import registration
+
+    p = fresh(package, tmp_path)
+    fake_bytes = b"\x00\x00\x00\x18ftypmp42 other footage"
+    sha = hashlib.sha256(fake_bytes).hexdigest()
+    (p / "originals" / f"{sha}.mp4").write_bytes(fake_bytes)
+    m = json.loads((p / "manifest.json").read_text())
+    m["items"] = [*m["items"], sha]
+    (p / "manifest.json").write_text(json.dumps(m))
+    items = json.loads((p / "items.json").read_text())
+    (p / "items.json").write_text(json.dumps([*items, {"sha256": sha, "file": f"originals/{sha}.mp4"}]))
+    key = Ed25519PrivateKey.generate()
+    _append(p, "mallory", key, "key.register", details=registration(key))
+    _append(p, "mallory", key, "ingest", sha, {"original_name": "CAM-09.mp4"})
+    _append(p, "mallory", key, "export", details={"items": m["items"]})
+    _resign(p, "mallory", key)
+    found = kinds(verify_package(p))
+    assert "ledger.key" in found and "package.signature" in found and "package.provenance" in found
+
+
+def test_rebuilt_package_is_caught_by_the_values_sent_out_of_band(package, tmp_path):
+    """A package rebuilt from nothing (a new case with its own case key) is internally sound: only the case key
+    fingerprint or a ledger head sent separately tells it apart. Both are printed for the recipient to compare."""
+    real = verify_package(package[0])
+    assert real.ok and len(real.case_key) == 32 and real.exporter == "clerk" and len(real.ledger_head) == 64
+    assert verify_package(package[0], expect_key=real.case_key, expect_head=real.ledger_head).ok
+    assert verify_package(package[0], expect_key=real.exporter_key.upper()).ok
+    other = Case.init(tmp_path / "forger", "forger")
+    from custodes.store.db import EvidenceObject
+
+    Ingestor(other, "forger").run([sorted((package[0] / "originals").iterdir())[1]])
+    with other.sessions() as s:
+        sha = s.query(EvidenceObject.sha256).scalar()
+    export_package(other, tmp_path / "rebuilt", "forger", items=[sha])
+    assert verify_package(tmp_path / "rebuilt").ok  # on its own terms
+    rep = verify_package(tmp_path / "rebuilt", expect_key=real.case_key, expect_head=real.ledger_head)
+    assert {"package.key", "ledger.head"} <= kinds(rep)
+    out = run_cli("verify-package", str(tmp_path / "rebuilt"), "--expect-key", real.case_key)
+    assert out.returncode == 1 and "package.key" in out.stderr
+    shown = "".join(run_cli("verify-package", str(package[0])).stderr.split())
+    assert real.case_key in shown and real.ledger_head in shown
+
+
+def test_package_ledger_must_end_in_the_export_of_these_items(package, tmp_path):
+    p = fresh(package, tmp_path)
+    lines = (p / "ledger.jsonl").read_text().splitlines()
+    (p / "ledger.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # the export event cut off
+    m = json.loads((p / "manifest.json").read_text())
+    assert "package.export" in kinds(verify_package(p)) and m["items"]
+
+
+def test_report_is_built_from_the_package_only(tmp_path, demo_drive):
+    """Finding 6: a planted reports/timeline.svg (a fake timeline, a script, a file:// link to the case's private
+    key) and a hostile transcript language reach neither the HTML report nor the PDF."""
+    from custodes.store.db import EvidenceObject, TranscriptSegment
+
+    drive, _ = demo_drive
+    case = Case.init(tmp_path / "case", "tester")
+    Ingestor(case, "tester").run([drive])
+    key_file = case.root / "keys" / "tester.ed25519"
+    (case.reports / "timeline.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg"><text>FAKE TIMELINE</text><script>alert(1)</script>'
+        f'<a href="file://{key_file}"><text>key</text></a></svg>')
+    with case.sessions() as s:
+        sha = sorted(x for (x,) in s.query(EvidenceObject.sha256).filter(EvidenceObject.kind == "file"))[0]
+        s.add(TranscriptSegment(sha256=sha, start_s=0.0, end_s=1.0, language="<i>ru</i>", text="да",
+                                avg_logprob=0.0, version="test"))
+        s.commit()
+    export_package(case, tmp_path / "pkg", "clerk", items=[sha])
+    report = (tmp_path / "pkg" / "report.html").read_text()
+    assert "FAKE TIMELINE" not in report and "<script>" not in report and "file://" not in report
+    assert "[&lt;i&gt;ru&lt;/i&gt;]" in report
+    pdf = (tmp_path / "pkg" / "report.pdf").read_bytes()
+    assert b"PRIVATE KEY" not in pdf and b"EmbeddedFile" not in pdf and b"FAKE" not in pdf
+
+
+def test_report_pdf_fetches_nothing_but_embedded_data(tmp_path):
+    from custodes.export.package import _write_pdf
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-MARKER-123")
+    html = (f'<html><body><p>x</p><a rel="attachment" href="file://{secret}">a</a>'
+            f'<img src="file://{secret}"><link rel="stylesheet" href="file://{secret}"></body></html>')
+    assert _write_pdf(html, tmp_path / "r.pdf") == ""
+    pdf = (tmp_path / "r.pdf").read_bytes()
+    assert b"EmbeddedFile" not in pdf and b"SECRET-MARKER-123" not in pdf  # WeasyPrint's own fetcher attaches it

@@ -118,3 +118,97 @@ def test_torn_tail_from_a_killed_append_is_repaired_and_recorded(tmp_path):
     acts = [e["action"] for e in led2.entries()]
     assert acts[-2:] == ["ledger.repair", "note"]
     assert list(led2.entries())[-2]["details"]["torn_bytes"] == len('{"seq": 3, "time": "2026-')
+
+
+# -- key continuity: who may sign as whom ----------------------------------------------------------------------
+
+
+def signed_entry(prev_line: str, actor: str, key, action: str, details: dict) -> str:
+    """An entry an attacker with append access writes by hand: well formed, chained, signed with their key."""
+    from custodes.store.ledger import canonical, fingerprint, public_key_bytes
+
+    prev = json.loads(prev_line)
+    pub = key.public_key()
+    e = {"seq": prev["seq"] + 1, "time": "2026-12-01T00:00:00.000000Z", "actor": actor, "key": fingerprint(pub),
+         "action": action, "subject": None, "details": details, "prev": prev["hash"]}
+    e["hash"] = entry_digest(e)
+    e["sig"] = base64.b64encode(key.sign(bytes.fromhex(e["hash"]))).decode()
+    return canonical(e).decode()
+
+
+def registration(key) -> dict:
+    from custodes.store.ledger import fingerprint, public_key_bytes
+
+    pub = key.public_key()
+    return {"fingerprint": fingerprint(pub), "algorithm": "ed25519",
+            "public_key": base64.b64encode(public_key_bytes(pub)).decode()}
+
+
+def test_second_key_for_an_existing_actor_is_a_key_problem(tmp_path):
+    """Finding 3: anyone who can append registers a fresh key under alice's name and signs as her."""
+    led = make_ledger(tmp_path, 2)
+    ls = lines(led)
+    fake = Ed25519PrivateKey.generate()
+    ls.append(signed_entry(ls[-1], "alice", fake, "key.register", registration(fake)))
+    ls.append(signed_entry(ls[-1], "alice", fake, "annotate", {"label": "nothing happened"}))
+    write(led, ls)
+    probs = led.check().problems
+    key_probs = [p for p in probs if p.kind == "ledger.key"]
+    assert len(key_probs) == 1 and "line 4" in key_probs[0].where and "second key for 'alice'" in key_probs[0].message
+    # and what the fake key signed is not taken as alice's
+    assert any(p.kind == "ledger.signature" and "line 5" in p.where for p in probs)
+
+
+def test_new_signer_not_vouched_for_by_the_case_key_is_a_key_problem(tmp_path):
+    led = make_ledger(tmp_path, 1)
+    ls = lines(led)
+    fake = Ed25519PrivateKey.generate()
+    ls.append(signed_entry(ls[-1], "mallory", fake, "key.register", registration(fake)))
+    write(led, ls)
+    assert [p.message for p in led.check().problems if p.kind == "ledger.key"] == [
+        "new signer 'mallory' not endorsed by the case key (alice)"]
+
+
+def test_endorsement_signed_by_someone_else_is_refused(tmp_path):
+    led = make_ledger(tmp_path, 1)
+    led.append("bob", "note", None, {})
+    ls = lines(led)
+    fake = Ed25519PrivateKey.generate()
+    from custodes.store.ledger import endorse
+
+    bob_key = KeyRing(tmp_path / "keys").load("bob")
+    details = {**registration(fake), "endorsement": endorse("bob", bob_key, "mallory",
+                                                            registration(fake)["fingerprint"])}
+    ls.append(signed_entry(ls[-1], "mallory", fake, "key.register", details))
+    write(led, ls)
+    msgs = [p.message for p in led.check().problems if p.kind == "ledger.key"]
+    assert len(msgs) == 1 and "may not vouch for it" in msgs[0]
+
+
+def test_new_signers_and_a_lost_key_are_endorsed_by_the_case_key(tmp_path):
+    led = make_ledger(tmp_path, 1)
+    led.append("bob", "note", None, {})
+    (tmp_path / "keys" / "bob.ed25519").unlink()  # bob's laptop was wiped: the case key vouches for his new key
+    led2 = Ledger(led.path, KeyRing(tmp_path / "keys"))
+    led2.append("bob", "note", None, {"again": True})
+    regs = [json.loads(x) for x in lines(led2) if '"key.register"' in x]
+    assert [r["actor"] for r in regs] == ["alice", "bob", "bob"]
+    assert regs[0]["details"]["endorsement_required"] is True
+    assert regs[2]["details"]["endorsement"]["actor"] == "alice"
+    assert regs[2]["details"]["replaces"] == regs[1]["details"]["fingerprint"]
+    assert led2.check().problems == []
+
+
+def test_without_the_case_key_no_new_key_is_made(tmp_path):
+    import pytest
+
+    from custodes.store.ledger import LedgerError
+
+    led = make_ledger(tmp_path, 1)
+    (tmp_path / "keys" / "alice.ed25519").unlink()
+    led2 = Ledger(led.path, KeyRing(tmp_path / "keys"))
+    before = led2.path.read_bytes()
+    for actor in ("carol", "alice"):
+        with pytest.raises(LedgerError, match="needs the case key's endorsement"):
+            led2.append(actor, "note", None, {})
+    assert led2.path.read_bytes() == before and not (tmp_path / "keys" / "carol.ed25519").exists()

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 
 from custodes import __version__
@@ -50,7 +49,7 @@ from custodes.store.db import (
     Signal,
     TranscriptSegment,
 )
-from custodes.store.ledger import GENESIS, Problem, entry_digest, fingerprint
+from custodes.store.ledger import GENESIS, KeyBook, Problem, entry_digest, fingerprint
 
 FORMAT = "custodes-package-1"
 CHUNK = 4 * 1024 * 1024
@@ -74,18 +73,30 @@ def _ext(name: str) -> str:
 
 
 def _ledger_slice(case: Case, items: set[str]) -> list[dict[str, Any]]:
-    """Entries about the items (and the keys that signed them) in full; others as chain stubs."""
-    full_keys: set[str] = set()
+    """Entries about the items in full, with every key registration their signatures rest on (the signer's,
+    its endorser's, back to the case key); other entries as chain stubs (seq, prev, hash)."""
     entries = list(case.ledger.entries())
     keep = set()
+    needed_keys: set[str] = set()
     for e in entries:
         if e["subject"] in items or e["action"] in ("case.create", "export") or \
                 (e["details"] or {}).get("derivative") in items:
             keep.add(e["seq"])
-            full_keys.add(e["key"])
+            needed_keys.add(e["key"])
+    registrations = {e["details"].get("fingerprint"): e for e in entries if e["action"] == "key.register"}
+    todo = list(needed_keys)
+    while todo:  # endorsers and replaced keys: a verifier must see how each key was vouched for
+        reg = registrations.get(todo.pop())
+        if reg is None:
+            continue
+        d = reg["details"]
+        for fpr in ((d.get("endorsement") or {}).get("key"), d.get("replaces")):
+            if fpr and fpr not in needed_keys:
+                needed_keys.add(fpr)
+                todo.append(fpr)
     out = []
     for e in entries:
-        if e["seq"] in keep or (e["action"] == "key.register" and e["details"].get("fingerprint") in full_keys):
+        if e["seq"] in keep or (e["action"] == "key.register" and e["details"].get("fingerprint") in needed_keys):
             out.append(e)
         else:
             out.append({"seq": e["seq"], "prev": e["prev"], "hash": e["hash"], "omitted": True})
@@ -190,7 +201,7 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
     write_svg(build_timeline(case), tmp / "timeline.svg")
     items_doc = [{k: v for k, v in d.items() if not k.startswith("_")} for d in docs]
     (tmp / "items.json").write_text(json.dumps(items_doc, indent=2, ensure_ascii=False) + "\n")
-    report_html = _report(case, docs, ledger)
+    report_html = _report(case, docs, ledger, (tmp / "timeline.svg").read_bytes())
     (tmp / "report.html").write_text(report_html)
     pdf = _write_pdf(report_html, tmp / "report.pdf")
     (tmp / "VERIFY.txt").write_text(
@@ -236,11 +247,22 @@ def _write_pdf(report_html: str, path: Path) -> str:
         import weasyprint
     except (ImportError, OSError) as exc:  # OSError: Pango missing from the system
         return f"no PDF: WeasyPrint unavailable ({exc})"
-    weasyprint.HTML(string=report_html).write_pdf(str(path))
+    # Only data embedded in the report itself, nothing from the disk or the net: a ``file://`` link would put
+    # any readable file, a private key included, into the handed-over PDF.
+    if hasattr(weasyprint, "URLFetcher"):  # WeasyPrint >= 68
+        fetcher: Any = weasyprint.URLFetcher(allowed_protocols={"data"}, fail_on_errors=False)
+    else:  # pragma: no cover - older WeasyPrint takes a function
+        def fetcher(url: str, *args: Any, **kwargs: Any) -> Any:
+            if not url.startswith("data:"):
+                raise ValueError(f"the report may not load {url[:80]!r}: only embedded data")
+            return weasyprint.default_url_fetcher(url, *args, **kwargs)
+    weasyprint.HTML(string=report_html, url_fetcher=fetcher).write_pdf(str(path))
     return ""
 
 
-def _report(case: Case, docs: list[dict[str, Any]], ledger: list[dict[str, Any]]) -> str:
+def _report(case: Case, docs: list[dict[str, Any]], ledger: list[dict[str, Any]], timeline_svg: bytes) -> str:
+    """The human report, from the package's own data only (the timeline is the package's timeline.svg, shown
+    as an image so nothing in it runs or reaches outside); every field escaped."""
     e = html.escape
     rows = []
     for d in docs:
@@ -253,7 +275,8 @@ def _report(case: Case, docs: list[dict[str, Any]], ledger: list[dict[str, Any]]
         cuts = "".join(f"<li>{c['t_s']:.1f} s" + (" (or in the seconds before: found between keyframes)"
                                                   if c["found_by"] == "keyframes" else "") + "</li>"
                        for c in d["scene_cuts"])
-        trs = "".join(f"<li>[{t['language']}] {t['start_s']:.1f} s: {e(t['text'])}</li>" for t in d["transcript"])
+        trs = "".join(f"<li>[{e(str(t['language']))}] {t['start_s']:.1f} s: {e(t['text'])}</li>"
+                      for t in d["transcript"])
         origins = "".join(f"<li><code>{e(o['source_path'])}{(' ! ' + e(o['member_path'])) if o['member_path'] else ''}"
                           f"</code> (mtime {e(o['mtime'])})</li>" for o in d["origins"])
         rows.append(f"""<section><h2>{e(', '.join(d['names']))}</h2>
@@ -267,8 +290,8 @@ def _report(case: Case, docs: list[dict[str, Any]], ledger: list[dict[str, Any]]
 <h3>Scene cuts inside the file (edits, camera switches, jumps in time)</h3><ul>{cuts or '<li>none found</li>'}</ul>
 <h3>Transcript</h3><ul>{trs or '<li>none</li>'}</ul>
 <h3>Origins</h3><ul>{origins}</ul></section>""")
-    timeline = (case.reports / "timeline.svg")
-    tl = timeline.read_text() if timeline.exists() else ""
+    tl = (f'<img alt="camera timeline" style="max-width:100%" '
+          f'src="data:image/svg+xml;base64,{base64.b64encode(timeline_svg).decode()}">')
     full = sum(1 for x in ledger if not x.get("omitted"))
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Custodes case package</title>
 <style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto;color:#222}}section{{border-top:1px solid #ccc}}
@@ -288,16 +311,36 @@ Check it offline with <code>custodes verify-package</code> (see VERIFY.txt).</p>
 class PackageReport:
     files_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    case_id: str = ""
+    case_key: str = ""       # fingerprint of the case's first key: the root every other key is vouched by
+    exporter: str = ""
+    exporter_key: str = ""
+    ledger_head: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "files_checked": self.files_checked, "problems": [p.as_dict() for p in self.problems]}
+        return {"ok": self.ok, "files_checked": self.files_checked, "case_id": self.case_id,
+                "case_key": self.case_key, "exporter": self.exporter, "exporter_key": self.exporter_key,
+                "ledger_head": self.ledger_head, "problems": [p.as_dict() for p in self.problems],
+                "warnings": [w.as_dict() for w in self.warnings]}
 
 
-def verify_package(pkg: Path) -> PackageReport:
+def _normal_hex(value: str) -> str:
+    return "".join(c for c in value.lower() if c in "0123456789abcdef")
+
+
+def verify_package(pkg: Path, expect_head: str | None = None, expect_key: str | None = None) -> PackageReport:
+    """Check a package with nothing but its folder; name every problem.
+
+    Inside the package, trust runs from the case key (the first key in the ledger) through endorsed key
+    registrations to the exporter's signature over the manifest. Someone who rebuilds a package from scratch
+    can make a new case key too: only values compared out of band (``expect_key``: the case key's or the
+    exporter's fingerprint; ``expect_head``: a ledger head published earlier) rule that out.
+    """
     rep = PackageReport()
     mpath, spath = pkg / "manifest.json", pkg / "manifest.sig"
     if not mpath.is_file():
@@ -307,10 +350,31 @@ def verify_package(pkg: Path) -> PackageReport:
     try:
         manifest = json.loads(mbytes)
         files: dict[str, str] = manifest["files"]
+        if not isinstance(files, dict):
+            raise TypeError("files is not a mapping")
     except (ValueError, KeyError, TypeError) as exc:
         rep.problems.append(Problem("package.manifest", "manifest.json", f"unreadable manifest: {exc}"))
         return rep
-    # 1. every file listed, unaltered; nothing unlisted
+    rep.case_id = str(manifest.get("case_id", ""))
+    actual = _check_files(pkg, files, rep)
+    book, full, ingested, hashes = _check_ledger(pkg / "ledger.jsonl", rep)
+    rep.case_key = book.admin[1] if book.admin else ""
+    rep.ledger_head = full[-1]["hash"] if full else ""
+    _check_exporter(manifest, mbytes, spath, book, full, rep)
+    _check_items(pkg, manifest, actual, ingested, rep)
+    if expect_head and _normal_hex(expect_head) not in hashes:
+        rep.problems.append(Problem("ledger.head", expect_head, "the ledger head you were given is not in this "
+                                    "package's ledger: its history is not the one that was published"))
+    if expect_key and _normal_hex(expect_key) not in {rep.case_key, rep.exporter_key} - {""}:
+        rep.problems.append(Problem("package.key", expect_key, f"neither the case key ({rep.case_key or 'none'}) "
+                                    f"nor the exporter's key ({rep.exporter_key or 'none'}) is the key you were "
+                                    "given: this package was not signed by who you expect"))
+    return rep
+
+
+def _check_files(pkg: Path, files: dict[str, str], rep: PackageReport) -> dict[str, str]:
+    """Every file listed is there and unaltered; nothing unlisted was added. Returns each file's SHA-256."""
+    actual: dict[str, str] = {}
     for rel, digest in sorted(files.items()):
         p = pkg / rel
         if ".." in Path(rel).parts or Path(rel).is_absolute():
@@ -320,71 +384,119 @@ def verify_package(pkg: Path) -> PackageReport:
             rep.problems.append(Problem("package.missing", rel, "listed in the manifest but missing"))
             continue
         rep.files_checked += 1
-        if _sha256_file(p) != digest:
+        actual[rel] = _sha256_file(p)
+        if actual[rel] != digest:
             rep.problems.append(Problem("package.altered", rel, "content differs from the manifest's SHA-256"))
     for p in sorted(pkg.rglob("*")):
         rel = p.relative_to(pkg).as_posix()
         if p.is_file() and rel not in files and rel not in ("manifest.json", "manifest.sig"):
             rep.problems.append(Problem("package.extra", rel, "file not listed in the manifest: added later"))
-    # 2. the ledger chain and signatures
-    keys: dict[str, tuple[str, Ed25519PublicKey]] = {}
+    return actual
+
+
+def _check_ledger(lpath: Path, rep: PackageReport) -> tuple[KeyBook, list[dict[str, Any]], set[str], set[str]]:
+    """The chain end to end (stubs included), each full entry's hash and signature, key continuity."""
+    book = KeyBook()
+    full: list[dict[str, Any]] = []
     ingested: set[str] = set()
+    hashes: set[str] = set()
     prev = GENESIS
-    lpath = pkg / "ledger.jsonl"
-    lines = lpath.read_text().splitlines() if lpath.is_file() else []
+    lines = lpath.read_text(errors="replace").splitlines() if lpath.is_file() else []
+    if not lines:
+        rep.problems.append(Problem("ledger.missing", "ledger.jsonl", "the package has no ledger"))
     for i, line in enumerate(lines, 1):
         where = f"ledger.jsonl line {i}"
         try:
             entry = json.loads(line)
+            if not isinstance(entry, dict):
+                raise ValueError("not an object")
         except ValueError:
-            rep.problems.append(Problem("ledger.malformed", where, "not JSON"))
+            rep.problems.append(Problem("ledger.malformed", where, "not a JSON object"))
             continue
         if entry.get("prev") != prev:
             rep.problems.append(Problem("ledger.chain", where, "prev does not match the entry before"))
         prev = str(entry.get("hash", ""))
+        hashes.add(prev)
         if entry.get("omitted"):
+            if i == 1:
+                rep.problems.append(Problem("ledger.key", where, "the case's first entry (its key) is withheld: "
+                                            "no root to check the signatures against"))
             continue
+        where = f"{where} (seq {entry.get('seq')}, {entry.get('action')})"
         if entry_digest(entry) != entry.get("hash"):
             rep.problems.append(Problem("ledger.altered", where, "entry content does not match its hash"))
         if entry.get("action") == "key.register":
-            try:
-                pub = Ed25519PublicKey.from_public_bytes(base64.b64decode(entry["details"]["public_key"]))
-                if fingerprint(pub) == entry["key"]:
-                    keys[entry["key"]] = (entry["actor"], pub)
-            except (KeyError, ValueError):
-                rep.problems.append(Problem("ledger.key", where, "invalid key registration"))
-        k = keys.get(entry.get("key", ""))
-        if k is None or k[0] != entry.get("actor"):
-            rep.problems.append(Problem("ledger.signature", where, "signed by an unregistered key"))
-        else:
-            try:
-                k[1].verify(base64.b64decode(entry["sig"]), bytes.fromhex(entry["hash"]))
-            except (InvalidSignature, ValueError):
-                rep.problems.append(Problem("ledger.signature", where, "signature does not verify"))
+            why = book.register(entry)
+            if why:
+                rep.problems.append(Problem("ledger.key", where, why))
+        why = book.check_signature(entry)
+        if why:
+            rep.problems.append(Problem("ledger.signature", where, why))
+            continue
+        full.append(entry)
+        d = entry.get("details") or {}
         if entry.get("action") == "ingest" and entry.get("subject"):
             ingested.add(entry["subject"])
-        if entry.get("action") == "redact" and entry.get("details", {}).get("derivative"):
-            ingested.add(entry["details"]["derivative"])  # made from an original in the case, on record
-    if lines and prev != manifest.get("ledger_head"):
-        rep.problems.append(Problem("ledger.head", "ledger.jsonl", "last entry is not the manifest's ledger head"))
-    # 3. the manifest's signature by the exporter
-    exporter = manifest.get("exporter", {})
-    k = keys.get(exporter.get("key", ""))
+        if entry.get("action") == "redact" and d.get("derivative"):
+            ingested.add(d["derivative"])  # made from an original in the case, on record
+    if book.admin is not None and not book.strict:
+        rep.warnings.append(Problem("ledger.legacy", "ledger.jsonl", "this case was created before signers had to "
+                                    "be endorsed by the case key: compare the exporter's key out of band"))
+    return book, full, ingested, hashes
+
+
+def _check_exporter(manifest: dict[str, Any], mbytes: bytes, spath: Path, book: KeyBook,
+                    full: list[dict[str, Any]], rep: PackageReport) -> None:
+    """The manifest is signed by a validly registered key, and the ledger ends in that key's export event."""
+    exporter = manifest.get("exporter") or {}
+    rep.exporter, rep.exporter_key = str(exporter.get("actor", "")), str(exporter.get("key", ""))
+    pub, why = book.signer({"key": rep.exporter_key, "actor": rep.exporter})
     if not spath.is_file():
         rep.problems.append(Problem("package.signature", "manifest.sig", "signature file is missing"))
-    elif k is None or k[0] != exporter.get("actor"):
-        rep.problems.append(Problem("package.signature", "manifest.sig", "exporter key not registered in the ledger"))
+    elif pub is None:
+        rep.problems.append(Problem("package.signature", "manifest.sig", f"exporter's key is not valid: {why}"))
     else:
         try:
-            k[1].verify(base64.b64decode(spath.read_text().strip()), mbytes)
+            pub.verify(base64.b64decode(spath.read_text().strip()), mbytes)
         except (InvalidSignature, ValueError):
             rep.problems.append(Problem("package.signature", "manifest.json",
                                         "manifest signature does not verify: the manifest was edited"))
-    # 4. originals are what was ingested
-    for sha in manifest.get("items", []):
-        original = next((r for r in files if r.startswith(f"originals/{sha}")), None)
+    if full and manifest.get("ledger_head") != rep.ledger_head:
+        rep.problems.append(Problem("ledger.head", "ledger.jsonl", "last valid entry is not the manifest's ledger head"))
+    last = full[-1] if full else {}
+    if last.get("action") != "export" or last.get("key") != rep.exporter_key or \
+            sorted((last.get("details") or {}).get("items") or []) != sorted(manifest.get("items") or []):
+        rep.problems.append(Problem("package.export", "ledger.jsonl", "the ledger does not end with the exporter's "
+                                    "signed export event for exactly these items"))
+
+
+def _check_items(pkg: Path, manifest: dict[str, Any], files: dict[str, str], ingested: set[str],
+                 rep: PackageReport) -> None:
+    """Each original hashes to the SHA-256 it is named by, in the manifest and in items.json."""
+    items = [str(x) for x in manifest.get("items") or []]
+    try:
+        docs = json.loads((pkg / "items.json").read_text())
+        described: dict[str, str] = {str(d["sha256"]): str(d["file"]) for d in docs}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        rep.problems.append(Problem("package.items", "items.json", f"unreadable item list: {exc}"))
+        described = {sha: "" for sha in items}
+    if set(described) != set(items):
+        rep.problems.append(Problem("package.items", "items.json", "items.json does not describe exactly the "
+                                    "manifest's items"))
+    listed = manifest["files"]
+    for rel in sorted(listed):
+        if rel.startswith("originals/") and rel.split("/", 1)[1].split(".", 1)[0] not in items:
+            rep.problems.append(Problem("package.original", rel, "a file among the originals that is no item"))
+    for sha in items:
+        original = next((r for r in listed if r.startswith(f"originals/{sha}.")), None)
         if original is None:
             rep.problems.append(Problem("package.missing", sha, "item has no original in the package"))
-        elif sha not in ingested:
-            rep.problems.append(Problem("package.provenance", original, "no ingest record for this item in the ledger"))
-    return rep
+            continue
+        if described.get(sha, original) not in (original, ""):
+            rep.problems.append(Problem("package.items", sha, f"items.json points at {described[sha]}, not {original}"))
+        if original in files and files[original] != sha:
+            rep.problems.append(Problem("package.original", original, "the file's content does not hash to the "
+                                        "SHA-256 it is named by: it is not the footage that was ingested"))
+        if sha not in ingested:
+            rep.problems.append(Problem("package.provenance", original, "no validly signed ingest record for "
+                                        "this item in the ledger"))

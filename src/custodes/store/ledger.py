@@ -89,6 +89,10 @@ class KeyRing:
     def has(self, actor: str) -> bool:
         return self._path(actor).is_file()
 
+    def load(self, actor: str) -> Ed25519PrivateKey | None:
+        """The actor's key if its file is here; never creates one."""
+        return self.load_or_create(actor) if self.has(actor) else None
+
     def load_or_create(self, actor: str) -> Ed25519PrivateKey:
         path = self._path(actor)
         if path.is_file():
@@ -112,6 +116,100 @@ class KeyRing:
         return key
 
 
+ENDORSEMENT_CONTEXT = b"custodes-key-endorsement-1\n"
+
+
+def endorsement_message(actor: str, fpr: str) -> bytes:
+    """What an endorser signs to vouch that ``fpr`` is ``actor``'s signing key."""
+    return ENDORSEMENT_CONTEXT + canonical({"actor": actor, "fingerprint": fpr})
+
+
+def endorse(endorser: str, key: Ed25519PrivateKey, actor: str, fpr: str) -> dict[str, str]:
+    return {"actor": endorser, "key": fingerprint(key.public_key()),
+            "sig": base64.b64encode(key.sign(endorsement_message(actor, fpr))).decode()}
+
+
+class KeyBook:
+    """Which key may sign as whom, read from a ledger's ``key.register`` events in order.
+
+    The first key registered (seq 0, the case creator's) is the **case key**: the root of trust. Every later
+    registration must be endorsed: a new actor by the case key; a new key for an actor who already has one
+    (rotation) by that actor's previous key or by the case key. A ledger whose first registration predates
+    this rule (no ``endorsement_required``) still accepts unendorsed new actors but never an unendorsed
+    rotation. The same code checks a case's ledger and a package's slice of it.
+    """
+
+    def __init__(self) -> None:
+        self.owner: dict[str, str] = {}        # fingerprint -> actor
+        self.pub: dict[str, Ed25519PublicKey] = {}
+        self.current: dict[str, str] = {}      # actor -> fingerprint of its latest valid key
+        self.admin: tuple[str, str] | None = None  # (actor, fingerprint) of the case key
+        self.strict = False
+
+    def register(self, e: dict[str, Any]) -> str | None:
+        """Take one ``key.register`` entry; return why it is invalid, or None (then its key may sign)."""
+        try:
+            d = e["details"]
+            pub = Ed25519PublicKey.from_public_bytes(base64.b64decode(d["public_key"]))
+        except (KeyError, ValueError, TypeError) as exc:
+            return f"invalid key registration: {exc}"
+        fpr, actor = fingerprint(pub), e["actor"]
+        if fpr != d.get("fingerprint") or fpr != e["key"]:
+            return "invalid key registration: fingerprint mismatch"
+        if fpr in self.owner:
+            if self.owner[fpr] != actor:
+                return f"invalid key registration: key already registered to {self.owner[fpr]}"
+            return None  # the same key registered again by its own actor: harmless
+        if self.admin is None:
+            self.admin, self.strict = (actor, fpr), bool(d.get("endorsement_required"))
+        else:
+            why = self._endorsement_problem(actor, fpr, d.get("endorsement"))
+            if why:
+                return why
+        self.owner[fpr], self.pub[fpr], self.current[actor] = actor, pub, fpr
+        return None
+
+    def _endorsement_problem(self, actor: str, fpr: str, endo: Any) -> str | None:
+        previous = self.current.get(actor)
+        assert self.admin is not None
+        allowed = {self.admin[1]} | ({previous} if previous else set())
+        if not isinstance(endo, dict):
+            if previous:
+                return (f"a second key for {actor!r} (who signs with {previous}) without the endorsement of "
+                        "the old key or the case key: anyone who can append could sign as them")
+            if self.strict:
+                return f"new signer {actor!r} not endorsed by the case key ({self.admin[0]})"
+            return None
+        ek = endo.get("key")
+        if ek not in allowed:
+            return (f"key for {actor!r} endorsed by {ek}, which may not vouch for it "
+                    f"(only {'the old key or ' if previous else ''}the case key {self.admin[1]} may)")
+        try:
+            self.pub[ek].verify(base64.b64decode(endo.get("sig", "")), endorsement_message(actor, fpr))
+        except (InvalidSignature, ValueError, TypeError):
+            return f"endorsement of {actor!r}'s key does not verify: forged"
+        return None
+
+    def signer(self, e: dict[str, Any]) -> tuple[Ed25519PublicKey | None, str | None]:
+        """The public key that must verify ``e``'s signature, or why there is none."""
+        fpr = e.get("key", "")
+        if fpr not in self.pub:
+            return None, f"signed with a key that was never validly registered ({fpr})"
+        if self.owner[fpr] != e.get("actor"):
+            return None, f"actor {e.get('actor')!r} signed with {self.owner[fpr]!r}'s key"
+        return self.pub[fpr], None
+
+    def check_signature(self, e: dict[str, Any]) -> str | None:
+        pub, why = self.signer(e)
+        if pub is None:
+            return why
+        try:
+            pub.verify(base64.b64decode(e["sig"]), bytes.fromhex(e["hash"]))
+        except (InvalidSignature, ValueError, TypeError, KeyError):
+            return "signature does not verify: forged or corrupted"
+        return None
+
+
 @dataclass
 class Problem:
     kind: str  # e.g. "ledger.chain", "ledger.signature", "object.altered"
@@ -130,6 +228,7 @@ class LedgerCheck:
     actions: dict[str, int] = field(default_factory=dict)
     hashes: set[str] = field(default_factory=set)
     by_seq: dict[int, dict[str, Any]] = field(default_factory=dict)
+    case_key: str = ""  # fingerprint of the first registered key: the root of trust
 
 
 class Ledger:
@@ -139,6 +238,9 @@ class Ledger:
         self.keys = keys  # an encrypted case seals every line on its own
         self.lock_path = path.with_suffix(".lock")
         self._cache: tuple[int, int, str, set[str]] = (0, -1, GENESIS, set())
+        self._private: dict[str, Ed25519PrivateKey] = {}
+        self._signers: dict[str, str] = {}  # actor -> latest registered fingerprint, as read by _tail
+        self._case_key: tuple[str, str] | None = None  # (actor, fingerprint) of the first registration
         self._pending_repair: dict[str, Any] | None = None
 
     def _encode(self, entry: dict[str, Any]) -> bytes:
@@ -168,12 +270,13 @@ class Ledger:
         """
         offset, last_seq, last_hash, keys = self._cache
         if not self.path.exists():
-            self._cache = (0, -1, GENESIS, set())
+            self._cache, self._signers, self._case_key = (0, -1, GENESIS, set()), {}, None
             return -1, GENESIS, set()
         with open(self.path, "rb+") as fh:
             size = fh.seek(0, os.SEEK_END)
             if size < offset:  # shrank under us: start over (verify will say why)
                 offset, last_seq, last_hash, keys = 0, -1, GENESIS, set()
+                self._signers, self._case_key = {}, None
             fh.seek(offset)
             data = fh.read()
             if data and not data.endswith(b"\n"):
@@ -197,6 +300,9 @@ class Ledger:
             last_seq, last_hash = e["seq"], e["hash"]
             if e.get("action") == "key.register":
                 keys.add(e["details"]["fingerprint"])
+                self._signers[e["actor"]] = e["details"]["fingerprint"]
+                if self._case_key is None:
+                    self._case_key = (e["actor"], e["details"]["fingerprint"])
         self._cache = (offset + len(data), last_seq, last_hash, keys)
         return last_seq, last_hash, keys
 
@@ -207,22 +313,19 @@ class Ledger:
     def append_many(self, actor: str,
                     events: list[tuple[str, str | None, dict[str, Any]]]) -> list[dict[str, Any]]:
         """Append events in order under one lock and one fsync."""
-        key = self.keyring.load_or_create(actor)
-        pub = key.public_key()
-        fpr = fingerprint(pub)
         written: list[dict[str, Any]] = []
         with self._locked():
             self._pending_repair = None
             seq, prev, keys = self._tail()
+            key, registration = self._signing_key(actor, keys)
+            fpr = fingerprint(key.public_key())
             todo = list(events)
             if self._pending_repair:
                 todo.insert(0, ("ledger.repair", None, {
                     "reason": "incomplete last line from an interrupted write was removed",
                     **self._pending_repair}))
-            if fpr not in keys:
-                todo.insert(0, ("key.register", None, {
-                    "fingerprint": fpr, "algorithm": "ed25519",
-                    "public_key": base64.b64encode(public_key_bytes(pub)).decode()}))
+            if registration is not None:
+                todo.insert(0, ("key.register", None, registration))
             lines = []
             for action, subject, details in todo:
                 seq += 1
@@ -242,7 +345,49 @@ class Ledger:
                 os.fsync(fh.fileno())
             off, _, _, known = self._cache
             self._cache = (off + len(blob), seq, prev, known | {fpr})
+            if registration is not None:
+                self._signers[actor] = fpr
+                self._case_key = self._case_key or (actor, fpr)
         return written
+
+    def _signing_key(self, actor: str, registered: set[str]) -> tuple[Ed25519PrivateKey, dict[str, Any] | None]:
+        """The actor's private key, and the ``key.register`` details to append first when it is new here.
+
+        A first signer becomes the case key; every later new key carries the case key's endorsement (the
+        case creator's key file must be here). A new key for an actor the ledger already knows is refused
+        unless the case key can vouch for it: an actor whose key file was lost gets a new key only through
+        the case key, and the case key itself cannot be replaced silently.
+        """
+        key = self._private.get(actor) or self.keyring.load(actor)
+        if key is not None and fingerprint(key.public_key()) in registered:
+            self._private[actor] = key
+            return key, None
+        previous = self._signers.get(actor)
+        endorser: tuple[str, Ed25519PrivateKey] | None = None
+        if self._case_key is not None:
+            admin_actor, admin_fpr = self._case_key
+            admin_key = self.keyring.load(admin_actor) if admin_actor != actor else None
+            if admin_key is None or fingerprint(admin_key.public_key()) != admin_fpr:
+                who = f"{actor!r} already signs this ledger with key {previous} and" if previous else \
+                    f"{actor!r} is a new signer and"
+                raise LedgerError(
+                    f"{who} a new key for them needs the case key's endorsement, but the case key "
+                    f"({admin_actor}, {admin_fpr}) is not in {self.keyring.root}: restore "
+                    f"keys/{admin_actor}.ed25519 (or keys/{actor}.ed25519) from a backup, or act as {admin_actor}")
+            endorser = (admin_actor, admin_key)
+        key = key or self.keyring.load_or_create(actor)
+        pub = key.public_key()
+        fpr = fingerprint(pub)
+        details: dict[str, Any] = {"fingerprint": fpr, "algorithm": "ed25519",
+                                   "public_key": base64.b64encode(public_key_bytes(pub)).decode()}
+        if endorser is None:
+            details["endorsement_required"] = True  # every later signer must be vouched for by this key
+        else:
+            details["endorsement"] = endorse(endorser[0], endorser[1], actor, fpr)
+            if previous:
+                details["replaces"] = previous
+        self._private[actor] = key
+        return key, details
 
     # -- reading -------------------------------------------------------------
 
@@ -266,8 +411,7 @@ class Ledger:
         if not self.path.exists():
             res.problems.append(Problem("ledger.missing", str(self.path), "ledger file is missing"))
             return res
-        keys: dict[str, Ed25519PublicKey] = {}
-        key_owner: dict[str, str] = {}
+        book = KeyBook()
         prev = GENESIS
         expected_seq = 0
         with open(self.path, "rb") as fh:
@@ -306,33 +450,16 @@ class Ledger:
                 res.problems.append(Problem("ledger.altered", where,
                                             "entry content does not match its hash: the entry was edited"))
             if e["action"] == "key.register":
-                try:
-                    pub = Ed25519PublicKey.from_public_bytes(base64.b64decode(e["details"]["public_key"]))
-                    fpr = fingerprint(pub)
-                    if fpr != e["details"].get("fingerprint") or fpr != e["key"]:
-                        raise ValueError("fingerprint mismatch")
-                    if fpr in key_owner and key_owner[fpr] != e["actor"]:
-                        raise ValueError(f"key already registered to {key_owner[fpr]}")
-                    keys[fpr] = pub
-                    key_owner[fpr] = e["actor"]
-                except (KeyError, ValueError, TypeError) as exc:
-                    res.problems.append(Problem("ledger.key", where, f"invalid key registration: {exc}"))
-            pub_key = keys.get(e["key"])
-            if pub_key is None:
-                res.problems.append(Problem("ledger.signature", where,
-                                            f"signed with a key that was never registered ({e['key']})"))
-            elif key_owner.get(e["key"]) != e["actor"]:
-                res.problems.append(Problem("ledger.signature", where,
-                                            f"actor {e['actor']!r} signed with {key_owner[e['key']]!r}'s key"))
-            else:
-                try:
-                    pub_key.verify(base64.b64decode(e["sig"]), bytes.fromhex(e["hash"]))
-                except (InvalidSignature, ValueError):
-                    res.problems.append(Problem("ledger.signature", where,
-                                                "signature does not verify: forged or corrupted"))
+                why = book.register(e)
+                if why:
+                    res.problems.append(Problem("ledger.key", where, why))
+            why = book.check_signature(e)
+            if why:
+                res.problems.append(Problem("ledger.signature", where, why))
             prev = e["hash"]
             res.head = e["hash"]
             res.hashes.add(e["hash"])
             res.by_seq[e["seq"]] = e
             res.actions[e["action"]] = res.actions.get(e["action"], 0) + 1
+        res.case_key = book.admin[1] if book.admin else ""
         return res
