@@ -125,7 +125,7 @@ def test_torn_tail_from_a_killed_append_is_repaired_and_recorded(tmp_path):
 
 def signed_entry(prev_line: str, actor: str, key, action: str, details: dict) -> str:
     """An entry an attacker with append access writes by hand: well formed, chained, signed with their key."""
-    from custodes.store.ledger import canonical, fingerprint, public_key_bytes
+    from custodes.store.ledger import canonical, fingerprint
 
     prev = json.loads(prev_line)
     pub = key.public_key()

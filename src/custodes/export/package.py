@@ -462,7 +462,8 @@ def _check_exporter(manifest: dict[str, Any], mbytes: bytes, spath: Path, book: 
             rep.problems.append(Problem("package.signature", "manifest.json",
                                         "manifest signature does not verify: the manifest was edited"))
     if full and manifest.get("ledger_head") != rep.ledger_head:
-        rep.problems.append(Problem("ledger.head", "ledger.jsonl", "last valid entry is not the manifest's ledger head"))
+        rep.problems.append(Problem("ledger.head", "ledger.jsonl",
+                                    "last valid entry is not the manifest's ledger head"))
     last = full[-1] if full else {}
     if last.get("action") != "export" or last.get("key") != rep.exporter_key or \
             sorted((last.get("details") or {}).get("items") or []) != sorted(manifest.get("items") or []):
