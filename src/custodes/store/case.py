@@ -25,13 +25,13 @@ from custodes.store.db import (
     ensure_database,
     is_server,
     make_engine,
-    make_sessionmaker,
     normalize_url,
     public_url,
     sqlite_url,
 )
 from custodes.store.ledger import KeyRing, Ledger, utcnow
 from custodes.store.objects import ObjectStore
+from custodes.store.seals import SealingSession
 
 CASE_FILE = "case.json"
 FORMAT_VERSION = 1
@@ -64,6 +64,16 @@ def passphrase(prompt: str = "Case passphrase: ", confirm: bool = False) -> str:
     if confirm and getpass.getpass("Repeat the passphrase: ") != value:
         raise CaseError("the passphrases differ")
     return value
+
+
+def case_file_digest(root: Path) -> str:
+    """SHA-256 of case.json as it is: each event that writes it records this, and verify compares."""
+    import hashlib
+
+    try:
+        return hashlib.sha256((root / CASE_FILE).read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def write_case_file(root: Path, meta: dict[str, Any]) -> None:
@@ -120,7 +130,6 @@ class Case:
             self.keys = keys
         self.db_url = db_url or self.meta.get("db_url") or sqlite_url(self.root)
         self.engine = make_engine(self.db_url, self.keys.db_pragma_key() if self.keys else None)
-        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.store: ObjectStore
         objects = self.meta.get("objects")
         if objects and objects.get("backend") == "s3":
@@ -131,6 +140,10 @@ class Case:
             self.store = ObjectStore(self.root / "objects", self.keys)
         self.keyring = KeyRing(self.root / "keys", self.keys.pem_password if self.keys else None)
         self.ledger = Ledger(self.root / "ledger.jsonl", self.keyring, self.keys)
+        # every commit that changes evidence-carrying rows seals them in the ledger first (store/seals.py)
+        self.sessions: sessionmaker[Session] = sessionmaker(
+            self.engine, class_=SealingSession, expire_on_commit=False,
+            info={"ledger": self.ledger, "actor": default_actor()})
         self.reports = self.root / "reports"
 
     @property
@@ -205,7 +218,8 @@ class Case:
         case = cls(root, db_url=db_url, keys=keys)
         migrate(case.engine)
         case.ledger.append(actor, "case.create", None, {"case_id": meta["case_id"], "title": meta["title"],
-                                                         "custodes_version": __version__})
+                                                         "custodes_version": __version__,
+                                                         "case_file_sha256": case_file_digest(root)})
         return case
 
     def rekey(self, new_secret: str, actor: str) -> None:
@@ -221,7 +235,8 @@ class Case:
         meta = {**self.meta, "encryption": block}
         write_case_file(self.root, meta)
         self.meta = meta
-        self.ledger.append(actor, "case.rekey", None, {"kdf": block["kdf"]["name"]})
+        self.ledger.append(actor, "case.rekey", None, {"kdf": block["kdf"]["name"],
+                                                       "case_file_sha256": case_file_digest(self.root)})
 
     def scratch_dir(self) -> Path:
         """Where plaintext temporaries (a redacted copy before it is stored) may live.

@@ -410,6 +410,14 @@ class Derivative(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class SealMark(Base):
+    """A ``records.seal`` ledger event whose rows were committed (written in the same transaction)."""
+
+    __tablename__ = "seal_marks"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
 class VideoFingerprint(Base):
     """A video-level TMK descriptor (float16, numpy .npz bytes)."""
 

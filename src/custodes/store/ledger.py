@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -242,6 +243,7 @@ class Ledger:
         self._signers: dict[str, str] = {}  # actor -> latest registered fingerprint, as read by _tail
         self._case_key: tuple[str, str] | None = None  # (actor, fingerprint) of the first registration
         self._pending_repair: dict[str, Any] | None = None
+        self._holder = threading.local()
 
     def _encode(self, entry: dict[str, Any]) -> bytes:
         raw = canonical(entry)
@@ -254,13 +256,27 @@ class Ledger:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
+        """The ledger's exclusive lock (across processes and threads); re-entrant within one thread."""
+        if getattr(self._holder, "depth", 0):
+            self._holder.depth += 1
+            try:
+                yield
+            finally:
+                self._holder.depth -= 1
+            return
         fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._holder.depth = 1
             yield
         finally:
+            self._holder.depth = 0
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+    def hold(self) -> Any:
+        """Keep the ledger locked over more than one append (a records seal and its database commit)."""
+        return self._locked()
 
     def _tail(self) -> tuple[int, str, set[str]]:
         """(last seq, last hash, registered key fingerprints) after repairing a torn tail.

@@ -23,7 +23,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Table, func, select, text
 
-from custodes.store.case import Case, CaseError, refuse_used_database, write_case_file
+from custodes.store.case import Case, CaseError, case_file_digest, refuse_used_database, write_case_file
 from custodes.store.db import (
     Base,
     DatabaseURLError,
@@ -184,6 +184,7 @@ def migrate_database(case: Case, target: str, actor: str,
     moved_from = public_url(normalize_url(old_url)) if is_server(old_url) else "sqlite"
     moved_to = public_url(url) if to_server else "sqlite"
     moved.ledger.append(actor, "case.migrate", None, {"from": moved_from, "to": moved_to, "rows": tables,
-                                                      "rows_digest": digest})
+                                                      "rows_digest": digest,
+                                                      "case_file_sha256": case_file_digest(moved.root)})
     return {"from": moved_from, "to": moved_to, "rows": total, "tables": tables,
             "old_sqlite_kept_as": str(kept) if kept else None}

@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from custodes.store.case import Case
+from custodes.store import seals
+from custodes.store.case import Case, case_file_digest
 from custodes.store.crypto import CryptoError
-from custodes.store.db import EvidenceObject, Provenance, Rejection
-from custodes.store.ledger import Problem
+from custodes.store.db import EvidenceObject, Provenance, Rejection, SealMark
+from custodes.store.ledger import LedgerCheck, Problem
 from custodes.store.objects import ObjectStoreError
 
 
@@ -118,6 +119,8 @@ def verify_case(case: Case, expect_head: str | None = None,
         if rid not in rej_ids:
             rep.problems.append(Problem("record.deleted", rid, f"ledger seq {ev['seq']} records a refusal "
                                         "whose database row is gone"))
+    _check_records(case, lc, rep)
+    _check_case_file(case, lc, rep)
     tmp = case.store.tmp_dir
     if tmp.is_dir() and any(tmp.iterdir()):
         rep.warnings.append(Problem("store.partial", str(tmp), "partial writes from an interrupted ingest "
@@ -125,3 +128,68 @@ def verify_case(case: Case, expect_head: str | None = None,
     if case.engine.dialect.name == "sqlite" and not os.access(case.root / "custodes.db", os.R_OK):
         rep.problems.append(Problem("db.missing", str(case.root / "custodes.db"), "database unreadable"))
     return rep
+
+
+def _check_records(case: Case, lc: LedgerCheck, rep: VerifyReport) -> None:
+    """Each group of evidence-carrying rows against the latest seal of it that took effect (store/seals.py),
+    and the database's marks of seals against the ledger: a ledger cut back or rewritten is named."""
+    with case.sessions() as s:
+        marks = {m.seq: m.hash for m in s.scalars(select(SealMark))}
+        actual = seals.all_groups(s)
+        max_prov_seq = max((p for (p,) in s.execute(select(Provenance.ledger_seq)) if p is not None), default=-1)
+    last_seq = max(lc.by_seq, default=-1)
+    for seq, digest in sorted(marks.items()):
+        if seq > last_seq:
+            rep.problems.append(Problem("ledger.truncated", f"seq {seq}", f"the database recorded seal seq {seq} "
+                                        f"but the ledger ends at seq {last_seq}: the ledger was cut back and the "
+                                        "events after it are gone"))
+            break
+        if lc.by_seq[seq]["hash"] != digest:
+            rep.problems.append(Problem("ledger.rewritten", f"seq {seq}", "the ledger entry the database recorded "
+                                        "as this seal has another hash: the ledger was rewritten"))
+    if max_prov_seq > last_seq and not any(p.kind == "ledger.truncated" for p in rep.problems):
+        rep.problems.append(Problem("ledger.truncated", f"seq {max_prov_seq}", f"a provenance row names ledger seq "
+                                    f"{max_prov_seq} but the ledger ends at seq {last_seq}: the ledger was cut back"))
+    state = seals.read_seals((lc.by_seq[k] for k in sorted(lc.by_seq)), set(marks))
+    for seq in state.uncommitted:
+        rep.warnings.append(Problem("record.uncommitted", f"seq {seq}", "a records seal whose database commit never "
+                                    "happened (interrupted or failed write): its rows were compared with the seal "
+                                    "before it"))
+    for group in sorted(set(actual) | set(state.expected)):
+        table, key = seals.split_group(group)
+        what = f"{table} rows of {key[:12]}…" if len(key) == 64 else f"{table} rows of {key!r}"
+        have = actual.get(group, "")
+        want, seq = state.expected.get(group, ("", -1))
+        if group not in state.expected:
+            if state.any_seal:
+                rep.problems.append(Problem("record.unlogged", group, f"{what} are covered by no ledger seal: "
+                                            "written to the database by hand"))
+            else:
+                rep.warnings.append(Problem("record.unsealed", group, f"{what} predate record seals: this case "
+                                            "was made by an older Custodes and only its objects and ledger are "
+                                            "proven"))
+        elif have == want:
+            continue
+        elif not have:
+            rep.problems.append(Problem("record.deleted", group, f"{what} were deleted after ledger seq {seq} "
+                                        "sealed them"))
+        elif not want:
+            rep.problems.append(Problem("record.unlogged", group, f"{what} were written after ledger seq {seq} "
+                                        "sealed the group empty: written by hand"))
+        else:
+            rep.problems.append(Problem("record.mismatch", group, f"{what} differ from what ledger seq {seq} "
+                                        "sealed: the database was edited"))
+
+
+def _check_case_file(case: Case, lc: LedgerCheck, rep: VerifyReport) -> None:
+    want = None
+    for k in sorted(lc.by_seq):
+        d = lc.by_seq[k].get("details") or {}
+        if isinstance(d, dict) and "case_file_sha256" in d:
+            want = (d["case_file_sha256"], k)
+    if want is None:
+        rep.warnings.append(Problem("case.unsealed", "case.json", "no ledger event records case.json's digest "
+                                    "(a case made by an older Custodes)"))
+    elif case_file_digest(case.root) != want[0]:
+        rep.problems.append(Problem("case.altered", "case.json", f"case.json differs from what ledger seq {want[1]} "
+                                    "recorded: edited by hand"))

@@ -1,0 +1,207 @@
+"""Every record that carries evidence or a finding is bound to the signed ledger.
+
+The database is an index that the ledger vouches for. Rows are grouped by what they are about (a table and
+one evidence object, or one user, or one refusal); a commit that changed any group first appends one signed
+``records.seal`` event with the digest of each changed group as it is about to be committed, then commits
+the rows together with a mark of that event (``seal_marks``). ``verify`` recomputes every group's digest and
+compares it with the latest seal that took effect:
+
+- a group whose rows differ from its seal: ``record.mismatch`` (an edit, a lowered score, a deleted row);
+- rows in a group that no seal covers: ``record.unlogged`` (rows planted by hand);
+- a seal whose commit never happened (a kill or a failed commit between the two steps) leaves no mark: it
+  is reported as a warning and the group is compared with the seal before it;
+- a mark that names a ledger entry the ledger no longer holds: ``ledger.truncated`` (the ledger was cut
+  back to an earlier prefix), or holds with another hash: ``ledger.rewritten``.
+
+Seals are written under the ledger's lock, from the digest to the commit, so two writers cannot seal each
+other's half-finished state. Digests use the same value normalisation as a migration between SQLite and
+PostgreSQL, so a migrated case verifies against the seals written before it moved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import operators, visitors
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter
+
+from custodes.store.db import (
+    Annotation,
+    Complaint,
+    Derivative,
+    EvidenceObject,
+    MediaProbe,
+    Provenance,
+    Recording,
+    Rejection,
+    SealMark,
+    Segment,
+    Signal,
+    TranscriptSegment,
+    User,
+)
+
+# table -> (model, the column that groups its rows)
+SEALED: dict[str, tuple[Any, str]] = {
+    m.__tablename__: (m, col) for m, col in (
+        (EvidenceObject, "sha256"), (Provenance, "sha256"), (Rejection, "id"), (MediaProbe, "sha256"),
+        (Recording, "sha256"), (Segment, "sha256"), (Signal, "sha256"), (TranscriptSegment, "sha256"),
+        (Annotation, "sha256"), (Derivative, "sha256"), (Complaint, "source_sha256"), (User, "name"),
+    )
+}
+SEALED_MODELS = {model: (table, col) for table, (model, col) in SEALED.items()}
+ACTION = "records.seal"
+
+
+def _norm(value: Any) -> Any:
+    from custodes.store.transfer import _norm as norm
+
+    return norm(value)
+
+
+def row_text(model: Any, row: Any) -> str:
+    cols = [c.key for c in inspect(model).column_attrs]
+    return json.dumps({c: _norm(getattr(row, c)) for c in cols}, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def group_digest(s: Session, table: str, key: str) -> str:
+    """SHA-256 over the group's rows (sorted, normalised); "" when the group has no rows."""
+    model, col = SEALED[table]
+    rows = sorted(row_text(model, r) for r in s.scalars(select(model).where(getattr(model, col) == key)))
+    if not rows:
+        return ""
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def group_name(table: str, key: str) -> str:
+    return f"{table}:{key}"
+
+
+def split_group(name: str) -> tuple[str, str]:
+    table, _, key = name.partition(":")
+    return table, key
+
+
+def all_groups(s: Session) -> dict[str, str]:
+    """Every group in the database with its digest (one pass per table)."""
+    out: dict[str, str] = {}
+    for table, (model, col) in SEALED.items():
+        texts: dict[str, list[str]] = {}
+        for r in s.scalars(select(model)):
+            texts.setdefault(str(getattr(r, col)), []).append(row_text(model, r))
+        for key, rows in texts.items():
+            out[group_name(table, key)] = hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()
+    return out
+
+
+def touch(s: Session, model: Any, key: str) -> None:
+    """Mark a group changed by a statement the ORM does not see (a bulk ``delete``)."""
+    table, _ = SEALED_MODELS[model]
+    s.info.setdefault("sealed_touched", set()).add((table, str(key)))
+
+
+def track_flush(s: Session) -> None:
+    """Before a flush: note the groups that the new, changed and deleted rows belong to."""
+    touched = s.info.setdefault("sealed_touched", set())
+    for obj in [*s.new, *s.dirty, *s.deleted]:
+        hit = SEALED_MODELS.get(type(obj))
+        if hit is None:
+            continue
+        table, col = hit
+        value = getattr(obj, col, None)
+        if value is not None:
+            touched.add((table, str(value)))
+        hist = inspect(obj).attrs[col].history
+        for old in hist.deleted or ():
+            if old is not None:
+                touched.add((table, str(old)))
+
+
+@dataclass
+class SealState:
+    """What the ledger says each group should hold, and which seals never took effect."""
+
+    expected: dict[str, tuple[str, int]]  # group -> (digest, seq of the seal)
+    uncommitted: list[int]
+    any_seal: bool
+
+
+def read_seals(entries: Iterable[dict[str, Any]], marks: set[int]) -> SealState:
+    expected: dict[str, tuple[str, int]] = {}
+    uncommitted: list[int] = []
+    any_seal = False
+    for e in entries:
+        if e.get("action") != ACTION:
+            continue
+        any_seal = True
+        if e["seq"] not in marks:
+            uncommitted.append(e["seq"])
+            continue
+        for g, digest in (e.get("details") or {}).get("groups", {}).items():
+            expected[g] = (digest, e["seq"])
+    return SealState(expected, uncommitted, any_seal)
+
+
+def seal_before_commit(s: Session, ledger: Any, actor: str) -> dict[str, Any] | None:
+    """Append the seal for this transaction's changed groups and stage its mark. The caller holds the
+    ledger's lock until the commit has finished (or failed)."""
+    s.flush()
+    touched = s.info.pop("sealed_touched", set())
+    if not touched:
+        return None
+    groups = {group_name(t, k): group_digest(s, t, k) for t, k in sorted(touched)}
+    entry: dict[str, Any] = ledger.append(actor, ACTION, None, {"groups": groups})
+    s.add(SealMark(seq=entry["seq"], hash=entry["hash"]))
+    s.flush()
+    s.info.pop("sealed_touched", None)  # the mark itself is no finding
+    return entry
+
+
+class SealingSession(Session):
+    """A session whose commits seal the evidence-carrying rows they change (see the module docstring)."""
+
+    def commit(self) -> None:
+        ledger = self.info.get("ledger")
+        if ledger is None:
+            return super().commit()
+        self.flush()
+        if not self.info.get("sealed_touched"):
+            return super().commit()
+        with ledger.hold():
+            seal_before_commit(self, ledger, self.info.get("actor") or "custodes")
+            super().commit()
+        return None
+
+
+def _before_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    track_flush(session)
+
+
+def _bulk_statement(state: Any) -> None:
+    """A bulk ``delete``/``update`` on a sealed table: the groups its WHERE names, else the whole table."""
+    if not (state.is_delete or state.is_update):
+        return
+    table = getattr(state.statement.table, "name", None)
+    if table not in SEALED:
+        return
+    _, col = SEALED[table]
+    touched = state.session.info.setdefault("sealed_touched", set())
+    keys = [node.right.value for node in visitors.iterate(state.statement.whereclause)
+            if isinstance(node, BinaryExpression) and node.operator is operators.eq
+            and getattr(node.left, "key", None) == col and isinstance(node.right, BindParameter)] \
+        if state.statement.whereclause is not None else []
+    if keys:
+        touched.update((table, str(k)) for k in keys)
+    else:  # cannot tell which groups: reseal every group the table has now
+        model = SEALED[table][0]
+        touched.update((table, str(k)) for (k,) in state.session.execute(select(getattr(model, col)).distinct()))
+
+
+event.listen(SealingSession, "before_flush", _before_flush)
+event.listen(SealingSession, "do_orm_execute", _bulk_statement)
