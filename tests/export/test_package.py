@@ -294,3 +294,26 @@ def test_report_pdf_fetches_nothing_but_embedded_data(tmp_path):
     assert _write_pdf(html, tmp_path / "r.pdf") == ""
     pdf = (tmp_path / "r.pdf").read_bytes()
     assert b"EmbeddedFile" not in pdf and b"SECRET-MARKER-123" not in pdf  # WeasyPrint's own fetcher attaches it
+
+
+@pytest.mark.parametrize("point", ["export.after_intent", "export.before_confirm"])
+def test_export_killed_at_each_point_ends_with_one_confirmed_export(tmp_path, small_clip, point):
+    """Finding 4 of issue 20: kill -9 between the export event and the finished package. The case says the export
+    is unfinished; the rerun finishes it under the same event: one export, one confirmation, a valid package."""
+    from custodes.store.verify import verify_case
+
+    case = Case.init(tmp_path / "case", "tester")
+    Ingestor(case, "tester").run([small_clip])
+    out = tmp_path / "pkg"
+    args = ("export", str(case.root), "--out", str(out), "--actor", "clerk")
+    killed = run_cli(*args, env={"CUSTODES_FAULT": point})
+    assert killed.returncode == -9
+    assert "export.unfinished" in {w.kind for w in verify_case(Case(case.root)).warnings}
+    run_cli(*args, check=True)
+    entries = list(Case(case.root).ledger.entries())
+    assert [e["action"] for e in entries].count("export") == 1
+    assert [e["action"] for e in entries].count("export.done") == 1
+    rep = verify_case(Case(case.root))
+    assert rep.ok and "export.unfinished" not in {w.kind for w in rep.warnings}
+    assert verify_package(out).ok
+    assert not out.with_name("pkg.part").exists()

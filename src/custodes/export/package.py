@@ -37,6 +37,7 @@ from sqlalchemy import select
 from custodes import __version__
 from custodes.analyze import scene_cuts
 from custodes.media.source import MediaRef
+from custodes.store import faults
 from custodes.store.case import Case
 from custodes.store.db import (
     Annotation,
@@ -72,14 +73,14 @@ def _ext(name: str) -> str:
     return ext if ext and len(ext) <= 6 and ext[1:].isalnum() else ".bin"
 
 
-def _ledger_slice(case: Case, items: set[str]) -> list[dict[str, Any]]:
+def _ledger_slice(case: Case, items: set[str], upto: int) -> list[dict[str, Any]]:
     """Entries about the items in full, with every key registration their signatures rest on (the signer's,
     its endorser's, back to the case key); other entries as chain stubs (seq, prev, hash)."""
-    entries = list(case.ledger.entries())
+    entries = [e for e in case.ledger.entries() if e["seq"] <= upto]
     keep = set()
     needed_keys: set[str] = set()
     for e in entries:
-        if e["subject"] in items or e["action"] in ("case.create", "export") or \
+        if e["subject"] in items or e["action"] in ("case.create",) or e["seq"] == upto or \
                 (e["details"] or {}).get("derivative") in items:
             keep.add(e["seq"])
             needed_keys.add(e["key"])
@@ -119,7 +120,11 @@ def _score_svg(points: list[tuple[float, float, float]], duration: float) -> str
 def export_package(case: Case, out: Path, actor: str, items: list[str] | None = None) -> dict[str, Any]:
     case.ensure_schema()
     out = out.resolve()
+    pending = _unfinished_exports(case, out)
     if out.exists() and any(out.iterdir()):
+        finished = _confirm_if_complete(case, out, actor, pending)
+        if finished is not None:
+            return finished
         raise ExportError(f"{out} exists and is not empty; export into a new folder")
     with case.sessions() as s:
         if items:
@@ -193,8 +198,13 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
         if h.hexdigest() != d["sha256"]:
             shutil.rmtree(tmp)
             raise ExportError(f"object {d['sha256']} does not match its hash: run `custodes verify`; nothing exported")
-    case.ledger.append(actor, "export", None, {"items": chosen, "out": str(out)})
-    ledger = _ledger_slice(case, set(chosen))
+    # intent, effect, confirmation: the export event goes first (the package's ledger ends with it), the
+    # package is moved into place, then export.done confirms it. A rerun after a kill reuses the intent.
+    intent = next((e for e in reversed(pending) if e["actor"] == actor and e["details"].get("items") == chosen), None)
+    if intent is None:
+        intent = case.ledger.append(actor, "export", None, {"items": chosen, "out": str(out)})
+    faults.point("export.after_intent")
+    ledger = _ledger_slice(case, set(chosen), upto=intent["seq"])
     (tmp / "ledger.jsonl").write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in ledger))
     from custodes.timeline.build import build_timeline, write_svg
 
@@ -224,8 +234,43 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
     if out.exists():
         out.rmdir()  # checked empty above
     os.replace(tmp, out)
+    faults.point("export.before_confirm")
+    case.ledger.append(actor, "export.done", None, {"export": intent["seq"], "out": str(out),
+                                                    "manifest_sha256": hashlib.sha256(mbytes).hexdigest()})
     return {"out": str(out), "items": len(chosen), "files": len(files) + 2, "ledger_head": manifest["ledger_head"],
             "pdf": pdf}
+
+
+def unfinished_exports(entries: Any) -> list[dict[str, Any]]:
+    """Export events that no export.done confirms: packages whose writing was interrupted."""
+    intents: dict[int, dict[str, Any]] = {}
+    for e in entries:
+        if e["action"] == "export":
+            intents[e["seq"]] = e
+        elif e["action"] == "export.done":
+            intents.pop((e["details"] or {}).get("export"), None)
+    return list(intents.values())
+
+
+def _unfinished_exports(case: Case, out: Path) -> list[dict[str, Any]]:
+    return [e for e in unfinished_exports(case.ledger.entries()) if (e["details"] or {}).get("out") == str(out)]
+
+
+def _confirm_if_complete(case: Case, out: Path, actor: str, pending: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A package moved into place before a kill, its confirmation missing: confirm it instead of refusing."""
+    try:
+        manifest = json.loads((out / "manifest.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    intent = next((e for e in pending if e["hash"] == manifest.get("ledger_head")), None)
+    if intent is None or not verify_package(out).ok:
+        return None
+    mbytes = (out / "manifest.json").read_bytes()
+    case.ledger.append(actor, "export.done", None, {"export": intent["seq"], "out": str(out),
+                                                    "manifest_sha256": hashlib.sha256(mbytes).hexdigest(),
+                                                    "recovered": "confirmed on rerun after an interrupted export"})
+    return {"out": str(out), "items": len(manifest.get("items", [])), "files": len(manifest.get("files", {})) + 2,
+            "ledger_head": manifest["ledger_head"], "pdf": ""}
 
 
 def _sheet_html(path: MediaRef, duration: float) -> str:

@@ -120,6 +120,11 @@ def verify_case(case: Case, expect_head: str | None = None,
             rep.problems.append(Problem("record.deleted", rid, f"ledger seq {ev['seq']} records a refusal "
                                         "whose database row is gone"))
     _check_records(case, lc, rep)
+    from custodes.export.package import unfinished_exports
+
+    for e in unfinished_exports(lc.by_seq[k] for k in sorted(lc.by_seq)):
+        rep.warnings.append(Problem("export.unfinished", f"seq {e['seq']}", f"export to {e['details'].get('out')} "
+                                    "was started but never confirmed (interrupted): run the same export again"))
     _check_case_file(case, lc, rep)
     tmp = case.store.tmp_dir
     if tmp.is_dir() and any(tmp.iterdir()):
