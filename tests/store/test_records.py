@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -199,3 +200,45 @@ def test_cli_verify_names_a_lowered_score(built):
     assert proc.returncode == 1
     assert {"kind": "record.mismatch", "where": f"segments:{sha}"} in [
         {k: p[k] for k in ("kind", "where")} for p in doc["problems"]]
+
+
+KILLED_ANNOTATION = """
+import sys
+from datetime import UTC, datetime
+from custodes.store.case import Case
+from custodes.store.db import Annotation
+case = Case(__import__("pathlib").Path(sys.argv[1]))
+with case.sessions() as s:
+    a = Annotation(sha256=sys.argv[2], start_s=7.0, end_s=8.0, label="beating", people=[], note="retry me",
+                   author="alice", created_at=datetime.now(UTC))
+    s.add(a)
+    s.log("alice", "annotate", sys.argv[2], lambda: {"annotation": a.id})
+    s.commit()
+"""
+
+
+def test_annotation_killed_before_its_commit_leaves_no_half(built, tmp_path):
+    """Finding 4: kill -9 between the ledger events and the database commit. The annotate event and its seal are
+    named as never having taken effect; the row is not there; the retry saves it once, with its own event."""
+    import subprocess
+    import sys
+
+    case, sha, _ = built
+    script = tmp_path / "annotate.py"
+    script.write_text(KILLED_ANNOTATION)
+    env = {**os.environ, "CUSTODES_FAULT": "seal.before_commit"}
+    killed = subprocess.run([sys.executable, str(script), str(case.root), sha], env=env, capture_output=True)
+    assert killed.returncode == -9
+    rep = verify_case(Case(case.root))
+    assert rep.ok, rep.problems
+    warned = [w for w in rep.warnings if w.kind == "record.uncommitted"]
+    assert len(warned) == 1 and "(annotate) never took effect" in warned[0].message
+    with case.sessions() as s:
+        assert s.scalars(select(Annotation).where(Annotation.note == "retry me")).all() == []
+    env.pop("CUSTODES_FAULT")
+    subprocess.run([sys.executable, str(script), str(case.root), sha], env=env, check=True)
+    with case.sessions() as s:
+        rows = s.scalars(select(Annotation).where(Annotation.note == "retry me")).all()
+    assert len(rows) == 1
+    rep = verify_case(Case(case.root))
+    assert rep.ok, rep.problems

@@ -220,3 +220,22 @@ def test_an_item_shows_where_its_picture_cuts(web_case, client):
             s.execute(delete(Signal).where(Signal.sha256 == sha, Signal.kind == "scene_cut", Signal.version == "cuts-2",
                                            Signal.start_s.in_([4.6, 9.0])))
             s.commit()
+
+
+def test_a_resent_annotation_form_is_saved_once_with_one_event(web_case):
+    """A retry after a reset or a 500, or a double click, sends the same form again: one row, one annotate event,
+    and the event is in the ledger with the row (appended before its commit)."""
+    case, _ = web_case
+    c = TestClient(create_app(case), client=("127.0.0.9", 1))
+    login(c, "otto")
+    sha = c.get("/api/queue").json()[0]["sha256"]
+    form = {"label": "threats", "start_s": "11", "end_s": "12.5", "note": "sent twice", "person": "P-9",
+            "person_role": "victim"}
+    for _ in range(2):
+        assert c.post(f"/items/{sha}/annotations", data={**form, "csrf": session_csrf(c)},
+                      follow_redirects=False).status_code == 303
+    rows = [a for a in c.get(f"/api/items/{sha}").json()["annotations"] if a["note"] == "sent twice"]
+    assert len(rows) == 1
+    events = [e for e in case.ledger.entries() if e["action"] == "annotate" and
+              e["details"].get("annotation") == rows[0]["id"]]
+    assert len(events) == 1 and events[0]["actor"] == "otto"

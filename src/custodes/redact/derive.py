@@ -41,6 +41,16 @@ def redact_item(case: Case, item: str, actor: str, faces: str = "blur", start_s:
     if audio != "keep":
         actions.append({"action": "c2pa.edited", "parameters": {
             "description": "audio removed" if audio == "remove" else "speech replaced by a tone"}})
+    request = {"faces": faces, "audio": audio, "from_s": start_s, "to_s": end_s, "method": VERSION}
+    with case.sessions() as s:
+        for der in s.scalars(select(Derivative).where(Derivative.parent_sha256 == parent,
+                                                      Derivative.kind == "redaction")):
+            if {k: der.params.get(k) for k in request} == request:
+                # the same redaction asked for again (a rerun after a kill, a second click): the copy made
+                # then, not a second one with another signature time
+                obj = s.get(EvidenceObject, der.sha256)
+                return {"original": parent, "derivative": der.sha256, "size": obj.size if obj else None,
+                        "already_made": True, **der.params}
     with tempfile.TemporaryDirectory(dir=case.scratch_dir()) as d:
         out = Path(d) / "redacted.mp4"
         res = redact_video(case.store.media_ref(parent), out, faces, start_s, end_s, audio)
@@ -50,7 +60,7 @@ def redact_item(case: Case, item: str, actor: str, faces: str = "blur", start_s:
             sign_derivative(out, signed, original, parent, name, actions, chain, key,
                             title=f"{Path(name).stem} (redacted)")
         stored = case.store.put_file(signed)
-    params = {"faces": faces, "audio": audio, "from_s": start_s, "to_s": end_s, "method": VERSION,
+    params = {**request,
               "frames": res.frames, "frames_with_faces": res.frames_with_faces,
               "lowest_confidence_frames": res.lowest_confidence, "content_credentials": "c2pa",
               "actions": [a["parameters"]["description"] for a in actions]}
@@ -61,6 +71,7 @@ def redact_item(case: Case, item: str, actor: str, faces: str = "blur", start_s:
         if s.get(Derivative, stored.sha256) is None:
             s.add(Derivative(sha256=stored.sha256, parent_sha256=parent, kind="redaction", params=params,
                              created_by=actor, created_at=datetime.now(UTC)))
+        # appended with the rows' seal, before the commit: no derivative without its redact event
+        s.log(actor, "redact", parent, {"derivative": stored.sha256, **params})
         s.commit()
-    case.ledger.append(actor, "redact", parent, {"derivative": stored.sha256, **params})
     return {"original": parent, "derivative": stored.sha256, "size": stored.size, **params}

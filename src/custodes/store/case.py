@@ -141,7 +141,7 @@ class Case:
         self.keyring = KeyRing(self.root / "keys", self.keys.pem_password if self.keys else None)
         self.ledger = Ledger(self.root / "ledger.jsonl", self.keyring, self.keys)
         # every commit that changes evidence-carrying rows seals them in the ledger first (store/seals.py)
-        self.sessions: sessionmaker[Session] = sessionmaker(
+        self.sessions: sessionmaker[SealingSession] = sessionmaker(
             self.engine, class_=SealingSession, expire_on_commit=False,
             info={"ledger": self.ledger, "actor": default_actor()})
         self.reports = self.root / "reports"

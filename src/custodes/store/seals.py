@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
+from custodes.store import faults
 from custodes.store.db import (
     Annotation,
     Complaint,
@@ -128,35 +129,38 @@ class SealState:
     """What the ledger says each group should hold, and which seals never took effect."""
 
     expected: dict[str, tuple[str, int]]  # group -> (digest, seq of the seal)
-    uncommitted: list[int]
+    uncommitted: list[tuple[int, list[int]]]  # seals that never took effect, with the action events they carried
     any_seal: bool
 
 
 def read_seals(entries: Iterable[dict[str, Any]], marks: set[int]) -> SealState:
     expected: dict[str, tuple[str, int]] = {}
-    uncommitted: list[int] = []
+    uncommitted: list[tuple[int, list[int]]] = []
     any_seal = False
     for e in entries:
         if e.get("action") != ACTION:
             continue
         any_seal = True
         if e["seq"] not in marks:
-            uncommitted.append(e["seq"])
+            uncommitted.append((e["seq"], list((e.get("details") or {}).get("events") or [])))
             continue
         for g, digest in (e.get("details") or {}).get("groups", {}).items():
             expected[g] = (digest, e["seq"])
     return SealState(expected, uncommitted, any_seal)
 
 
-def seal_before_commit(s: Session, ledger: Any, actor: str) -> dict[str, Any] | None:
+def seal_before_commit(s: Session, ledger: Any, actor: str, events: list[int] | None = None) -> dict[str, Any] | None:
     """Append the seal for this transaction's changed groups and stage its mark. The caller holds the
     ledger's lock until the commit has finished (or failed)."""
     s.flush()
     touched = s.info.pop("sealed_touched", set())
-    if not touched:
+    if not touched and not events:
         return None
     groups = {group_name(t, k): group_digest(s, t, k) for t, k in sorted(touched)}
-    entry: dict[str, Any] = ledger.append(actor, ACTION, None, {"groups": groups})
+    details: dict[str, Any] = {"groups": groups}
+    if events:
+        details["events"] = events  # the action events that take effect with this commit, or not at all
+    entry: dict[str, Any] = ledger.append(actor, ACTION, None, details)
     s.add(SealMark(seq=entry["seq"], hash=entry["hash"]))
     s.flush()
     s.info.pop("sealed_touched", None)  # the mark itself is no finding
@@ -164,17 +168,31 @@ def seal_before_commit(s: Session, ledger: Any, actor: str) -> dict[str, Any] | 
 
 
 class SealingSession(Session):
-    """A session whose commits seal the evidence-carrying rows they change (see the module docstring)."""
+    """A session whose commits seal the evidence-carrying rows they change (see the module docstring).
+
+    ``log`` queues an action event (an annotation, a redaction) to be appended with the seal, before the
+    commit and under the same lock: no kill can leave the rows without the event that says who made them.
+    """
+
+    def log(self, actor: str, action: str, subject: str | None,
+            details: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
+        """Append this event when the session commits (``details`` may be a function, called after the flush,
+        when new rows have their ids)."""
+        self.info.setdefault("pending_events", []).append((actor, action, subject, details))
 
     def commit(self) -> None:
         ledger = self.info.get("ledger")
         if ledger is None:
             return super().commit()
         self.flush()
-        if not self.info.get("sealed_touched"):
+        events = self.info.pop("pending_events", [])
+        if not self.info.get("sealed_touched") and not events:
             return super().commit()
         with ledger.hold():
-            seal_before_commit(self, ledger, self.info.get("actor") or "custodes")
+            seqs = [ledger.append(actor, action, subject, details() if callable(details) else details)["seq"]
+                    for actor, action, subject, details in events]
+            seal_before_commit(self, ledger, self.info.get("actor") or "custodes", seqs)
+            faults.point("seal.before_commit")
             super().commit()
         return None
 

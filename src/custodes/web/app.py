@@ -399,13 +399,21 @@ def create_app(case: Case) -> FastAPI:
                 old = s.get(Annotation, sup)
                 if old is None or old.sha256 != sha256:
                     raise HTTPException(status_code=422, detail="can only supersede an annotation of this item")
+            same = s.scalars(select(Annotation).where(
+                Annotation.sha256 == sha256, Annotation.author == v.name, Annotation.label == label,
+                Annotation.start_s == start_s, Annotation.end_s == end_s, Annotation.note == note[:5000],
+                Annotation.supersedes.is_(None) if sup is None else Annotation.supersedes == sup)).all()
+            if any(x.people == people for x in same):
+                # the same form sent again (a retry after a reset or a 500, a double click): saved once
+                return RedirectResponse(f"/items/{sha256}?t={start_s}", status_code=303)
             a = Annotation(sha256=sha256, start_s=start_s, end_s=end_s, label=label, people=people,
                            note=note[:5000], author=v.name, created_at=now(), supersedes=sup)
             s.add(a)
+            # the event is appended with the row's seal, before the commit: never a row without its event
+            s.log(v.name, "annotate", sha256, lambda: {
+                "annotation": a.id, "label": label, "start_s": start_s, "end_s": end_s, "supersedes": sup,
+                "note_sha256": hashlib.sha256(note.encode()).hexdigest()})
             s.commit()
-            aid = a.id
-        audit(v.name, "annotate", sha256, {"annotation": aid, "label": label, "start_s": start_s, "end_s": end_s,
-                                           "supersedes": sup, "note_sha256": hashlib.sha256(note.encode()).hexdigest()})
         return RedirectResponse(f"/items/{sha256}?t={start_s}", status_code=303)
 
     @app.post("/settings/safe-viewing")
