@@ -248,7 +248,7 @@ def unfinished_exports(entries: Any) -> list[dict[str, Any]]:
         if e["action"] == "export":
             intents[e["seq"]] = e
         elif e["action"] == "export.done":
-            intents.pop((e["details"] or {}).get("export"), None)
+            intents.pop(int((e["details"] or {}).get("export", -1)), None)
     return list(intents.values())
 
 
