@@ -545,9 +545,10 @@ def timeline(case_dir: CaseArg, camera: Annotated[str | None, typer.Option("--ca
     with _per_video_progress("reading overlays", as_json) as advance:
         read_recordings(case, progress=advance)
     doc = build_timeline(case, camera=camera)
-    svg = write_svg(doc, case.reports / "timeline.svg")
+    # an encrypted case keeps nothing in plaintext that names footage or times: the plot is in the review app
+    svg = None if case.keys else write_svg(doc, case.reports / "timeline.svg")
     if as_json:
-        _print_json({**_iso(doc), "plot": str(svg)})
+        _print_json({**_iso(doc), "plot": str(svg) if svg else None})
         return
     for c in doc["cameras"]:
         t = Table("start", "end", "file", "from", "conf.", title=f"{c['camera']}: {len(c['recordings'])} recording(s)")
@@ -566,7 +567,8 @@ def timeline(case_dir: CaseArg, camera: Annotated[str | None, typer.Option("--ca
         Console().print(f"[cyan]simultaneous[/] {', '.join(o['cameras'])}: {o['start']:%H:%M:%S} – {o['end']:%H:%M:%S}")
     for u in doc["unplaced"]:
         console.print(f"[yellow]not placed[/] {_e(u['name'])} ({u['sha256'][:12]}…): {_e(u['reason'])}")
-    console.print(f"Timeline plot: {svg}")
+    console.print(f"Timeline plot: {svg}" if svg else
+                  "Timeline plot: in the review app (an encrypted case writes no plaintext plot)")
 
 
 @app.command()

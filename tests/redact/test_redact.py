@@ -59,6 +59,10 @@ def test_redact_item_makes_a_linked_derivative_and_exports(tmp_path, face_clip):
     ev = [e for e in case.ledger.entries() if e["action"] == "redact"]
     assert ev[0]["subject"] == original and ev[0]["details"]["derivative"] == doc["derivative"]
     assert verify_case(case).ok
+    # asked for again (a rerun after a kill, a second click): the copy already made, no second derivative
+    again = redact_item(case, original[:10], "editor", faces="pixelate", audio="remove")
+    assert again["derivative"] == doc["derivative"] and again["already_made"]
+    assert [e["action"] for e in case.ledger.entries()].count("redact") == 1
     # Content Credentials: the original is the parent ingredient, named by its hash
     from custodes.redact.credentials import read_credentials
 

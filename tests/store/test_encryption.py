@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import random
 import zipfile
@@ -212,3 +213,48 @@ def test_redaction_and_package_from_an_encrypted_case(sealed_case, tmp_path):
     export_package(case, tmp_path / "pkg", "tester", items=[sha[:12]])
     assert verify_package(tmp_path / "pkg").ok  # the hand-over is plaintext, verifiable offline
     assert verify_case(case).ok
+
+
+def test_encrypted_case_names_no_one_and_writes_no_plaintext_timeline(sealed_case):
+    """Issue 20, finding 7: key files named by an HMAC, not by who worked on the case; `timeline` writes no
+    plaintext plot (file names, cameras, times and gaps); the review app draws it in memory."""
+    from fastapi.testclient import TestClient
+
+    from custodes.web.app import create_app
+    from custodes.web.users import add_user
+    from tests.web.conftest import login
+
+    case, _ = sealed_case
+    add_user(case, "reviewer.anna", "reviewer", "correct horse battery", "tester")
+    proc = run_cli("timeline", str(case.root), "--json", env={"CUSTODES_PASSPHRASE": SECRET})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["plot"] is None
+    names = [f.name for f in case.root.rglob("*")]
+    assert not any("tester" in n or "anna" in n or n.endswith(".svg") for n in names), names
+    assert len(list((case.root / "keys").glob("*.ed25519"))) >= 2  # the keys are there, under hidden names
+    c = TestClient(create_app(case), client=("127.0.0.1", 1))
+    login(c, "reviewer.anna")
+    svg = c.get("/reports/timeline.svg")
+    assert svg.status_code == 200 and svg.text.startswith("<svg")
+    assert not any(f.suffix == ".svg" for f in case.root.rglob("*"))
+    assert verify_case(Case(case.root, secret=SECRET)).ok
+
+
+def test_plaintext_temporary_of_a_killed_redaction_is_removed(sealed_case):
+    """A redaction killed mid-way leaves its plaintext folder in /dev/shm; the next use of the case removes it."""
+    import subprocess
+    import sys
+
+    case, _ = sealed_case
+    scratch = case.scratch_dir()
+    scratch.rmdir()
+    base = scratch.parent
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    left = base / f"{child.pid}-killed"
+    left.mkdir()
+    (left / "redacted.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 plaintext footage")
+    child.kill()
+    child.wait()
+    fresh = case.scratch_dir()
+    assert not left.exists() and fresh.is_dir()
+    fresh.rmdir()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,9 @@ def redact_item(case: Case, item: str, actor: str, faces: str = "blur", start_s:
                 obj = s.get(EvidenceObject, der.sha256)
                 return {"original": parent, "derivative": der.sha256, "size": obj.size if obj else None,
                         "already_made": True, **der.params}
-    with tempfile.TemporaryDirectory(dir=case.scratch_dir()) as d:
+    scratch = case.scratch_dir()
+    try:
+        d = str(scratch)
         out = Path(d) / "redacted.mp4"
         res = redact_video(case.store.media_ref(parent), out, faces, start_s, end_s, audio)
         chain, key = case_credentials(case.keyring.root, case.id, case.keyring.password)
@@ -60,6 +62,8 @@ def redact_item(case: Case, item: str, actor: str, faces: str = "blur", start_s:
             sign_derivative(out, signed, original, parent, name, actions, chain, key,
                             title=f"{Path(name).stem} (redacted)")
         stored = case.store.put_file(signed)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     params = {**request,
               "frames": res.frames, "frames_with_faces": res.frames_with_faces,
               "lowest_confidence_frames": res.lowest_confidence, "content_credentials": "c2pa",

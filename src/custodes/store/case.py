@@ -6,6 +6,7 @@ import fcntl
 import getpass
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -64,6 +65,16 @@ def passphrase(prompt: str = "Case passphrase: ", confirm: bool = False) -> str:
     if confirm and getpass.getpass("Repeat the passphrase: ") != value:
         raise CaseError("the passphrases differ")
     return value
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def case_file_digest(root: Path) -> str:
@@ -138,7 +149,8 @@ class Case:
             self.store = S3ObjectStore(self.root / "objects", S3Location.from_meta(objects))
         else:
             self.store = ObjectStore(self.root / "objects", self.keys)
-        self.keyring = KeyRing(self.root / "keys", self.keys.pem_password if self.keys else None)
+        self.keyring = KeyRing(self.root / "keys", self.keys.pem_password if self.keys else None,
+                               self.keys.key_file_name if self.keys else None)
         self.ledger = Ledger(self.root / "ledger.jsonl", self.keyring, self.keys)
         # every commit that changes evidence-carrying rows seals them in the ledger first (store/seals.py)
         self.sessions: sessionmaker[SealingSession] = sessionmaker(
@@ -239,16 +251,29 @@ class Case:
                                                        "case_file_sha256": case_file_digest(self.root)})
 
     def scratch_dir(self) -> Path:
-        """Where plaintext temporaries (a redacted copy before it is stored) may live.
+        """A new private folder for plaintext temporaries (a redacted copy before it is stored); the caller
+        removes it when done.
 
-        An encrypted case keeps them in memory-backed /dev/shm when there is one, so
-        no plaintext footage ever reaches the disk; otherwise inside the store's .tmp.
+        An encrypted case keeps them in memory-backed /dev/shm when there is one, so no plaintext footage ever
+        reaches the disk; otherwise inside the store's .tmp. Each folder is named by the process that made it,
+        and folders of processes that are gone (killed mid-redaction) are removed here first, so no plaintext
+        temporary outlives the next use of the case.
         """
         shm = Path("/dev/shm")
         if self.keys and shm.is_dir() and os.access(shm, os.W_OK):
-            return shm
-        self.store.tmp_dir.mkdir(parents=True, exist_ok=True)
-        return self.store.tmp_dir
+            import hashlib
+
+            base = shm / f"custodes-{hashlib.sha256(self.keys.sub('scratch')).hexdigest()[:16]}"
+        else:
+            base = self.store.tmp_dir
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for old in base.iterdir():
+            pid = old.name.split("-", 1)[0]
+            if old.is_dir() and pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(old, ignore_errors=True)
+        import tempfile
+
+        return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base))
 
     def ensure_schema(self) -> None:
         migrate(self.engine)

@@ -115,6 +115,10 @@ class CaseKeys:
     def object_name(self, sha256: str) -> str:
         return hmac.new(self.sub("object-names"), sha256.encode(), hashlib.sha256).hexdigest()
 
+    def key_file_name(self, actor: str) -> str:
+        """The name of an actor's key file in an encrypted case: the file names do not say who worked on it."""
+        return hmac.new(self.sub("key-names"), actor.encode(), hashlib.sha256).hexdigest()[:32]
+
     def db_pragma_key(self) -> str:
         return f"\"x'{self.sub('sqlcipher').hex()}'\""
 

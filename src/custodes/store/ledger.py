@@ -24,7 +24,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,9 +73,11 @@ class KeyRing:
     (and encrypted PKCS#8 in an encrypted case).
     """
 
-    def __init__(self, root: Path, password: bytes | None = None) -> None:
+    def __init__(self, root: Path, password: bytes | None = None,
+                 file_name: Callable[[str], str] | None = None) -> None:
         self.root = root
         self.password = password
+        self.file_name = file_name  # an encrypted case names key files by an HMAC of the actor
 
     def _encryption(self) -> serialization.KeySerializationEncryption:
         if self.password:
@@ -85,7 +87,10 @@ class KeyRing:
     def _path(self, actor: str) -> Path:
         if not ACTOR_RE.match(actor):
             raise LedgerError(f"invalid actor name {actor!r} (letters, digits, . _ @ - only)")
-        return self.root / f"{actor}.ed25519"
+        plain = self.root / f"{actor}.ed25519"
+        if self.file_name is None or plain.is_file():  # a key file from before names were hidden stays usable
+            return plain
+        return self.root / f"{self.file_name(actor)}.ed25519"
 
     def has(self, actor: str) -> bool:
         return self._path(actor).is_file()

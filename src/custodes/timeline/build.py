@@ -153,14 +153,19 @@ def _simultaneous(spans: list[tuple[str, datetime, datetime]]) -> list[dict[str,
 
 
 def write_svg(doc: dict[str, Any], path: Path) -> Path:
+    """Write the timeline plot (``render_svg``) to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_svg(doc))
+    return path
+
+
+def render_svg(doc: dict[str, Any]) -> str:
     """A plain SVG timeline: one row per camera, recordings in blue, gaps in red."""
     cams = doc["cameras"]
     times = [r[k] for c in cams for r in c["recordings"] for k in ("start", "end")]
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not times:
-        path.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="400" height="40"><text x="10" y="25">'
-                        "no placed recordings</text></svg>\n")
-        return path
+        return ('<svg xmlns="http://www.w3.org/2000/svg" width="400" height="40"><text x="10" y="25">'
+                "no placed recordings</text></svg>\n")
     t0, t1 = min(times), max(times)
     span = max((t1 - t0).total_seconds(), 1.0)
     left, width, row = 110, 900, 34
@@ -187,5 +192,4 @@ def write_svg(doc: dict[str, Any], path: Path) -> Path:
                          f'<title>gap {g["start"]:%H:%M:%S}–{g["end"]:%H:%M:%S} ({g["duration_s"]:.0f} s)'
                          '</title></rect>')
     parts.append("</svg>")
-    path.write_text("\n".join(parts) + "\n")
-    return path
+    return "\n".join(parts) + "\n"
