@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +41,7 @@ from custodes.store.db import (
     User,
     WebSession,
 )
+from custodes.web.audit import ViewAudit
 from custodes.web.users import CAN_ANNOTATE, check_password, dummy_check
 
 HERE = Path(__file__).parent
@@ -79,8 +81,16 @@ class Viewer:
 
 def create_app(case: Case) -> FastAPI:
     case.ensure_schema()
+    views = ViewAudit(case.ledger)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        views.close()  # the views still waiting go to the ledger when the server stops
+
     app = FastAPI(title=f"Custodes — {case.meta.get('title', '')}", docs_url="/api/docs", redoc_url=None,
-                  openapi_url="/api/openapi.json")
+                  openapi_url="/api/openapi.json", lifespan=lifespan)
+    app.state.views = views
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
@@ -234,6 +244,8 @@ def create_app(case: Case) -> FastAPI:
             cameras = sorted({c for (c,) in s.execute(select(Recording.camera_id).distinct()) if c})
         rows = queue_data(min_score, camera, reviewed, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
         more = len(rows) > PAGE_SIZE
+        for r in rows[:PAGE_SIZE]:
+            views.record(v.name, "queue", r["sha256"], detail=f"page {page}")
         return templates.TemplateResponse(request, "queue.html", {
             "v": v, "rows": rows[:PAGE_SIZE], "cameras": cameras, "page": page, "more": more,
             "first_rank": (page - 1) * PAGE_SIZE,
@@ -245,7 +257,10 @@ def create_app(case: Case) -> FastAPI:
                   limit: Annotated[int, Query(ge=1, le=10000)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
                   v: Viewer = Depends(require)) -> list[dict[str, Any]]:
         """The ranked review queue (same filters as the page)."""
-        return queue_data(min_score, camera, reviewed, limit, offset)
+        rows = queue_data(min_score, camera, reviewed, limit, offset)
+        for r in rows:
+            views.record(v.name, "queue", r["sha256"], detail="api")
+        return rows
 
     # -- item and media --------------------------------------------------------
 
@@ -332,6 +347,9 @@ def create_app(case: Case) -> FastAPI:
                 raise HTTPException(status_code=416, detail="range not satisfiable",
                                     headers={"Content-Range": f"bytes */{size}"})
             status = 206
+        # every request counted in the batched view record, with the bytes served (the first one per
+        # session also has its own playback event above)
+        views.record(v.name, "playback", sha256, nbytes=end - start + 1)
 
         def body() -> Iterator[bytes]:
             with case.store.open(sha256) as fh:
@@ -356,6 +374,7 @@ def create_app(case: Case) -> FastAPI:
         from custodes.media.thumbs import contact_sheet, frame_at, jpeg
 
         known_object(sha256)
+        views.record(v.name, "contact sheet" if sheet else "frame", sha256, detail="" if sheet else f"{t:.1f} s")
         cache = case.reports / "thumbs" / (f"{sha256}-sheet.jpg" if sheet else f"{sha256}-{t:.1f}.jpg")
         if not cache.exists():
             ref = case.store.media_ref(sha256)
@@ -445,6 +464,9 @@ def create_app(case: Case) -> FastAPI:
                     if all(w.lower() in (a.note + " " + a.label).lower() for w in q.split()):
                         hits.append({"kind": "annotation", "sha256": a.sha256, "name": "", "start_s": a.start_s,
                                      "snippet": f"{a.label}: {a.note}"})
+            views.record(v.name, "search", None, detail=q[:200])
+            for h in hits:
+                views.record(v.name, "search hit", h["sha256"], detail=q[:200])
         return templates.TemplateResponse(request, "search.html", {"v": v, "q": q, "hits": hits, "error": error,
                                                                    "title": case.meta.get("title", "")})
 
@@ -453,6 +475,7 @@ def create_app(case: Case) -> FastAPI:
         from custodes.timeline.build import build_timeline
 
         doc = build_timeline(case)
+        views.record(v.name, "timeline", None)
         return templates.TemplateResponse(request, "timeline.html", {"v": v, "doc": doc,
                                                                      "title": case.meta.get("title", "")})
 
@@ -461,6 +484,7 @@ def create_app(case: Case) -> FastAPI:
         """Redacted copies with the frames where face detection was least sure: check them before publishing."""
         from custodes.store.db import Derivative
 
+        views.record(v.name, "redactions", None)
         with case.sessions() as s:
             ders = list(s.scalars(select(Derivative).order_by(Derivative.created_at.desc())))
         n = case.display_names({d.parent_sha256 for d in ders})
@@ -474,6 +498,7 @@ def create_app(case: Case) -> FastAPI:
     def complaints_page(request: Request, v: Viewer = Depends(require)) -> Response:
         from custodes.timeline.complaints import complaints_report
 
+        views.record(v.name, "complaints", None)
         return templates.TemplateResponse(request, "complaints.html", {
             "v": v, "rows": complaints_report(case), "title": case.meta.get("title", "")})
 
@@ -483,6 +508,7 @@ def create_app(case: Case) -> FastAPI:
         # would name the files, cameras, times and gaps
         from custodes.timeline.build import build_timeline, render_svg
 
+        views.record(v.name, "timeline plot", None)
         return Response(render_svg(build_timeline(case)).encode(), media_type="image/svg+xml")
 
     return app

@@ -1,0 +1,45 @@
+"""Issue 20, finding 5: every way evidence reaches a screen is in the ledger, batched (no line per frame)."""
+
+from fastapi.testclient import TestClient
+
+from custodes.web.app import create_app
+from tests.web.conftest import login, session_csrf
+
+
+def views_of(case, actor):
+    out = []
+    for e in case.ledger.entries():
+        if e["action"] == "views" and e["actor"] == actor:
+            out.extend(e["details"]["views"])
+    return out
+
+
+def test_thumbnails_frames_playback_queue_and_search_are_audited_in_batches(web_case):
+    case, _ = web_case
+    before = sum(1 for _ in case.ledger.entries())
+    with TestClient(create_app(case), client=("127.0.0.21", 1)) as c:  # the server stops at the end: flushed
+        login(c, "otto")
+        session_csrf(c)  # the queue page
+        sha = c.get("/api/queue").json()[0]["sha256"]
+        for t in ("1.0", "2.0", "2.0"):
+            assert c.get(f"/thumbs/{sha}.jpg", params={"t": t}).status_code == 200
+        assert c.get(f"/thumbs/{sha}.jpg", params={"sheet": "true"}).status_code == 200
+        for rng in ("bytes=0-99", "bytes=100-299", "bytes=300-999"):
+            assert c.get(f"/media/{sha}", headers={"Range": rng}).status_code == 206
+        c.get("/search", params={"q": "stop"})
+        c.get("/timeline")
+        c.get("/reports/timeline.svg")
+    seen = {(v["what"], v["subject"]): v for v in views_of(case, "otto")}
+    frames = seen[("frame", sha)]
+    assert frames["count"] == 3 and frames["details"] == ["1.0 s", "2.0 s"]
+    assert seen[("contact sheet", sha)]["count"] == 1
+    play = seen[("playback", sha)]
+    assert play["count"] == 3 and play["bytes"] == 1000  # every range request, not once per session
+    assert ("queue", sha) in seen and ("search", None) in seen and ("timeline", None) in seen
+    assert ("timeline plot", None) in seen
+    # batched: a dozen views cost a handful of ledger lines, not one per request
+    views_events = [e for e in list(case.ledger.entries())[before:] if e["action"] == "views"]
+    assert 1 <= len(views_events) <= 3
+    from custodes.store.verify import verify_case
+
+    assert verify_case(case).ok
