@@ -470,13 +470,9 @@ def _check_ledger(lpath: Path, rep: PackageReport) -> tuple[KeyBook, list[dict[s
         where = f"{where} (seq {entry.get('seq')}, {entry.get('action')})"
         if entry_digest(entry) != entry.get("hash"):
             rep.problems.append(Problem("ledger.altered", where, "entry content does not match its hash"))
-        if entry.get("action") == "key.register":
-            why = book.register(entry)
-            if why:
-                rep.problems.append(Problem("ledger.key", where, why))
-        why = book.check_signature(entry)
-        if why:
-            rep.problems.append(Problem("ledger.signature", where, why))
+        found = book.check_entry(entry, where)
+        rep.problems.extend(found)
+        if any(p.kind == "ledger.signature" for p in found):
             continue
         full.append(entry)
         d = entry.get("details") or {}

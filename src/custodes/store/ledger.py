@@ -205,6 +205,18 @@ class KeyBook:
             return None, f"actor {e.get('actor')!r} signed with {self.owner[fpr]!r}'s key"
         return self.pub[fpr], None
 
+    def check_entry(self, e: dict[str, Any], where: str) -> list[Problem]:
+        """Take one entry in ledger order: its key registration (if it is one) and its signature."""
+        found = []
+        if e.get("action") == "key.register":
+            why = self.register(e)
+            if why:
+                found.append(Problem("ledger.key", where, why))
+        why = self.check_signature(e)
+        if why:
+            found.append(Problem("ledger.signature", where, why))
+        return found
+
     def check_signature(self, e: dict[str, Any]) -> str | None:
         pub, why = self.signer(e)
         if pub is None:
@@ -470,13 +482,7 @@ class Ledger:
             if digest != e["hash"]:
                 res.problems.append(Problem("ledger.altered", where,
                                             "entry content does not match its hash: the entry was edited"))
-            if e["action"] == "key.register":
-                why = book.register(e)
-                if why:
-                    res.problems.append(Problem("ledger.key", where, why))
-            why = book.check_signature(e)
-            if why:
-                res.problems.append(Problem("ledger.signature", where, why))
+            res.problems.extend(book.check_entry(e, where))
             prev = e["hash"]
             res.head = e["hash"]
             res.hashes.add(e["hash"])
