@@ -92,3 +92,18 @@ def test_cli_init_on_postgres_and_migrate_json(tmp_path, small_clip):
     doc = json.loads(proc.stdout)
     assert doc["to"] == "sqlite" and doc["tables"]["objects"] == 1
     assert run_cli("verify", str(d)).returncode == 0
+
+
+def test_migration_killed_after_its_copy_resumes_without_a_manual_drop(tmp_path, small_clip):
+    """Issue 20, finding 4: kill -9 after the copy to PostgreSQL committed, before the case switched to it. The
+    rerun recognises its own complete copy (every table's digest equal) and finishes: one case.migrate event."""
+    case = Case.init(tmp_path / "case", "tester", db_url="sqlite")
+    Ingestor(case, "tester").run([small_clip])
+    killed = run_cli("migrate", str(case.root), "--to", PG, env={"CUSTODES_FAULT": "migrate.after_copy"})
+    assert killed.returncode == -9
+    assert Case(case.root).engine.dialect.name == "sqlite"  # still where it was
+    run_cli("migrate", str(case.root), "--to", PG, check=True)
+    moved = Case(case.root)
+    assert moved.engine.dialect.name == "postgresql"
+    assert [e["action"] for e in moved.ledger.entries()].count("case.migrate") == 1
+    assert verify_case(moved).ok

@@ -23,6 +23,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Table, func, select, text
 
+from custodes.store import faults
 from custodes.store.case import Case, CaseError, case_file_digest, refuse_used_database, write_case_file
 from custodes.store.db import (
     Base,
@@ -108,6 +109,14 @@ def _copy(src: Connection, dst: Connection, to_server: bool, progress: Callable[
         _reset_sequences(dst)
 
 
+def _holds_exact_copy(src: Connection, dst_engine: Any) -> bool:
+    try:
+        with dst_engine.connect() as dst:
+            return all(table_digest(src, t) == table_digest(dst, t) for t in Base.metadata.sorted_tables)
+    except Exception:  # tables missing or of another shape: not our copy
+        return False
+
+
 def migrate_database(case: Case, target: str, actor: str,
                      progress: Callable[[str, int], None] = lambda t, n: None) -> dict[str, Any]:
     if case.keys is not None:
@@ -133,10 +142,18 @@ def migrate_database(case: Case, target: str, actor: str,
                     ensure_database(url)
                 except Exception as exc:
                     raise CaseError(f"cannot reach {public_url(url)}: {exc}") from exc
-                refuse_used_database(url)
                 dst_engine = make_engine(url)
-                with dst_engine.begin() as dst:  # one transaction: all or nothing
-                    _copy(src, dst, True, progress)
+                try:
+                    refuse_used_database(url)
+                except CaseError:
+                    # an earlier run killed after its copy committed (the copy is one transaction: all or
+                    # nothing) left exactly this case's rows there: take them, instead of a manual DROP DATABASE
+                    if not _holds_exact_copy(src, dst_engine):
+                        raise
+                else:
+                    with dst_engine.begin() as dst:  # one transaction: all or nothing
+                        _copy(src, dst, True, progress)
+                faults.point("migrate.after_copy")
             else:
                 final = Path(url.removeprefix("sqlite:///"))
                 if final.exists():
