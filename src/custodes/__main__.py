@@ -1,3 +1,3 @@
-from custodes.cli import app
+from custodes.cli import main
 
-app()
+main()

@@ -92,6 +92,9 @@ def init(case_dir: CaseArg, title: Annotated[str, typer.Option(help="Case title"
          s3_endpoint: Annotated[str | None, typer.Option("--s3-endpoint", help="S3 endpoint (MinIO, Ceph …)")] = None,
          lock_mode: Annotated[str, typer.Option("--lock-mode", help="governance, compliance or none")] = "governance",
          lock_days: Annotated[int, typer.Option("--lock-days", min=1, help="Object Lock retention in days")] = 3650,
+         protect_keys: Annotated[bool, typer.Option(
+             "--protect-keys", help="Protect the signing keys of an unencrypted case with a passphrase (asked "
+                                    "twice, or CUSTODES_KEY_PASSPHRASE; needed whenever the case signs)")] = False,
          actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Create a new, empty case directory."""
     from custodes.store.case import Case, CaseError, passphrase
@@ -105,7 +108,8 @@ def init(case_dir: CaseArg, title: Annotated[str, typer.Option(help="Case title"
             location = S3Location.parse(objects, s3_endpoint, os.environ.get("AWS_DEFAULT_REGION"), lock_mode,
                                         lock_days)
         secret = passphrase("New case passphrase: ", confirm=True) if encrypt else None
-        case = Case.init(case_dir, _actor(actor), title=title, secret=secret, db_url=db, objects=location)
+        case = Case.init(case_dir, _actor(actor), title=title, secret=secret, db_url=db, objects=location,
+                         protect_keys=protect_keys)
     except ObjectStoreError as exc:
         _fail(str(exc))
     except CaseError as exc:
@@ -886,5 +890,16 @@ def demo(directory: Annotated[Path, typer.Argument(help="Where to build the demo
         serve(directory, host="127.0.0.1", port=port)
 
 
+def main() -> None:
+    """The ``custodes`` command: a signing-key problem is one sentence, not a traceback."""
+    from custodes.store.ledger import LedgerError
+
+    try:
+        app()
+    except LedgerError as exc:
+        console.print(f"[bold red]error:[/] {_e(str(exc))}")
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -212,3 +212,24 @@ def test_without_the_case_key_no_new_key_is_made(tmp_path):
         with pytest.raises(LedgerError, match="needs the case key's endorsement"):
             led2.append(actor, "note", None, {})
     assert led2.path.read_bytes() == before and not (tmp_path / "keys" / "carol.ed25519").exists()
+
+
+def test_protected_keys_need_their_passphrase_and_say_so(tmp_path, small_clip):
+    """`init --protect-keys`: an unencrypted case whose private keys are encrypted at rest; without the
+    passphrase nothing can be signed, and the CLI says so in one sentence."""
+    from tests.conftest import run_cli
+
+    case_dir = tmp_path / "case"
+    env = {"CUSTODES_KEY_PASSPHRASE": "a good key passphrase", "CUSTODES_ACTOR": "tester"}
+    run_cli("init", str(case_dir), "--protect-keys", env=env, check=True)
+    pem = (case_dir / "keys" / "tester.ed25519").read_bytes()
+    assert b"ENCRYPTED PRIVATE KEY" in pem
+    run_cli("ingest", str(case_dir), str(small_clip), env=env, check=True)
+    before = (case_dir / "ledger.jsonl").read_bytes()
+    for bad in ({"CUSTODES_ACTOR": "tester", "CUSTODES_KEY_PASSPHRASE": ""},
+                {"CUSTODES_ACTOR": "tester", "CUSTODES_KEY_PASSPHRASE": "the wrong passphrase"}):
+        proc = run_cli("ingest", str(case_dir), str(small_clip), env=bad)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert "passphrase" in proc.stderr
+    assert (case_dir / "ledger.jsonl").read_bytes() == before
+    assert run_cli("verify", str(case_dir)).returncode == 0  # checking needs no private key

@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,26 @@ def default_actor() -> str:
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers
         return "unknown"
+
+
+def key_passphrase(confirm: bool = False) -> bytes:
+    """The passphrase that protects the signing keys of an unencrypted case (``--protect-keys``), from
+    ``CUSTODES_KEY_PASSPHRASE``, else asked on the terminal when a key is first needed."""
+    from custodes.store.ledger import LedgerError
+
+    value = os.environ.get("CUSTODES_KEY_PASSPHRASE")
+    if not value:
+        import sys
+
+        if not sys.stdin.isatty():
+            raise LedgerError("this case's signing keys are protected by a passphrase: set CUSTODES_KEY_PASSPHRASE "
+                              "or run from a terminal to be asked")
+        value = getpass.getpass("Signing key passphrase: ")
+        if confirm and getpass.getpass("Repeat the passphrase: ") != value:
+            raise LedgerError("the passphrases differ")
+    if len(value) < 8:
+        raise LedgerError("a key passphrase needs at least 8 characters")
+    return value.encode()
 
 
 def passphrase(prompt: str = "Case passphrase: ", confirm: bool = False) -> str:
@@ -149,8 +169,12 @@ class Case:
             self.store = S3ObjectStore(self.root / "objects", S3Location.from_meta(objects))
         else:
             self.store = ObjectStore(self.root / "objects", self.keys)
-        self.keyring = KeyRing(self.root / "keys", self.keys.pem_password if self.keys else None,
-                               self.keys.key_file_name if self.keys else None)
+        password: bytes | Callable[[], bytes] | None = None
+        if self.keys:
+            password = self.keys.pem_password
+        elif self.meta.get("keys_protected"):
+            password = key_passphrase
+        self.keyring = KeyRing(self.root / "keys", password, self.keys.key_file_name if self.keys else None)
         self.ledger = Ledger(self.root / "ledger.jsonl", self.keyring, self.keys)
         # every commit that changes evidence-carrying rows seals them in the ledger first (store/seals.py)
         self.sessions: sessionmaker[SealingSession] = sessionmaker(
@@ -164,7 +188,7 @@ class Case:
 
     @classmethod
     def init(cls, root: Path, actor: str, title: str = "", db_url: str | None = None,
-             secret: str | None = None, objects: Any = None) -> Case:
+             secret: str | None = None, objects: Any = None, protect_keys: bool = False) -> Case:
         """Create a case; with ``secret`` (a passphrase) everything in it is encrypted at rest.
 
         ``db_url`` (default: ``CUSTODES_DB``, else SQLite inside the case) may name a PostgreSQL
@@ -204,6 +228,8 @@ class Case:
                     refuse_used_database(db_url)
             except (DatabaseURLError, OperationalError) as exc:
                 raise CaseError(f"cannot use database {public_url(db_url)}: {exc}") from exc
+        # an encrypted case protects the keys with the case key already; asked before anything is written
+        key_secret = key_passphrase(confirm=True) if protect_keys and secret is None else None
         root.mkdir(parents=True, exist_ok=True)  # only now: a refused init leaves nothing behind
         meta = {
             "case_id": case_id,
@@ -216,6 +242,8 @@ class Case:
             meta["db_url"] = public_url(db_url)
         if objects is not None:
             meta["objects"] = objects.as_meta()
+        if key_secret is not None:
+            meta["keys_protected"] = True
         keys = None
         if secret is not None:
             try:
@@ -228,6 +256,8 @@ class Case:
         (root / "keys").mkdir(mode=0o700, exist_ok=True)
         write_case_file(root, meta)
         case = cls(root, db_url=db_url, keys=keys)
+        if key_secret is not None:
+            case.keyring._password = key_secret
         migrate(case.engine)
         case.ledger.append(actor, "case.create", None, {"case_id": meta["case_id"], "title": meta["title"],
                                                          "custodes_version": __version__,

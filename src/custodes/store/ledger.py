@@ -73,11 +73,17 @@ class KeyRing:
     (and encrypted PKCS#8 in an encrypted case).
     """
 
-    def __init__(self, root: Path, password: bytes | None = None,
+    def __init__(self, root: Path, password: bytes | Callable[[], bytes] | None = None,
                  file_name: Callable[[str], str] | None = None) -> None:
         self.root = root
-        self.password = password
+        self._password = password  # a function: asked for only when a key is first used
         self.file_name = file_name  # an encrypted case names key files by an HMAC of the actor
+
+    @property
+    def password(self) -> bytes | None:
+        if callable(self._password):
+            self._password = self._password()
+        return self._password
 
     def _encryption(self) -> serialization.KeySerializationEncryption:
         if self.password:
@@ -104,8 +110,12 @@ class KeyRing:
         if path.is_file():
             try:
                 key = serialization.load_pem_private_key(path.read_bytes(), password=self.password)
-            except (TypeError, ValueError) as exc:
-                raise LedgerError(f"cannot read signing key {path.name}: {exc}") from exc
+            except TypeError as exc:
+                raise LedgerError(f"signing key {path.name} is protected by a passphrase and none was given: set "
+                                  "CUSTODES_KEY_PASSPHRASE") from exc
+            except ValueError as exc:
+                raise LedgerError(f"cannot read signing key {path.name}: wrong key passphrase, or the file is "
+                                  "damaged (restore it from a backup)") from exc
             if not isinstance(key, Ed25519PrivateKey):
                 raise LedgerError(f"{path} is not an Ed25519 key")
             return key
