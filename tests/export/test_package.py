@@ -1,6 +1,7 @@
 """Case packages: exported, copied elsewhere, verified offline; every alteration named."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -317,3 +318,27 @@ def test_export_killed_at_each_point_ends_with_one_confirmed_export(tmp_path, sm
     assert rep.ok and "export.unfinished" not in {w.kind for w in rep.warnings}
     assert verify_package(out).ok
     assert not out.with_name("pkg.part").exists()
+
+
+def test_links_and_non_files_in_a_package_are_named(package, tmp_path):
+    """Footage added through a linked folder, a dangling link, a pipe: none is a file of the package."""
+    p = fresh(package, tmp_path)
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "EXTRA_cam03.mp4").write_bytes(b"more footage")
+    (p / "originals_more").symlink_to(hidden)
+    (p / "originals" / "dangling.mp4").symlink_to(tmp_path / "nonexistent")
+    os.mkfifo(p / "fifo")
+    found = {(x.kind, x.where) for x in verify_package(p).problems}
+    assert {("package.extra", "originals_more"), ("package.extra", "originals/dangling.mp4"),
+            ("package.extra", "fifo")} <= found
+
+
+def test_a_genuine_package_of_a_file_named_with_a_line_separator_verifies(tmp_path, small_clip):
+    case = Case.init(tmp_path / "case", "tester")
+    odd = tmp_path / "cam\u2028x\u0085y.mp4"
+    odd.write_bytes(small_clip.read_bytes())
+    Ingestor(case, "tester").run([odd])
+    export_package(case, tmp_path / "pkg", "clerk")
+    rep = verify_package(tmp_path / "pkg")
+    assert rep.ok, rep.problems

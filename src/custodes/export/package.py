@@ -205,14 +205,15 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
         intent = case.ledger.append(actor, "export", None, {"items": chosen, "out": str(out)})
     faults.point("export.after_intent")
     ledger = _ledger_slice(case, set(chosen), upto=intent["seq"])
-    (tmp / "ledger.jsonl").write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in ledger))
+    # ASCII JSON, one entry a line: no file name with U+2028 or the like can split a line for a reader
+    (tmp / "ledger.jsonl").write_text("".join(json.dumps(e) + "\n" for e in ledger), encoding="ascii")
     from custodes.timeline.build import build_timeline, write_svg
 
     write_svg(build_timeline(case), tmp / "timeline.svg")
     items_doc = [{k: v for k, v in d.items() if not k.startswith("_")} for d in docs]
-    (tmp / "items.json").write_text(json.dumps(items_doc, indent=2, ensure_ascii=False) + "\n")
+    (tmp / "items.json").write_text(json.dumps(items_doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     report_html = _report(case, docs, ledger, (tmp / "timeline.svg").read_bytes())
-    (tmp / "report.html").write_text(report_html)
+    (tmp / "report.html").write_text(report_html, encoding="utf-8")
     pdf = _write_pdf(report_html, tmp / "report.pdf")
     (tmp / "VERIFY.txt").write_text(
         "Verify this package offline:\n\n    custodes verify-package THIS_FOLDER\n\n"
@@ -418,12 +419,17 @@ def verify_package(pkg: Path, expect_head: str | None = None, expect_key: str | 
 
 
 def _check_files(pkg: Path, files: dict[str, str], rep: PackageReport) -> dict[str, str]:
-    """Every file listed is there and unaltered; nothing unlisted was added. Returns each file's SHA-256."""
+    """Every file listed is there and unaltered; nothing unlisted was added: no extra file, no link, nothing
+    that is not a plain file, at any depth (links are not followed). Returns each file's SHA-256."""
     actual: dict[str, str] = {}
     for rel, digest in sorted(files.items()):
         p = pkg / rel
         if ".." in Path(rel).parts or Path(rel).is_absolute():
             rep.problems.append(Problem("package.path", rel, "manifest names a path outside the package"))
+            continue
+        if any((pkg / Path(*Path(rel).parts[:i])).is_symlink() for i in range(1, len(Path(rel).parts) + 1)):
+            rep.problems.append(Problem("package.path", rel, "a link, not a file of the package: it could point "
+                                        "anywhere"))
             continue
         if not p.is_file():
             rep.problems.append(Problem("package.missing", rel, "listed in the manifest but missing"))
@@ -432,10 +438,17 @@ def _check_files(pkg: Path, files: dict[str, str], rep: PackageReport) -> dict[s
         actual[rel] = _sha256_file(p)
         if actual[rel] != digest:
             rep.problems.append(Problem("package.altered", rel, "content differs from the manifest's SHA-256"))
-    for p in sorted(pkg.rglob("*")):
-        rel = p.relative_to(pkg).as_posix()
-        if p.is_file() and rel not in files and rel not in ("manifest.json", "manifest.sig"):
-            rep.problems.append(Problem("package.extra", rel, "file not listed in the manifest: added later"))
+    for top, dirs, names in os.walk(pkg, followlinks=False):
+        for name in sorted(dirs + names):
+            p = Path(top) / name
+            rel = p.relative_to(pkg).as_posix()
+            if p.is_symlink():
+                if rel not in files:  # a listed link is named above
+                    rep.problems.append(Problem("package.extra", rel, "a link inside the package: added later"))
+            elif name in names and not p.is_file():
+                rep.problems.append(Problem("package.extra", rel, "not a plain file (a pipe, a device): added later"))
+            elif name in names and rel not in files and rel not in ("manifest.json", "manifest.sig"):
+                rep.problems.append(Problem("package.extra", rel, "file not listed in the manifest: added later"))
     return actual
 
 
@@ -446,7 +459,11 @@ def _check_ledger(lpath: Path, rep: PackageReport) -> tuple[KeyBook, list[dict[s
     ingested: set[str] = set()
     hashes: set[str] = set()
     prev = GENESIS
-    lines = lpath.read_text(errors="replace").splitlines() if lpath.is_file() else []
+    # bytes split on \n only: str.splitlines() would also break at U+2028, U+0085 and the like inside names
+    raw = lpath.read_bytes() if lpath.is_file() and not lpath.is_symlink() else b""
+    lines = [x.decode("utf-8", errors="replace") for x in raw.split(b"\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
     if not lines:
         rep.problems.append(Problem("ledger.missing", "ledger.jsonl", "the package has no ledger"))
     for i, line in enumerate(lines, 1):
@@ -517,7 +534,7 @@ def _check_items(pkg: Path, manifest: dict[str, Any], files: dict[str, str], ing
     """Each original hashes to the SHA-256 it is named by, in the manifest and in items.json."""
     items = [str(x) for x in manifest.get("items") or []]
     try:
-        docs = json.loads((pkg / "items.json").read_text())
+        docs = json.loads((pkg / "items.json").read_bytes().decode("utf-8"))
         described: dict[str, str] = {str(d["sha256"]): str(d["file"]) for d in docs}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         rep.problems.append(Problem("package.items", "items.json", f"unreadable item list: {exc}"))
