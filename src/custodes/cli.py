@@ -321,6 +321,35 @@ def verify(case_dir: CaseArg,
         raise typer.Exit(1)
 
 
+@ledger_app.command("void-seal")
+def ledger_void_seal(case_dir: CaseArg, seq: Annotated[int, typer.Argument(help="The records.seal's seq")],
+                     reason: Annotated[str, typer.Option("--reason", help="What happened, e.g. 'server killed "
+                                                         "at 14:02 (power cut)'")],
+                     actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Record, signed, that a records seal never took effect (a process killed before its commit).
+
+    `verify` names such a seal (record.uncommitted) because the database alone cannot tell a kill from rows
+    deleted by hand; this is a person's signed statement, and verify lists it from then on.
+    """
+    from custodes.store.db import SealMark
+    from custodes.store.seals import ACTION, VOID
+
+    case = _open(case_dir)
+    entry = next((e for e in case.ledger.entries() if e["seq"] == seq), None)
+    if entry is None or entry["action"] != ACTION:
+        _fail(f"ledger seq {seq} is not a records seal")
+    with case.sessions() as s:
+        if s.get(SealMark, seq) is not None:
+            _fail(f"seal {seq} took effect (the database holds its rows); there is nothing to void")
+    if not reason.strip():
+        _fail("say what happened with --reason")
+    done = case.ledger.append(_actor(actor), VOID, None, {"seal": seq, "reason": reason.strip()[:500]})
+    if as_json:
+        _print_json({"seal": seq, "void_seq": done["seq"]})
+    else:
+        console.print(f"Seal {seq} recorded as never committed (ledger seq {done['seq']}).")
+
+
 @ledger_app.command("head")
 def ledger_head(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
     """Print the digest of the last ledger entry, to publish or send out of band."""

@@ -218,10 +218,13 @@ with case.sessions() as s:
 
 
 def test_annotation_killed_before_its_commit_leaves_no_half(built, tmp_path):
-    """Finding 4: kill -9 between the ledger events and the database commit. The annotate event and its seal are
-    named as never having taken effect; the row is not there; the retry saves it once, with its own event."""
+    """Finding 4: kill -9 between the ledger events and the database commit. verify names the seal and the annotate
+    event it carried (a kill and a deletion look alike in the database); a person records the kill, signed; the
+    retry saves the annotation once, with its own event."""
     import subprocess
     import sys
+
+    from tests.conftest import run_cli
 
     case, sha, _ = built
     script = tmp_path / "annotate.py"
@@ -230,11 +233,14 @@ def test_annotation_killed_before_its_commit_leaves_no_half(built, tmp_path):
     killed = subprocess.run([sys.executable, str(script), str(case.root), sha], env=env, capture_output=True)
     assert killed.returncode == -9
     rep = verify_case(Case(case.root))
-    assert rep.ok, rep.problems
-    warned = [w for w in rep.warnings if w.kind == "record.uncommitted"]
-    assert len(warned) == 1 and "(annotate) never took effect" in warned[0].message
+    named = [p for p in rep.problems if p.kind == "record.uncommitted"]
+    assert len(named) == 1 and "(annotate) with it" in named[0].message and len(rep.problems) == 1
     with case.sessions() as s:
         assert s.scalars(select(Annotation).where(Annotation.note == "retry me")).all() == []
+    seq = int(named[0].where.split()[1])
+    run_cli("ledger", "void-seal", str(case.root), str(seq), "--reason", "test: killed", check=True)
+    rep = verify_case(Case(case.root))
+    assert rep.ok and [w.kind for w in rep.warnings if w.kind == "record.voided"] == ["record.voided"]
     env.pop("CUSTODES_FAULT")
     subprocess.run([sys.executable, str(script), str(case.root), sha], env=env, check=True)
     with case.sessions() as s:
@@ -242,3 +248,42 @@ def test_annotation_killed_before_its_commit_leaves_no_half(built, tmp_path):
     assert len(rows) == 1
     rep = verify_case(Case(case.root))
     assert rep.ok, rep.problems
+
+
+def test_a_deleted_seal_mark_does_not_roll_back_a_finding(built):
+    """Review finding: delete the top segment and the mark of the seal that recorded it, so the seal looks like it
+    never took effect. verify names it; only a signed statement could excuse it."""
+    case, sha, _ = built
+    with case.sessions() as s:
+        s.add(Segment(sha256=sha, start_s=10.0, end_s=12.0, score=0.99, reasons=[], model_version="t",
+                      created_at=datetime.now(UTC)))
+        s.commit()
+    last = max(e["seq"] for e in case.ledger.entries() if e["action"] == "records.seal")
+    sql(case, "DELETE FROM segments WHERE score = 0.99")
+    sql(case, "DELETE FROM seal_marks WHERE seq = :q", q=last)
+    assert ("record.uncommitted", f"seq {last}") in problems(case)
+
+
+def test_a_failed_commit_voids_its_seal_at_once(built, monkeypatch):
+    """A commit that fails (a duplicate key at the flush: before any seal; a full disk at the commit: after its
+    seal) leaves the case consistent: no seal, or a seal ended at once by a signed void, and the rows not there."""
+    from sqlalchemy.exc import IntegrityError
+
+    case, sha, _ = built
+    with case.sessions() as s:
+        s.add(Recording(sha256=sha, camera_id="CAM-09", source="overlay", version="t", data={}))
+        with pytest.raises(IntegrityError):
+            s.commit()
+    assert verify_case(case).ok
+    monkeypatch.setenv("CUSTODES_FAULT", "seal.commit:error")
+    with case.sessions() as s:
+        s.add(Annotation(sha256=sha, start_s=1, end_s=2, label="other", people=[], note="disk full", author="alice",
+                         created_at=datetime.now(UTC)))
+        with pytest.raises(OSError, match="No space left"):
+            s.commit()
+    monkeypatch.delenv("CUSTODES_FAULT")
+    rep = verify_case(case)
+    assert rep.ok, rep.problems
+    assert any(w.kind == "record.voided" and "No space left" in w.message for w in rep.warnings)
+    with case.sessions() as s:
+        assert not s.scalars(select(Annotation).where(Annotation.note == "disk full")).all()

@@ -10,3 +10,9 @@ import signal
 def point(name: str) -> None:
     if os.environ.get("CUSTODES_FAULT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fail(name: str) -> None:
+    """``CUSTODES_FAULT=NAME:error`` makes this point fail as a full disk would."""
+    if os.environ.get("CUSTODES_FAULT") == f"{name}:error":
+        raise OSError(28, f"No space left on device (injected at {name})")

@@ -8,8 +8,10 @@ compares it with the latest seal that took effect:
 
 - a group whose rows differ from its seal: ``record.mismatch`` (an edit, a lowered score, a deleted row);
 - rows in a group that no seal covers: ``record.unlogged`` (rows planted by hand);
-- a seal whose commit never happened (a kill or a failed commit between the two steps) leaves no mark: it
-  is reported as a warning and the group is compared with the seal before it;
+- a seal whose commit failed is ended at once by a signed ``records.seal.void``; a seal without its mark and
+  without a void is ``record.uncommitted``, a problem: the process was killed between the two steps, or
+  someone deleted the mark (and the rows) from the database — the database alone cannot tell which, so a
+  person who knows of the kill says so with ``custodes ledger void-seal`` (a signed event naming them);
 - a mark that names a ledger entry the ledger no longer holds: ``ledger.truncated`` (the ledger was cut
   back to an earlier prefix), or holds with another hash: ``ledger.rewritten``.
 
@@ -58,6 +60,7 @@ SEALED: dict[str, tuple[Any, str]] = {
 }
 SEALED_MODELS = {model: (table, col) for table, (model, col) in SEALED.items()}
 ACTION = "records.seal"
+VOID = "records.seal.void"
 
 
 def _norm(value: Any) -> Any:
@@ -129,24 +132,44 @@ class SealState:
     """What the ledger says each group should hold, and which seals never took effect."""
 
     expected: dict[str, tuple[str, int]]  # group -> (digest, seq of the seal)
-    uncommitted: list[tuple[int, list[int]]]  # seals that never took effect, with the action events they carried
+    uncommitted: list[tuple[int, list[int]]]  # unmarked seals nobody voided, with the action events they carried
+    voided: list[tuple[int, list[int], str]]  # unmarked seals ended by a signed void: (seq, events, why)
     any_seal: bool
 
 
 def read_seals(entries: Iterable[dict[str, Any]], marks: set[int]) -> SealState:
+    ordered = list(entries)
+    voids = {int((e.get("details") or {}).get("seal", -1)): str((e.get("details") or {}).get("reason", ""))
+             for e in ordered if e.get("action") == VOID}
     expected: dict[str, tuple[str, int]] = {}
     uncommitted: list[tuple[int, list[int]]] = []
+    voided: list[tuple[int, list[int], str]] = []
     any_seal = False
-    for e in entries:
+    pending: dict[int, tuple[set[str], list[int]]] = {}  # unmarked, unvoided seals: groups not yet re-sealed
+    for e in ordered:
         if e.get("action") != ACTION:
             continue
         any_seal = True
+        events = list((e.get("details") or {}).get("events") or [])
+        groups = (e.get("details") or {}).get("groups", {})
         if e["seq"] not in marks:
-            uncommitted.append((e["seq"], list((e.get("details") or {}).get("events") or [])))
+            if e["seq"] in voids:
+                voided.append((e["seq"], events, voids[e["seq"]]))
+            else:
+                pending[e["seq"]] = (set(groups), events)
             continue
-        for g, digest in (e.get("details") or {}).get("groups", {}).items():
+        for g, digest in groups.items():
             expected[g] = (digest, e["seq"])
-    return SealState(expected, uncommitted, any_seal)
+        for left, _ in pending.values():
+            left.difference_update(groups)
+    for seq, (left, events) in pending.items():
+        if left or events:
+            uncommitted.append((seq, events))
+        else:
+            # every group it sealed was sealed again by a commit that took effect (an interrupted ingest, resumed):
+            # nothing can be rolled back to it, and it carried no action
+            voided.append((seq, [], "interrupted; every group it named was sealed again later"))
+    return SealState(expected, uncommitted, voided, any_seal)
 
 
 def seal_before_commit(s: Session, ledger: Any, actor: str, events: list[int] | None = None) -> dict[str, Any] | None:
@@ -191,9 +214,17 @@ class SealingSession(Session):
         with ledger.hold():
             seqs = [ledger.append(actor, action, subject, details() if callable(details) else details)["seq"]
                     for actor, action, subject, details in events]
-            seal_before_commit(self, ledger, self.info.get("actor") or "custodes", seqs)
+            seal = seal_before_commit(self, ledger, self.info.get("actor") or "custodes", seqs)
             faults.point("seal.before_commit")
-            super().commit()
+            try:
+                faults.fail("seal.commit")
+                super().commit()
+            except BaseException as exc:
+                if seal is not None:  # the rows were not committed: say so, signed, before anyone asks
+                    ledger.append(self.info.get("actor") or "custodes", VOID, None, {
+                        "seal": seal["seq"], "reason": f"commit failed: {type(exc).__name__}: {exc}"[:500]})
+                self.rollback()
+                raise
         return None
 
 

@@ -156,11 +156,17 @@ def _check_records(case: Case, lc: LedgerCheck, rep: VerifyReport) -> None:
         rep.problems.append(Problem("ledger.truncated", f"seq {max_prov_seq}", f"a provenance row names ledger seq "
                                     f"{max_prov_seq} but the ledger ends at seq {last_seq}: the ledger was cut back"))
     state = seals.read_seals((lc.by_seq[k] for k in sorted(lc.by_seq)), set(marks))
+    def carried(events: list[int]) -> str:
+        return "".join(f"; seq {k} ({lc.by_seq[k]['action']}) with it" for k in events if k in lc.by_seq)
+
     for seq, events in state.uncommitted:
-        void = "".join(f"; seq {k} ({lc.by_seq[k]['action']}) never took effect" for k in events if k in lc.by_seq)
-        rep.warnings.append(Problem("record.uncommitted", f"seq {seq}", "a records seal whose database commit never "
-                                    "happened (interrupted or failed write): its rows were compared with the seal "
-                                    f"before it{void}"))
+        rep.problems.append(Problem("record.uncommitted", f"seq {seq}", "a records seal whose rows the database "
+                                    "does not hold: the process was killed before its commit, or the rows and their "
+                                    f"mark were deleted{carried(events)}. If you know of the kill, record it with "
+                                    f"`custodes ledger void-seal CASE {seq} --reason …`"))
+    for seq, events, why in state.voided:
+        rep.warnings.append(Problem("record.voided", f"seq {seq}", f"a records seal that never took effect "
+                                    f"({why}){carried(events)}"))
     for group in sorted(set(actual) | set(state.expected)):
         table, key = seals.split_group(group)
         what = f"{table} rows of {key[:12]}…" if len(key) == 64 else f"{table} rows of {key!r}"

@@ -38,8 +38,8 @@ def add_user(case: Case, name: str, role: str, password: str, actor: str) -> Use
         user = User(name=name, role=role, password_hash=_hasher.hash(password), disabled=False,
                     safe_viewing=True, created_at=datetime.now(UTC))
         s.add(user)
+        s.log(actor, "user.add", None, {"user": name, "role": role})  # appended with the row's seal
         s.commit()
-    case.ledger.append(actor, "user.add", None, {"user": name, "role": role})
     return user
 
 
@@ -55,8 +55,8 @@ def set_disabled(case: Case, name: str, disabled: bool, actor: str) -> None:
         if disabled:  # end their sessions now
             for sess in s.scalars(select(WebSession).where(WebSession.user_id == user.id)):
                 s.delete(sess)
+        s.log(actor, "user.disable" if disabled else "user.enable", None, {"user": name})
         s.commit()
-    case.ledger.append(actor, "user.disable" if disabled else "user.enable", None, {"user": name})
 
 
 def check_password(user: User, password: str) -> bool:
