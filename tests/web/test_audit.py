@@ -6,9 +6,9 @@ from custodes.web.app import create_app
 from tests.web.conftest import login, session_csrf
 
 
-def views_of(case, actor):
+def views_of(case, actor, after):
     out = []
-    for e in case.ledger.entries():
+    for e in list(case.ledger.entries())[after:]:
         if e["action"] == "views" and e["actor"] == actor:
             out.extend(e["details"]["views"])
     return out
@@ -29,7 +29,7 @@ def test_thumbnails_frames_playback_queue_and_search_are_audited_in_batches(web_
         c.get("/search", params={"q": "stop"})
         c.get("/timeline")
         c.get("/reports/timeline.svg")
-    seen = {(v["what"], v["subject"]): v for v in views_of(case, "otto")}
+    seen = {(v["what"], v["subject"]): v for v in views_of(case, "otto", before)}
     frames = seen[("frame", sha)]
     assert frames["count"] == 3 and frames["details"] == ["1.0 s", "2.0 s"]
     assert seen[("contact sheet", sha)]["count"] == 1
@@ -37,9 +37,9 @@ def test_thumbnails_frames_playback_queue_and_search_are_audited_in_batches(web_
     assert play["count"] == 3 and play["bytes"] == 1000  # every range request, not once per session
     assert ("queue", sha) in seen and ("search", None) in seen and ("timeline", None) in seen
     assert ("timeline plot", None) in seen
-    # batched: a dozen views cost a handful of ledger lines, not one per request
+    # batched: a dozen requests (and a queue page listing many items) cost a few ledger lines, one per 10 s at most
     views_events = [e for e in list(case.ledger.entries())[before:] if e["action"] == "views"]
-    assert 1 <= len(views_events) <= 3
+    assert 1 <= len(views_events) < 10
     from custodes.store.verify import verify_case
 
     assert verify_case(case).ok
