@@ -110,7 +110,11 @@ def test_torn_tail_from_a_killed_append_is_repaired_and_recorded(tmp_path):
     led = make_ledger(tmp_path, 2)
     with open(led.path, "a") as fh:
         fh.write('{"seq": 3, "time": "2026-')  # process died mid-write
-    assert "ledger.torn" in kinds(Ledger(led.path, led.keyring))
+    torn = Ledger(led.path, led.keyring)
+    res = torn.check()
+    assert res.problems == [] and [w.kind for w in res.warnings] == ["ledger.torn"]
+    # readers work before any repair: the fragment is not an event
+    assert [e["seq"] for e in torn.entries()] == [0, 1, 2] and torn.head()[0] == 2
     led2 = Ledger(led.path, KeyRing(tmp_path / "keys"))
     led2.append("alice", "note", None, {"after": True})
     res = led2.check()
@@ -233,3 +237,15 @@ def test_protected_keys_need_their_passphrase_and_say_so(tmp_path, small_clip):
         assert "passphrase" in proc.stderr
     assert (case_dir / "ledger.jsonl").read_bytes() == before
     assert run_cli("verify", str(case_dir)).returncode == 0  # checking needs no private key
+
+
+def test_whole_last_entry_without_its_newline_is_kept_and_completed(tmp_path):
+    led = make_ledger(tmp_path, 2)
+    led.path.write_bytes(led.path.read_bytes()[:-1])  # the disk filled on the very last byte
+    fresh = Ledger(led.path, KeyRing(tmp_path / "keys"))
+    assert fresh.check().problems == [] and fresh.head()[0] == 2
+    fresh.append("alice", "note", None, {"after": True})
+    entries = list(fresh.entries())
+    assert [e["seq"] for e in entries] == [0, 1, 2, 3, 4]  # nothing signed was cut
+    assert entries[3]["action"] == "ledger.repair" and "completed_line_bytes" in entries[3]["details"]
+    assert fresh.check().problems == [] and fresh.check().warnings == []

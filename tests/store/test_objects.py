@@ -51,9 +51,33 @@ def test_forged_digest_paths_are_refused(store):
             store.path_for(bad)
 
 
+def dead_pid():
+    import subprocess
+
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
 def test_clean_partial_removes_only_temporaries(store):
     obj = store.put_stream(io.BytesIO(b"kept"))
     w = store.writer()
     w.write(b"half written")
-    assert len(store.clean_partial()) == 1
+    assert store.clean_partial() == []  # a live writer's temporary is never taken
+    gone = w.tmp_path.with_name(f"{dead_pid()}-{w.tmp_path.name.split('-', 1)[1]}")
+    w.tmp_path.rename(gone)
+    assert store.clean_partial() == [gone]
     assert store.exists(obj.sha256)
+
+
+def test_scratch_folder_of_a_killed_redaction_does_not_stop_the_next_cleanup(store):
+    """kill -9 during `redact` left a folder in objects/.tmp, and every later ingest failed (IsADirectoryError)."""
+    left = store.tmp_dir / f"{dead_pid()}-abc123"
+    (left / "deep").mkdir(parents=True)
+    (left / "deep" / "frame.png").write_bytes(b"plaintext")
+    legacy = store.tmp_dir / "0123abcd.part"  # named before temporaries carried their writer's pid
+    legacy.write_bytes(b"x")
+    live = store.tmp_dir / f"{os.getpid()}-mine"
+    live.mkdir()
+    assert sorted(store.clean_partial()) == sorted([left, legacy])
+    assert not left.exists() and live.is_dir()

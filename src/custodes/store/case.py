@@ -31,7 +31,7 @@ from custodes.store.db import (
     sqlite_url,
 )
 from custodes.store.ledger import KeyRing, Ledger, utcnow
-from custodes.store.objects import ObjectStore
+from custodes.store.objects import ObjectStore, process_alive
 from custodes.store.seals import SealingSession
 
 CASE_FILE = "case.json"
@@ -87,14 +87,15 @@ def passphrase(prompt: str = "Case passphrase: ", confirm: bool = False) -> str:
     return value
 
 
-def _alive(pid: int) -> bool:
+LOW_SPACE_BYTES = 1 << 20  # below this the disk counts as full: readers must not need to grow any file
+
+
+def free_bytes(path: Path) -> int:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        st = os.statvfs(path)
+    except OSError:
+        return 1 << 62
+    return st.f_bavail * st.f_frsize
 
 
 def case_file_digest(root: Path) -> str:
@@ -142,7 +143,7 @@ class Case:
     """An open case. An encrypted case is unlocked here (``keys``, or the passphrase) or refused."""
 
     def __init__(self, root: Path, db_url: str | None = None, keys: CaseKeys | None = None,
-                 secret: str | None = None) -> None:
+                 secret: str | None = None, new_database: bool = False) -> None:
         self.root = root.resolve()
         meta_path = self.root / CASE_FILE
         if not meta_path.is_file():
@@ -160,7 +161,10 @@ class Case:
                     raise CaseError(str(exc)) from exc
             self.keys = keys
         self.db_url = db_url or self.meta.get("db_url") or sqlite_url(self.root)
-        self.engine = make_engine(self.db_url, self.keys.db_pragma_key() if self.keys else None)
+        if not new_database:
+            self._refuse_lost_database()
+        self.engine = make_engine(self.db_url, self.keys.db_pragma_key() if self.keys else None,
+                                  low_space=free_bytes(self.root) < LOW_SPACE_BYTES)
         self.store: ObjectStore
         objects = self.meta.get("objects")
         if objects and objects.get("backend") == "s3":
@@ -181,6 +185,20 @@ class Case:
             self.engine, class_=SealingSession, expire_on_commit=False,
             info={"ledger": self.ledger, "actor": default_actor()})
         self.reports = self.root / "reports"
+
+    def _refuse_lost_database(self) -> None:
+        """A case's SQLite file that is gone or empty is never silently replaced by a fresh, empty one: the
+        case would then list nothing and every command would still exit 0."""
+        if self.db_url != sqlite_url(self.root):
+            return
+        db = self.root / "custodes.db"
+        wal = self.root / "custodes.db-wal"
+        if db.is_file() and (db.stat().st_size > 0 or (wal.is_file() and wal.stat().st_size > 0)):
+            return
+        state = "is missing" if not db.exists() else "is empty (0 bytes)"
+        raise CaseError(f"the case database {db} {state}: it was lost or damaged, and nothing was changed. "
+                        f"Restore custodes.db from a backup, or rebuild it from the ledger and the stored "
+                        f"objects with `custodes recover {self.root}`")
 
     @property
     def id(self) -> str:
@@ -255,7 +273,7 @@ class Case:
             (root / sub).mkdir(parents=True, exist_ok=True)
         (root / "keys").mkdir(mode=0o700, exist_ok=True)
         write_case_file(root, meta)
-        case = cls(root, db_url=db_url, keys=keys)
+        case = cls(root, db_url=db_url, keys=keys, new_database=True)
         if key_secret is not None:
             case.keyring._password = key_secret
         migrate(case.engine)
@@ -299,21 +317,29 @@ class Case:
         base.mkdir(parents=True, exist_ok=True, mode=0o700)
         for old in base.iterdir():
             pid = old.name.split("-", 1)[0]
-            if old.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            if old.is_dir() and pid.isdigit() and not process_alive(int(pid)):
                 shutil.rmtree(old, ignore_errors=True)
         import tempfile
 
         return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base))
 
     def ensure_schema(self) -> None:
+        """Bring the schema up to date; a database without one (emptied, or a server database dropped and
+        re-created) is refused, never filled with fresh empty tables."""
+        if self.schema_revision() is None:
+            raise CaseError(f"the case database {public_url(self.db_url)} holds no Custodes tables: it was lost, "
+                            "emptied or replaced, and nothing was changed. Restore it from a backup, or rebuild it "
+                            f"from the ledger and the stored objects with `custodes recover {self.root}`")
         migrate(self.engine)
 
     def schema_revision(self) -> str | None:
+        """The schema's alembic revision; None when the database has no Custodes tables (errors propagate)."""
+        from sqlalchemy import inspect
+
         with self.engine.connect() as conn:
-            try:
-                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            except Exception:
+            if not inspect(conn).has_table("alembic_version"):
                 return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     @contextmanager
     def exclusive(self, what: str) -> Iterator[None]:

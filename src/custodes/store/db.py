@@ -72,6 +72,9 @@ class Provenance(Base):
     parent_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ledger_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # hex of the name's bytes where the readable name is not simply their UTF-8 (ingest/names.py): of the
+    # whole path for a file on disk, of the member's name in its archive for a member
+    raw_name: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Rejection(Base):
@@ -86,6 +89,7 @@ class Rejection(Base):
     reason: Mapped[str] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ledger_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    raw_name: Mapped[str | None] = mapped_column(Text, nullable=True)  # as in Provenance
 
 
 class MediaProbe(Base):
@@ -179,8 +183,39 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str, sqlcipher_key: str | None = None) -> Engine:
-    """An engine for ``url``. With ``sqlcipher_key`` the SQLite file is a SQLCipher database (encrypted case)."""
+def _exclusive_locking(dbapi_conn: Any, _record: Any) -> None:
+    # WAL readers share an index in the -shm file, which a full disk cannot extend: every read would fail
+    # with "disk I/O error". In exclusive mode SQLite keeps that index in memory instead, so a case on a
+    # full disk can still be verified, listed and exported from (one process at a time).
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA locking_mode=EXCLUSIVE")
+    cur.close()
+
+
+def make_engine(url: str, sqlcipher_key: str | None = None, low_space: bool = False) -> Engine:
+    """An engine for ``url``. With ``sqlcipher_key`` the SQLite file is a SQLCipher database (encrypted case).
+
+    ``low_space`` (the case's disk is full): SQLite in exclusive locking mode, one connection per thread."""
+    if low_space and url.startswith("sqlite"):
+        from sqlalchemy.pool import SingletonThreadPool
+
+        if sqlcipher_key is not None:
+            import sqlcipher3
+
+            engine = create_engine(url, future=True, module=sqlcipher3, poolclass=SingletonThreadPool)
+        else:
+            engine = create_engine(url, future=True, poolclass=SingletonThreadPool)
+
+        def first(dbapi_conn: Any, record: Any) -> None:
+            if sqlcipher_key is not None:
+                cur = dbapi_conn.cursor()
+                cur.execute(f"PRAGMA key = {sqlcipher_key}")
+                cur.close()
+            _exclusive_locking(dbapi_conn, record)
+            _sqlite_pragmas(dbapi_conn, record)
+
+        event.listen(engine, "connect", first)
+        return engine
     if sqlcipher_key is not None:
         if not url.startswith("sqlite"):
             raise ValueError("an encrypted case keeps its database in SQLCipher; a server database is not supported")

@@ -253,6 +253,7 @@ class LedgerCheck:
     entries: int = 0
     head: str = GENESIS
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     actions: dict[str, int] = field(default_factory=dict)
     hashes: set[str] = field(default_factory=set)
     by_seq: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -323,18 +324,28 @@ class Ledger:
             fh.seek(offset)
             data = fh.read()
             if data and not data.endswith(b"\n"):
-                # A process was killed mid-append: the partial line was never a
-                # complete, signed event. Cut it and record that we did.
                 cut = data.rfind(b"\n") + 1
                 torn = data[cut:]
-                fh.truncate(offset + cut)
+                if self._whole_entry(torn) is not None:
+                    # A complete signed event that lost only its newline (the disk filled on the last
+                    # byte): finish the line, never drop a signed event.
+                    fh.seek(0, os.SEEK_END)
+                    fh.write(b"\n")
+                    data += b"\n"
+                    self._pending_repair = {"completed_line_bytes": len(torn),
+                                            "reason": "a complete last entry lacked its newline; it was added"}
+                else:
+                    # A process was killed (or the disk filled) mid-append: the partial line was never a
+                    # complete, signed event. Cut it and record that we did.
+                    fh.truncate(offset + cut)
+                    data = data[:cut]
+                    self._pending_repair = {
+                        "reason": "incomplete last line from an interrupted write was removed",
+                        "torn_bytes": len(torn),
+                        "torn_sha256": hashlib.sha256(torn).hexdigest(),
+                    }
                 fh.flush()
                 os.fsync(fh.fileno())
-                data = data[:cut]
-                self._pending_repair = {
-                    "torn_bytes": len(torn),
-                    "torn_sha256": hashlib.sha256(torn).hexdigest(),
-                }
         keys = set(keys)
         for line in data.splitlines():
             if not line.strip():
@@ -356,6 +367,12 @@ class Ledger:
     def append_many(self, actor: str,
                     events: list[tuple[str, str | None, dict[str, Any]]]) -> list[dict[str, Any]]:
         """Append events in order under one lock and one fsync."""
+        for action, _, details in events:
+            try:  # JSON has no Infinity or NaN: such a line would be signed but unreadable elsewhere
+                json.dumps(details, allow_nan=False)
+            except ValueError as exc:
+                raise LedgerError(f"cannot sign the {action!r} event: {exc}; only finite numbers can be "
+                                  "recorded") from exc
         written: list[dict[str, Any]] = []
         with self._locked():
             self._pending_repair = None
@@ -364,9 +381,7 @@ class Ledger:
             fpr = fingerprint(key.public_key())
             todo = list(events)
             if self._pending_repair:
-                todo.insert(0, ("ledger.repair", None, {
-                    "reason": "incomplete last line from an interrupted write was removed",
-                    **self._pending_repair}))
+                todo.insert(0, ("ledger.repair", None, dict(self._pending_repair)))
             if registration is not None:
                 todo.insert(0, ("key.register", None, registration))
             lines = []
@@ -434,13 +449,30 @@ class Ledger:
 
     # -- reading -------------------------------------------------------------
 
+    def _whole_entry(self, raw: bytes) -> dict[str, Any] | None:
+        """The entry on a line without its newline, when it is one whole entry; None for a torn fragment."""
+        try:
+            e = self._decode(raw)
+        except (ValueError, CryptoError):
+            return None
+        return e if isinstance(e, dict) and {"seq", "hash", "sig"} <= set(e) else None
+
     def entries(self) -> Iterator[dict[str, Any]]:
+        """Every entry in order. A torn last line (an interrupted write, not an event) is not read, so
+        every reader works before the next write repairs it; a whole last entry that lost only its newline
+        is read."""
         if not self.path.exists():
             return
         with open(self.path, "rb") as fh:
             for line in fh:
-                if line.strip():
-                    yield self._decode(line)
+                if not line.strip():
+                    continue
+                if not line.endswith(b"\n"):
+                    whole = self._whole_entry(line)
+                    if whole is not None:
+                        yield whole
+                    return
+                yield self._decode(line)
 
     def head(self) -> tuple[int, str]:
         seq, h = -1, GENESIS
@@ -461,9 +493,14 @@ class Ledger:
             raw_lines = fh.read().split(b"\n")
         if raw_lines and raw_lines[-1] == b"":
             raw_lines.pop()
-        elif raw_lines:
-            res.problems.append(Problem("ledger.torn", f"line {len(raw_lines)}",
-                                        "last line is incomplete (interrupted write)"))
+        elif raw_lines and self._whole_entry(raw_lines[-1]) is None:
+            # Not an event: an interrupted write (a kill, a full disk). Nothing signed is lost by it, and a
+            # signed entry cut short is still caught by the seal marks (ledger.truncated).
+            res.warnings.append(Problem("ledger.torn", f"line {len(raw_lines)}",
+                                        f"the last line is an incomplete write ({len(raw_lines[-1])} bytes) "
+                                        "from an interrupted run; the next command that writes removes it "
+                                        "and records that"))
+            raw_lines.pop()
         for lineno, raw in enumerate(raw_lines, start=1):
             where = f"line {lineno}"
             try:

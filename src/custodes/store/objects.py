@@ -37,6 +37,19 @@ class SizeLimitExceeded(ObjectStoreError):
     pass
 
 
+class StoreWriteError(ObjectStoreError, OSError):
+    """The store could not be written (a full, read-only or failing disk): the run stops, nothing is refused.
+
+    Also an ``OSError`` with the original errno, so the one-sentence explanation names the cause."""
+
+    def __init__(self, exc: OSError) -> None:
+        OSError.__init__(self, exc.errno, exc.strerror or str(exc), exc.filename)
+
+
+class SourceReadError(OSError):
+    """The source could not be read: that file is refused with the reason, the run goes on."""
+
+
 @dataclass(frozen=True)
 class StoredObject:
     sha256: str
@@ -71,8 +84,12 @@ class ObjectWriter:
         self._max = max_bytes
         self._hash = hashlib.sha256()
         self.size = 0
-        self.tmp_path = store.tmp_dir / f"{uuid.uuid4().hex}.part"
-        raw = open(self.tmp_path, "xb")  # noqa: SIM115 - closed in commit/abort
+        # named by the writing process, so a cleanup by another process never takes a live temporary
+        self.tmp_path = store.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.part"
+        try:
+            raw = open(self.tmp_path, "xb")  # noqa: SIM115 - closed in commit/abort
+        except OSError as exc:
+            raise StoreWriteError(exc) from exc
         self._fh: Any = EncryptingFile(raw, store.keys) if store.keys else raw
         self._delay = _chunk_delay()
 
@@ -83,7 +100,10 @@ class ObjectWriter:
         if self._max is not None and self.size + n > self._max:
             raise SizeLimitExceeded(f"more than {self._max} bytes")
         self._hash.update(data)
-        self._fh.write(data)
+        try:
+            self._fh.write(data)
+        except OSError as exc:
+            raise StoreWriteError(exc) from exc
         self.size += n
         if self._delay:
             import time
@@ -95,17 +115,23 @@ class ObjectWriter:
         if self._fh is None:
             raise ObjectStoreError("commit after commit/abort")
         digest = self._hash.hexdigest()
-        if isinstance(self._fh, EncryptingFile):
-            self._fh.finish(digest)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
-        self._fh = None
-        return self._store.install(self.tmp_path, digest, self.size)
+        try:
+            if isinstance(self._fh, EncryptingFile):
+                self._fh.finish(digest)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+            return self._store.install(self.tmp_path, digest, self.size)
+        except StoreWriteError:
+            raise
+        except OSError as exc:
+            raise StoreWriteError(exc) from exc
 
     def abort(self) -> None:
         if self._fh is not None:
-            self._fh.close()
+            with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+                self._fh.close()
             self._fh = None
         self.tmp_path.unlink(missing_ok=True)
 
@@ -236,7 +262,10 @@ class ObjectStore:
         try:
             while not failure:
                 buf = free.get()
-                n = readinto(buf)
+                try:
+                    n = readinto(buf)
+                except OSError as exc:
+                    raise SourceReadError(exc.errno, exc.strerror or str(exc), exc.filename) from exc
                 if not n:
                     free.put(buf)
                     break
@@ -254,6 +283,8 @@ class ObjectStore:
         writer_thread.join()
         if failure:
             w.abort()
+            if isinstance(failure[0], OSError):
+                raise StoreWriteError(failure[0]) from failure[0]
             raise ObjectStoreError(f"cannot write to the object store: {failure[0]}")
         try:
             return w.commit()
@@ -263,7 +294,13 @@ class ObjectStore:
 
     def _put_simple(self, src: BinaryIO, w: ObjectWriter) -> StoredObject:
         try:
-            while data := src.read(CHUNK):
+            while True:
+                try:
+                    data = src.read(CHUNK)
+                except OSError as exc:
+                    raise SourceReadError(exc.errno, exc.strerror or str(exc), exc.filename) from exc
+                if not data:
+                    break
                 w.write(data)
             return w.commit()
         except BaseException:
@@ -271,7 +308,11 @@ class ObjectStore:
             raise
 
     def put_file(self, path: Path, max_bytes: int | None = None) -> StoredObject:
-        with open(path, "rb", buffering=0) as fh:
+        try:
+            fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise SourceReadError(exc.errno, exc.strerror or str(exc), exc.filename) from exc
+        with fh:
             with contextlib.suppress(OSError, AttributeError):
                 os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
             return self.put_stream(fh, max_bytes=max_bytes)
@@ -307,10 +348,35 @@ class ObjectStore:
                 yield sub.name + f.name
 
     def clean_partial(self) -> list[Path]:
-        """Remove temporaries left by a killed process; they never had a name."""
-        removed = []
-        if self.tmp_dir.is_dir():
-            for p in self.tmp_dir.iterdir():
+        """Remove temporaries left by killed processes; they never had a name.
+
+        Temporaries (files, and the scratch folders of a redaction) are named ``PID-…`` by the process that
+        writes them; those of a process still running are left alone. Unnamed ones predate that naming."""
+        removed: list[Path] = []
+        if not self.tmp_dir.is_dir():
+            return removed
+        for p in self.tmp_dir.iterdir():
+            pid = p.name.split("-", 1)[0]
+            if pid.isdigit() and "-" in p.name and process_alive(int(pid)):
+                continue
+            if p.is_dir() and not p.is_symlink():
+                import shutil
+
+                shutil.rmtree(p, ignore_errors=True)
+            else:
                 p.unlink(missing_ok=True)
-                removed.append(p)
+            removed.append(p)
         return removed
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (this one included)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event, inspect, select
@@ -61,6 +61,7 @@ SEALED: dict[str, tuple[Any, str]] = {
 SEALED_MODELS = {model: (table, col) for table, (model, col) in SEALED.items()}
 ACTION = "records.seal"
 VOID = "records.seal.void"
+RECOVER = "case.recover"
 
 
 def _norm(value: Any) -> Any:
@@ -69,9 +70,15 @@ def _norm(value: Any) -> Any:
     return norm(value)
 
 
+# Columns added after seals were first written: left out of a row's digest while NULL, so that the rows of
+# an older case still match the seals written before the column existed.
+LATE_COLUMNS = {"raw_name"}
+
+
 def row_text(model: Any, row: Any) -> str:
-    cols = [c.key for c in inspect(model).column_attrs]
-    return json.dumps({c: _norm(getattr(row, c)) for c in cols}, sort_keys=True, default=str, ensure_ascii=False)
+    values = {c.key: _norm(getattr(row, c.key)) for c in inspect(model).column_attrs}
+    values = {k: v for k, v in values.items() if not (k in LATE_COLUMNS and v is None)}
+    return json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
 
 
 def group_digest(s: Session, table: str, key: str) -> str:
@@ -135,6 +142,8 @@ class SealState:
     uncommitted: list[tuple[int, list[int]]]  # unmarked seals nobody voided, with the action events they carried
     voided: list[tuple[int, list[int], str]]  # unmarked seals ended by a signed void: (seq, events, why)
     any_seal: bool
+    # groups sealed before the last database recovery that no seal after it covers: (group, seal seq, recovery seq)
+    lost: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 def read_seals(entries: Iterable[dict[str, Any]], marks: set[int]) -> SealState:
@@ -146,7 +155,16 @@ def read_seals(entries: Iterable[dict[str, Any]], marks: set[int]) -> SealState:
     voided: list[tuple[int, list[int], str]] = []
     any_seal = False
     pending: dict[int, tuple[set[str], list[int]]] = {}  # unmarked, unvoided seals: groups not yet re-sealed
+    before_recovery: dict[str, tuple[str, int]] = {}
+    recovery = -1
     for e in ordered:
+        if e.get("action") == RECOVER:
+            # the database was rebuilt (store/recover.py): its marks and rows start again from here; what the
+            # seals before it vouched for is history, and what was not rebuilt is named, not a problem
+            before_recovery.update(expected)
+            expected, pending, recovery = {}, {}, e["seq"]
+            uncommitted, voided = [], []
+            continue
         if e.get("action") != ACTION:
             continue
         any_seal = True
@@ -169,7 +187,9 @@ def read_seals(entries: Iterable[dict[str, Any]], marks: set[int]) -> SealState:
             # every group it sealed was sealed again by a commit that took effect (an interrupted ingest, resumed):
             # nothing can be rolled back to it, and it carried no action
             voided.append((seq, [], "interrupted; every group it named was sealed again later"))
-    return SealState(expected, uncommitted, voided, any_seal)
+    lost = [(g, seq, recovery) for g, (digest, seq) in sorted(before_recovery.items())
+            if digest and g not in expected]
+    return SealState(expected, uncommitted, voided, any_seal, lost)
 
 
 def seal_before_commit(s: Session, ledger: Any, actor: str, events: list[int] | None = None) -> dict[str, Any] | None:

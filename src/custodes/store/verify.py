@@ -45,6 +45,7 @@ def verify_case(case: Case, expect_head: str | None = None,
     lc = case.ledger.check()
     rep.ledger_entries, rep.ledger_head = lc.entries, lc.head
     rep.problems.extend(lc.problems)
+    rep.warnings.extend(lc.warnings)
     if expect_head and expect_head not in lc.hashes:
         rep.problems.append(Problem("ledger.head", expect_head,
                                     "the published head digest is not in this ledger: history was rewritten"))
@@ -110,8 +111,14 @@ def verify_case(case: Case, expect_head: str | None = None,
                 ev["details"].get("member_path") != p.member_path:
             rep.problems.append(Problem("record.mismatch", p.id, f"provenance row differs from ledger seq "
                                         f"{ev['seq']}: the database was edited"))
+    recovered_duplicates = {pid for e in lc.by_seq.values() if e["action"] == "case.recover"
+                            for pid in (e.get("details") or {}).get("duplicate_ingest_events") or []}
     for pid, ev in ingest_events.items():
-        if pid not in prov_ids:
+        if pid in recovered_duplicates and pid not in prov_ids:
+            rep.warnings.append(Problem("record.duplicate_event", pid, f"ledger seq {ev['seq']} recorded the same "
+                                        "file a second time (after a database lost rows); the recovery kept the "
+                                        "first record"))
+        elif pid not in prov_ids:
             rep.problems.append(Problem("record.deleted", pid, f"ledger seq {ev['seq']} records ingest of "
                                         f"{ev['subject'][:12]}… but its database row is gone"))
     rej_ids = {r.id for r in rejections}
@@ -167,6 +174,11 @@ def _check_records(case: Case, lc: LedgerCheck, rep: VerifyReport) -> None:
     for seq, events, why in state.voided:
         rep.warnings.append(Problem("record.voided", f"seq {seq}", f"a records seal that never took effect "
                                     f"({why}){carried(events)}"))
+    for group, seq, recovery in state.lost:
+        if group not in actual:
+            rep.warnings.append(Problem("record.not_rebuilt", group, f"sealed at ledger seq {seq} and lost with the "
+                                        f"database; the recovery at seq {recovery} could not rebuild it (see "
+                                        "`custodes ledger show` for what to run again)"))
     for group in sorted(set(actual) | set(state.expected)):
         table, key = seals.split_group(group)
         what = f"{table} rows of {key[:12]}…" if len(key) == 64 else f"{table} rows of {key!r}"

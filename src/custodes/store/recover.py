@@ -1,0 +1,219 @@
+"""``custodes recover``: a new case database rebuilt from the signed ledger and the stored objects.
+
+The database is an index the ledger vouches for (store/seals.py), so when it is lost or damaged (a deleted
+``-wal`` after a kill, a truncated file, a dropped server database) most of it can be rebuilt from what the
+ledger recorded, and the rest recomputed from the objects:
+
+- rebuilt from the ledger: batches, objects, provenance, refusals, redacted copies, annotations (label, time
+  range, author, what they supersede; the note's text and the people are not in the ledger, only the note's
+  hash, so a rebuilt annotation says so), complaints (from the register preserved as an object);
+- recomputed from the objects: media probes;
+- not rebuilt: triage results, recordings and transcripts (run ``triage`` and ``timeline`` again) and
+  review-app accounts (their passwords are not in the ledger: add them again with ``custodes user add``).
+
+The damaged file is moved aside, never deleted. A signed ``case.recover`` event records what was moved, what
+was rebuilt and what was not, before the rebuilt rows are committed with their own seal; ``verify`` checks
+the rows against seals after that event and names what the recovery could not bring back as warnings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import inspect
+
+from custodes.store.case import Case, CaseError, migrate
+from custodes.store.db import (
+    Annotation,
+    Batch,
+    Complaint,
+    Derivative,
+    EvidenceObject,
+    Provenance,
+    Rejection,
+    sqlite_url,
+)
+
+ACTION = "case.recover"
+NOT_REBUILT = ["triage results (run `custodes triage`)", "recordings and clock overlays (run `custodes timeline`)",
+               "transcripts and the search index (run `custodes triage`)",
+               "review-app accounts (passwords are not in the ledger: `custodes user add` again)"]
+
+
+@dataclass
+class RecoverReport:
+    moved_aside: list[str] = field(default_factory=list)
+    rebuilt: dict[str, int] = field(default_factory=dict)
+    missing_objects: list[str] = field(default_factory=list)
+    duplicate_ingest_events: list[str] = field(default_factory=list)
+    not_rebuilt: list[str] = field(default_factory=lambda: list(NOT_REBUILT))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _when(e: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(e["time"]).replace("Z", "+00:00"))
+
+
+def _mtime_ns(d: dict[str, Any]) -> int:
+    if isinstance(d.get("mtime_ns"), int):
+        return int(d["mtime_ns"])
+    t = datetime.fromisoformat(str(d["mtime"]))
+    return int(t.timestamp()) * 10**9 + t.microsecond * 1000
+
+
+def _move_aside(case: Case) -> list[str]:
+    """Rename the damaged SQLite files (never delete them); a server database must be empty already."""
+    if case.db_url != sqlite_url(case.root):
+        with case.engine.connect() as conn:
+            if inspect(conn).get_table_names():
+                raise CaseError("the case's server database still holds tables; recovery writes into an empty "
+                                "database only: keep a dump of it, drop and re-create it, then run recover again")
+        return []
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    moved = []
+    case.engine.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        src = case.root / f"custodes.db{suffix}"
+        if src.exists():
+            dst = case.root / f"custodes.db.damaged-{stamp}{suffix}"
+            src.rename(dst)
+            moved.append(dst.name)
+    return moved
+
+
+def recover_case(root: Path, actor: str, secret: str | None = None) -> RecoverReport:
+    case = Case(root, secret=secret, new_database=True)
+    lc = case.ledger.check()
+    if lc.problems:
+        raise CaseError(f"the ledger itself fails verification ({lc.problems[0].kind} at {lc.problems[0].where}): "
+                        "recovery rebuilds from the ledger and cannot trust this one; restore the case from a "
+                        "backup")
+    entries = [lc.by_seq[k] for k in sorted(lc.by_seq)]
+    with case.exclusive("ingest"):
+        rep = RecoverReport()
+        digests = {}
+        for suffix in ("", "-wal"):
+            p = case.root / f"custodes.db{suffix}"
+            if p.is_file():
+                digests[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+        rep.moved_aside = _move_aside(case)
+        case = Case(root, keys=case.keys, new_database=True)  # a fresh engine on a fresh file
+        migrate(case.engine)
+        with case.sessions() as s:
+            _rebuild(case, s, entries, rep)
+            s.log(actor, ACTION, None, {
+                "moved_aside": rep.moved_aside, "moved_aside_sha256": digests, "rebuilt": rep.rebuilt,
+                "missing_objects": rep.missing_objects, "duplicate_ingest_events": rep.duplicate_ingest_events,
+                "not_rebuilt": rep.not_rebuilt, "ledger_head": lc.head})
+            s.commit()
+    from custodes.ingest.pipeline import Ingestor
+
+    prober = Ingestor(case, actor)
+    prober._probe_pending()
+    rep.rebuilt["media probes"] = sum(prober.report.media.values())
+    return rep
+
+
+def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverReport) -> None:
+    counts: dict[str, int] = {}
+
+    def count(what: str) -> None:
+        counts[what] = counts.get(what, 0) + 1
+
+    batches: dict[str, Batch] = {}
+    origins: set[tuple[str, str, str, int]] = set()
+    objects: set[str] = set()
+
+    def add_object(sha: str, kind: str, when: datetime) -> bool:
+        if sha in objects:
+            return True
+        if not case.store.exists(sha):
+            rep.missing_objects.append(sha)
+            return False
+        s.add(EvidenceObject(sha256=sha, size=case.store.size(sha), kind=kind, stored_at=when))
+        objects.add(sha)
+        count("objects")
+        return True
+
+    def batch(bid: str, e: dict[str, Any]) -> None:
+        if bid not in batches:  # an event of a batch whose start is not in the ledger (older cases)
+            batches[bid] = Batch(id=bid, note="", actor=e["actor"], sources=[], started_at=_when(e))
+            s.add(batches[bid])
+
+    for e in entries:
+        d = e.get("details") if isinstance(e.get("details"), dict) else {}
+        act = e["action"]
+        if act == "batch.start" and d.get("batch"):
+            batches[d["batch"]] = Batch(id=d["batch"], note=d.get("note", ""), actor=e["actor"],
+                                        sources=list(d.get("sources") or []), started_at=_when(e))
+            s.add(batches[d["batch"]])
+            count("batches")
+        elif act == "batch.end" and d.get("batch") in batches:
+            batches[d["batch"]].finished_at = _when(e)
+        elif act == "ingest" and d.get("provenance") and e.get("subject"):
+            origin = (d.get("source_path", ""), d.get("member_path", ""), e["subject"], _mtime_ns(d))
+            if origin in origins:  # the same file recorded twice (a database that lost rows, then re-ingest)
+                rep.duplicate_ingest_events.append(d["provenance"])
+                continue
+            if not add_object(e["subject"], d.get("kind", "file"), _when(e)):
+                continue
+            batch(d.get("batch", ""), e)
+            origins.add(origin)
+            s.add(Provenance(id=d["provenance"], sha256=e["subject"], batch_id=d.get("batch", ""),
+                             source_path=origin[0], member_path=origin[1],
+                             original_name=d.get("original_name", ""), size=int(d.get("size", 0)),
+                             mtime_ns=origin[3], parent_sha256=d.get("parent"), recorded_at=_when(e),
+                             ledger_seq=e["seq"]))
+            count("provenance")
+        elif act == "ingest.refused" and d.get("rejection"):
+            batch(d.get("batch", ""), e)
+            s.add(Rejection(id=d["rejection"], batch_id=d.get("batch", ""), source_path=d.get("source_path", ""),
+                            member_path=d.get("member_path", ""), reason=d.get("reason", ""),
+                            recorded_at=_when(e), ledger_seq=e["seq"]))
+            count("refusals")
+        elif act == "redact" and d.get("derivative") and e.get("subject"):
+            if add_object(d["derivative"], "derivative", _when(e)):
+                params = {k: v for k, v in d.items() if k != "derivative"}
+                s.add(Derivative(sha256=d["derivative"], parent_sha256=e["subject"], kind="redaction",
+                                 params=params, created_by=e["actor"], created_at=_when(e)))
+                count("redacted copies")
+        elif act == "annotate" and e.get("subject") and d.get("annotation") is not None:
+            s.add(Annotation(id=int(d["annotation"]), sha256=e["subject"], start_s=float(d["start_s"]),
+                             end_s=float(d["end_s"]), label=str(d["label"]), people=[],
+                             note=f"[rebuilt from the ledger: the note's text and the people are not kept there; "
+                                  f"the note's SHA-256 was {d.get('note_sha256', '')}]",
+                             author=e["actor"], created_at=_when(e), supersedes=d.get("supersedes")))
+            count("annotations (without note text and people)")
+        elif act == "complaints.import" and e.get("subject"):
+            _rebuild_complaints(case, s, e, add_object, count)
+    s.flush()
+    rep.rebuilt = counts
+
+
+def _rebuild_complaints(case: Case, s: Any, e: dict[str, Any], add_object: Any, count: Any) -> None:
+    from custodes.timeline.complaints import ComplaintsError, parse_rows
+
+    sha = e["subject"]
+    if not add_object(sha, "file", _when(e)):
+        return
+    with case.store.open(sha) as fh:
+        data = fh.read()
+    try:
+        rows = parse_rows(data)
+    except ComplaintsError:
+        return
+    have = {c.row for c in s.new if isinstance(c, Complaint) and c.source_sha256 == sha}
+    for r in rows:
+        if r["row"] in have:
+            continue
+        s.add(Complaint(source_sha256=sha, row=r["row"], ref=r["ref"], start_at=r["start"], end_at=r["end"],
+                        facility=r["facility"], unit=r["unit"], camera=r["camera"], person=r["person"],
+                        text=r["text"]))
+        count("complaints")
