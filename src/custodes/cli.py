@@ -49,6 +49,14 @@ def _print_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
+def _n(text: Any) -> str:
+    """Text from the evidence (a file name, a reason naming one) for human output: control characters and
+    bidi overrides escaped (a name may carry terminal escape sequences), then Rich markup."""
+    from custodes.textsafe import printable
+
+    return _e(printable(str(text)))
+
+
 def _fail(msg: str, code: int = 1) -> None:
     console.print(f"[bold red]error:[/] {msg}")
     raise typer.Exit(code)
@@ -288,9 +296,9 @@ def _print_ingest_summary(report: Any) -> None:
     console.print(t)
     for r in report.refused:
         member = f" [{r['member_path']}]" if r["member_path"] else ""
-        console.print(f"[yellow]refused[/] {_e(r['source_path'] + member)}: {_e(r['reason'])}")
+        console.print(f"[yellow]refused[/] {_n(r['source_path'] + member)}: {_n(r['reason'])}")
     for m in report.problem_media:
-        console.print(f"[yellow]{m['status']}[/] {_e(m['name'])} ({m['sha256'][:12]}…): {_e(m['reason'])}")
+        console.print(f"[yellow]{m['status']}[/] {_n(m['name'])} ({m['sha256'][:12]}…): {_n(m['reason'])}")
 
 
 @app.command()
@@ -311,9 +319,9 @@ def verify(case_dir: CaseArg,
         _print_json(rep.as_dict())
     else:
         for p in rep.problems:
-            console.print(f"[bold red]{p.kind}[/] {p.where}: {p.message}")
+            console.print(f"[bold red]{p.kind}[/] {_n(p.where)}: {_n(p.message)}")
         for w in rep.warnings:
-            console.print(f"[yellow]{w.kind}[/] {w.where}: {w.message}")
+            console.print(f"[yellow]{w.kind}[/] {_n(w.where)}: {_n(w.message)}")
         status = "[bold green]OK[/]" if rep.ok else f"[bold red]FAILED: {len(rep.problems)} problem(s)[/]"
         console.print(f"{status} — {rep.objects_checked} objects ({rep.bytes_checked:,} bytes) re-hashed, "
                       f"{rep.ledger_entries} ledger entries checked, head {rep.ledger_head}")
@@ -377,7 +385,7 @@ def ledger_show(case_dir: CaseArg, action: Annotated[str | None, typer.Option(he
     for e in rows:
         d = e["details"] or {}
         brief = d.get("original_name") or d.get("reason") or d.get("note") or ""
-        t.add_row(str(e["seq"]), e["time"][:19], e["actor"], e["action"], (e["subject"] or "")[:16], _e(str(brief)))
+        t.add_row(str(e["seq"]), e["time"][:19], e["actor"], e["action"], (e["subject"] or "")[:16], _n(brief))
     Console().print(t)
 
 
@@ -416,7 +424,7 @@ def items(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
         video = f"{m.get('width')}x{m.get('height')} {m.get('video_codec')}" if m.get("width") else ""
         dur = f"{m['duration_s']:.1f}s" if m.get("duration_s") else ""
         names = d["copies"][0]["name"] if d["copies"] else "?"
-        t.add_row(d["sha256"][:12], _e(names), str(len(d["copies"])), m.get("status", d["kind"]), dur, video)
+        t.add_row(d["sha256"][:12], _n(names), str(len(d["copies"])), m.get("status", d["kind"]), dur, video)
     Console().print(t)
 
 
@@ -453,7 +461,7 @@ def triage(case_dir: CaseArg,
                   f"{len(rep.failed)} failed, {len(rep.not_analysable)} not analysable; "
                   f"{rep.segments} segment(s) in the queue. Next: [bold]custodes queue {case.root}[/]")
     for f in rep.failed + rep.not_analysable:
-        console.print(f"[yellow]not analysed[/] {_e(f['name'])} ({f['sha256'][:12]}…): {_e(f['reason'])}")
+        console.print(f"[yellow]not analysed[/] {_n(f['name'])} ({f['sha256'][:12]}…): {_n(f['reason'])}")
 
 
 @app.command()
@@ -550,13 +558,13 @@ def queue(case_dir: CaseArg, limit: Annotated[int, typer.Option(help="Top N segm
         return
     t = Table("#", "score", "video", "from", "to", "why", title="Review queue (highest first)")
     for r in doc["segments"]:
-        t.add_row(str(r["rank"]), f"{r['score']:.2f}", _e(f"{r['name']} ({r['sha256'][:8]})"), _clock(r["start_s"]),
-                  _clock(r["end_s"]), _e("; ".join(r["reasons"]) or "-"))
+        t.add_row(str(r["rank"]), f"{r['score']:.2f}", _n(f"{r['name']} ({r['sha256'][:8]})"), _clock(r["start_s"]),
+                  _clock(r["end_s"]), _n("; ".join(r["reasons"]) or "-"))
     Console().print(t)
     for f in doc["not_analysed"]:
-        console.print(f"[yellow]not analysed[/] {_e(f['name'])} ({f['sha256'][:12]}…): {_e(f['reason'])}")
+        console.print(f"[yellow]not analysed[/] {_n(f['name'])} ({f['sha256'][:12]}…): {_n(f['reason'])}")
     for f in doc["partly_analysed"]:
-        console.print(f"[yellow]partly analysed[/] {_e(f['name'])} ({f['sha256'][:12]}…): {_e(f['reason'])}")
+        console.print(f"[yellow]partly analysed[/] {_n(f['name'])} ({f['sha256'][:12]}…): {_n(f['reason'])}")
 
 
 def _iso(v: Any) -> Any:
@@ -586,20 +594,20 @@ def timeline(case_dir: CaseArg, camera: Annotated[str | None, typer.Option("--ca
     for c in doc["cameras"]:
         t = Table("start", "end", "file", "from", "conf.", title=f"{c['camera']}: {len(c['recordings'])} recording(s)")
         for r in c["recordings"]:
-            t.add_row(f"{r['start']:%Y-%m-%d %H:%M:%S}", f"{r['end']:%H:%M:%S}", _e(r["name"]), r["source"],
+            t.add_row(f"{r['start']:%Y-%m-%d %H:%M:%S}", f"{r['end']:%H:%M:%S}", _n(r["name"]), _n(r["source"]),
                       f"{r['confidence']:.2f}")
         Console().print(t)
         for g in c["gaps"]:
             Console().print(f"[bold red]GAP[/] {c['camera']} {g['start']:%Y-%m-%d %H:%M:%S} – {g['end']:%H:%M:%S} "
                             f"({g['duration_s']:.0f} s with no recording)")
     for k in doc["cuts"]:
-        Console().print(f"[magenta]CUT[/] {k['camera']} {k['at']:%Y-%m-%d %H:%M:%S} in {_e(k['name'])} "
+        Console().print(f"[magenta]CUT[/] {k['camera']} {k['at']:%Y-%m-%d %H:%M:%S} in {_n(k['name'])} "
                         f"({k['offset_s']:.1f} s in): the picture changes abruptly — an edit, a camera switch or a "
                         "jump in time")
     for o in doc["overlaps"]:
         Console().print(f"[cyan]simultaneous[/] {', '.join(o['cameras'])}: {o['start']:%H:%M:%S} – {o['end']:%H:%M:%S}")
     for u in doc["unplaced"]:
-        console.print(f"[yellow]not placed[/] {_e(u['name'])} ({u['sha256'][:12]}…): {_e(u['reason'])}")
+        console.print(f"[yellow]not placed[/] {_n(u['name'])} ({u['sha256'][:12]}…): {_n(u['reason'])}")
     console.print(f"Timeline plot: {svg}" if svg else
                   "Timeline plot: in the review app (an encrypted case writes no plaintext plot)")
 
@@ -624,7 +632,7 @@ def dupes(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
                   title=f"Cluster {i}: {len(c['members'])} versions of one recording")
         for m in c["members"]:
             off = m["offset_in_source_s"]
-            t.add_row(m["sha256"][:12], _e(", ".join(m["names"])), m["relation"],
+            t.add_row(m["sha256"][:12], _n(", ".join(m["names"])), m["relation"],
                       "" if off is None else f"{off:+.1f} s", f"{m['duration_s']:.1f} s", m["resolution"])
         Console().print(t)
 
@@ -669,7 +677,7 @@ def search(case_dir: CaseArg, query: Annotated[str, typer.Argument(help="Words t
     t = Table("kind", "video", "at", "text", title=f"{len(hits)} hit(s) for {query!r}")
     for h in hits:
         at = _clock(h["start_s"]) if h["start_s"] is not None else ""
-        t.add_row(h["kind"], _e(h["name"] or "-"), at, _e(h["snippet"]))
+        t.add_row(h["kind"], _n(h["name"] or "-"), at, _n(h["snippet"]))
     Console().print(t)
 
 
@@ -706,12 +714,12 @@ def complaints_list(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
         return
     t = Table("when", "where", "person", "complaint", "covered by", "flags", title=f"{len(rows)} complaint(s)")
     for r in rows:
-        cover = "\n".join(f"{c['camera']}: {c['name']}" for c in r["covered_by"]) or "-"
+        cover = "\n".join(_n(f"{c['camera']}: {c['name']}") for c in r["covered_by"]) or "-"
         flags = "\n".join(r["flags"] + [f"gap {g['camera']} {g['start'][11:19]}–{g['end'][11:19]}"
                                          for g in r["gaps"]])
         where = " / ".join(x for x in (r["facility"], r["unit"]) if x)
         t.add_row(f"{r['start'][:19].replace('T', ' ')}–{r['end'][11:19]}", _e(where),
-                  _e(r["person"]), _e(r["text"]), _e(cover), f"[bold red]{_e(flags)}[/]" if flags else "")
+                  _e(r["person"]), _e(r["text"]), cover, f"[bold red]{_e(flags)}[/]" if flags else "")
     Console().print(t)
 
 
@@ -884,9 +892,9 @@ def verify_package_cmd(directory: Annotated[Path, typer.Argument(help="Package f
         _print_json(rep.as_dict())
     else:
         for p in rep.problems:
-            console.print(f"[bold red]{p.kind}[/] {_e(p.where)}: {_e(p.message)}")
+            console.print(f"[bold red]{p.kind}[/] {_n(p.where)}: {_n(p.message)}")
         for w in rep.warnings:
-            console.print(f"[yellow]{w.kind}[/] {_e(w.where)}: {_e(w.message)}")
+            console.print(f"[yellow]{w.kind}[/] {_n(w.where)}: {_n(w.message)}")
         status = "[bold green]OK[/]" if rep.ok else f"[bold red]FAILED: {len(rep.problems)} problem(s)[/]"
         console.print(f"{status} — {rep.files_checked} files checked", highlight=False)
         console.print(f"case {_e(rep.case_id)}\n  case key      {rep.case_key or '-'}\n"

@@ -9,7 +9,9 @@ import zipfile
 import py7zr
 import pytest
 
+from custodes.ingest.archives import ArchiveBudget, ArchiveLimits
 from custodes.ingest.pipeline import Ingestor
+from custodes.store.case import Case
 from custodes.store.verify import verify_case
 
 
@@ -166,3 +168,109 @@ def test_damaged_archive_is_kept_and_reported(case, tmp_path, payload):
     assert any("damaged" in r for r in refused.values())
     assert rep.objects_new == 1  # the damaged archive itself is preserved
     assert verify_case(case).ok
+
+
+def _zip_of(members):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for name, data in members:
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def nested_bomb(copies, levels, zeros):
+    """A 42.zip-style bomb: ``copies`` members of ``zeros`` zero bytes, that zip ``copies`` times in the next
+    level, and so on. Each level alone is harmless; together they expand ``copies ** (levels + 1)`` times."""
+    data = _zip_of([(f"zeros{i}.bin", bytes(zeros)) for i in range(copies)])
+    for level in range(levels):
+        data = _zip_of([(f"level{level}_{i}.zip", data) for i in range(copies)])
+    return data
+
+
+def produced(case):
+    """Bytes unpacked from archives and recorded: every member counts, whether its bytes were new or not."""
+    from sqlalchemy import select
+
+    from custodes.store.db import Provenance
+    with case.sessions() as s:
+        return sum(p.size for p in s.scalars(select(Provenance).where(Provenance.member_path != "")))
+
+
+def test_nested_bomb_meets_one_budget_for_all_levels(case, tmp_path):
+    bomb = tmp_path / "nested.zip"
+    bomb.write_bytes(nested_bomb(copies=4, levels=2, zeros=1 << 20))  # 64 MiB in all
+    limits = ArchiveLimits(max_total_bytes=5 << 20)
+    rep = Ingestor(case, "tester", limits=limits).run([bomb])
+    # one refusal, where the budget ran out; nothing more is unpacked from the source at any level
+    [refused] = [r["reason"] for r in rep.refused]
+    assert "all nesting levels together" in refused and "zip bomb" in refused
+    assert produced(case) <= 5 << 20
+    assert list(case.store.tmp_dir.iterdir()) == []
+    assert verify_case(case).ok
+    # the member count is shared the same way
+    other = Case.init(tmp_path / "other", "tester")
+    rep = Ingestor(other, "tester", limits=ArchiveLimits(max_members=10)).run([bomb])
+    assert rep.archive_members == 10
+    assert ["more than 10 members" in r["reason"] for r in rep.refused] == [True]
+    assert verify_case(other).ok
+
+
+def test_nested_bomb_stopped_by_the_default_limits(case, tmp_path):
+    import time
+
+    bomb = tmp_path / "42.zip"
+    bomb.write_bytes(nested_bomb(copies=16, levels=3, zeros=4 << 20))  # 16**4 * 4 MiB = 256 GiB
+    size = bomb.stat().st_size
+    assert size < 64_000
+    started = time.monotonic()
+    rep = Ingestor(case, "tester").run([bomb])
+    assert time.monotonic() - started < 10
+    limit = ArchiveBudget(ArchiveLimits(), size).total
+    assert limit < 30_000_000  # the source's size times the ratio, plus the small-member floor
+    assert produced(case) <= limit
+    assert ["all nesting levels together" in r["reason"] for r in rep.refused] == [True]
+    assert sum(p.stat().st_size for p in case.store.root.glob("??/*")) < 10_000_000
+    assert verify_case(case).ok
+
+
+def test_7z_with_two_members_of_one_name_keeps_both(case, tmp_path):
+    from sqlalchemy import select
+
+    from custodes.store.db import Provenance
+
+    archive = tmp_path / "same.7z"
+    with py7zr.SevenZipFile(archive, "w") as z:
+        z.writestr(b"first recording", "cam/clip.mp4")
+        z.writestr(b"other", "other.txt")
+        z.writestr(b"second recording", "cam/clip.mp4")
+    with py7zr.SevenZipFile(archive) as z:
+        assert [i.filename for i in z.list()].count("cam/clip.mp4") == 2
+    for run in range(2):
+        rep, refused = ingest(case, archive)
+        assert refused == {}
+        assert rep.archive_members == 3
+        with case.sessions() as s:
+            rows = {p.member_path: p for p in s.scalars(select(Provenance).where(Provenance.member_path != ""))}
+        assert sorted(rows) == ["cam/clip.mp4", "cam/clip.mp4 [same name #2]", "other.txt"]
+        assert {p.original_name for p in rows.values()} == {"clip.mp4", "other.txt"}
+        for path, data in (("cam/clip.mp4", b"first recording"), ("cam/clip.mp4 [same name #2]", b"second recording")):
+            with case.store.open(rows[path].sha256) as fh:
+                assert fh.read() == data
+        assert rep.already_ingested == (3 if run else 0)
+        assert verify_case(case).ok
+
+
+def test_7z_failing_part_way_keeps_the_members_decoded_before(case, tmp_path):
+    archive = tmp_path / "damaged.7z"
+    with py7zr.SevenZipFile(archive, "w", filters=[{"id": py7zr.FILTER_COPY}]) as z:
+        z.writestr(b"A" * 1000, "first.txt")
+        z.writestr(b"B" * 1000, "second.txt")
+    data = bytearray(archive.read_bytes())
+    i = data.index(b"B" * 1000)
+    data[i + 500] ^= 0xFF  # the second member no longer matches its CRC
+    archive.write_bytes(bytes(data))
+    for _ in range(2):
+        rep, refused = ingest(case, archive)
+        assert rep.archive_members == 1
+        assert "cannot be extracted" in refused[""]
+        assert verify_case(case).ok

@@ -1,5 +1,6 @@
 """kill -9 during ingest, at any point, then resume: same store, no loss, no duplicates."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -46,14 +47,10 @@ def start_ingest(case_dir, drive, delay):
 def largest_part(tmp):
     """Size of the biggest partial copy, tolerating files renamed away (or the folder not made yet) mid-scan."""
     sizes = [0]
-    try:
+    with contextlib.suppress(FileNotFoundError):
         for p in tmp.iterdir():
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 sizes.append(p.stat().st_size)
-            except FileNotFoundError:
-                pass
-    except FileNotFoundError:
-        pass
     return max(sizes)
 
 

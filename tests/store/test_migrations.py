@@ -13,7 +13,7 @@ def test_migrations_build_exactly_the_models(case):
         ctx = MigrationContext.configure(conn, opts={"include_name": not_fts})
         diff = compare_metadata(ctx, Base.metadata)
     assert diff == []
-    assert case.schema_revision() == "0012"
+    assert case.schema_revision() == "0013"
 
 
 def test_migrate_is_idempotent(case):

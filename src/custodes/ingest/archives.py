@@ -5,12 +5,17 @@ the object store, so a hostile member name cannot write anywhere. Names are
 still checked, and members with absolute paths, ``..`` components, links or
 device nodes are refused with a reason that ends up in the case record.
 Zip bombs are stopped by a compression-ratio limit, a total-size limit and a
-member-count limit, all enforced on the bytes actually produced.
+member-count limit, all enforced on the bytes actually produced, and shared by
+every nesting level of one source (an archive of archives gets no fresh budget
+per level). Names are decoded as ``names`` describes; their bytes are kept when
+the readable name is not simply their UTF-8.
 """
 
 from __future__ import annotations
 
+import bisect
 import stat
+import struct
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -19,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import IO, Any, BinaryIO
 
+from custodes.ingest import names
+from custodes.ingest.names import Name
 from custodes.store.objects import CHUNK, ObjectStore, ObjectWriter, SizeLimitExceeded, StoredObject
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -30,24 +37,39 @@ class ArchiveError(Exception):
     pass
 
 
+class SourceBudgetSpent(ArchiveError):
+    """The archives of one source reached the limits of its ``ArchiveBudget``: nothing more is unpacked."""
+
+
 @dataclass(frozen=True)
 class ArchiveLimits:
     max_members: int = 100_000
     max_ratio: float = 200.0  # uncompressed / compressed, per member and for the whole archive
     ratio_floor_bytes: int = 8 * 1024 * 1024  # small members may compress well; only check beyond this
-    max_total_bytes: int = 1 << 40  # 1 TiB produced from one archive
+    max_total_bytes: int = 1 << 40  # 1 TiB produced from one source, all nesting levels together
     max_depth: int = 4  # archives inside archives
 
 
 @dataclass
 class MemberResult:
-    """One archive member: stored (``stored``) or refused (``refused`` holds why)."""
+    """One archive member: stored (``stored``) or refused (``refused`` holds why).
+
+    ``name`` is readable; ``raw_name`` holds the name's bytes where they are not its UTF-8. ``occurrence``
+    counts members of the same name in one archive (1 for the first): each is kept, none overwrites another.
+    """
 
     name: str
     size: int
     mtime_ns: int
     stored: StoredObject | None = None
     refused: str | None = None
+    raw_name: bytes | None = None
+    occurrence: int = 1
+    leaf: str = ""  # the last component of the name, readable
+
+    @classmethod
+    def named(cls, name: Name, size: int, mtime_ns: int) -> MemberResult:
+        return cls(name.text, size, mtime_ns, raw_name=name.raw, leaf=name.leaf)
 
 
 def sniff(fh: BinaryIO) -> str | None:
@@ -73,32 +95,41 @@ def sniff(fh: BinaryIO) -> str | None:
     return None
 
 
-def unsafe_name_reason(name: str) -> str | None:
-    if not name or "\x00" in name:
+def unsafe_name_reason(name: str | Name) -> str | None:
+    shown, path = (name.text, name.structure) if isinstance(name, Name) else (name, name)
+    if not path or "\x00" in path:
         return "empty or NUL in member name"
-    norm = name.replace("\\", "/")
+    norm = path.replace("\\", "/")
     if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":"):
-        return f"absolute path in archive member {name!r} refused"
+        return f"absolute path in archive member {shown!r} refused"
     if ".." in PurePosixPath(norm).parts:
-        return f"path traversal ('..') in archive member {name!r} refused"
+        return f"path traversal ('..') in archive member {shown!r} refused"
     return None
 
 
-class _Budget:
-    def __init__(self, limits: ArchiveLimits, archive_size: int) -> None:
+class ArchiveBudget:
+    """What one source may produce from its archives, all nesting levels together: a bomb of nested
+    archives, each harmless on its own, meets the same limits as one big archive."""
+
+    def __init__(self, limits: ArchiveLimits, source_size: int) -> None:
         self.limits = limits
-        self.archive_size = max(archive_size, 1)
+        self.total = min(limits.max_total_bytes, int(max(source_size, 1) * limits.max_ratio)
+                         + limits.ratio_floor_bytes)
         self.produced = 0
         self.members = 0
 
     def remaining(self) -> int:
-        by_ratio = int(self.archive_size * self.limits.max_ratio) + self.limits.ratio_floor_bytes
-        return max(0, min(self.limits.max_total_bytes, by_ratio) - self.produced)
+        return max(0, self.total - self.produced)
+
+    def exceeded(self) -> SourceBudgetSpent:
+        return SourceBudgetSpent(f"the archives in this source expand to more than {self.total:,} bytes (all nesting "
+                            "levels together): the rest is refused as a possible zip bomb")
 
     def count_member(self) -> None:
         self.members += 1
         if self.members > self.limits.max_members:
-            raise ArchiveError(f"more than {self.limits.max_members} members: refused as a possible zip bomb")
+            raise SourceBudgetSpent(f"more than {self.limits.max_members:,} members in the archives of this source "
+                                    "(all nesting levels together): the rest is refused as a possible zip bomb")
 
 
 def _copy_limited(src: IO[bytes], writer: ObjectWriter) -> None:
@@ -109,21 +140,22 @@ def _copy_limited(src: IO[bytes], writer: ObjectWriter) -> None:
         writer.write(data)
 
 
-def _member_limit(budget: _Budget, compressed: int | None) -> int:
-    lim = budget.remaining()
-    if compressed is not None:
-        lim = min(lim, int(max(compressed, 1) * budget.limits.max_ratio) + budget.limits.ratio_floor_bytes)
-    return lim
-
-
-def _store_member(store: ObjectStore, budget: _Budget, src: IO[bytes], compressed: int | None,
+def _store_member(store: ObjectStore, budget: ArchiveBudget, src: IO[bytes], compressed: int | None,
                   name: str) -> StoredObject:
-    writer = store.writer(max_bytes=_member_limit(budget, compressed))
+    remaining = budget.remaining()
+    if remaining == 0:
+        raise budget.exceeded()
+    limit = remaining
+    if compressed is not None:
+        limit = min(limit, int(max(compressed, 1) * budget.limits.max_ratio) + budget.limits.ratio_floor_bytes)
+    writer = store.writer(max_bytes=limit)
     try:
         _copy_limited(src, writer)
         obj = writer.commit()
     except SizeLimitExceeded as exc:
         writer.abort()
+        if limit == remaining:
+            raise budget.exceeded() from exc
         raise ArchiveError(f"member {name!r} expands beyond the safety limit ({exc}): "
                            "refused as a possible zip bomb") from exc
     except BaseException:
@@ -133,27 +165,114 @@ def _store_member(store: ObjectStore, budget: _Budget, src: IO[bytes], compresse
     return obj
 
 
-def iter_members(kind: str, fh: BinaryIO, size: int, store: ObjectStore,
-                 limits: ArchiveLimits) -> Iterator[MemberResult]:
-    """Yield every member of the archive ``fh`` (an object in the store, opened), stored or refused.
+def iter_members(kind: str, fh: BinaryIO, store: ObjectStore, budget: ArchiveBudget) -> Iterator[MemberResult]:
+    """Yield every member of the archive ``fh`` (an object in the store, opened), stored or refused, counted
+    against ``budget`` (the one of the source this archive came from, shared by all its nesting levels).
 
     Raises ArchiveError when the archive as a whole must be refused (e.g. a bomb);
     members yielded before that stay stored and recorded.
     """
-    budget = _Budget(limits, size)
     fh.seek(0)
     readers: dict[str, Callable[..., Iterator[MemberResult]]] = {
         "zip": _zip_members, "tar": _tar_members, "7z": _7z_members}
-    yield from readers[kind](fh, store, budget)
+    seen: dict[str, int] = {}
+    for m in readers[kind](fh, store, budget):
+        m.occurrence = seen[m.name] = seen.get(m.name, 0) + 1
+        yield m
 
 
-def _zip_members(path: BinaryIO, store: ObjectStore, budget: _Budget) -> Iterator[MemberResult]:
+class _UTF8FlagCleared:
+    """A zip, read with the UTF-8 flag (bit 11) of every name cleared.
+
+    zipfile refuses the whole archive when one name flagged as UTF-8 is not (archivers that set the flag
+    over cp866 or cp1251 bytes); without the flag it reads each name as cp437, which gives the bytes back
+    exactly, and the names are decoded here. ``flagged``: indexes of the members that carried the flag.
+    """
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.patches: dict[int, int] = {}  # file offset -> the byte read there instead
+        self.flagged: set[int] = set()
+        endrec = zipfile._EndRecData(fh)  # type: ignore[attr-defined]  # zipfile's own reading of the end record
+        if not endrec:
+            raise zipfile.BadZipFile("no end of central directory")
+        size_cd = endrec[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
+        start = endrec[zipfile._ECD_LOCATION] - size_cd  # type: ignore[attr-defined]
+        if endrec[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:  # type: ignore[attr-defined]
+            start -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator  # type: ignore[attr-defined]
+        fh.seek(start)
+        cd = fh.read(size_cd)
+        pos = index = 0
+        while pos + 46 <= len(cd) and cd[pos:pos + 4] == b"PK\x01\x02":
+            if cd[pos + 9] & 0x08:  # the flag's byte in a central directory entry
+                self.patches[start + pos + 9] = cd[pos + 9] & ~0x08
+                self.flagged.add(index)
+            name_len, extra_len, comment_len = struct.unpack_from("<HHH", cd, pos + 28)
+            pos += 46 + name_len + extra_len + comment_len
+            index += 1
+        self._offsets = sorted(self.patches)
+
+    def clear_local_headers(self, infos: list[zipfile.ZipInfo]) -> None:
+        """zipfile checks each member's local header against its directory entry: clear the flag there too."""
+        for index in self.flagged:
+            at = infos[index].header_offset + 7  # the flag's byte in a local header
+            self.fh.seek(at)
+            byte = self.fh.read(1)
+            if byte:
+                self.patches[at] = byte[0] & ~0x08
+        self._offsets = sorted(self.patches)
+
+    def read(self, n: int = -1) -> bytes:
+        at = self.fh.tell()
+        data = self.fh.read(n)
+        lo, hi = bisect.bisect_left(self._offsets, at), bisect.bisect_left(self._offsets, at + len(data))
+        if lo == hi:
+            return data
+        patched = bytearray(data)
+        for off in self._offsets[lo:hi]:
+            patched[off - at] = self.patches[off]
+        return bytes(patched)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+
+def _open_zip(fh: BinaryIO) -> tuple[zipfile.ZipFile, set[int]]:
+    """The zip, and the indexes of members whose UTF-8 flag had to be cleared to read it at all."""
     try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+        return zipfile.ZipFile(fh), set()
+    except UnicodeDecodeError:
+        pass
+    fh.seek(0)
+    view = _UTF8FlagCleared(fh)
+    zf = zipfile.ZipFile(view)  # type: ignore[arg-type]  # file-like: read, seek, tell
+    view.clear_local_headers(zf.infolist())
+    return zf, view.flagged
+
+
+def _zip_name(info: zipfile.ZipInfo, flag_cleared: bool) -> Name:
+    """Without the UTF-8 flag a Russian Windows archiver writes names in cp866 (cp1251 for some tools):
+    zipfile reads them as cp437, which gives the bytes back exactly."""
+    utf8 = bool(info.flag_bits & 0x800)
+    raw = info.orig_filename.encode("utf-8" if utf8 else "cp437")
+    if utf8 or flag_cleared:
+        return names.decode(raw, ("cp866", "cp1251"))
+    return names.decode(raw, ("cp866", "cp1251"), fallback="cp437")
+
+
+def _zip_members(path: BinaryIO, store: ObjectStore, budget: ArchiveBudget) -> Iterator[MemberResult]:
+    try:
+        zf, flag_cleared = _open_zip(path)
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError) as exc:
         raise ArchiveError(f"damaged zip archive: {exc}") from exc
     with zf:
-        for info in zf.infolist():
+        for index, info in enumerate(zf.infolist()):
             if info.is_dir():
                 continue
             budget.count_member()
@@ -161,32 +280,35 @@ def _zip_members(path: BinaryIO, store: ObjectStore, budget: _Budget) -> Iterato
                 mtime = int(datetime(*info.date_time, tzinfo=UTC).timestamp() * 1e9)
             except ValueError:
                 mtime = 0
-            res = MemberResult(info.filename, info.file_size, mtime)
+            decoded = _zip_name(info, index in flag_cleared)
+            res = MemberResult.named(decoded, info.file_size, mtime)
+            name = res.name
             mode = info.external_attr >> 16
-            if (reason := unsafe_name_reason(info.filename)) is not None:
+            if (reason := unsafe_name_reason(decoded)) is not None:
                 res.refused = reason
             elif stat.S_ISLNK(mode):
-                res.refused = f"symbolic link in archive member {info.filename!r} refused"
+                res.refused = f"symbolic link in archive member {name!r} refused"
             elif mode and not stat.S_ISREG(mode) and stat.S_IFMT(mode):
-                res.refused = f"special file in archive member {info.filename!r} refused"
+                res.refused = f"special file in archive member {name!r} refused"
             elif info.flag_bits & 0x1:
-                res.refused = f"member {info.filename!r} is encrypted; a password is needed"
+                res.refused = f"member {name!r} is encrypted; a password is needed"
             elif (info.file_size > budget.limits.ratio_floor_bytes
                   and info.file_size > max(info.compress_size, 1) * budget.limits.max_ratio):
-                raise ArchiveError(f"member {info.filename!r} declares {info.file_size} bytes from "
+                raise ArchiveError(f"member {name!r} declares {info.file_size} bytes from "
                                    f"{info.compress_size} compressed: refused as a zip bomb")
             else:
                 try:
                     with zf.open(info) as src:
-                        res.stored = _store_member(store, budget, src, info.compress_size, info.filename)
+                        res.stored = _store_member(store, budget, src, info.compress_size, name)
                 except ArchiveError:
                     raise
-                except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
-                    res.refused = f"member {info.filename!r} cannot be read: {exc}"
+                except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError,
+                        UnicodeDecodeError) as exc:
+                    res.refused = f"member {name!r} cannot be read: {exc}"
             yield res
 
 
-def _tar_members(path: BinaryIO, store: ObjectStore, budget: _Budget) -> Iterator[MemberResult]:
+def _tar_members(path: BinaryIO, store: ObjectStore, budget: ArchiveBudget) -> Iterator[MemberResult]:
     try:
         tf = tarfile.open(fileobj=path, mode="r:*")
     except (tarfile.TarError, OSError, EOFError) as exc:
@@ -197,34 +319,40 @@ def _tar_members(path: BinaryIO, store: ObjectStore, budget: _Budget) -> Iterato
                 if m.isdir():
                     continue
                 budget.count_member()
-                res = MemberResult(m.name, m.size, int(m.mtime * 1e9))
-                if (reason := unsafe_name_reason(m.name)) is not None:
+                # tarfile hands bytes that are not UTF-8 over as surrogates
+                decoded = names.from_surrogates(m.name)
+                res = MemberResult.named(decoded, m.size, int(m.mtime * 1e9))
+                name = res.name
+                if (reason := unsafe_name_reason(decoded)) is not None:
                     res.refused = reason
                 elif m.issym() or m.islnk():
-                    res.refused = f"link in archive member {m.name!r} -> {m.linkname!r} refused"
+                    target = names.from_surrogates(m.linkname).text
+                    res.refused = f"link in archive member {name!r} -> {target!r} refused"
                 elif not m.isreg():
-                    res.refused = f"special file in archive member {m.name!r} refused"
+                    res.refused = f"special file in archive member {name!r} refused"
                 else:
                     src = tf.extractfile(m)
                     if src is None:
-                        res.refused = f"member {m.name!r} cannot be read"
+                        res.refused = f"member {name!r} cannot be read"
                     else:
                         with src:
-                            res.stored = _store_member(store, budget, src, None, m.name)
+                            res.stored = _store_member(store, budget, src, None, name)
                 yield res
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise ArchiveError(f"tar archive is damaged or truncated: {exc}") from exc
 
 
 class _MemberSink:
-    """py7zr writer that streams one member into an ObjectWriter."""
+    """py7zr writer that streams one member into an ObjectWriter; with no writer, into nothing (what py7zr
+    decodes along with a wanted member of the same name)."""
 
-    def __init__(self, writer: ObjectWriter) -> None:
+    def __init__(self, writer: ObjectWriter | None, budget: ArchiveBudget) -> None:
         self.writer = writer
+        self.budget = budget
         self.stored: StoredObject | None = None
 
     def write(self, s: bytes | bytearray) -> int:
-        return self.writer.write(s)
+        return len(s) if self.writer is None else self.writer.write(s)
 
     def read(self, size: int | None = None) -> bytes:
         return b""
@@ -236,16 +364,41 @@ class _MemberSink:
         return None
 
     def size(self) -> int:
-        return self.writer.size
+        return 0 if self.writer is None else self.writer.size
 
     def close(self) -> None:
-        # py7zr calls this when the member is complete: commit now so that only
-        # one temporary file is open at a time, whatever the member count.
-        if self.stored is None:
+        # py7zr calls this only for a member decoded whole and CRC-checked: commit now, so that only one
+        # temporary file is open at a time whatever the member count, and the next member's limit is known.
+        if self.writer is not None and self.stored is None:
             self.stored = self.writer.commit()
+            self.budget.produced += self.stored.size
+
+    def abort(self) -> None:
+        if self.writer is not None and self.stored is None:
+            self.writer.abort()
 
 
-def _7z_members(path: BinaryIO, store: ObjectStore, budget: _Budget) -> Iterator[MemberResult]:
+def _7z_output_names(infos: list[Any], targets: set[str]) -> list[str | None]:
+    """The name py7zr hands the writer factory for each member (None: not extracted): its own name for the
+    first of a name, ``name_0``, ``name_1``… for the next ones of the same name (py7zr's ``_extract``)."""
+    from py7zr.helpers import get_sanitized_output_path
+
+    seen: dict[str, int] = {}
+    out: list[str | None] = []
+    for info in infos:
+        if info.filename not in targets:
+            out.append(None)
+            continue
+        if info.filename not in seen:
+            name, seen[info.filename] = info.filename, 0
+        else:
+            name = f"{info.filename}_{seen[info.filename]}"
+            seen[info.filename] += 1
+        out.append(get_sanitized_output_path(name, None).as_posix())
+    return out
+
+
+def _7z_members(path: BinaryIO, store: ObjectStore, budget: ArchiveBudget) -> Iterator[MemberResult]:
     import py7zr
     from py7zr.io import WriterFactory
 
@@ -259,55 +412,67 @@ def _7z_members(path: BinaryIO, store: ObjectStore, budget: _Budget) -> Iterator
         if szf.needs_password():
             raise ArchiveError("7z archive is encrypted; a password is needed")
         infos = szf.list()
-        safe: dict[str, Any] = {}
-        for info in infos:
+        safe: dict[int, MemberResult] = {}  # by position in the archive: several members may share a name
+        for index, info in enumerate(infos):
             if info.is_directory:
                 continue
             budget.count_member()
             mtime = int(info.creationtime.timestamp() * 1e9) if info.creationtime else 0
-            res = MemberResult(info.filename, info.uncompressed or 0, mtime)
-            if (reason := unsafe_name_reason(info.filename)) is not None:
+            decoded = names.without_lone_surrogates(info.filename)  # 7z names are UTF-16
+            res = MemberResult.named(decoded, info.uncompressed or 0, mtime)
+            if (reason := unsafe_name_reason(decoded)) is not None:
                 res.refused = reason
             elif info.is_symlink:
-                res.refused = f"symbolic link in archive member {info.filename!r} refused"
+                res.refused = f"symbolic link in archive member {res.name!r} refused"
             elif not info.is_file:
-                res.refused = f"special file in archive member {info.filename!r} refused"
+                res.refused = f"special file in archive member {res.name!r} refused"
             if res.refused:
                 yield res
             else:
-                safe[info.filename] = res
+                safe[index] = res
         if not safe:
             return
         if sum(r.size for r in safe.values()) > budget.remaining():
-            raise ArchiveError("7z archive declares more data than the safety limit: refused as a zip bomb")
-
-        sinks: dict[str, _MemberSink] = {}
+            raise budget.exceeded()
+        targets = {infos[i].filename for i in safe}
+        try:
+            by_output: dict[str, list[int]] = {}
+            for index, name in enumerate(_7z_output_names(infos, targets)):
+                if name is not None:
+                    by_output.setdefault(name, []).append(index)
+        except Exception as exc:  # a name py7zr will not extract (it would refuse the archive the same way)
+            raise ArchiveError(f"7z archive cannot be extracted: {exc}") from exc
+        sinks: dict[int, _MemberSink] = {}
 
         class Factory(WriterFactory):
             def create(self, filename: str) -> Any:
-                if filename not in safe:
+                if not by_output.get(filename):
                     raise ArchiveError(f"7z asked to write unexpected member {filename!r}")
-                sink = _MemberSink(store.writer(max_bytes=budget.remaining()))
-                sinks[filename] = sink
-                return sink
+                index = by_output[filename].pop(0)
+                # a refused member that shares a wanted one's name is decoded too: into nothing
+                writer = store.writer(max_bytes=budget.remaining()) if index in safe else None
+                sinks[index] = _MemberSink(writer, budget)
+                return sinks[index]
 
+        failure: ArchiveError | None = None
         try:
-            szf.extract(targets=list(safe), factory=Factory())
+            szf.extract(targets=sorted(targets), factory=Factory())
         except SizeLimitExceeded as exc:
-            for s in sinks.values():
-                if s.stored is None:
-                    s.writer.abort()
-            raise ArchiveError(f"7z member expands beyond the safety limit: refused as a zip bomb ({exc})") from exc
+            failure = budget.exceeded() if budget.remaining() == 0 else ArchiveError(
+                f"7z member expands beyond the safety limit: refused as a possible zip bomb ({exc})")
         except Exception as exc:
-            for s in sinks.values():
-                if s.stored is None:
-                    s.writer.abort()
-            raise ArchiveError(f"7z archive cannot be extracted: {exc}") from exc
-        for name, res in safe.items():
-            sink = sinks.get(name)
-            if sink is None:
-                res.refused = f"member {name!r} was not produced by the 7z decoder"
+            failure = ArchiveError(f"7z archive cannot be extracted: {exc}")
+        for unfinished in sinks.values():
+            unfinished.abort()
+        # members decoded whole before a failure stay stored: they are recorded, then the archive is refused
+        for index, res in safe.items():
+            sink = sinks.get(index)
+            if sink is not None and sink.stored is not None:
+                res.stored = sink.stored
+            elif failure is not None:
+                continue
             else:
-                res.stored = sink.stored or sink.writer.commit()
-                budget.produced += res.stored.size
+                res.refused = f"member {res.name!r} was not produced by the 7z decoder"
             yield res
+        if failure is not None:
+            raise failure

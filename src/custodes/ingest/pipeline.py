@@ -11,10 +11,14 @@ nothing and duplicates nothing on the next run:
    the row — rows whose event is missing are reconciled against the ledger at
    the start of every run, so an event is never written twice;
 4. media are probed last; objects without a probe are probed on the next run.
+
+Names that are not UTF-8 (``names``) are recorded by a readable form, the same on every run, which is
+what a re-run looks up; their bytes are kept (``raw_name``, hex) in the row and its signed event.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import uuid
@@ -26,7 +30,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from custodes.ingest.archives import ArchiveError, ArchiveLimits, iter_members, sniff
+from custodes.ingest import names
+from custodes.ingest.archives import (
+    ArchiveBudget,
+    ArchiveError,
+    ArchiveLimits,
+    SourceBudgetSpent,
+    iter_members,
+    sniff,
+)
 from custodes.media.probe import PROBE_VERSION, probe
 from custodes.store.case import Case
 from custodes.store.db import Batch, EvidenceObject, MediaProbe, Provenance, Rejection
@@ -72,6 +84,15 @@ class _Origin:
     size: int
     mtime_ns: int
     parent_sha256: str | None
+    raw_name: str | None = None  # hex of the name's bytes, where they are not the UTF-8 of the readable name
+
+
+class _StopSource(Exception):
+    """The source's archive budget is spent, and recorded where it ran out: the enclosing archives stop too."""
+
+
+def _with_raw(details: dict[str, Any], raw_name: str | None) -> dict[str, Any]:
+    return details if raw_name is None else {**details, "raw_name": raw_name}
 
 
 class Ingestor:
@@ -98,7 +119,9 @@ class Ingestor:
                 yield src, None, f"cannot read source: {exc.strerror}"
                 continue
             if stat.S_ISDIR(st.st_mode):
-                for dirpath, dirnames, filenames in os.walk(src, followlinks=False, onerror=None):
+                unreadable: list[OSError] = []  # folders os.walk could not list: refused, never skipped silently
+                for dirpath, dirnames, filenames in os.walk(src, followlinks=False, onerror=unreadable.append):
+                    yield from Ingestor._unreadable_folders(unreadable)
                     dirnames.sort()
                     for d in list(dirnames):
                         if os.path.islink(os.path.join(dirpath, d)):
@@ -112,8 +135,16 @@ class Ingestor:
                             yield p, None, f"cannot read source: {exc.strerror}"
                             continue
                         yield p, pst, None
+                yield from Ingestor._unreadable_folders(unreadable)
             else:
                 yield src, st, None
+
+    @staticmethod
+    def _unreadable_folders(errors: list[OSError]) -> Iterator[tuple[Path, None, str]]:
+        for exc in errors:
+            yield Path(exc.filename or "?"), None, (f"cannot read folder: {exc.strerror}; none of its files were "
+                                                   "ingested — copy it with sufficient rights and ingest again")
+        errors.clear()
 
     # -- the run ---------------------------------------------------------------
 
@@ -123,21 +154,23 @@ class Ingestor:
             case.store.ensure()
             self.report.removed_partials = len(case.store.clean_partial())
             self.report.reconciled_events = self._reconcile_ledger()
+            readable_sources = [names.from_path(os.path.abspath(p)).text for p in sources]
             with case.sessions() as s:
                 s.add(Batch(id=self.report.batch_id, note=self.note, actor=self.actor,
-                            sources=[os.path.abspath(p) for p in sources], started_at=now()))
+                            sources=readable_sources, started_at=now()))
                 s.commit()
             case.ledger.append(self.actor, "batch.start", None, {
-                "batch": self.report.batch_id, "note": self.note,
-                "sources": [os.path.abspath(p) for p in sources]})
+                "batch": self.report.batch_id, "note": self.note, "sources": readable_sources})
             for path, st, refusal in self.enumerate_sources(sources):
                 self.report.files_seen += 1
+                name = names.from_path(path)
                 if refusal is not None or st is None:
-                    self._refuse(str(path), "", refusal or "cannot read source")
+                    self._refuse(name.text, "", refusal or "cannot read source", name.raw_hex)
                 elif stat.S_ISLNK(st.st_mode):
-                    self._refuse(str(path), "", f"symbolic link not followed (points to {os.readlink(path)!r})")
+                    target = names.from_path(os.readlink(path)).text
+                    self._refuse(name.text, "", f"symbolic link not followed (points to {target!r})", name.raw_hex)
                 elif not stat.S_ISREG(st.st_mode):
-                    self._refuse(str(path), "", "not a regular file (device, pipe or socket) refused")
+                    self._refuse(name.text, "", "not a regular file (device, pipe or socket) refused", name.raw_hex)
                 else:
                     self._ingest_file(path, st)
             if self.probe_media:
@@ -156,7 +189,8 @@ class Ingestor:
         return self.report
 
     def _ingest_file(self, path: Path, st: os.stat_result) -> None:
-        spath = str(path)
+        name = names.from_path(path)
+        spath, raw = name.text, name.raw_hex
         if self._already(spath, "", st.st_size, st.st_mtime_ns):
             self.report.already_ingested += 1
             self.progress("bytes", st.st_size)
@@ -164,49 +198,57 @@ class Ingestor:
         try:
             stored = self.case.store.put_file(path)
         except OSError as exc:
-            self._refuse(spath, "", f"cannot read source: {exc}")
+            self._refuse(spath, "", f"cannot read source: {exc.strerror or exc}", raw)
             return
         except ObjectStoreError as exc:
-            self._refuse(spath, "", f"cannot store: {exc}")
+            self._refuse(spath, "", f"cannot store: {exc}", raw)
             return
         self.report.bytes_read += stored.size
         self.progress("bytes", stored.size)
         if stored.size != st.st_size:
             # The file changed while it was read: keep what was read, say so.
             self._refuse(spath, "", f"file size changed during reading ({st.st_size} -> {stored.size}); "
-                                    "the bytes read were stored")
-        origin = _Origin(spath, "", path.name, stored.size, st.st_mtime_ns, None)
-        self._record_and_expand(stored, origin, depth=0)
+                                    "the bytes read were stored", raw)
+        origin = _Origin(spath, "", names.from_path(path.name).text, stored.size, st.st_mtime_ns, None, raw)
+        # one budget for everything unpacked from this file, however deep the archives nest
+        with contextlib.suppress(_StopSource):  # recorded where it ran out
+            self._record_and_expand(stored, origin, 0, ArchiveBudget(self.limits, stored.size))
 
-    def _record_and_expand(self, stored: StoredObject, origin: _Origin, depth: int) -> None:
+    def _record_and_expand(self, stored: StoredObject, origin: _Origin, depth: int, budget: ArchiveBudget) -> None:
         with self.case.store.open(stored.sha256) as fh:
             kind = sniff(fh)
             self._record(stored, origin, "archive" if kind else "file")
             if kind is None:
                 return
-            self._expand(stored, origin, depth, kind, fh)
+            self._expand(stored, origin, depth, kind, fh, budget)
 
-    def _expand(self, stored: StoredObject, origin: _Origin, depth: int, kind: str, fh: Any) -> None:
+    def _expand(self, stored: StoredObject, origin: _Origin, depth: int, kind: str, fh: Any,
+                budget: ArchiveBudget) -> None:
         self.report.archives += 1
         prefix = origin.member_path + "!/" if origin.member_path else ""
         if depth >= self.limits.max_depth:
             self._refuse(origin.source_path, origin.member_path,
-                         f"archive nested more than {self.limits.max_depth} deep: not unpacked (kept as stored)")
+                         f"archive nested more than {self.limits.max_depth} deep: not unpacked (kept as stored)",
+                         origin.raw_name)
             return
         try:
-            for m in iter_members(kind, fh, stored.size, self.case.store, self.limits):
-                member_path = prefix + m.name
+            for m in iter_members(kind, fh, self.case.store, budget):
+                # several members of one name are all kept, each under a path of its own
+                member_path = prefix + m.name + (f" [same name #{m.occurrence}]" if m.occurrence > 1 else "")
+                raw = None if m.raw_name is None else m.raw_name.hex()
                 if m.refused:
-                    self._refuse(origin.source_path, member_path, m.refused)
+                    self._refuse(origin.source_path, member_path, m.refused, raw)
                     continue
                 assert m.stored is not None
                 self.report.archive_members += 1
                 self.progress("member", 0)
-                child = _Origin(origin.source_path, member_path, Path(m.name.replace("\\", "/")).name,
-                                m.stored.size, m.mtime_ns, stored.sha256)
-                self._record_and_expand(m.stored, child, depth + 1)
+                child = _Origin(origin.source_path, member_path, m.leaf, m.stored.size, m.mtime_ns,
+                                stored.sha256, raw)
+                self._record_and_expand(m.stored, child, depth + 1, budget)
         except ArchiveError as exc:
-            self._refuse(origin.source_path, origin.member_path or "", f"archive refused: {exc}")
+            self._refuse(origin.source_path, origin.member_path or "", f"archive refused: {exc}", origin.raw_name)
+            if isinstance(exc, SourceBudgetSpent):
+                raise _StopSource from exc
 
     # -- records ---------------------------------------------------------------
 
@@ -245,7 +287,7 @@ class Ingestor:
                 prov = Provenance(id=str(uuid.uuid4()), sha256=stored.sha256, batch_id=self.report.batch_id,
                                   source_path=o.source_path, member_path=o.member_path,
                                   original_name=o.original_name, size=o.size, mtime_ns=o.mtime_ns,
-                                  parent_sha256=o.parent_sha256, recorded_at=now())
+                                  parent_sha256=o.parent_sha256, raw_name=o.raw_name, recorded_at=now())
                 s.add(prov)
                 if seen_before or other is not None:
                     self.report.duplicates += 1
@@ -253,18 +295,18 @@ class Ingestor:
                     self.report.objects_new += 1
             s.commit()
             prov_id = prov.id
-        entry = self.case.ledger.append(self.actor, "ingest", stored.sha256, {
+        entry = self.case.ledger.append(self.actor, "ingest", stored.sha256, _with_raw({
             "provenance": prov_id, "batch": self.report.batch_id, "source_path": o.source_path,
             "member_path": o.member_path, "original_name": o.original_name, "size": o.size,
-            "mtime": datetime.fromtimestamp(o.mtime_ns / 1e9, UTC).isoformat(),
-            "kind": kind, "parent": o.parent_sha256, "exact_duplicate": seen_before})
+            "mtime": datetime.fromtimestamp(o.mtime_ns / 1e9, UTC).isoformat(), "mtime_ns": o.mtime_ns,
+            "kind": kind, "parent": o.parent_sha256, "exact_duplicate": seen_before}, o.raw_name))
         with self.case.sessions() as s:
             row = s.get(Provenance, prov_id)
             assert row is not None
             row.ledger_seq = entry["seq"]
             s.commit()
 
-    def _refuse(self, source_path: str, member_path: str, reason: str) -> None:
+    def _refuse(self, source_path: str, member_path: str, reason: str, raw_name: str | None = None) -> None:
         self.report.refused.append({"source_path": source_path, "member_path": member_path, "reason": reason})
         with self.case.sessions() as s:
             row = s.scalars(select(Rejection).where(
@@ -274,13 +316,13 @@ class Ingestor:
                 return
             if row is None:
                 row = Rejection(id=str(uuid.uuid4()), batch_id=self.report.batch_id, source_path=source_path,
-                                member_path=member_path, reason=reason, recorded_at=now())
+                                member_path=member_path, reason=reason, raw_name=raw_name, recorded_at=now())
                 s.add(row)
                 s.commit()
             rid = row.id
-        entry = self.case.ledger.append(self.actor, "ingest.refused", None, {
+        entry = self.case.ledger.append(self.actor, "ingest.refused", None, _with_raw({
             "rejection": rid, "batch": self.report.batch_id, "source_path": source_path,
-            "member_path": member_path, "reason": reason})
+            "member_path": member_path, "reason": reason}, raw_name))
         with self.case.sessions() as s:
             r = s.get(Rejection, rid)
             assert r is not None
@@ -304,17 +346,17 @@ class Ingestor:
             events: list[tuple[str, str | None, dict[str, Any]]] = []
             for p in prov_pending.values():
                 obj = s.get(EvidenceObject, p.sha256)
-                events.append(("ingest", p.sha256, {
+                events.append(("ingest", p.sha256, _with_raw({
                     "provenance": p.id, "batch": p.batch_id, "source_path": p.source_path,
                     "member_path": p.member_path, "original_name": p.original_name, "size": p.size,
-                    "mtime": datetime.fromtimestamp(p.mtime_ns / 1e9, UTC).isoformat(),
+                    "mtime": datetime.fromtimestamp(p.mtime_ns / 1e9, UTC).isoformat(), "mtime_ns": p.mtime_ns,
                     "kind": obj.kind if obj else "file", "parent": p.parent_sha256,
-                    "recovered": "event written on resume after an interrupted run"}))
+                    "recovered": "event written on resume after an interrupted run"}, p.raw_name)))
             for r in rej_pending.values():
-                events.append(("ingest.refused", None, {
+                events.append(("ingest.refused", None, _with_raw({
                     "rejection": r.id, "batch": r.batch_id, "source_path": r.source_path,
                     "member_path": r.member_path, "reason": r.reason,
-                    "recovered": "event written on resume after an interrupted run"}))
+                    "recovered": "event written on resume after an interrupted run"}, r.raw_name)))
             if events:
                 written = self.case.ledger.append_many(self.actor, events)
                 rows: list[Any] = [*prov_pending.values(), *rej_pending.values()]
