@@ -138,6 +138,7 @@ def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverRepo
             rep.missing_objects.append(sha)
             return False
         s.add(EvidenceObject(sha256=sha, size=case.store.size(sha), kind=kind, stored_at=when))
+        s.flush()  # rows that name it by foreign key may follow in any order
         objects.add(sha)
         count("objects")
         return True
