@@ -3,27 +3,49 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import av
 from PIL import Image, ImageDraw
 
-from custodes.media.source import MediaRef, av_source
+from custodes.media.source import MediaRef, av_source, frame_size_refusal, limit_decoder, open_source
+
+# Decodes for pictures at once, process-wide: each holds a decoder's frames, and a review app serving many
+# thumbnail requests must not hold one set per request (four 16000x9000 frames at once took 7.2 GB)
+MAX_CONCURRENT_DECODES = 2
+_decodes = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
 
 
 def frame_at(path: MediaRef, t: float, width: int = 320) -> Image.Image | None:
-    with av.open(av_source(path)) as c:
+    """The frame at ``t`` s, ``width`` pixels wide; None when there is none to show (no video, a frame
+    size beyond what is decoded, damaged data)."""
+    with _decodes:
+        try:
+            return _frame_at(path, t, width)
+        except (av.error.FFmpegError, OSError, EOFError, ValueError):  # an unreadable file has no picture, not an error
+            return None
+
+
+def _frame_at(path: MediaRef, t: float, width: int) -> Image.Image | None:
+    with open_source(av_source(path)) as c:
         if not c.streams.video:
             return None
         vs = c.streams.video[0]
+        cc = vs.codec_context
+        if cc is None or frame_size_refusal(cc.width, cc.height):
+            return None
+        limit_decoder(vs)
+        # one decoder thread: frame threads each hold frames of their own, and a thumbnail needs one frame
+        cc.thread_count = 1
         tb = float(vs.time_base or 0) or 1e-6
         c.seek(int(max(0.0, t) / tb), stream=vs, backward=True)
-        try:
-            for frame in c.decode(vs):
-                if frame.time is None or frame.time >= t - 0.05:
-                    img = frame.to_image()
-                    return img.resize((width, max(2, int(img.height * width / img.width))))
-        except (av.error.FFmpegError, EOFError):
-            return None
+        for frame in c.decode(vs):
+            if frame.time is None or frame.time >= t - 0.05:
+                if frame_size_refusal(frame.width, frame.height):  # a stream may change size midway
+                    return None
+                # scaled by libswscale straight from the decoder's YUV: never a full-size RGB copy
+                height = max(2, int(frame.height * width / max(1, frame.width)))
+                return frame.reformat(width=width, height=height, format="rgb24").to_image()
     return None
 
 

@@ -19,11 +19,34 @@ from typing import Any
 from sqlalchemy import select
 
 from custodes.analyze import overlay
+from custodes.media.source import frame_size_refusal
 from custodes.store.case import Case
 from custodes.store.db import EvidenceObject, MediaProbe, Recording, Signal
 
 GAP_TOLERANCE_S = 3.0
 MAX_GAP_S = 4 * 3600.0
+# A recording's time is believed only inside these bounds: a container may claim 9999-12-31 (and an
+# hour later is past what datetime holds), a camera with a flat battery 1970; neither is evidence of when
+EARLIEST = datetime(1990, 1, 1)
+LATEST_AHEAD = timedelta(days=366)
+
+
+def implausible(t: datetime) -> bool:
+    """Outside the years any of this footage can have been recorded in."""
+    return not EARLIEST <= t <= datetime.now() + LATEST_AHEAD
+
+
+def _span(start: datetime, duration_s: float) -> tuple[datetime, datetime] | None:
+    """(start, end) when both lie in the plausible range; None otherwise (never an OverflowError)."""
+    if implausible(start) or not 0 <= duration_s < (datetime.now() + LATEST_AHEAD - start).total_seconds():
+        return None
+    return start, start + timedelta(seconds=duration_s)
+
+
+def _ignored(what: str, shown: str, start: datetime, duration_s: float) -> str:
+    if implausible(start):
+        return f"implausible {what} {shown} ignored"
+    return f"implausible duration {duration_s:g} s from the {what} {shown} ignored"
 
 
 def _metadata_time(value: str | None) -> datetime | None:
@@ -40,27 +63,41 @@ def read_recordings(case: Case, progress: Callable[[int], None] = lambda n: None
     """Read overlays of every video that has no current recording row. Returns how many were read."""
     case.ensure_schema()
     with case.sessions() as s:
-        rows = s.execute(select(MediaProbe.sha256, MediaProbe.duration_s, MediaProbe.creation_time)
+        rows = s.execute(select(MediaProbe.sha256, MediaProbe.duration_s, MediaProbe.creation_time,
+                                MediaProbe.width, MediaProbe.height)
                          .join(EvidenceObject, EvidenceObject.sha256 == MediaProbe.sha256)
                          .where(MediaProbe.status.in_(("ok", "damaged")), MediaProbe.width.is_not(None))).all()
         current = {sha for (sha,) in s.execute(select(Recording.sha256).where(Recording.version == overlay.VERSION))}
     todo = [r for r in rows if force or r[0] not in current]
-    for sha, duration, creation in todo:
+    for sha, duration, creation, width, height in todo:
+        # probes before probe-2 passed any frame size: OCR of a 16000x9000 frame took a gigabyte
+        refusal = frame_size_refusal(width, height)
         try:
-            res = overlay.read_overlay(case.store.media_ref(sha), float(duration or 0))
+            res = (overlay.OverlayResult(error=refusal) if refusal
+                   else overlay.read_overlay(case.store.media_ref(sha), float(duration or 0)))
         except Exception as exc:  # one unreadable overlay must not stop the inventory
             res = overlay.OverlayResult(error=f"{type(exc).__name__}: {exc}")
         start, end, source, conf = res.start, res.end, "overlay", res.confidence
+        data, dur = res.as_dict(), float(duration or 0)
+        notes = []
+        if start is not None and _span(start, dur) is None:
+            notes.append(_ignored("overlay clock", start.isoformat(sep=" "), start, dur))
+            start = end = None
         if start is None:
             meta = _metadata_time(creation)
-            if meta is not None:
-                start, end, source, conf = meta, meta + timedelta(seconds=float(duration or 0)), "metadata", 0.3
+            span = _span(meta, dur) if meta is not None else None
+            if span is not None:
+                (start, end), source, conf = span, "metadata", 0.3
             else:
                 source = "none"
+                if meta is not None:
+                    notes.append(_ignored("creation time", str(creation), meta, dur))
+        if notes:
+            data["note"] = "; ".join(notes)
         with case.sessions() as s:
             row = s.get(Recording, sha) or Recording(sha256=sha)
             row.camera_id, row.start_at, row.end_at = res.camera_id, start, end
-            row.source, row.confidence, row.version, row.data = source, conf, overlay.VERSION, res.as_dict()
+            row.source, row.confidence, row.version, row.data = source, conf, overlay.VERSION, data
             s.merge(row)
             s.commit()
         progress(1)
@@ -103,9 +140,14 @@ def build_timeline(case: Case, camera: str | None = None) -> dict[str, Any]:
     placed: dict[str, list[dict[str, Any]]] = {}
     unplaced = []
     for r in recs:
-        if r.start_at is None or r.end_at is None:
+        # rows read before dates were bounded may hold any time: they are not placed either
+        if r.start_at is None or r.end_at is None or implausible(r.start_at) or implausible(r.end_at):
+            reason = "; ".join(x for x in (r.data.get("error"), r.data.get("note")) if x) or \
+                "no clock in overlay or metadata"
+            if r.start_at is not None and implausible(r.start_at):
+                reason = f"implausible time {r.start_at.isoformat(sep=' ')} ignored"
             unplaced.append({"sha256": r.sha256, "name": names.get(r.sha256, ""), "camera": r.camera_id,
-                             "reason": r.data.get("error") or "no clock in overlay or metadata"})
+                             "reason": reason})
             continue
         cam = r.camera_id or "unknown camera"
         placed.setdefault(cam, []).append({

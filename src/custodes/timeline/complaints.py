@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from custodes.store.case import Case
 from custodes.store.db import Complaint, EvidenceObject
-from custodes.timeline.build import build_timeline
+from custodes.timeline.build import EARLIEST, build_timeline, implausible
 
 MAX_BYTES = 20 * 1024 * 1024
 FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
@@ -34,9 +34,12 @@ def _when(value: str) -> datetime:
     v = " ".join(value.strip().split())
     for f in FORMATS:
         try:
-            return datetime.strptime(v, f)
+            t = datetime.strptime(v, f)
         except ValueError:
             continue
+        if implausible(t):  # 9999-12-31 is a typo, and a window there would match nothing, ever
+            raise ValueError(f"implausible date {value!r} (before {EARLIEST:%Y} or more than a year ahead)")
+        return t
     raise ValueError(f"unreadable date/time {value!r} (use 2026-03-14 02:01 or 14.03.2026 02:01)")
 
 
@@ -46,6 +49,15 @@ def parse_rows(data: bytes) -> list[dict[str, Any]]:
     except UnicodeDecodeError as exc:
         raise ComplaintsError(f"not UTF-8 text: {exc}") from exc
     reader = csv.DictReader(io.StringIO(textdata))
+    try:
+        return _read_rows(reader)
+    except csv.Error as exc:  # a field over the csv module's size limit (often a stray quote mark), a NUL byte
+        # line_num counts the lines of the rows read whole: the bad row starts on the next one
+        raise ComplaintsError(f"line {reader.line_num + 1}: not a readable CSV row ({exc}); check for an "
+                              "unclosed quote mark, fix the file and import it again") from exc
+
+
+def _read_rows(reader: csv.DictReader[str]) -> list[dict[str, Any]]:
     if not reader.fieldnames:
         raise ComplaintsError("empty file: no header row")
     cols = {c.strip().lower(): c for c in reader.fieldnames if c}
