@@ -96,3 +96,44 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
         assert not any(_alive(p) for p in workers)
     finally:
         parent.kill()
+
+
+def _children(pid: int) -> set[int]:
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out |= {int(c) for c in (task / "children").read_text().split()}
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return out
+
+
+def test_workers_still_starting_end_when_their_parent_is_killed(tmp_path):
+    """kill -9 of triage while its workers start: they recorded as their parent whoever adopted them and,
+    with the resource tracker, lived on for minutes (~470 MB each)."""
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        import os, time
+        from custodes.engine.local import worker_pool
+
+        if __name__ == "__main__":
+            pool = worker_pool(2)
+            futs = [pool.submit(os.getpid) for _ in range(4)]  # makes the pool spawn its workers
+            time.sleep(600)
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.monotonic() + 30
+        kids: set[int] = set()
+        while len(kids) < 3 and time.monotonic() < deadline:  # the resource tracker and both workers
+            kids = _children(parent.pid)
+            time.sleep(0.005)
+        assert len(kids) >= 3, kids
+        parent.send_signal(signal.SIGKILL)  # the workers are still importing: no initializer has run yet
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in kids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [p for p in kids if _alive(p)], "orphans left 10 s after the parent was killed"
+    finally:
+        parent.kill()

@@ -31,12 +31,17 @@ def _exit_with_parent(parent: int) -> None:
             os._exit(1)
 
 
-def init_worker(init: Callable[[], None]) -> None:
+def init_worker(parent: int, init: Callable[[], None]) -> None:
     """Pool initializer: ``init``, and a watchdog that ends this worker when the process that started it
     is gone. A pool's workers outlive a parent killed by the OOM killer or ``kill -9`` (they wait on a
     queue that nobody closes) and would hold their models' memory until the machine restarts. Polled,
-    not ``prctl(PR_SET_PDEATHSIG)``, so that it works on a Mac too."""
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="exit-with-parent").start()
+    not ``prctl(PR_SET_PDEATHSIG)``, so that it works on a Mac too.
+
+    ``parent`` is the pool owner's pid as the owner gave it: a worker still starting when its parent was
+    killed has already been adopted by another process, and would otherwise watch that one for ever."""
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="exit-with-parent").start()
     init()
 
 
@@ -46,7 +51,7 @@ def _nothing() -> None:
 
 def worker_pool(workers: int, init: Callable[[], None] = _nothing) -> ProcessPoolExecutor:
     """Spawned workers that each run ``init`` once and end with their parent."""
-    return ProcessPoolExecutor(max_workers=workers, initializer=init_worker, initargs=(init,),
+    return ProcessPoolExecutor(max_workers=workers, initializer=init_worker, initargs=(os.getpid(), init),
                                mp_context=worker_context())
 
 
