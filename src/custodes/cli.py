@@ -807,17 +807,31 @@ def user_list(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def serve(case_dir: CaseArg, host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port")] = 8080) -> None:
+          port: Annotated[int, typer.Option(help="Port")] = 8080,
+          trusted_proxy: Annotated[str | None, typer.Option(
+              "--trusted-proxy", help="Address(es) of your HTTPS proxy, comma-separated: only then is "
+              "X-Forwarded-For read (for the address in the audit and the login throttle)")] = None,
+          secure_cookies: Annotated[bool, typer.Option(
+              "--secure-cookies", help="Mark cookies Secure (browsers then send them only over HTTPS): use "
+              "behind a TLS proxy")] = False,
+          session_hours: Annotated[float, typer.Option(
+              "--session-hours", min=0.1, max=168, help="Absolute session lifetime; sessions also end after "
+              "8 h idle")] = 12.0) -> None:
     """Serve the review app for this case (log in at /login; API docs at /api/docs)."""
+    from datetime import timedelta
+
     import uvicorn
 
     from custodes.web.app import create_app
+    from custodes.web.background import server_config
 
     case = _open(case_dir)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        console.print("[yellow]Serving beyond this machine without TLS: put it behind an HTTPS proxy.[/]")
+    if host not in ("127.0.0.1", "localhost", "::1") and not secure_cookies:
+        console.print("[yellow]Serving beyond this machine without TLS: put it behind an HTTPS proxy "
+                      "(and use --secure-cookies, --trusted-proxy).[/]")
     console.print(f"Review app: http://{host}:{port}/login  (Ctrl-C to stop)")
-    uvicorn.run(create_app(case), host=host, port=port, log_level="warning")
+    app = create_app(case, session_lifetime=timedelta(hours=session_hours), secure_cookies=secure_cookies)
+    uvicorn.Server(server_config(app, host, port, trusted_proxy)).run()
 
 
 @app.command()

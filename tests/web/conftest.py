@@ -30,6 +30,7 @@ def web_case(tmp_path_factory, demo_drive):
     add_user(case, "rita", "reviewer", PASSWORD, "tester")
     add_user(case, "vera", "viewer", PASSWORD, "tester")
     add_user(case, "otto", "reviewer", PASSWORD, "tester")
+    add_user(case, "ivan", "investigator", PASSWORD, "tester")
     return case, truth
 
 

@@ -2,10 +2,13 @@
 
 FastAPI with server-rendered Jinja2 pages and one small script. Security in
 brief: argon2id passwords; a fresh random session token at every login (no
-fixation), stored only as its hash, HttpOnly + SameSite=Strict; a CSRF token
-per session checked on every POST (a double-submit cookie before login); login
-throttling per user name and per address; objects are addressed only by a
-validated SHA-256 that must belong to this case; strict security headers.
+fixation), stored only as its HMAC under a per-case secret and tied to its signed
+login event (web/sessions.py), HttpOnly + SameSite=Strict (+ Secure behind TLS),
+ending after 8 h idle or its absolute lifetime; a CSRF token per session checked
+on every POST (a double-submit cookie before login); login throttling per user
+name and per address, each attempt reserved before its password is checked;
+objects are addressed only by a validated SHA-256 that must belong to this case;
+strict security headers.
 Every page view of evidence, every playback and every annotation is signed
 into the case ledger under the user's name.
 """
@@ -13,8 +16,10 @@ into the case ledger under the user's name.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -22,6 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -42,12 +48,14 @@ from custodes.store.db import (
     WebSession,
 )
 from custodes.web.audit import ViewAudit
-from custodes.web.users import CAN_ANNOTATE, check_password, dummy_check
+from custodes.web.sessions import SessionKeys
+from custodes.web.users import CAN_ANNOTATE, CAN_SUPERSEDE_ANY, check_password, dummy_check
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "custodes_session"
 PRELOGIN_CSRF = "custodes_login_csrf"
 SESSION_IDLE = timedelta(hours=8)
+SESSION_LIFETIME = timedelta(hours=12)  # from the signed login, however active the session
 THROTTLE_WINDOW = timedelta(minutes=15)
 THROTTLE_MAX_FAILURES = 5
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -55,6 +63,9 @@ TAXONOMY = ["beating", "sexual violence", "stress position", "humiliation", "thr
             "other", "reviewed: nothing of concern"]
 PERSON_ROLES = ["victim", "perpetrator", "witness"]
 PAGE_SIZE = 100
+MAX_ROW_ID = 2**31 - 1  # an INTEGER column on PostgreSQL; larger numbers name no row
+MAX_DAY_S = 24 * 3600.0
+_login_locks: dict[Path, threading.Lock] = {}
 
 
 def now() -> datetime:
@@ -65,8 +76,14 @@ def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _login_lock(case: Case) -> threading.Lock:
+    """One lock per case and process: the throttle's count and the reservation of an attempt happen under it
+    (``custodes serve`` is one process)."""
+    return _login_locks.setdefault(case.root, threading.Lock())
+
+
+class FormError(Exception):
+    """Bad input in the annotation form, as (status, sentence): a browser gets the form again, as typed."""
 
 
 class Viewer:
@@ -79,9 +96,12 @@ class Viewer:
         return self.user.name
 
 
-def create_app(case: Case) -> FastAPI:
+def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secure_cookies: bool = False) -> FastAPI:
+    """``secure_cookies``: for a deployment behind TLS (the browser then sends the cookies only over HTTPS)."""
     case.ensure_schema()
     views = ViewAudit(case.ledger)
+    tokens = SessionKeys(case)
+    cookie_flags: dict[str, Any] = {"httponly": True, "samesite": "strict", "secure": secure_cookies}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -109,15 +129,21 @@ def create_app(case: Case) -> FastAPI:
         case.ledger.append(actor, action, subject, details)
 
     def current(request: Request) -> Viewer | None:
-        token = request.cookies.get(SESSION_COOKIE)
-        if not token:
+        cookie = SessionKeys.parse(request.cookies.get(SESSION_COOKIE, ""))
+        if cookie is None:
             return None
+        seq, token = cookie
+        digest = tokens.digest(token)
         with case.sessions() as s:
-            sess = s.get(WebSession, _hash(token))
+            sess = s.get(WebSession, digest)
             if sess is None or now() - _aware(sess.last_seen) > SESSION_IDLE:
                 return None
             user = s.get(User, sess.user_id)
             if user is None or user.disabled:
+                return None
+            # the signed login event must name this user and this session; its time bounds the lifetime
+            signed = tokens.login(seq, digest)
+            if signed is None or signed.actor != user.name or now() - signed.at > session_lifetime:
                 return None
             if now() - _aware(sess.last_seen) > timedelta(minutes=1):  # not a disk write per request
                 sess.last_seen = now()
@@ -149,6 +175,13 @@ def create_app(case: Case) -> FastAPI:
             return RedirectResponse("/login", status_code=303)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        # one sentence naming the parameter and what is wrong with it, not the validator's data structure
+        why = "; ".join(f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'the request'}: "
+                        f"{str(e.get('msg', 'invalid')).rstrip('.')}" for e in exc.errors()[:3])
+        return JSONResponse({"detail": f"Bad request ({why}): correct it and send it again."}, status_code=422)
+
     # -- login -----------------------------------------------------------------
 
     @app.get("/login", response_class=HTMLResponse)
@@ -156,7 +189,7 @@ def create_app(case: Case) -> FastAPI:
         token = secrets.token_urlsafe(32)
         resp = templates.TemplateResponse(request, "login.html", {"csrf": token, "error": error,
                                                                   "title": case.meta.get("title", "")})
-        resp.set_cookie(PRELOGIN_CSRF, token, httponly=True, samesite="strict", max_age=3600)
+        resp.set_cookie(PRELOGIN_CSRF, token, max_age=3600, **cookie_flags)
         return resp
 
     @app.post("/login")
@@ -165,36 +198,48 @@ def create_app(case: Case) -> FastAPI:
         cookie = request.cookies.get(PRELOGIN_CSRF, "")
         if not cookie or not secrets.compare_digest(cookie, csrf):
             raise HTTPException(status_code=403, detail="bad or missing CSRF token")
+        # the socket peer, or what the proxy named with --trusted-proxy said (web/background.py)
         ip = request.client.host if request.client else "?"
-        since = now() - THROTTLE_WINDOW
-        with case.sessions() as s:
+        name = username[:64]
+        with _login_lock(case), case.sessions() as s:
+            # count and reserve at once: this attempt is a failure until its password checks out, so requests
+            # sent together cannot all pass the count before any of them is written
             fails = s.scalar(select(func.count()).select_from(LoginAttempt).where(
-                LoginAttempt.ok.is_(False), LoginAttempt.at >= since,
-                (LoginAttempt.name == username) | (LoginAttempt.ip == ip))) or 0
+                LoginAttempt.ok.is_(False), LoginAttempt.at >= now() - THROTTLE_WINDOW,
+                (LoginAttempt.name == name) | (LoginAttempt.ip == ip))) or 0
             if fails >= THROTTLE_MAX_FAILURES:
-                raise HTTPException(status_code=429, detail="too many failed logins; wait 15 minutes",
+                raise HTTPException(status_code=429, detail="Too many failed logins for this user name or "
+                                    "address: wait 15 minutes and try again.",
                                     headers={"Retry-After": str(int(THROTTLE_WINDOW.total_seconds()))})
-            user = s.scalars(select(User).where(User.name == username)).first()
-            if user is None:
-                dummy_check()
-                ok = False
-            else:
-                ok = check_password(user, password) and not user.disabled
-            s.add(LoginAttempt(name=username[:64], ip=ip, ok=ok, at=now()))
-            if not ok:
-                s.commit()
-                return RedirectResponse("/login?error=Wrong+user+name+or+password", status_code=303)
-            assert user is not None
-            token = secrets.token_urlsafe(32)  # always a new session: a planted cookie is never adopted
-            s.add(WebSession(token_hash=_hash(token), user_id=user.id, csrf=secrets.token_urlsafe(32),
-                             created_at=now(), last_seen=now(), played=[]))
+            attempt = LoginAttempt(name=name, ip=ip, ok=False, at=now())
+            s.add(attempt)
             s.commit()
-            name = user.name
-        audit(name, "login", None, {"ip": ip})
+        with case.sessions() as s:
+            user = s.scalars(select(User).where(User.name == username)).first()
+        if user is None:
+            dummy_check()
+            ok = False
+        else:
+            ok = check_password(user, password) and not user.disabled
+        if not ok:
+            return RedirectResponse("/login?error=Wrong+user+name+or+password", status_code=303)
+        assert user is not None
+        token = secrets.token_urlsafe(32)  # always a new session: a planted cookie is never adopted
+        digest = tokens.digest(token)
+        # the signed event first: a session row exists only with the login event that vouches for it
+        signed = case.ledger.append(user.name, "login", None, {"ip": ip, "session": tokens.fingerprint(digest)})
+        with case.sessions() as s:
+            s.add(WebSession(token_hash=digest, user_id=user.id, csrf=secrets.token_urlsafe(32),
+                             created_at=now(), last_seen=now(), played=[]))
+            reserved = s.get(LoginAttempt, attempt.id)
+            if reserved is not None:
+                reserved.ok = True
+            s.commit()
+        tokens.remember(signed, digest)
         resp = RedirectResponse("/", status_code=303)
-        resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
-                        max_age=int(SESSION_IDLE.total_seconds()))
-        resp.delete_cookie(PRELOGIN_CSRF)
+        resp.set_cookie(SESSION_COOKIE, SessionKeys.cookie(signed["seq"], token),
+                        max_age=int(session_lifetime.total_seconds()), **cookie_flags)
+        resp.delete_cookie(PRELOGIN_CSRF, **cookie_flags)
         return resp
 
     @app.post("/logout")
@@ -207,7 +252,7 @@ def create_app(case: Case) -> FastAPI:
                 s.commit()
         audit(v.name, "logout", None, {})
         resp = RedirectResponse("/login", status_code=303)
-        resp.delete_cookie(SESSION_COOKIE)
+        resp.delete_cookie(SESSION_COOKIE, **cookie_flags)
         return resp
 
     # -- queue -----------------------------------------------------------------
@@ -254,7 +299,8 @@ def create_app(case: Case) -> FastAPI:
 
     @app.get("/api/queue")
     def api_queue(min_score: float = 0.0, camera: str = "", reviewed: str = "",
-                  limit: Annotated[int, Query(ge=1, le=10000)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
+                  limit: Annotated[int, Query(ge=1, le=10000)] = 100,
+                  offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
                   v: Viewer = Depends(require)) -> list[dict[str, Any]]:
         """The ranked review queue (same filters as the page)."""
         rows = queue_data(min_score, camera, reviewed, limit, offset)
@@ -305,13 +351,20 @@ def create_app(case: Case) -> FastAPI:
     @app.get("/items/{sha256}", response_class=HTMLResponse)
     def item_page(request: Request, sha256: str, t: float = 0.0, v: Viewer = Depends(require)) -> Response:
         known_object(sha256)
+        return render_item(request, v, sha256, t)
+
+    def render_item(request: Request, v: Viewer, sha256: str, t: float, form: dict[str, str] | None = None,
+                    error: str = "", status: int = 200) -> Response:
+        """The item page; after a refused annotation, with the sentence why and the form as it was typed."""
         data = item_data(sha256)
         audit(v.name, "view", sha256, {"page": "item"})
         high = max((g["score"] for g in data["segments"]), default=0.0) >= 0.8
+        t = t if math.isfinite(t) and 0 <= t <= MAX_DAY_S else 0.0
+        end = t + 5 if not data["duration"] else max(t, min(t + 5, data["duration"]))
         return templates.TemplateResponse(request, "item.html", {
-            "v": v, "item": data, "t": t, "taxonomy": TAXONOMY, "person_roles": PERSON_ROLES,
-            "content_warning": high, "can_annotate": v.user.role in CAN_ANNOTATE,
-            "safe": v.user.safe_viewing, "title": case.meta.get("title", "")})
+            "v": v, "item": data, "t": t, "end": round(end, 1), "taxonomy": TAXONOMY, "person_roles": PERSON_ROLES,
+            "content_warning": high, "can_annotate": v.user.role in CAN_ANNOTATE, "form": form, "error": error,
+            "safe": v.user.safe_viewing, "title": case.meta.get("title", "")}, status_code=status)
 
     @app.get("/api/items/{sha256}")
     def api_item(sha256: str, v: Viewer = Depends(require)) -> dict[str, Any]:
@@ -374,12 +427,14 @@ def create_app(case: Case) -> FastAPI:
         from custodes.media.thumbs import contact_sheet, frame_at, jpeg
 
         known_object(sha256)
+        with case.sessions() as s:
+            m = s.get(MediaProbe, sha256)
+        if m is not None and not m.video_codec:  # a document, an archive, an audio file: no picture in it
+            raise HTTPException(status_code=404, detail="This item is not a video: there is no picture to show.")
         views.record(v.name, "contact sheet" if sheet else "frame", sha256, detail="" if sheet else f"{t:.1f} s")
         cache = case.reports / "thumbs" / (f"{sha256}-sheet.jpg" if sheet else f"{sha256}-{t:.1f}.jpg")
         if not cache.exists():
             ref = case.store.media_ref(sha256)
-            with case.sessions() as s:
-                m = s.get(MediaProbe, sha256)
             img = contact_sheet(ref, float(m.duration_s or 0) if m else 0.0) if sheet else frame_at(ref, t)
             if img is None:
                 raise HTTPException(status_code=404, detail="no decodable frame")
@@ -393,40 +448,85 @@ def create_app(case: Case) -> FastAPI:
 
     # -- annotations -----------------------------------------------------------
 
+    def seconds(what: str, value: str, limit: float) -> float:
+        try:
+            t = float(value)
+        except ValueError:
+            raise FormError(422, f"The {what} time must be a number of seconds, like 12.5 "
+                            f"(got {value[:20]!r}).") from None
+        if not math.isfinite(t) or not 0 <= t <= limit:
+            raise FormError(422, f"The {what} time must be between 0 and {limit:.1f} s, the length of this "
+                            f"recording (got {value[:20]!r}).")
+        return t
+
+    def annotation_id(value: str) -> int | None:
+        text = value.strip().lstrip("#")
+        if not text:
+            return None
+        if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) > MAX_ROW_ID:
+            raise FormError(422, "The “Edits annotation #” field must be the number of an annotation of this "
+                            "item, like 12; leave it empty to add a new annotation.")
+        return int(text)
+
     @app.post("/items/{sha256}/annotations")
     def annotate(request: Request, sha256: str, csrf: Annotated[str, Form()], label: Annotated[str, Form()],
-                 start_s: Annotated[float, Form()], end_s: Annotated[float, Form()],
+                 start_s: Annotated[str, Form()], end_s: Annotated[str, Form()],
                  note: Annotated[str, Form()] = "", person: Annotated[str, Form()] = "",
                  person_role: Annotated[str, Form()] = "", supersedes: Annotated[str, Form()] = "",
                  v: Viewer = Depends(require)) -> Response:
         check_csrf(v, csrf)
         known_object(sha256)
         if v.user.role not in CAN_ANNOTATE:
-            raise HTTPException(status_code=403, detail="your role cannot annotate")
+            raise HTTPException(status_code=403, detail="Your role cannot annotate.")
+        form = {"label": label, "start_s": start_s, "end_s": end_s, "note": note, "person": person,
+                "person_role": person_role, "supersedes": supersedes}
+        try:
+            return save_annotation(v, sha256, form)
+        except FormError as exc:
+            status, message = exc.args
+            if "text/html" in request.headers.get("accept", ""):  # a browser's form: show it again, as typed
+                return render_item(request, v, sha256, 0.0, form, message, status)
+            return JSONResponse({"detail": message}, status_code=status)
+
+    def save_annotation(v: Viewer, sha256: str, form: dict[str, str]) -> Response:
+        label, note, person = form["label"], form["note"], form["person"].strip()
         if label not in TAXONOMY:
-            raise HTTPException(status_code=422, detail="label not in the taxonomy")
-        if not (0 <= start_s <= end_s) or end_s - start_s > 24 * 3600:
-            raise HTTPException(status_code=422, detail="bad time range")
+            raise FormError(422, "Choose a label from the list.")
+        with case.sessions() as s:
+            media = s.get(MediaProbe, sha256)
+        # nothing may lie outside the recording (a second of slack for rounding); an unprobed item, a day
+        limit = min(MAX_DAY_S, float(media.duration_s) + 1.0) if media and media.duration_s else MAX_DAY_S
+        start_s, end_s = seconds("start", form["start_s"], limit), seconds("end", form["end_s"], limit)
+        if end_s < start_s:
+            raise FormError(422, "The end time is before the start time: swap them.")
+        if len(note) > 5000:
+            raise FormError(422, f"The note has {len(note)} characters; at most 5000 fit: shorten it.")
         people = []
-        if person.strip():
-            if person_role not in PERSON_ROLES:
-                raise HTTPException(status_code=422, detail="person role must be victim, perpetrator or witness")
-            people.append({"pseudonym": person.strip()[:64], "role": person_role})
-        sup = int(supersedes) if supersedes.strip().isdigit() else None
+        if person:
+            if len(person) > 64:
+                raise FormError(422, "A pseudonym has at most 64 characters.")
+            if form["person_role"] not in PERSON_ROLES:
+                raise FormError(422, "The person's role must be victim, perpetrator or witness.")
+            people.append({"pseudonym": person, "role": form["person_role"]})
+        sup = annotation_id(form["supersedes"])
         with case.sessions() as s:
             if sup is not None:
                 old = s.get(Annotation, sup)
                 if old is None or old.sha256 != sha256:
-                    raise HTTPException(status_code=422, detail="can only supersede an annotation of this item")
+                    raise FormError(422, f"There is no annotation #{sup} on this item: check the number in "
+                                    "“Edits annotation #”.")
+                if old.author != v.name and v.user.role not in CAN_SUPERSEDE_ANY:
+                    raise FormError(403, f"Annotation #{sup} is {old.author}'s: only its author, an investigator "
+                                    "or an admin may edit it; add yours as a new annotation instead.")
             same = s.scalars(select(Annotation).where(
                 Annotation.sha256 == sha256, Annotation.author == v.name, Annotation.label == label,
-                Annotation.start_s == start_s, Annotation.end_s == end_s, Annotation.note == note[:5000],
+                Annotation.start_s == start_s, Annotation.end_s == end_s, Annotation.note == note,
                 Annotation.supersedes.is_(None) if sup is None else Annotation.supersedes == sup)).all()
             if any(x.people == people for x in same):
                 # the same form sent again (a retry after a reset or a 500, a double click): saved once
                 return RedirectResponse(f"/items/{sha256}?t={start_s}", status_code=303)
             a = Annotation(sha256=sha256, start_s=start_s, end_s=end_s, label=label, people=people,
-                           note=note[:5000], author=v.name, created_at=now(), supersedes=sup)
+                           note=note, author=v.name, created_at=now(), supersedes=sup)
             s.add(a)
             # the event is appended with the row's seal, before the commit: never a row without its event
             s.log(v.name, "annotate", sha256, lambda: {

@@ -15,6 +15,8 @@ from custodes.store.db import User
 
 ROLES = ("admin", "investigator", "reviewer", "viewer")
 CAN_ANNOTATE = ("admin", "investigator", "reviewer")
+# may edit (supersede) someone else's annotation; a reviewer edits only their own
+CAN_SUPERSEDE_ANY = ("admin", "investigator")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 MIN_PASSWORD = 10
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
