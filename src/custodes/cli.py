@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -62,13 +63,21 @@ def _fail(msg: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _why(exc: BaseException) -> str:
+    """The sentence for a failure: the environment's (a full disk …) when it is one, else the error's own."""
+    from custodes.errors import explain
+
+    return _e(explain(exc) or str(exc))
+
+
 def _open(case_dir: Path) -> Any:
     from custodes.store.case import Case, CaseError
 
     try:
         case = Case(case_dir)
+        case.ensure_schema()  # a case made by an older Custodes is brought up to date; a lost database refused
     except CaseError as exc:
-        _fail(str(exc))
+        _fail(_e(str(exc)))
     return case
 
 
@@ -327,6 +336,33 @@ def verify(case_dir: CaseArg,
                       f"{rep.ledger_entries} ledger entries checked, head {rep.ledger_head}")
     if not rep.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def recover(case_dir: CaseArg, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Rebuild a lost or damaged case database from the signed ledger and the stored objects.
+
+    The damaged file is moved aside (never deleted); what could not be rebuilt is listed, with what to run."""
+    from custodes.store.case import CaseError
+    from custodes.store.recover import recover_case
+
+    try:
+        with console.status("Rebuilding the case database from the ledger…"):
+            rep = recover_case(case_dir, _actor(actor))
+    except CaseError as exc:
+        _fail(_e(str(exc)))
+    if as_json:
+        _print_json(rep.as_dict())
+        return
+    if rep.moved_aside:
+        console.print(f"The damaged database was kept as {', '.join(rep.moved_aside)}.")
+    console.print("Rebuilt: " + (", ".join(f"{n} {what}" for what, n in rep.rebuilt.items()) or "nothing"))
+    if rep.missing_objects:
+        console.print(f"[bold red]{len(rep.missing_objects)} object(s) named by the ledger are missing from the "
+                      "store[/]: restore objects/ from a backup, then run `custodes verify`.")
+    if rep.duplicate_ingest_events:
+        console.print(f"{len(rep.duplicate_ingest_events)} file(s) were recorded twice; the first record was kept.")
+    console.print("Not rebuilt: " + "; ".join(rep.not_rebuilt) + ". Then run `custodes verify`.")
 
 
 @ledger_app.command("void-seal")
@@ -691,7 +727,7 @@ def complaints_import(case_dir: CaseArg, csv_file: Annotated[Path, typer.Argumen
     try:
         doc = import_csv(case, csv_file, _actor(actor))
     except (ComplaintsError, OSError) as exc:
-        _fail(str(exc))
+        _fail(_why(exc))
     if as_json:
         _print_json(doc)
     else:
@@ -733,7 +769,7 @@ def eval_triage(directory: Annotated[Path, typer.Argument(help="Folder with viol
     try:
         n = len(collect(directory))
     except (EvalError, OSError) as exc:
-        _fail(str(exc))
+        _fail(_why(exc))
     with Progress(TextColumn("evaluating"), BarColumn(), TextColumn("{task.completed}/{task.total} clips"),
                   TimeElapsedColumn(), console=console, disable=as_json) as prog:
         task = prog.add_task("eval", total=n)
@@ -850,7 +886,7 @@ def redact(case_dir: CaseArg, item: Annotated[str, typer.Argument(help="SHA-256 
         with console.status("Redacting faces…"):
             doc = redact_item(case, item, _actor(actor), faces, start, end, audio)
     except (RedactionError, OSError) as exc:
-        _fail(str(exc))
+        _fail(_why(exc))
     if as_json:
         _print_json(doc)
         return
@@ -872,7 +908,7 @@ def export(case_dir: CaseArg, out: Annotated[Path, typer.Option("--out", help="N
         with console.status("Exporting…"):
             doc = export_package(case, out, _actor(actor), items)
     except (ExportError, OSError) as exc:
-        _fail(str(exc))
+        _fail(_why(exc))
     if as_json:
         _print_json(doc)
     else:
@@ -932,7 +968,7 @@ def demo(directory: Annotated[Path, typer.Argument(help="Where to build the demo
     try:
         build_demo(directory, console=console, force=force, seconds=clip_seconds)
     except (RuntimeError, OSError) as exc:
-        _fail(str(exc))
+        _fail(_why(exc))
     from custodes.demo.build import DEMO_PASSWORD, DEMO_USER
 
     console.print(f"Review app credentials: user [bold]{DEMO_USER}[/], password [bold]{DEMO_PASSWORD}[/] "
@@ -942,14 +978,25 @@ def demo(directory: Annotated[Path, typer.Argument(help="Where to build the demo
 
 
 def main() -> None:
-    """The ``custodes`` command: a signing-key problem is one sentence, not a traceback."""
+    """The ``custodes`` command: every failure is one sentence, never a traceback.
+
+    A full or failing disk, an unreachable or damaged database, a signing-key problem: what failed and what to
+    do. Anything else is a bug, whose traceback goes to a crash file named in the sentence.
+    """
+    from custodes.errors import crash_report, explain
+    from custodes.store.case import CaseError
     from custodes.store.ledger import LedgerError
 
     try:
         app()
-    except LedgerError as exc:
+    except (LedgerError, CaseError) as exc:
         console.print(f"[bold red]error:[/] {_e(str(exc))}")
         raise SystemExit(1) from None
+    except Exception as exc:
+        msg = explain(exc)
+        with contextlib.suppress(OSError):  # stderr itself may be gone (a closed pipe): the status still says it
+            console.print(f"[bold red]error:[/] {_e(msg or crash_report(exc))}")
+        raise SystemExit(1 if msg else 70) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@ results are the same as an undisturbed run, each stored once."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -101,10 +102,8 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
 def _children(pid: int) -> set[int]:
     out: set[int] = set()
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
             out |= {int(c) for c in (task / "children").read_text().split()}
-        except (FileNotFoundError, ProcessLookupError):
-            pass
     return out
 
 

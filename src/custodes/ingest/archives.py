@@ -26,7 +26,7 @@ from typing import IO, Any, BinaryIO
 
 from custodes.ingest import names
 from custodes.ingest.names import Name
-from custodes.store.objects import CHUNK, ObjectStore, ObjectWriter, SizeLimitExceeded, StoredObject
+from custodes.store.objects import CHUNK, ObjectStore, ObjectWriter, SizeLimitExceeded, StoredObject, StoreWriteError
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 SEVENZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
@@ -457,6 +457,10 @@ def _7z_members(path: BinaryIO, store: ObjectStore, budget: ArchiveBudget) -> It
         failure: ArchiveError | None = None
         try:
             szf.extract(targets=sorted(targets), factory=Factory())
+        except StoreWriteError:
+            for unfinished in sinks.values():
+                unfinished.abort()
+            raise  # the case's disk, not the archive
         except SizeLimitExceeded as exc:
             failure = budget.exceeded() if budget.remaining() == 0 else ArchiveError(
                 f"7z member expands beyond the safety limit: refused as a possible zip bomb ({exc})")

@@ -42,7 +42,7 @@ from custodes.ingest.archives import (
 from custodes.media.probe import PROBE_VERSION, probe
 from custodes.store.case import Case
 from custodes.store.db import Batch, EvidenceObject, MediaProbe, Provenance, Rejection
-from custodes.store.objects import ObjectStoreError, StoredObject
+from custodes.store.objects import ObjectStoreError, StoredObject, StoreWriteError
 
 
 def now() -> datetime:
@@ -197,6 +197,8 @@ class Ingestor:
             return
         try:
             stored = self.case.store.put_file(path)
+        except StoreWriteError:
+            raise  # the case's disk (full, read-only, failing), not this file: stop, refuse nothing
         except OSError as exc:
             self._refuse(spath, "", f"cannot read source: {exc.strerror or exc}", raw)
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+from typing import BinaryIO
 
 
 def point(name: str) -> None:
@@ -15,4 +16,12 @@ def point(name: str) -> None:
 def fail(name: str) -> None:
     """``CUSTODES_FAULT=NAME:error`` makes this point fail as a full disk would."""
     if os.environ.get("CUSTODES_FAULT") == f"{name}:error":
+        raise OSError(28, f"No space left on device (injected at {name})")
+
+
+def torn_write(name: str, fh: BinaryIO, blob: bytes) -> None:
+    """``CUSTODES_FAULT=NAME:torn``: write half of ``blob``, then fail as a disk that filled mid-write."""
+    if os.environ.get("CUSTODES_FAULT") == f"{name}:torn":
+        fh.write(blob[: len(blob) // 2])
+        fh.flush()
         raise OSError(28, f"No space left on device (injected at {name})")

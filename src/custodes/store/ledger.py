@@ -35,6 +35,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from custodes.store import faults
 from custodes.store.crypto import CaseKeys, CryptoError, open_line, seal_line
 
 GENESIS = "0" * 64
@@ -398,6 +399,7 @@ class Ledger:
                 written.append(entry)
             blob = b"".join(lines)
             with open(self.path, "ab") as fh:
+                faults.torn_write("ledger.append", fh, blob)
                 fh.write(blob)
                 fh.flush()
                 os.fsync(fh.fileno())

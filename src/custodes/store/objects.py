@@ -37,13 +37,15 @@ class SizeLimitExceeded(ObjectStoreError):
     pass
 
 
-class StoreWriteError(ObjectStoreError, OSError):
+class StoreWriteError(ObjectStoreError):
     """The store could not be written (a full, read-only or failing disk): the run stops, nothing is refused.
 
-    Also an ``OSError`` with the original errno, so the one-sentence explanation names the cause."""
+    Deliberately not an ``OSError``, so that no handler of a damaged *source* takes it for one; the
+    ``OSError`` it wraps (its cause) tells ``custodes.errors`` what to say."""
 
     def __init__(self, exc: OSError) -> None:
-        OSError.__init__(self, exc.errno, exc.strerror or str(exc), exc.filename)
+        super().__init__(f"cannot write to the object store: {exc}")
+        self.errno = exc.errno
 
 
 class SourceReadError(OSError):

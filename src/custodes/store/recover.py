@@ -149,7 +149,8 @@ def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverRepo
             s.add(batches[bid])
 
     for e in entries:
-        d = e.get("details") if isinstance(e.get("details"), dict) else {}
+        raw = e.get("details")
+        d: dict[str, Any] = raw if isinstance(raw, dict) else {}
         act = e["action"]
         if act == "batch.start" and d.get("batch"):
             batches[d["batch"]] = Batch(id=d["batch"], note=d.get("note", ""), actor=e["actor"],
@@ -171,13 +172,13 @@ def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverRepo
                              source_path=origin[0], member_path=origin[1],
                              original_name=d.get("original_name", ""), size=int(d.get("size", 0)),
                              mtime_ns=origin[3], parent_sha256=d.get("parent"), recorded_at=_when(e),
-                             ledger_seq=e["seq"]))
+                             ledger_seq=e["seq"], raw_name=d.get("raw_name")))
             count("provenance")
         elif act == "ingest.refused" and d.get("rejection"):
             batch(d.get("batch", ""), e)
             s.add(Rejection(id=d["rejection"], batch_id=d.get("batch", ""), source_path=d.get("source_path", ""),
                             member_path=d.get("member_path", ""), reason=d.get("reason", ""),
-                            recorded_at=_when(e), ledger_seq=e["seq"]))
+                            recorded_at=_when(e), ledger_seq=e["seq"], raw_name=d.get("raw_name")))
             count("refusals")
         elif act == "redact" and d.get("derivative") and e.get("subject"):
             if add_object(d["derivative"], "derivative", _when(e)):

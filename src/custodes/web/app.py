@@ -48,6 +48,7 @@ from custodes.store.db import (
     WebSession,
 )
 from custodes.web.audit import ViewAudit
+from custodes.web.failures import failure_response
 from custodes.web.sessions import SessionKeys
 from custodes.web.users import CAN_ANNOTATE, CAN_SUPERSEDE_ANY, check_password, dummy_check
 
@@ -116,7 +117,10 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
-        resp: Response = await call_next(request)
+        try:
+            resp: Response = await call_next(request)
+        except Exception as exc:  # a full disk, a database gone: one sentence, never a traceback page
+            resp = failure_response(request, exc)
         resp.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; media-src 'self'; "
                                                    "style-src 'self'; script-src 'self'; frame-ancestors 'none'")
         resp.headers["X-Frame-Options"] = "DENY"
