@@ -56,3 +56,13 @@ def fight_surv() -> Path:
     if not (FIGHT_SURV / "fight").is_dir():
         pytest.skip(f"real test data not found at {FIGHT_SURV}")
     return FIGHT_SURV
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The suite runs twice, on SQLite and on PostgreSQL (Makefile); tests that touch no database run once."""
+    if not os.environ.get("CUSTODES_DB"):
+        return
+    skip = pytest.mark.skip(reason="touches no database: run on the SQLite pass")
+    for item in items:
+        if item.get_closest_marker("no_database"):
+            item.add_marker(skip)

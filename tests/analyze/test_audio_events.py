@@ -4,6 +4,8 @@ import pytest
 from custodes.analyze.audio_events import AudioEventModel, log_mel_patches
 from custodes.media.synth import espeak
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass skips it: nothing here uses a database
+
 
 @pytest.fixture(scope="module")
 def model():

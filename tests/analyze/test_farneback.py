@@ -10,6 +10,8 @@ from custodes.analyze import farneback, motion
 from custodes.media.decode import gray_frames
 from custodes.media.synth import ClipSpec, write_clip
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass skips it: nothing here uses a database
+
 
 @pytest.fixture(scope="module")
 def frames(tmp_path_factory):

@@ -9,6 +9,8 @@ from custodes.media.decode import gray_frames
 from custodes.media.synth import ClipSpec, transcode, write_clip
 from custodes.triage.score import load_model
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass skips it: nothing here uses a database
+
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):

@@ -10,6 +10,8 @@ from custodes.media.decode import keyframe_cuts
 from custodes.media.synth import ClipSpec, write_clip
 from custodes.triage.score import analyze_video
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass skips it: nothing here uses a database
+
 TIMES = [i / 10 for i in range(1, 11)]
 
 

@@ -5,9 +5,12 @@ from fractions import Fraction
 
 import av
 import numpy as np
+import pytest
 
 from custodes.media.decode import gray_frames, keyframe_cuts, packet_timeline
 from custodes.media.synth import ClipSpec, write_clip
+
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass skips it: nothing here uses a database
 
 
 def test_scene_cut_between_two_cameras_is_found(tmp_path):

@@ -7,6 +7,8 @@ import pytest
 
 from custodes.store.objects import ObjectStore, ObjectStoreError, SizeLimitExceeded
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass skips it: nothing here uses a database
+
 
 @pytest.fixture
 def store(tmp_path):

@@ -14,6 +14,8 @@ from custodes.triage import cell_cnn
 torch = pytest.importorskip("torch")
 from custodes.triage import train_cnn  # noqa: E402  (needs torch)
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass skips it: nothing here uses a database
+
 GRID = motion.GRID
 
 

@@ -5,11 +5,14 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from custodes.analyze.motion import FPS, GRID, SIZE, clip_features
 from custodes.media.decode import gray_frames
 from custodes.media.synth import ClipSpec, write_clip
 from custodes.triage.dataset import clip_files, load_dataset, source_groups
+
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass skips it: nothing here uses a database
 
 
 def test_clips_cut_from_one_source_video_share_a_group(tmp_path):

@@ -4,6 +4,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from custodes.triage.metrics import average_precision, recall_at_fraction, roc_auc
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass skips it: nothing here uses a database
+
 
 @pytest.mark.parametrize("seed", range(5))
 def test_metrics_match_scikit_learn(seed):

@@ -3,9 +3,12 @@
 import json
 
 import numpy as np
+import pytest
 
 from custodes.analyze import motion
 from custodes.triage import score
+
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass skips it: nothing here uses a database
 
 
 def test_windows_last_as_long_as_the_training_clips():
