@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-VERSION = "yamnet-w8a8-1"
+VERSION = "yamnet-w8a8-2"  # -2: int8 saturation fix on CPUs without VNNI (results change)
 RATE = 16000
 PATCH_S = 0.96
 HOP_S = 0.48

@@ -52,21 +52,28 @@ def default_actor() -> str:
         return "unknown"
 
 
+def _secret(env: str, prompt: str, what: str, confirm: bool, error: type[Exception]) -> str:
+    """A passphrase from ``env``, else asked on the terminal (never echoed); ``error`` says why when neither."""
+    value = os.environ.get(env)
+    if value:
+        return value
+    import sys
+
+    if not sys.stdin.isatty():
+        raise error(f"{what}: set {env} or run from a terminal to be asked")
+    value = getpass.getpass(prompt)
+    if confirm and getpass.getpass("Repeat the passphrase: ") != value:
+        raise error("the passphrases differ")
+    return value
+
+
 def key_passphrase(confirm: bool = False) -> bytes:
     """The passphrase that protects the signing keys of an unencrypted case (``--protect-keys``), from
     ``CUSTODES_KEY_PASSPHRASE``, else asked on the terminal when a key is first needed."""
     from custodes.store.ledger import LedgerError
 
-    value = os.environ.get("CUSTODES_KEY_PASSPHRASE")
-    if not value:
-        import sys
-
-        if not sys.stdin.isatty():
-            raise LedgerError("this case's signing keys are protected by a passphrase: set CUSTODES_KEY_PASSPHRASE "
-                              "or run from a terminal to be asked")
-        value = getpass.getpass("Signing key passphrase: ")
-        if confirm and getpass.getpass("Repeat the passphrase: ") != value:
-            raise LedgerError("the passphrases differ")
+    value = _secret("CUSTODES_KEY_PASSPHRASE", "Signing key passphrase: ",
+                    "this case's signing keys are protected by a passphrase", confirm, LedgerError)
     if len(value) < 8:
         raise LedgerError("a key passphrase needs at least 8 characters")
     return value.encode()
@@ -74,17 +81,7 @@ def key_passphrase(confirm: bool = False) -> bytes:
 
 def passphrase(prompt: str = "Case passphrase: ", confirm: bool = False) -> str:
     """The passphrase from ``CUSTODES_PASSPHRASE``, else asked on the terminal (never echoed)."""
-    value = os.environ.get("CUSTODES_PASSPHRASE")
-    if value:
-        return value
-    import sys
-
-    if not sys.stdin.isatty():
-        raise CaseError("this case is encrypted: set CUSTODES_PASSPHRASE or run from a terminal to be asked")
-    value = getpass.getpass(prompt)
-    if confirm and getpass.getpass("Repeat the passphrase: ") != value:
-        raise CaseError("the passphrases differ")
-    return value
+    return _secret("CUSTODES_PASSPHRASE", prompt, "this case is encrypted", confirm, CaseError)
 
 
 LOW_SPACE_BYTES = 1 << 20  # below this the disk counts as full: readers must not need to grow any file
