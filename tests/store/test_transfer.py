@@ -107,3 +107,23 @@ def test_migration_killed_after_its_copy_resumes_without_a_manual_drop(tmp_path,
     assert moved.engine.dialect.name == "postgresql"
     assert [e["action"] for e in moved.ledger.entries()].count("case.migrate") == 1
     assert verify_case(moved).ok
+
+
+def test_migration_killed_between_its_event_and_the_switch(tmp_path, small_clip):
+    """Issue 20: kill -9 after the signed case.migrate event, before case.json names the new database. The case
+    is whole on its old database (a warning, not case.altered); the rerun switches under the same event."""
+    case = Case.init(tmp_path / "case", "tester", db_url="sqlite")
+    Ingestor(case, "tester").run([small_clip])
+    killed = run_cli("migrate", str(case.root), "--to", PG, env={"CUSTODES_FAULT": "migrate.before_switch"})
+    assert killed.returncode == -9
+    still = Case(case.root)
+    assert still.engine.dialect.name == "sqlite"
+    rep = verify_case(still)
+    assert rep.ok, rep.problems
+    assert "case.migrate_unfinished" in {w.kind for w in rep.warnings}
+    run_cli("migrate", str(case.root), "--to", PG, check=True)
+    moved = Case(case.root)
+    assert moved.engine.dialect.name == "postgresql"
+    assert [e["action"] for e in moved.ledger.entries()].count("case.migrate") == 1
+    rep = verify_case(moved)
+    assert rep.ok and "case.migrate_unfinished" not in {w.kind for w in rep.warnings}, rep.problems

@@ -105,11 +105,22 @@ def case_file_digest(root: Path) -> str:
         return ""
 
 
+def case_file_text(meta: dict[str, Any]) -> str:
+    return json.dumps(meta, indent=2) + "\n"
+
+
+def case_file_text_digest(meta: dict[str, Any]) -> str:
+    """What ``case_file_digest`` will say once ``meta`` is written: an event can record it before the switch."""
+    import hashlib
+
+    return hashlib.sha256(case_file_text(meta).encode()).hexdigest()
+
+
 def write_case_file(root: Path, meta: dict[str, Any]) -> None:
     """Replace case.json atomically (temp file, fsync, rename): a crash leaves the old or the new one."""
     tmp = root / (CASE_FILE + ".tmp")
     with open(tmp, "w") as fh:
-        fh.write(json.dumps(meta, indent=2) + "\n")
+        fh.write(case_file_text(meta))
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, root / CASE_FILE)

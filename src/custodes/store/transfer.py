@@ -24,7 +24,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Table, func, select, text
 
 from custodes.store import faults
-from custodes.store.case import Case, CaseError, case_file_digest, refuse_used_database, write_case_file
+from custodes.store.case import Case, CaseError, case_file_text_digest, refuse_used_database, write_case_file
 from custodes.store.db import (
     Base,
     DatabaseURLError,
@@ -117,6 +117,15 @@ def _holds_exact_copy(src: Connection, dst_engine: Any) -> bool:
         return False
 
 
+def _last_case_file_event(case: Case) -> dict[str, Any] | None:
+    """The latest ledger event that recorded case.json's digest."""
+    last = None
+    for e in case.ledger.entries():
+        if isinstance(e.get("details"), dict) and "case_file_sha256" in e["details"]:
+            last = e
+    return last
+
+
 def migrate_database(case: Case, target: str, actor: str,
                      progress: Callable[[str, int], None] = lambda t, n: None) -> dict[str, Any]:
     if case.keys is not None:
@@ -182,6 +191,18 @@ def migrate_database(case: Case, target: str, actor: str,
             meta.pop("db_url", None)
         else:
             meta["db_url"] = public_url(url)
+        digest = hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest()
+        moved_from = public_url(normalize_url(old_url)) if is_server(old_url) else "sqlite"
+        moved_to = public_url(url) if to_server else "sqlite"
+        # The signed event first, naming the case.json about to be written; then the switch. A kill between
+        # the two leaves the case on its old database with an event that did not take effect yet: verify warns
+        # (case.migrate_unfinished), and the rerun only switches, under the same event.
+        new_digest = case_file_text_digest(meta)
+        last = _last_case_file_event(case)
+        if not (last and last["action"] == "case.migrate" and last["details"].get("case_file_sha256") == new_digest):
+            case.ledger.append(actor, "case.migrate", None, {"from": moved_from, "to": moved_to, "rows": tables,
+                                                             "rows_digest": digest, "case_file_sha256": new_digest})
+        faults.point("migrate.before_switch")
         write_case_file(case.root, meta)
         case.engine.dispose()
         kept = None
@@ -197,11 +218,5 @@ def migrate_database(case: Case, target: str, actor: str,
     from custodes.search.index import reindex
 
     reindex(moved)
-    digest = hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest()
-    moved_from = public_url(normalize_url(old_url)) if is_server(old_url) else "sqlite"
-    moved_to = public_url(url) if to_server else "sqlite"
-    moved.ledger.append(actor, "case.migrate", None, {"from": moved_from, "to": moved_to, "rows": tables,
-                                                      "rows_digest": digest,
-                                                      "case_file_sha256": case_file_digest(moved.root)})
     return {"from": moved_from, "to": moved_to, "rows": total, "tables": tables,
             "old_sqlite_kept_as": str(kept) if kept else None}

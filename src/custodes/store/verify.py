@@ -55,6 +55,8 @@ def verify_case(case: Case, expect_head: str | None = None,
         provenance = list(s.scalars(select(Provenance)))
         rejections = list(s.scalars(select(Rejection)))
 
+    # copies of redactions killed between storing them and committing their rows (redact.intent names them)
+    redact_intents = {e["details"].get("derivative"): e for e in lc.by_seq.values() if e["action"] == "redact.intent"}
     on_disk = set()
     for name in case.store.iter_digests():
         where = case.store.describe(name)
@@ -82,7 +84,13 @@ def verify_case(case: Case, expect_head: str | None = None,
                                         f"content hash is now {actual}: the stored bytes were changed"))
         elif actual and sha in db_objects and db_objects[sha].size != case.store.size(sha):
             rep.problems.append(Problem("object.altered", sha, "size differs from the recorded size"))
-        if sha not in db_objects:
+        if sha not in db_objects and sha in redact_intents:
+            # not object.unrecorded: the signed intent says what it is, and the same redact adopts it
+            intent = redact_intents[sha]
+            rep.warnings.append(Problem("redact.unfinished", sha, f"redacted copy of {intent['subject'][:12]}… "
+                                        f"(ledger seq {intent['seq']}) was stored but its records were never "
+                                        "committed (interrupted): run the same redact again to record it"))
+        elif sha not in db_objects:
             rep.problems.append(Problem("object.unrecorded", sha,
                                         "object is not recorded in the case database (interrupted ingest: run "
                                         "ingest again to resume; otherwise placed by hand)"))
@@ -132,6 +140,14 @@ def verify_case(case: Case, expect_head: str | None = None,
     for e in unfinished_exports(lc.by_seq[k] for k in sorted(lc.by_seq)):
         rep.warnings.append(Problem("export.unfinished", f"seq {e['seq']}", f"export to {e['details'].get('out')} "
                                     "was started but never confirmed (interrupted): run the same export again"))
+    if redact_intents:
+        from custodes.redact.derive import unfinished_redactions
+
+        for e in unfinished_redactions(lc.by_seq[k] for k in sorted(lc.by_seq)):
+            if e["details"].get("derivative") not in on_disk:
+                rep.warnings.append(Problem("redact.unfinished", f"seq {e['seq']}", f"redaction of "
+                                            f"{e['subject'][:12]}… was interrupted before its copy was stored: "
+                                            "nothing of it was kept; run the same redact again"))
     _check_case_file(case, lc, rep)
     tmp = case.store.tmp_dir
     if tmp.is_dir() and any(tmp.iterdir()):
@@ -206,14 +222,23 @@ def _check_records(case: Case, lc: LedgerCheck, rep: VerifyReport) -> None:
 
 
 def _check_case_file(case: Case, lc: LedgerCheck, rep: VerifyReport) -> None:
-    want = None
+    recorded: list[tuple[str, int]] = []
     for k in sorted(lc.by_seq):
         d = lc.by_seq[k].get("details") or {}
         if isinstance(d, dict) and "case_file_sha256" in d:
-            want = (d["case_file_sha256"], k)
+            recorded.append((d["case_file_sha256"], k))
+    want = recorded[-1] if recorded else None
+    have = case_file_digest(case.root)
     if want is None:
         rep.warnings.append(Problem("case.unsealed", "case.json", "no ledger event records case.json's digest "
                                     "(a case made by an older Custodes)"))
-    elif case_file_digest(case.root) != want[0]:
+    elif have != want[0] and lc.by_seq[want[1]]["action"] == "case.migrate" and len(recorded) > 1 \
+            and have == recorded[-2][0]:
+        # the migration's event is written before case.json switches: a kill between leaves the case, whole,
+        # on its old database
+        rep.warnings.append(Problem("case.migrate_unfinished", f"seq {want[1]}", "a database migration was "
+                                    "interrupted before the case switched to the new database; the case still uses "
+                                    "its old one: run the same `custodes migrate` again to finish it"))
+    elif have != want[0]:
         rep.problems.append(Problem("case.altered", "case.json", f"case.json differs from what ledger seq {want[1]} "
                                     "recorded: edited by hand"))
