@@ -252,3 +252,23 @@ def test_disk_fills_under_the_review_app(disk, drive):
     assert len(annotate) == 1
     rep = verify_case(case)
     assert rep.ok, rep.problems
+
+
+@pytest.mark.skipif(not os.environ.get("CUSTODES_TEST_PG"), reason="needs the PostgreSQL test server")
+def test_disk_fills_during_a_migration_to_postgresql(disk, drive):
+    """The copy lands on the server, the case's own disk is full: one sentence, the case stays whole where it
+    was, and the rerun takes its finished copy and switches, with one case.migrate event."""
+    pg = os.environ["CUSTODES_TEST_PG"]
+    case_dir = disk.root / "case"
+    run_cli("init", str(case_dir), "--db", "sqlite", check=True)
+    run_cli("ingest", str(case_dir), str(drive / "CAM00.mp4"), check=True)
+    disk.fill()
+    one_sentence(run_cli("migrate", str(case_dir), "--to", pg), "full")
+    assert "db_url" not in json.loads((case_dir / "case.json").read_text())
+    disk.free()
+    verify_ok(case_dir)
+    run_cli("migrate", str(case_dir), "--to", pg, check=True)
+    assert "db_url" in json.loads((case_dir / "case.json").read_text())
+    actions = Counter(json.loads(line)["action"] for line in (case_dir / "ledger.jsonl").read_text().splitlines())
+    assert actions["case.migrate"] == 1
+    verify_ok(case_dir)
