@@ -398,11 +398,14 @@ class Ledger:
                 lines.append(self._encode(entry))
                 written.append(entry)
             blob = b"".join(lines)
+            # kill -9 tests: before the events reach the ledger (their rows may be committed), and after
+            faults.point(f"ledger.before.{events[0][0]}" if events else "ledger.before")
             with open(self.path, "ab") as fh:
                 faults.torn_write("ledger.append", fh, blob)
                 fh.write(blob)
                 fh.flush()
                 os.fsync(fh.fileno())
+            faults.point(f"ledger.after.{events[-1][0]}" if events else "ledger.after")
             off, _, _, known = self._cache
             self._cache = (off + len(blob), seq, prev, known | {fpr})
             if registration is not None:
