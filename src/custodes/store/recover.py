@@ -148,6 +148,7 @@ def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverRepo
             batches[bid] = Batch(id=bid, note="", actor=e["actor"], sources=[], started_at=_when(e))
             s.add(batches[bid])
 
+    refusals: set[tuple[str, str, str]] = set()
     for e in entries:
         raw = e.get("details")
         d: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -175,6 +176,11 @@ def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverRepo
                              ledger_seq=e["seq"], raw_name=d.get("raw_name")))
             count("provenance")
         elif act == "ingest.refused" and d.get("rejection"):
+            refusal = (d.get("source_path", ""), d.get("member_path", ""), d.get("reason", ""))
+            if refusal in refusals:  # refused twice (a database that lost rows, then re-ingest): unique in the
+                rep.duplicate_ingest_events.append(d["rejection"])  # table, so the first is kept, as for ingest
+                continue
+            refusals.add(refusal)
             batch(d.get("batch", ""), e)
             s.add(Rejection(id=d["rejection"], batch_id=d.get("batch", ""), source_path=d.get("source_path", ""),
                             member_path=d.get("member_path", ""), reason=d.get("reason", ""),

@@ -131,7 +131,11 @@ def verify_case(case: Case, expect_head: str | None = None,
                                         f"{ev['subject'][:12]}… but its database row is gone"))
     rej_ids = {r.id for r in rejections}
     for rid, ev in refused_events.items():
-        if rid not in rej_ids:
+        if rid in recovered_duplicates and rid not in rej_ids:
+            rep.warnings.append(Problem("record.duplicate_event", rid, f"ledger seq {ev['seq']} recorded the same "
+                                        "refusal a second time (after a database lost rows); the recovery kept the "
+                                        "first record"))
+        elif rid not in rej_ids:
             rep.problems.append(Problem("record.deleted", rid, f"ledger seq {ev['seq']} records a refusal "
                                         "whose database row is gone"))
     _check_records(case, lc, rep)
