@@ -67,6 +67,7 @@ class MemberResult:
     raw_name: bytes | None = None
     occurrence: int = 1
     leaf: str = ""  # the last component of the name, readable
+    details: dict[str, Any] | None = None  # added to the member's signed ingest event (disk images: ``images``)
 
     @classmethod
     def named(cls, name: Name, size: int, mtime_ns: int) -> MemberResult:
@@ -74,7 +75,7 @@ class MemberResult:
 
 
 def sniff(fh: BinaryIO) -> str | None:
-    """Archive type by content, not by file name: 'zip', '7z', 'tar' or None.
+    """Archive type by content, not by file name: 'zip', '7z', 'tar', a disk image ('disk-image', 'e01') or None.
 
     ``fh`` is a stored object opened for reading (a plain file or a decrypting reader)."""
     fh.seek(0)
@@ -93,7 +94,9 @@ def sniff(fh: BinaryIO) -> str | None:
             return "tar"
         except (tarfile.TarError, OSError, EOFError):
             return None
-    return None
+    from custodes.ingest.images import sniff_image  # disk and card images: 'disk-image' or 'e01'
+
+    return sniff_image(fh)
 
 
 def unsafe_name_reason(name: str | Name) -> str | None:
@@ -176,8 +179,12 @@ def iter_members(kind: str, fh: BinaryIO, store: ObjectStore, budget: ArchiveBud
     fh.seek(0)
     readers: dict[str, Callable[..., Iterator[MemberResult]]] = {
         "zip": _zip_members, "tar": _tar_members, "7z": _7z_members}
+    from custodes.ingest import images
+
+    members = (images.image_members(kind, fh, store, budget) if kind in images.IMAGE_KINDS
+               else readers[kind](fh, store, budget))
     seen: dict[str, int] = {}
-    for m in readers[kind](fh, store, budget):
+    for m in members:
         m.occurrence = seen[m.name] = seen.get(m.name, 0) + 1
         if m.stored is not None:
             faults.point("ingest.member_stored")  # kill -9 tests: a member stored, not yet recorded

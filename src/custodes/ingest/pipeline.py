@@ -85,6 +85,7 @@ class _Origin:
     mtime_ns: int
     parent_sha256: str | None
     raw_name: str | None = None  # hex of the name's bytes, where they are not the UTF-8 of the readable name
+    details: dict[str, Any] | None = None  # a member's own details for its ingest event (disk images)
 
 
 class _StopSource(Exception):
@@ -245,7 +246,7 @@ class Ingestor:
                 self.report.archive_members += 1
                 self.progress("member", 0)
                 child = _Origin(origin.source_path, member_path, m.leaf, m.stored.size, m.mtime_ns,
-                                stored.sha256, raw)
+                                stored.sha256, raw, m.details)
                 self._record_and_expand(m.stored, child, depth + 1, budget)
         except ArchiveError as exc:
             self._refuse(origin.source_path, origin.member_path or "", f"archive refused: {exc}", origin.raw_name)
@@ -301,7 +302,8 @@ class Ingestor:
             "provenance": prov_id, "batch": self.report.batch_id, "source_path": o.source_path,
             "member_path": o.member_path, "original_name": o.original_name, "size": o.size,
             "mtime": datetime.fromtimestamp(o.mtime_ns / 1e9, UTC).isoformat(), "mtime_ns": o.mtime_ns,
-            "kind": kind, "parent": o.parent_sha256, "exact_duplicate": seen_before}, o.raw_name))
+            "kind": kind, "parent": o.parent_sha256, "exact_duplicate": seen_before, **(o.details or {})},
+            o.raw_name))
         with self.case.sessions() as s:
             row = s.get(Provenance, prov_id)
             assert row is not None
