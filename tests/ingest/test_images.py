@@ -315,3 +315,21 @@ def test_image_inside_zip_and_e01(tmp_path: Path, clips: list[Path], filler: Pat
     assert e["image"]["computed"]["MD5"] == hashlib.md5(card.read_bytes()).hexdigest()
     check_deleted(ev["p1/DCIM/100MEDIA/_LIP0002.MP4"], clips[2], "intact")
     assert run_cli("verify", str(case_dir)).returncode == 0
+
+
+def member_set(case_dir: Path, source: Path) -> set[tuple[str, str, bool, str | None]]:
+    return {(k, v["sha256"], v["deleted"], v.get("recovery")) for k, v in events(case_dir, source).items()}
+
+
+def test_kill_9_while_unpacking_an_image_then_resume(tmp_path: Path, clips: list[Path], filler: Path) -> None:
+    dvr = ext4_dvr(tmp_path, clips, filler)
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    for c in (killed, whole):
+        run_cli("init", str(c), check=True)
+    proc = run_cli("ingest", str(killed), str(dvr), "--json", env={"CUSTODES_FAULT": "ingest.member_stored"})
+    assert proc.returncode == -9  # killed with an image member stored and not yet recorded
+    ingest(killed, dvr)
+    ingest(whole, dvr)
+    assert member_set(killed, dvr) == member_set(whole, dvr)
+    assert len(member_set(killed, dvr)) == 5  # CLIP0000, CLIP0003, NEW.BIN; deleted CLIP0002 (intact), CLIP0001
+    assert run_cli("verify", str(killed)).returncode == 0
