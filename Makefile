@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 APT_PACKAGES := espeak-ng festival festvox-ru fonts-dejavu-core libgl1 libglib2.0-0 chromium tesseract-ocr tesseract-ocr-rus libpango-1.0-0 libpangoft2-1.0-0 postgresql \
-	dosfstools mtools exfatprogs ntfs-3g e2fsprogs fdisk ewf-tools
+	dosfstools mtools exfatprogs exfat-fuse ntfs-3g e2fsprogs fdisk ewf-tools
 
 .PHONY: demo test bench lint system-deps venv pose clean
 
