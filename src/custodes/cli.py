@@ -339,7 +339,9 @@ def verify(case_dir: CaseArg,
 
 
 @app.command()
-def recover(case_dir: CaseArg, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+def recover(case_dir: CaseArg, force: Annotated[bool, typer.Option(
+                "--force", help="Rebuild even though the database opens (damage only `verify` shows)")] = False,
+            actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Rebuild a lost or damaged case database from the signed ledger and the stored objects.
 
     The damaged file is moved aside (never deleted); what could not be rebuilt is listed, with what to run."""
@@ -348,7 +350,7 @@ def recover(case_dir: CaseArg, actor: ActorOpt = None, as_json: JsonOpt = False)
 
     try:
         with console.status("Rebuilding the case database from the ledger…"):
-            rep = recover_case(case_dir, _actor(actor))
+            rep = recover_case(case_dir, _actor(actor), force=force)
     except CaseError as exc:
         _fail(_e(str(exc)))
     if as_json:

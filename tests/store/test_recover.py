@@ -124,7 +124,7 @@ def test_wal_deleted_after_a_kill_is_recovered_without_duplicates(tmp_path, driv
     # the re-run records again what the database forgot: the ledger now holds two ingest events for a file
     run_cli("ingest", str(case_dir), str(drive), check=True)
     assert not verify()["ok"]
-    assert run_cli("recover", str(case_dir)).returncode == 0
+    assert run_cli("recover", str(case_dir), "--force").returncode == 0  # it opens; only verify sees the damage
     res = verify()
     assert res["ok"], res["problems"]
     assert "record.duplicate_event" in {w["kind"] for w in res["warnings"]}
@@ -145,3 +145,129 @@ def test_recover_refuses_a_ledger_that_fails(tmp_path, drive):
     err = one_sentence(run_cli("recover", str(case_dir)))
     assert "ledger itself fails verification" in err
     assert (case_dir / "custodes.db").stat().st_size > 0  # nothing moved
+
+
+# -- found by an adversarial review ------------------------------------------------------------------------------
+
+def _video(case):
+    from sqlalchemy import select
+
+    from custodes.store.db import MediaProbe
+
+    with case.sessions() as s:
+        return s.scalars(select(MediaProbe.sha256).where(MediaProbe.status == "ok")).first()
+
+
+def _annotate(case, sha, note):
+    import hashlib
+    from datetime import UTC, datetime
+
+    from custodes.store.db import Annotation
+
+    with case.sessions() as s:
+        a = Annotation(sha256=sha, start_s=1.0, end_s=2.0, label="beating", people=[], note=note, author="rev",
+                       created_at=datetime.now(UTC), supersedes=None)
+        s.add(a)
+        s.log("rev", "annotate", sha, lambda: {"annotation": a.id, "label": "beating", "start_s": 1.0, "end_s": 2.0,
+                                               "supersedes": None,
+                                               "note_sha256": hashlib.sha256(note.encode()).hexdigest()})
+        s.commit()
+        return a.id
+
+
+def _lose_database(case_dir):
+    for name in ("custodes.db", "custodes.db-wal", "custodes.db-shm"):
+        (case_dir / name).unlink(missing_ok=True)
+
+
+def test_an_annotation_whose_save_failed_is_not_rebuilt_and_a_reused_id_does_not_break_recover(
+        tmp_path, drive, monkeypatch):
+    from sqlalchemy import select
+
+    from custodes.store.db import Annotation
+    from custodes.store.recover import recover_case
+
+    case_dir = tmp_path / "case"
+    case = Case.init(case_dir, "tester")
+    Ingestor(case, "tester").run([drive])
+    sha = _video(case)
+    monkeypatch.setenv("CUSTODES_FAULT", "seal.commit:error")
+    with pytest.raises(OSError):
+        _annotate(case, sha, "first try")  # the disk was full: nothing saved, the seal voided
+    monkeypatch.delenv("CUSTODES_FAULT")
+    aid = _annotate(Case(case_dir), sha, "second try")  # the form sent again: the same id is given out
+    _lose_database(case_dir)
+    rep = recover_case(case_dir, "tester")
+    with Case(case_dir).sessions() as s:
+        rows = list(s.scalars(select(Annotation)))
+    assert [a.id for a in rows] == [aid] and rep.skipped_events  # one annotation: the one that was saved
+    res = verify_case(Case(case_dir))
+    assert res.ok, res.problems
+
+
+def test_an_interrupted_recover_leaves_a_case_every_command_refuses(tmp_path, drive):
+    import subprocess
+    import sys
+
+    case_dir = tmp_path / "case"
+    Ingestor(Case.init(case_dir, "tester"), "tester").run([drive])
+    before = items(case_dir)
+    _lose_database(case_dir)
+    code = ("import os, signal; from pathlib import Path; import custodes.store.recover as r\n"
+            "r._rebuild = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
+            f"r.recover_case(Path({str(case_dir)!r}), 'tester')\n")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == -signal.SIGKILL
+    for args in (["items", str(case_dir), "--json"], ["queue", str(case_dir)]):
+        assert "was interrupted" in one_sentence(run_cli(*args))  # never an empty list with exit 0
+    assert run_cli("recover", str(case_dir)).returncode == 0
+    assert items(case_dir) == before
+    assert verify_case(Case(case_dir)).ok
+
+
+def test_recover_refuses_a_database_that_opens_and_keeps_every_damaged_copy(tmp_path, drive):
+    case_dir = tmp_path / "case"
+    Ingestor(Case.init(case_dir, "tester"), "tester").run([drive])
+    assert "opens normally" in one_sentence(run_cli("recover", str(case_dir)))
+    assert run_cli("recover", str(case_dir), "--force").returncode == 0
+    assert run_cli("recover", str(case_dir), "--force").returncode == 0
+    kept = sorted(p.name for p in case_dir.glob("custodes.db.damaged-*") if not p.name.endswith(("-wal", "-shm")))
+    assert len(kept) == 2  # the second recovery did not overwrite the first one's kept file
+    rep = verify_case(Case(case_dir))
+    assert rep.ok and [w.kind for w in rep.warnings].count("case.recovered") == 2
+
+
+def test_a_signed_recover_event_cannot_make_an_ingested_clip_disappear(tmp_path, drive):
+    """An insider with the keys appends a case.recover naming a clip's genuine records as duplicates, deletes
+    the clip's rows and file, and reseals the rest: verify must still name it, before a published head too."""
+    import sqlite3
+
+    from sqlalchemy import select
+
+    from custodes.store import seals
+    from custodes.store.db import Provenance
+
+    case_dir = tmp_path / "case"
+    case = Case.init(case_dir, "tester")
+    Ingestor(case, "tester").run([drive])
+    head = case.ledger.head()[1]
+    sha = _video(case)
+    with case.sessions() as s:
+        pids = [p.id for p in s.scalars(select(Provenance).where(Provenance.sha256 == sha))]
+    case.ledger.append("tester", "case.recover", None, {"moved_aside": [], "duplicate_ingest_events": pids,
+                                                        "rebuilt": {}, "not_rebuilt": []})
+    con = sqlite3.connect(case_dir / "custodes.db")
+    for table in ("media", "provenance", "analysis_runs", "objects"):
+        con.execute(f"DELETE FROM {table} WHERE sha256=?", (sha,))
+    con.commit()
+    con.close()
+    path = case.store.path_for(sha)
+    path.chmod(0o600)
+    path.unlink()
+    again = Case(case_dir)
+    with again.sessions() as s:
+        s.info["sealed_touched"] = {seals.split_group(g) for g in seals.all_groups(s)}
+        s.commit()
+    rep = verify_case(Case(case_dir), expect_head=head)
+    assert not rep.ok
+    assert {"record.deleted", "record.not_rebuilt"} & {p.kind for p in rep.problems}, rep.problems
+    assert "case.recovered" in {w.kind for w in rep.warnings}

@@ -196,7 +196,12 @@ class Case:
 
     def _refuse_lost_database(self) -> None:
         """A case's SQLite file that is gone or empty is never silently replaced by a fresh, empty one: the
-        case would then list nothing and every command would still exit 0."""
+        case would then list nothing and every command would still exit 0. Nor is one that a recovery
+        (store/recover.py) began to rebuild and did not finish."""
+        if (self.root / "recover.unfinished").exists():
+            raise CaseError("a rebuild of the case database (`custodes recover`) was interrupted and the database is "
+                            f"incomplete; nothing was changed since. Run `custodes recover {self.root}` again to "
+                            "finish it")
         if self.db_url != sqlite_url(self.root):
             return
         db = self.root / "custodes.db"

@@ -19,6 +19,7 @@ the rows against seals after that event and names what the recovery could not br
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +39,8 @@ from custodes.store.db import (
     Rejection,
     sqlite_url,
 )
+from custodes.store.seals import ACTION as SEAL
+from custodes.store.seals import VOID
 
 ACTION = "case.recover"
 NOT_REBUILT = ["triage results (run `custodes triage`)", "recordings and clock overlays (run `custodes timeline`)",
@@ -51,6 +54,7 @@ class RecoverReport:
     rebuilt: dict[str, int] = field(default_factory=dict)
     missing_objects: list[str] = field(default_factory=list)
     duplicate_ingest_events: list[str] = field(default_factory=list)
+    skipped_events: list[int] = field(default_factory=list)  # seqs of events that never took effect
     not_rebuilt: list[str] = field(default_factory=lambda: list(NOT_REBUILT))
 
     def as_dict(self) -> dict[str, Any]:
@@ -77,6 +81,11 @@ def _move_aside(case: Case) -> list[str]:
                                 "database only: keep a dump of it, drop and re-create it, then run recover again")
         return []
     stamp = time.strftime("%Y%m%dT%H%M%S")
+    n = 1
+    while any((case.root / f"custodes.db.damaged-{stamp}{'' if n == 1 else f'-{n}'}{s}").exists()
+              for s in ("", "-wal", "-shm")):
+        n += 1  # never rename over a damaged file kept by an earlier recovery
+    stamp = stamp if n == 1 else f"{stamp}-{n}"
     moved = []
     case.engine.dispose()
     for suffix in ("", "-wal", "-shm"):
@@ -88,15 +97,38 @@ def _move_aside(case: Case) -> list[str]:
     return moved
 
 
-def recover_case(root: Path, actor: str, secret: str | None = None) -> RecoverReport:
+MARKER = "recover.unfinished"
+
+
+def _database_opens(case: Case) -> bool:
+    try:
+        case._refuse_lost_database()
+        return case.schema_revision() is not None
+    except Exception:  # noqa: BLE001 - any failure to open it is what recovery is for
+        return False
+
+
+def recover_case(root: Path, actor: str, secret: str | None = None, force: bool = False) -> RecoverReport:
     case = Case(root, secret=secret, new_database=True)
     lc = case.ledger.check()
     if lc.problems:
         raise CaseError(f"the ledger itself fails verification ({lc.problems[0].kind} at {lc.problems[0].where}): "
                         "recovery rebuilds from the ledger and cannot trust this one; restore the case from a "
                         "backup")
+    marker = case.root / MARKER
+    if not force and not marker.exists() and _database_opens(case):
+        raise CaseError("the case database opens normally; recovery would set it aside and rebuild what the ledger "
+                        "holds, losing what it does not (triage results, note texts, accounts). If it is damaged "
+                        "in a way only `custodes verify` shows, run `custodes recover --force`")
     entries = [lc.by_seq[k] for k in sorted(lc.by_seq)]
-    with case.exclusive("ingest"):
+    # every writer's lock: nothing may write into the database while it is set aside and rebuilt
+    with case.exclusive("ingest"), case.exclusive("triage"), case.exclusive("migrate"):
+        # While this marker exists every command refuses the case (store/case.py): a recovery killed half-way
+        # never leaves an empty database that lists nothing and exits 0; running recover again finishes it.
+        with open(marker, "w") as fh:
+            fh.write(f"recovery started {time.strftime('%Y-%m-%dT%H:%M:%S')} by {actor}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
         rep = RecoverReport()
         digests = {}
         for suffix in ("", "-wal"):
@@ -108,16 +140,21 @@ def recover_case(root: Path, actor: str, secret: str | None = None) -> RecoverRe
         migrate(case.engine)
         with case.sessions() as s:
             _rebuild(case, s, entries, rep)
+            if case.engine.dialect.name == "postgresql":
+                from custodes.store.transfer import _reset_sequences
+
+                _reset_sequences(s.connection())  # ids were inserted as the ledger named them
             s.log(actor, ACTION, None, {
                 "moved_aside": rep.moved_aside, "moved_aside_sha256": digests, "rebuilt": rep.rebuilt,
                 "missing_objects": rep.missing_objects, "duplicate_ingest_events": rep.duplicate_ingest_events,
-                "not_rebuilt": rep.not_rebuilt, "ledger_head": lc.head})
+                "not_rebuilt": rep.not_rebuilt, "skipped_events": rep.skipped_events, "ledger_head": lc.head})
             s.commit()
     from custodes.ingest.pipeline import Ingestor
 
     prober = Ingestor(case, actor)
     prober._probe_pending()
     rep.rebuilt["media probes"] = sum(prober.report.media.values())
+    marker.unlink(missing_ok=True)
     return rep
 
 
@@ -127,6 +164,12 @@ def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverRepo
     def count(what: str) -> None:
         counts[what] = counts.get(what, 0) + 1
 
+    # events whose seal's commit is known to have failed (a signed void) never took effect: not rebuilt
+    voided_seals = {int(e["details"].get("seal", -1)) for e in entries
+                    if e["action"] == VOID and isinstance(e.get("details"), dict)}
+    never = {int(k) for e in entries if e["action"] == SEAL and e["seq"] in voided_seals
+             for k in (e.get("details") or {}).get("events") or []}
+    annotations: dict[int, tuple[int, Annotation]] = {}
     batches: dict[str, Batch] = {}
     origins: set[tuple[str, str, str, int]] = set()
     objects: set[str] = set()
@@ -150,6 +193,9 @@ def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverRepo
 
     refusals: set[tuple[str, str, str]] = set()
     for e in entries:
+        if e["seq"] in never:
+            rep.skipped_events.append(e["seq"])
+            continue
         raw = e.get("details")
         d: dict[str, Any] = raw if isinstance(raw, dict) else {}
         act = e["action"]
@@ -193,14 +239,23 @@ def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverRepo
                                  params=params, created_by=e["actor"], created_at=_when(e)))
                 count("redacted copies")
         elif act == "annotate" and e.get("subject") and d.get("annotation") is not None:
-            s.add(Annotation(id=int(d["annotation"]), sha256=e["subject"], start_s=float(d["start_s"]),
-                             end_s=float(d["end_s"]), label=str(d["label"]), people=[],
-                             note=f"[rebuilt from the ledger: the note's text and the people are not kept there; "
-                                  f"the note's SHA-256 was {d.get('note_sha256', '')}]",
-                             author=e["actor"], created_at=_when(e), supersedes=d.get("supersedes")))
-            count("annotations (without note text and people)")
+            aid = int(d["annotation"])
+            if aid in annotations:
+                # an id given twice (a row lost with its database, the id reused): the later event is the row
+                # the database held; the earlier one is named as not rebuilt
+                rep.skipped_events.append(annotations[aid][0])
+            annotations[aid] = (e["seq"], Annotation(
+                id=aid, sha256=e["subject"], start_s=float(d["start_s"]), end_s=float(d["end_s"]),
+                label=str(d["label"]), people=[],
+                note=f"[rebuilt from the ledger: the note's text and the people are not kept there; "
+                     f"the note's SHA-256 was {d.get('note_sha256', '')}]",
+                author=e["actor"], created_at=_when(e), supersedes=d.get("supersedes")))
         elif act == "complaints.import" and e.get("subject"):
             _rebuild_complaints(case, s, e, add_object, count)
+    for _, row in annotations.values():
+        if row.sha256 in objects:
+            s.add(row)
+            count("annotations (without note text and people)")
     s.flush()
     rep.rebuilt = counts
 

@@ -119,10 +119,24 @@ def verify_case(case: Case, expect_head: str | None = None,
                 ev["details"].get("member_path") != p.member_path:
             rep.problems.append(Problem("record.mismatch", p.id, f"provenance row differs from ledger seq "
                                         f"{ev['seq']}: the database was edited"))
-    recovered_duplicates = {pid for e in lc.by_seq.values() if e["action"] == "case.recover"
+    recoveries = [e for e in lc.by_seq.values() if e["action"] == "case.recover"]
+    recovered_duplicates = {pid for e in recoveries
                             for pid in (e.get("details") or {}).get("duplicate_ingest_events") or []}
+
+    def origin(ev: dict[str, Any]) -> tuple[Any, ...]:
+        d = ev.get("details") or {}
+        return ev.get("subject"), d.get("source_path"), d.get("member_path"), d.get("mtime_ns", d.get("mtime"))
+
+    # a duplicate is excused only when an earlier ingest event of the same file has its row: a recovery event
+    # cannot be used to make a genuine record disappear
+    kept_origins = {origin(ev): ev["seq"] for pid, ev in ingest_events.items() if pid in prov_ids}
+    for e in recoveries:
+        d = e.get("details") or {}
+        rep.warnings.append(Problem("case.recovered", f"seq {e['seq']}", f"the case database was rebuilt from the "
+                                    f"ledger by {e['actor']} at {e['time']} (the old one kept as "
+                                    f"{', '.join(d.get('moved_aside') or []) or 'nothing'})"))
     for pid, ev in ingest_events.items():
-        if pid in recovered_duplicates and pid not in prov_ids:
+        if pid in recovered_duplicates and pid not in prov_ids and kept_origins.get(origin(ev), ev["seq"]) < ev["seq"]:
             rep.warnings.append(Problem("record.duplicate_event", pid, f"ledger seq {ev['seq']} recorded the same "
                                         "file a second time (after a database lost rows); the recovery kept the "
                                         "first record"))
@@ -196,9 +210,13 @@ def _check_records(case: Case, lc: LedgerCheck, rep: VerifyReport) -> None:
                                     f"({why}){carried(events)}"))
     for group, seq, recovery in state.lost:
         if group not in actual:
-            rep.warnings.append(Problem("record.not_rebuilt", group, f"sealed at ledger seq {seq} and lost with the "
-                                        f"database; the recovery at seq {recovery} could not rebuild it (see "
-                                        "`custodes ledger show` for what to run again)"))
+            # evidence itself (objects, where they came from, what was refused) is always rebuilt from the ledger:
+            # if it is missing after a recovery, it was taken away
+            table = seals.split_group(group)[0]
+            (rep.problems if table in ("objects", "provenance", "rejections") else rep.warnings).append(
+                Problem("record.not_rebuilt", group, f"sealed at ledger seq {seq} and lost with the database; the "
+                        f"recovery at seq {recovery} could not rebuild it (see `custodes ledger show` for what "
+                        "to run again)"))
     for group in sorted(set(actual) | set(state.expected)):
         table, key = seals.split_group(group)
         what = f"{table} rows of {key[:12]}…" if len(key) == 64 else f"{table} rows of {key!r}"
