@@ -83,3 +83,33 @@ def test_scratch_folder_of_a_killed_redaction_does_not_stop_the_next_cleanup(sto
     live.mkdir()
     assert sorted(store.clean_partial()) == sorted([left, legacy])
     assert not left.exists() and live.is_dir()
+
+
+def test_a_linked_tmp_folder_is_refused_not_followed(tmp_path):
+    """objects/.tmp replaced by a link to another folder: the cleanup must not empty that folder."""
+    victim = tmp_path / "victim"
+    (victim / "sub").mkdir(parents=True)
+    (victim / "sub" / "keep.txt").write_text("precious")
+    (victim / "123-old").mkdir()
+    root = tmp_path / "objects"
+    root.mkdir()
+    (root / ".tmp").symlink_to(victim)
+    store = ObjectStore(root)
+    with pytest.raises(ObjectStoreError, match="not a plain folder"):
+        store.clean_partial()
+    assert (victim / "sub" / "keep.txt").read_text() == "precious" and (victim / "123-old").is_dir()
+
+
+def test_another_hosts_temporaries_are_left_until_a_day_old(store):
+    from custodes.store.objects import temp_prefix
+
+    store.ensure()
+    mine = store.tmp_dir / f"{temp_prefix()}x.part"
+    mine.write_bytes(b"live")
+    other = store.tmp_dir / "4242.deadbeef-x.part"  # a live writer on another machine sharing the case folder
+    other.write_bytes(b"theirs")
+    stale = store.tmp_dir / "4243.deadbeef-y.part"
+    stale.write_bytes(b"old")
+    os.utime(stale, (1, 1))
+    assert store.clean_partial() == [stale]
+    assert mine.exists() and other.exists()

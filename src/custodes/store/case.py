@@ -31,7 +31,7 @@ from custodes.store.db import (
     sqlite_url,
 )
 from custodes.store.ledger import KeyRing, Ledger, utcnow
-from custodes.store.objects import ObjectStore, process_alive
+from custodes.store.objects import ObjectStore, temp_in_use, temp_prefix
 from custodes.store.seals import SealingSession
 
 CASE_FILE = "case.json"
@@ -327,14 +327,16 @@ class Case:
             base = shm / f"custodes-{hashlib.sha256(self.keys.sub('scratch')).hexdigest()[:16]}"
         else:
             base = self.store.tmp_dir
+            self.store.check_tmp_dir()
+        if base.is_symlink():
+            raise CaseError(f"{base} is a link: remove it (Custodes keeps temporaries only in a real folder)")
         base.mkdir(parents=True, exist_ok=True, mode=0o700)
         for old in base.iterdir():
-            pid = old.name.split("-", 1)[0]
-            if old.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+            if old.is_dir() and not old.is_symlink() and not temp_in_use(old) and old.name[:1].isdigit():
                 shutil.rmtree(old, ignore_errors=True)
         import tempfile
 
-        return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base))
+        return Path(tempfile.mkdtemp(prefix=temp_prefix(), dir=base))
 
     def ensure_schema(self) -> None:
         """Bring the schema up to date; a database without one (emptied, or a server database dropped and
