@@ -1,16 +1,25 @@
 """``custodes ingest``: preserve every source file, record its provenance, probe it.
 
-Order of work for each file, chosen so that ``kill -9`` at any moment loses
-nothing and duplicates nothing on the next run:
+Order of work, chosen so that ``kill -9`` (or a power cut) at any moment loses
+nothing and duplicates nothing on the next run. Files are recorded in groups
+(up to ``GROUP_FILES`` files, ``GROUP_BYTES`` bytes or ``GROUP_SECONDS``
+seconds; the first group of a run holds one file and each next one four times as
+many), so that the durable writes are paid once per group, not once per file:
 
-1. stream the bytes into the object store (hash while copying, fsync, atomic
-   rename) — a killed copy leaves only a nameless temporary, removed on resume;
-2. one DB transaction adds the object (if new) and the provenance row, which is
-   unique on (source path, archive member, hash, mtime) — a re-run adds nothing;
-3. the signed ledger event is appended and its sequence number written back to
-   the row — rows whose event is missing are reconciled against the ledger at
-   the start of every run, so an event is never written twice;
-4. media are probed last; objects without a probe are probed on the next run.
+1. each file's bytes are streamed into a temporary of the object store (hash
+   while copying) and staged there, not yet named;
+2. the group's objects are made durable together, only then renamed into
+   place, and the renames made durable (``ObjectStore.sync_group``) — a kill
+   before leaves nameless temporaries, removed on resume; a kill after leaves
+   complete objects that no row names yet, recorded on resume;
+3. one DB transaction (one ``records.seal``) adds the group's objects (if new)
+   and provenance rows, each unique on (source path, archive member, hash,
+   mtime) — a re-run adds nothing;
+4. the group's signed ledger events are appended together (one fsync) and
+   their sequence numbers written back to the rows (one more transaction) —
+   rows whose event is missing are reconciled against the ledger at the start
+   of every run, so an event is never written twice;
+5. media are probed last; objects without a probe are probed on the next run.
 
 Names that are not UTF-8 (``names``) are recorded by a readable form, the same on every run, which is
 what a re-run looks up; their bytes are kept (``raw_name``, hex) in the row and its signed event.
@@ -21,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 
 from custodes.ingest import names
 from custodes.ingest.archives import (
@@ -40,9 +50,16 @@ from custodes.ingest.archives import (
     sniff,
 )
 from custodes.media.probe import PROBE_VERSION, probe
+from custodes.store import faults
 from custodes.store.case import Case
 from custodes.store.db import Batch, EvidenceObject, MediaProbe, Provenance, Rejection
 from custodes.store.objects import ObjectStoreError, StoredObject, StoreWriteError
+
+# A group is recorded when it holds this many files, bytes staged, or has been open this long.
+GROUP_FILES = 256
+GROUP_BYTES = 256 << 20
+GROUP_SECONDS = 2.0
+PROBE_COMMIT_EVERY = 64  # media probes committed (and sealed) together
 
 
 def now() -> datetime:
@@ -88,6 +105,13 @@ class _Origin:
     details: dict[str, Any] | None = None  # a member's own details for its ingest event (disk images)
 
 
+@dataclass
+class _Queued:
+    stored: StoredObject
+    origin: _Origin
+    kind: str
+
+
 class _StopSource(Exception):
     """The source's archive budget is spent, and recorded where it ran out: the enclosing archives stop too."""
 
@@ -106,6 +130,11 @@ class Ingestor:
         self.progress = progress
         self.probe_media = probe_media
         self.report = IngestReport(batch_id=str(uuid.uuid4()))
+        self._queue: list[_Queued] = []  # staged objects whose rows are not yet written
+        self._group_limit = 1  # files in the next group: 1 first, then 4, 16... up to GROUP_FILES
+        self._group_started = 0.0
+        self._done: dict[tuple[str, int, int], list[str]] = {}  # see _done_files
+        self._seqs: dict[str, int] = {}  # provenance id -> seq of its event, not yet written to the row
 
     # -- enumeration -----------------------------------------------------------
 
@@ -162,18 +191,16 @@ class Ingestor:
                 s.commit()
             case.ledger.append(self.actor, "batch.start", None, {
                 "batch": self.report.batch_id, "note": self.note, "sources": readable_sources})
-            for path, st, refusal in self.enumerate_sources(sources):
-                self.report.files_seen += 1
-                name = names.from_path(path)
-                if refusal is not None or st is None:
-                    self._refuse(name.text, "", refusal or "cannot read source", name.raw_hex)
-                elif stat.S_ISLNK(st.st_mode):
-                    target = names.from_path(os.readlink(path)).text
-                    self._refuse(name.text, "", f"symbolic link not followed (points to {target!r})", name.raw_hex)
-                elif not stat.S_ISREG(st.st_mode):
-                    self._refuse(name.text, "", "not a regular file (device, pipe or socket) refused", name.raw_hex)
-                else:
-                    self._ingest_file(path, st)
+            with case.store.group():
+                try:
+                    self._ingest_sources(sources)
+                    self._finish_groups()
+                except Exception:
+                    # a full disk stops the run: what was stored before it is still recorded (if it can be),
+                    # then the error goes on; staged temporaries left unnamed are removed by the group's end
+                    with contextlib.suppress(Exception):
+                        self._finish_groups()
+                    raise
             if self.probe_media:
                 self._probe_pending()
             with case.sessions() as s:
@@ -188,6 +215,31 @@ class Ingestor:
 
             reindex(case, kinds=("note",))  # batch notes and file names become searchable
         return self.report
+
+    def _ingest_sources(self, sources: list[Path]) -> None:
+        batch: list[tuple[Path, os.stat_result | None, str | None]] = []
+        for item in self.enumerate_sources(sources):
+            batch.append(item)
+            if len(batch) >= GROUP_FILES:
+                self._ingest_listed(batch)
+                batch = []
+        self._ingest_listed(batch)
+
+    def _ingest_listed(self, listed: list[tuple[Path, os.stat_result | None, str | None]]) -> None:
+        self._done = self._done_files([names.from_path(p).text for p, st, r in listed
+                                       if r is None and st is not None and stat.S_ISREG(st.st_mode)])
+        for path, st, refusal in listed:
+            self.report.files_seen += 1
+            name = names.from_path(path)
+            if refusal is not None or st is None:
+                self._refuse(name.text, "", refusal or "cannot read source", name.raw_hex)
+            elif stat.S_ISLNK(st.st_mode):
+                target = names.from_path(os.readlink(path)).text
+                self._refuse(name.text, "", f"symbolic link not followed (points to {target!r})", name.raw_hex)
+            elif not stat.S_ISREG(st.st_mode):
+                self._refuse(name.text, "", "not a regular file (device, pipe or socket) refused", name.raw_hex)
+            else:
+                self._ingest_file(path, st)
 
     def _ingest_file(self, path: Path, st: os.stat_result) -> None:
         name = names.from_path(path)
@@ -255,60 +307,121 @@ class Ingestor:
 
     # -- records ---------------------------------------------------------------
 
-    def _already(self, source_path: str, member_path: str, size: int, mtime_ns: int) -> bool:
+    def _done_files(self, paths: list[str]) -> dict[tuple[str, int, int], list[str]]:
+        """(source path, size, mtime) -> digests, of the listed files recorded with their event by an earlier
+        run: one query for a list of files, not one per file. Archives are never "done" here: the batch that
+        stored one may have been killed half-way through unpacking it."""
+        done: dict[tuple[str, int, int], list[str]] = {}
+        if not paths:
+            return done
         with self.case.sessions() as s:
-            row = s.scalars(select(Provenance).where(
-                Provenance.source_path == source_path, Provenance.member_path == member_path,
-                Provenance.size == size, Provenance.mtime_ns == mtime_ns,
-                Provenance.ledger_seq.is_not(None))).first()
-            if row is None:
-                return False
-            obj = s.get(EvidenceObject, row.sha256)
-            # A stored archive is only "done" when its members were recorded too: the
-            # batch that stored it may have been killed half-way through unpacking.
-            if obj is not None and obj.kind == "archive":
-                return False
-        return self.case.store.exists(row.sha256)
+            for i in range(0, len(paths), 500):
+                for sp, size, mtime_ns, sha in s.execute(
+                        select(Provenance.source_path, Provenance.size, Provenance.mtime_ns, Provenance.sha256)
+                        .join(EvidenceObject, EvidenceObject.sha256 == Provenance.sha256)
+                        .where(Provenance.source_path.in_(paths[i:i + 500]), Provenance.member_path == "",
+                               Provenance.ledger_seq.is_not(None), EvidenceObject.kind != "archive")):
+                    done.setdefault((sp, size, mtime_ns), []).append(sha)
+        return done
+
+    def _already(self, source_path: str, member_path: str, size: int, mtime_ns: int) -> bool:
+        shas = self._done.get((source_path, size, mtime_ns)) if member_path == "" else None
+        return any(self.case.store.exists(sha) for sha in shas or ())
 
     def _record(self, stored: StoredObject, o: _Origin, kind: str) -> None:
+        """Queue the file's rows; the group is recorded when it is full (see the module docstring)."""
+        if not self._queue:
+            self._group_started = time.monotonic()
+        self._queue.append(_Queued(stored, o, kind))
+        if (len(self._queue) >= self._group_limit or self.case.store.pending_bytes() >= GROUP_BYTES
+                or time.monotonic() - self._group_started >= GROUP_SECONDS):
+            self._flush_group()
+
+    def _flush_group(self) -> None:
+        """Record the queued files: objects durable and named, then one transaction, then their events.
+
+        The events are appended *after* the rows commit, and reconciled on the next run when a kill comes in
+        between (``_reconcile_ledger``), rather than appended with the seal before the commit as
+        ``SealingSession.log`` does for annotations: a kill between a logged event and its commit leaves a
+        signed event for a row that never existed and a seal without its mark (``record.uncommitted``, which
+        needs a person to void it), and the re-run, which cannot find that row, would record the file again
+        under a new provenance id, with a second ingest event. Rows first: every row gets exactly one event,
+        on this run or the next, and verify is OK after the resume without anyone's word."""
+        queued, self._queue = self._queue, []
+        self._group_limit = min(self._group_limit * 4, GROUP_FILES)
+        if not queued:
+            return
+        store = self.case.store
+        store.sync_group()
+        # kill -9 tests: the group's objects are named and durable, none of their rows is written
+        faults.point("ingest.group")
+        if any(q.origin.member_path for q in queued):
+            faults.point("ingest.member_stored")  # an archive member stored, not yet recorded
+        todo: list[tuple[_Queued, str, bool]] = []  # (file, provenance id, its bytes were stored before)
         with self.case.sessions() as s:
-            obj = s.get(EvidenceObject, stored.sha256)
-            seen_before = obj is not None
-            if obj is None:
-                s.add(EvidenceObject(sha256=stored.sha256, size=stored.size, kind=kind, stored_at=now()))
-                s.flush()
-            prov = s.scalars(select(Provenance).where(
-                Provenance.source_path == o.source_path, Provenance.member_path == o.member_path,
-                Provenance.sha256 == stored.sha256, Provenance.mtime_ns == o.mtime_ns)).first()
-            if prov is not None and prov.ledger_seq is not None:
-                if kind != "archive":
-                    self.report.already_ingested += 1
+            shas = sorted({q.stored.sha256 for q in queued})
+            known = set(s.scalars(select(EvidenceObject.sha256).where(EvidenceObject.sha256.in_(shas))))
+            copied = set(s.scalars(select(Provenance.sha256).where(Provenance.sha256.in_(shas)).distinct()))
+            keys = sorted({(q.origin.source_path, q.origin.member_path) for q in queued})
+            rows = {(p.source_path, p.member_path, p.sha256, p.mtime_ns): p for p in s.scalars(
+                select(Provenance).where(tuple_(Provenance.source_path, Provenance.member_path).in_(keys)))}
+            written: set[str] = set()
+            for q in queued:
+                sha, o = q.stored.sha256, q.origin
+                seen_before = sha in known
+                if not seen_before:
+                    s.add(EvidenceObject(sha256=sha, size=q.stored.size, kind=q.kind, stored_at=now()))
+                    known.add(sha)
+                key = (o.source_path, o.member_path, sha, o.mtime_ns)
+                prov = rows.get(key)
+                if prov is not None and (prov.ledger_seq is not None or prov.id in written or prov.id in self._seqs):
+                    if q.kind != "archive":
+                        self.report.already_ingested += 1
+                    continue
+                if prov is None:
+                    prov = rows[key] = Provenance(
+                        id=str(uuid.uuid4()), sha256=sha, batch_id=self.report.batch_id,
+                        source_path=o.source_path, member_path=o.member_path, original_name=o.original_name,
+                        size=o.size, mtime_ns=o.mtime_ns, parent_sha256=o.parent_sha256, raw_name=o.raw_name,
+                        recorded_at=now())
+                    s.add(prov)
+                    if seen_before or sha in copied:
+                        self.report.duplicates += 1
+                    else:
+                        self.report.objects_new += 1
+                    copied.add(sha)
+                written.add(prov.id)
+                todo.append((q, prov.id, seen_before))
+            self._write_seqs(s)
+            s.commit()
+        if not todo:
+            return
+        events: list[tuple[str, str | None, dict[str, Any]]] = [("ingest", q.stored.sha256, _with_raw({
+            "provenance": prov_id, "batch": self.report.batch_id, "source_path": q.origin.source_path,
+            "member_path": q.origin.member_path, "original_name": q.origin.original_name, "size": q.origin.size,
+            "mtime": datetime.fromtimestamp(q.origin.mtime_ns / 1e9, UTC).isoformat(),
+            "mtime_ns": q.origin.mtime_ns, "kind": q.kind, "parent": q.origin.parent_sha256,
+            "exact_duplicate": seen_before, **(q.origin.details or {})}, q.origin.raw_name))
+            for q, prov_id, seen_before in todo]
+        entries = [e for e in self.case.ledger.append_many(self.actor, events) if e["action"] == "ingest"]
+        # their sequence numbers are written back with the next group's rows (one transaction, one seal, less)
+        # or at the end of the run; a kill before leaves rows whose event exists, which the next run finds
+        self._seqs.update({prov_id: e["seq"] for (_, prov_id, _), e in zip(todo, entries, strict=True)})
+
+    def _write_seqs(self, s: Any) -> None:
+        """Stage the ledger seqs of the previous group's rows in session ``s``, committed by the caller."""
+        seqs, self._seqs = self._seqs, {}
+        ids = sorted(seqs)
+        for i in range(0, len(ids), 500):
+            for row in s.scalars(select(Provenance).where(Provenance.id.in_(ids[i:i + 500]))):
+                row.ledger_seq = seqs[row.id]
+
+    def _finish_groups(self) -> None:
+        self._flush_group()
+        if self._seqs:
+            with self.case.sessions() as s:
+                self._write_seqs(s)
                 s.commit()
-                return
-            if prov is None:
-                other = s.scalars(select(Provenance.id).where(Provenance.sha256 == stored.sha256)).first()
-                prov = Provenance(id=str(uuid.uuid4()), sha256=stored.sha256, batch_id=self.report.batch_id,
-                                  source_path=o.source_path, member_path=o.member_path,
-                                  original_name=o.original_name, size=o.size, mtime_ns=o.mtime_ns,
-                                  parent_sha256=o.parent_sha256, raw_name=o.raw_name, recorded_at=now())
-                s.add(prov)
-                if seen_before or other is not None:
-                    self.report.duplicates += 1
-                else:
-                    self.report.objects_new += 1
-            s.commit()
-            prov_id = prov.id
-        entry = self.case.ledger.append(self.actor, "ingest", stored.sha256, _with_raw({
-            "provenance": prov_id, "batch": self.report.batch_id, "source_path": o.source_path,
-            "member_path": o.member_path, "original_name": o.original_name, "size": o.size,
-            "mtime": datetime.fromtimestamp(o.mtime_ns / 1e9, UTC).isoformat(), "mtime_ns": o.mtime_ns,
-            "kind": kind, "parent": o.parent_sha256, "exact_duplicate": seen_before, **(o.details or {})},
-            o.raw_name))
-        with self.case.sessions() as s:
-            row = s.get(Provenance, prov_id)
-            assert row is not None
-            row.ledger_seq = entry["seq"]
-            s.commit()
 
     def _refuse(self, source_path: str, member_path: str, reason: str, raw_name: str | None = None) -> None:
         self.report.refused.append({"source_path": source_path, "member_path": member_path, "reason": reason})
@@ -383,18 +496,24 @@ class Ingestor:
         names: dict[str, str] = {}
         for sha, name in todo:
             names.setdefault(sha, name)
-        for sha, name in names.items():
-            self.progress("probe", 1)
-            res = probe(self.case.store.media_ref(sha), name_hint=name)
-            with self.case.sessions() as s:
+        with self.case.sessions() as s:
+            since, started = 0, time.monotonic()
+            for sha, name in names.items():
+                self.progress("probe", 1)
+                res = probe(self.case.store.media_ref(sha), name_hint=name)
                 if s.get(MediaProbe, sha) is None:
                     s.add(MediaProbe(sha256=sha, status=res.status, reason=res.reason, container=res.container,
                                      duration_s=res.duration_s, width=res.width, height=res.height, fps=res.fps,
                                      video_codec=res.video_codec, audio_codec=res.audio_codec,
                                      creation_time=res.creation_time, tags=res.tags, streams=res.streams,
                                      probe_version=PROBE_VERSION, probed_at=now()))
+                    since += 1
+                # probes are committed (and sealed) together; a kill loses only uncommitted ones, probed again
+                if since >= PROBE_COMMIT_EVERY or (since and time.monotonic() - started >= GROUP_SECONDS):
                     s.commit()
-            self.report.media[res.status] = self.report.media.get(res.status, 0) + 1
-            if res.status in ("unreadable", "damaged"):
-                self.report.problem_media.append({"sha256": sha, "name": name, "status": res.status,
-                                                  "reason": res.reason})
+                    since, started = 0, time.monotonic()
+                self.report.media[res.status] = self.report.media.get(res.status, 0) + 1
+                if res.status in ("unreadable", "damaged"):
+                    self.report.problem_media.append({"sha256": sha, "name": name, "status": res.status,
+                                                      "reason": res.reason})
+            s.commit()

@@ -7,10 +7,20 @@ import os
 import signal
 from typing import BinaryIO
 
+_hits: dict[str, int] = {}
+
 
 def point(name: str) -> None:
-    if os.environ.get("CUSTODES_FAULT") == name:
+    """``CUSTODES_FAULT=NAME@N``: kill the N-th time the point is reached (a group in the middle of a run)."""
+    want = os.environ.get("CUSTODES_FAULT")
+    if not want:
+        return
+    if want == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    elif want.startswith(name + "@"):
+        _hits[name] = _hits.get(name, 0) + 1
+        if want == f"{name}@{_hits[name]}":
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def fail(name: str) -> None:

@@ -6,6 +6,16 @@ written to a temporary file inside the store, fsynced, and only then renamed
 into place atomically. A crash at any moment therefore leaves either no object
 or a complete one, never a half-written object under a real name. Stored
 objects are made read-only; nothing in Custodes ever opens them for writing.
+
+Many small files (``ObjectStore.group``): one fsync and one directory fsync per
+file cost far more than hashing them. Inside a group an object is written to
+its temporary and closed, not fsynced and not yet named; ``sync_group`` makes
+every temporary of the group durable at once (one ``syncfs`` on Linux, else an
+fsync of each), only then renames them into place, and makes the renames
+durable (``syncfs`` again, else an fsync of each directory). The rule above
+holds: no object is ever named before its bytes are on disk, and a kill or a
+power cut before ``sync_group`` leaves only nameless temporaries. The caller
+commits rows naming these objects only after ``sync_group`` has returned.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ import stat
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -68,6 +78,54 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _syncfs(path: Path) -> bool:
+    """Flush every dirty file of the file system holding ``path``; False where ``syncfs`` is not available.
+
+    On Linux 5.8 and later ``syncfs`` reports a failed writeback as an error, as ``fsync`` does (PostgreSQL's
+    ``recovery_init_sync_method=syncfs`` relies on the same)."""
+    if not hasattr(os, "uname") or os.uname().sysname != "Linux":
+        return False
+    import ctypes
+    import ctypes.util
+
+    global _LIBC
+    if _LIBC is None:
+        try:
+            _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            _LIBC.syncfs.argtypes = [ctypes.c_int]
+        except (OSError, AttributeError):
+            _LIBC = False
+    if not _LIBC:
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _LIBC.syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(path))
+    finally:
+        os.close(fd)
+    return True
+
+
+_LIBC: Any = None
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class _Pending:
+    """Objects written in this group: closed temporaries, not yet durable, not yet named."""
+
+    tmp: dict[str, tuple[Path, int]] = field(default_factory=dict)  # sha256 -> (temporary, size)
+    bytes: int = 0
+
+
 def _chunk_delay() -> float:
     # Fault-injection point used by the kill-and-resume tests: slows every chunk
     # so a test can SIGKILL the process while an object is half written.
@@ -87,7 +145,7 @@ class ObjectWriter:
         self._hash = hashlib.sha256()
         self.size = 0
         # named by the writing process, so a cleanup by another process never takes a live temporary
-        self.tmp_path = store.tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}.part"
+        self.tmp_path = store.tmp_dir / f"{temp_prefix()}{uuid.uuid4().hex}.part"
         try:
             raw = open(self.tmp_path, "xb")  # noqa: SIM115 - closed in commit/abort
         except OSError as exc:
@@ -121,6 +179,10 @@ class ObjectWriter:
             if isinstance(self._fh, EncryptingFile):
                 self._fh.finish(digest)
             self._fh.flush()
+            if self._store._group is not None:
+                self._fh.close()
+                self._fh = None
+                return self._store._stage(self.tmp_path, digest, self.size)
             os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
@@ -157,6 +219,7 @@ class ObjectStore:
         self.root = root
         self.tmp_dir = root / ".tmp"
         self.keys = keys
+        self._group: _Pending | None = None
 
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -184,6 +247,84 @@ class ObjectStore:
         os.replace(tmp_path, final)
         _fsync_dir(final.parent)
         return StoredObject(digest, size, final, created=True)
+
+    # -- groups of objects made durable together (see the module docstring) ----------------------------
+
+    @contextlib.contextmanager
+    def group(self) -> Iterator[None]:
+        """Objects written inside are staged; ``sync_group`` names them. Temporaries still staged when the
+        block ends (an error before ``sync_group``) are removed: none of them was ever named."""
+        if self._group is not None:
+            raise ObjectStoreError("object groups do not nest")
+        self._group = _Pending()
+        try:
+            yield
+        finally:
+            pending, self._group = self._group, None
+            for tmp, _ in pending.tmp.values():
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+
+    def pending_bytes(self) -> int:
+        return self._group.bytes if self._group is not None else 0
+
+    def pending_count(self) -> int:
+        return len(self._group.tmp) if self._group is not None else 0
+
+    def _stage(self, tmp_path: Path, digest: str, size: int) -> StoredObject:
+        assert self._group is not None
+        final = self.path_for(digest)
+        staged = self._group.tmp.get(digest)
+        if staged is not None or final.exists():
+            # Exact duplicate (stored before, or earlier in this group): the first copy is the one kept.
+            tmp_path.unlink()
+            return StoredObject(digest, size, staged[0] if staged else final, created=False)
+        os.chmod(tmp_path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        self._group.tmp[digest] = (tmp_path, size)
+        self._group.bytes += size
+        return StoredObject(digest, size, tmp_path, created=True)
+
+    def sync_group(self) -> list[str]:
+        """Make the group's objects durable, then name them, then make the names durable; the digests named.
+
+        Raises StoreWriteError (nothing of the group is named then, unless the failure came after the
+        renames, when the named objects are complete: their bytes were durable before)."""
+        if self._group is None or not self._group.tmp:
+            return []
+        todo = list(self._group.tmp.items())
+        try:
+            if len(todo) == 1 or not _syncfs(self.tmp_dir):
+                for _, (tmp, _size) in todo:
+                    _fsync_file(tmp)
+            dirs: set[Path] = set()
+            made_dirs = False
+            for digest, (tmp, _size) in todo:
+                final = self.path_for(digest)
+                if final.exists():
+                    tmp.unlink()
+                else:
+                    if not final.parent.is_dir():
+                        final.parent.mkdir(parents=True, exist_ok=True)
+                        made_dirs = True
+                    os.replace(tmp, final)
+                    dirs.add(final.parent)
+                del self._group.tmp[digest]
+                self._group.bytes -= _size
+            if len(dirs) > 1 and _syncfs(self.root):
+                return [d for d, _ in todo]
+            for d in sorted(dirs):
+                _fsync_dir(d)
+            if made_dirs:
+                _fsync_dir(self.root)
+        except OSError as exc:
+            raise StoreWriteError(exc) from exc
+        return [d for d, _ in todo]
+
+    def _current(self, sha256: str) -> Path:
+        """Where the object's bytes are now: its temporary while it is staged in a group, else its name."""
+        if self._group is not None and sha256 in self._group.tmp:
+            return self._group.tmp[sha256][0]
+        return self.path_for(sha256)
 
     def stored_bytes(self, name: str) -> int:
         """Bytes the store holds for the file called ``name`` (ciphertext, when encrypted)."""
@@ -226,7 +367,7 @@ class ObjectStore:
         return sha if self.keys.object_name(sha) == name else None
 
     def exists(self, sha256: str) -> bool:
-        return self.path_for(sha256).is_file()
+        return self._current(sha256).is_file()
 
     def writer(self, max_bytes: int | None = None) -> ObjectWriter:
         return ObjectWriter(self, max_bytes=max_bytes)
@@ -317,10 +458,14 @@ class ObjectStore:
         with fh:
             with contextlib.suppress(OSError, AttributeError):
                 os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            if os.fstat(fh.fileno()).st_size < CHUNK:
+                # a small file: one read; a writer thread and its buffers would cost more than they overlap
+                # (a file that grows while it is read is still read to its end, chunk by chunk)
+                return self._put_simple(fh, self.writer(max_bytes=max_bytes))
             return self.put_stream(fh, max_bytes=max_bytes)
 
     def open(self, sha256: str) -> BinaryIO:
-        path = self.path_for(sha256)
+        path = self._current(sha256)
         if not path.is_file():
             raise ObjectStoreError(f"object {sha256} is missing from the store")
         if self.keys:
@@ -352,14 +497,16 @@ class ObjectStore:
     def clean_partial(self) -> list[Path]:
         """Remove temporaries left by killed processes; they never had a name.
 
-        Temporaries (files, and the scratch folders of a redaction) are named ``PID-…`` by the process that
-        writes them; those of a process still running are left alone. Unnamed ones predate that naming."""
+        Temporaries (files, and the scratch folders of a redaction) are named by the host and process that
+        write them (``temp_prefix``); those of a process still running here are left alone, and those of
+        another host sharing the case folder only once a day old. Unnamed ones predate that naming. A ``.tmp``
+        that is a link is refused: following it would delete whatever it points to."""
         removed: list[Path] = []
+        self.check_tmp_dir()
         if not self.tmp_dir.is_dir():
             return removed
         for p in self.tmp_dir.iterdir():
-            pid = p.name.split("-", 1)[0]
-            if pid.isdigit() and "-" in p.name and process_alive(int(pid)):
+            if temp_in_use(p):
                 continue
             if p.is_dir() and not p.is_symlink():
                 import shutil
@@ -369,6 +516,46 @@ class ObjectStore:
                 p.unlink(missing_ok=True)
             removed.append(p)
         return removed
+
+    def check_tmp_dir(self) -> None:
+        if self.tmp_dir.is_symlink() or (self.tmp_dir.exists() and not self.tmp_dir.is_dir()):
+            raise ObjectStoreError(f"{self.tmp_dir} is not a plain folder (a link or a file): remove it; Custodes "
+                                   "keeps its temporaries only in a real folder inside the case")
+
+
+def _host_tag() -> str:
+    import socket
+
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    return hashlib.sha256(f"{socket.gethostname()}/{boot}".encode()).hexdigest()[:8]
+
+
+HOST_TAG = _host_tag()
+
+
+def temp_prefix() -> str:
+    """``PID.HOST-``: which process on which host (and boot) writes a temporary."""
+    return f"{os.getpid()}.{HOST_TAG}-"
+
+
+def temp_in_use(p: Path, foreign_age_s: float = 86400) -> bool:
+    """Whether the temporary ``p`` may still be written: its process runs here, or it is another host's and
+    younger than ``foreign_age_s``."""
+    owner = p.name.split("-", 1)[0] if "-" in p.name else ""
+    pid, _, host = owner.partition(".")
+    if not pid.isdigit():
+        return False
+    if host and host != HOST_TAG:
+        import time
+
+        try:
+            return time.time() - p.lstat().st_mtime < foreign_age_s
+        except OSError:
+            return False
+    return process_alive(int(pid))
 
 
 def process_alive(pid: int) -> bool:

@@ -90,6 +90,25 @@ def group_digest(s: Session, table: str, key: str) -> str:
     return hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
+def group_digests(s: Session, groups: list[tuple[str, str]]) -> dict[str, str]:
+    """``group_digest`` of many groups, one query per table and few hundred keys (a commit of many files)."""
+    by_table: dict[str, list[str]] = {}
+    for table, key in groups:
+        by_table.setdefault(table, []).append(key)
+    out: dict[str, str] = {}
+    for table, keys in by_table.items():
+        model, col = SEALED[table]
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            texts: dict[str, list[str]] = {k: [] for k in part}
+            for r in s.scalars(select(model).where(getattr(model, col).in_(part))):
+                texts.setdefault(str(getattr(r, col)), []).append(row_text(model, r))
+            for key in part:
+                rows = sorted(texts[key])
+                out[group_name(table, key)] = hashlib.sha256("\n".join(rows).encode()).hexdigest() if rows else ""
+    return dict(sorted(out.items()))
+
+
 def group_name(table: str, key: str) -> str:
     return f"{table}:{key}"
 
@@ -199,7 +218,7 @@ def seal_before_commit(s: Session, ledger: Any, actor: str, events: list[int] | 
     touched = s.info.pop("sealed_touched", set())
     if not touched and not events:
         return None
-    groups = {group_name(t, k): group_digest(s, t, k) for t, k in sorted(touched)}
+    groups = group_digests(s, sorted(touched))
     details: dict[str, Any] = {"groups": groups}
     if events:
         details["events"] = events  # the action events that take effect with this commit, or not at all
