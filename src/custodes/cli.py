@@ -400,9 +400,14 @@ def ledger_void_seal(case_dir: CaseArg, seq: Annotated[int, typer.Argument(help=
 def ledger_head(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
     """Print the digest of the last ledger entry, to publish or send out of band."""
     case = _open(case_dir)
+    check = case.ledger.check()
+    if check.problems:  # a head is what others will hold the case to: never hand out one that does not verify
+        p = check.problems[0]
+        _fail(_e(f"the ledger fails verification ({p.kind} at {p.where}: {p.message}); run `custodes verify` "
+                 "before publishing a head"))
     seq, digest = case.ledger.head()
     if as_json:
-        _print_json({"seq": seq, "head": digest, "case_id": case.id, "case_key": case.ledger.check().case_key})
+        _print_json({"seq": seq, "head": digest, "case_id": case.id, "case_key": check.case_key})
     else:
         print(digest)
 

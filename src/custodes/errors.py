@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import tempfile
 import time
 import traceback
@@ -53,14 +54,30 @@ def _database_error(exc: BaseException) -> str | None:
     if "file is not a database" in text or "malformed" in text:
         return ("the case database is damaged (not a readable SQLite database): restore custodes.db from a "
                 "backup, or rebuild it from the ledger with `custodes recover CASE`")
+    if "password authentication failed" in text:
+        return "the case's database server refused the password: set PGPASSWORD (or ~/.pgpass) and try again"
+    if "does not exist" in text and ("database" in text or "relation" in text):
+        return ("the case's server database (or its tables) does not exist: it was dropped or the URL in case.json "
+                "is wrong; restore it from a backup, or rebuild it from the ledger with `custodes recover CASE`")
     if "connection refused" in text or "could not connect" in text or "server closed the connection" in text \
             or "could not translate host name" in text or "terminating connection" in text:
         return "cannot reach the case's database server: check that it is running and reachable, then try again"
     return None
 
 
-def explain(exc: BaseException) -> str | None:
-    """One sentence for a failure of the environment (disk, database), or None when it is not one."""
+def explain(exc: BaseException, web: bool = False) -> str | None:
+    """One sentence for a failure of the environment (disk, database), or None when it is not one.
+
+    ``web``: said to a reviewer in the review app, who has no command to run again."""
+    msg = _explain(exc)
+    if msg and web:
+        head = "the server's disk is full" if " full" in msg.split(":", 1)[0] else \
+            re.sub(r" \([^)]*\)", "", msg.split(":", 1)[0])  # no server paths for the browser
+        msg = f"{head}: nothing of this request was saved; tell whoever runs the server, then try again"
+    return msg
+
+
+def _explain(exc: BaseException) -> str | None:
     from sqlalchemy.exc import DBAPIError
 
     for e in _chain(exc):
@@ -84,16 +101,27 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return out
 
 
-def crash_report(exc: BaseException) -> str:
-    """Write the traceback of an unexpected error where it can be found; the sentence that points to it."""
+def crash_file(exc: BaseException) -> Path | None:
+    """Write the traceback of an unexpected error where only this user can read it (0600, a new file, never
+    through a link); None when nowhere is writable."""
     text = "".join(traceback.format_exception(exc))
-    for base in (Path.home() / ".cache" / "custodes", Path(tempfile.gettempdir())):
+    for base in (Path.home() / ".cache" / "custodes", Path(tempfile.gettempdir()) / f"custodes-{os.getuid()}"):
         try:
-            base.mkdir(parents=True, exist_ok=True)
-            path = base / f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.txt"
-            path.write_text(text)
-            return (f"internal error ({type(exc).__name__}: {str(exc)[:200]}); the details are in {path}; "
-                    f"please report it. {KEPT.capitalize()}")
+            base.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if base.is_symlink() or base.stat().st_uid != os.getuid():
+                continue
+            path = base / f"crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{os.urandom(3).hex()}.txt"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            return path
         except OSError:
             continue
-    return f"internal error ({type(exc).__name__}: {str(exc)[:200]}); please report it. {KEPT.capitalize()}"
+    return None
+
+
+def crash_report(exc: BaseException) -> str:
+    """The sentence for an unexpected error (a bug), pointing to its crash file."""
+    path = crash_file(exc)
+    where = f"the details are in {path}" if path else "no crash file could be written"
+    return f"internal error ({type(exc).__name__}: {str(exc)[:200]}); {where}; please report it"

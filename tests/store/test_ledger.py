@@ -249,3 +249,27 @@ def test_whole_last_entry_without_its_newline_is_kept_and_completed(tmp_path):
     assert [e["seq"] for e in entries] == [0, 1, 2, 3, 4]  # nothing signed was cut
     assert entries[3]["action"] == "ledger.repair" and "completed_line_bytes" in entries[3]["details"]
     assert fresh.check().problems == [] and fresh.check().warnings == []
+
+
+def test_a_forged_last_line_is_never_completed_nor_signed_onto(tmp_path):
+    """Found by review: a forged `{"seq": N+1000, "hash": "fff…"}` without a newline was "completed" and the next
+    genuine event chained to it, so the ledger failed verification for ever on genuine entries."""
+    import pytest
+
+    from custodes.store.ledger import LedgerError
+
+    led = make_ledger(tmp_path, 2)
+    good = led.path.read_bytes()
+    with open(led.path, "ab") as fh:
+        fh.write(json.dumps({"seq": 1003, "hash": "f" * 64, "sig": "AAAA"}).encode())  # no newline
+    fresh = Ledger(led.path, KeyRing(tmp_path / "keys"))
+    assert fresh.head()[0] == 2  # not read as an entry
+    fresh.append("alice", "note", None, {"after": True})  # the fragment is cut, not completed
+    assert fresh.path.read_bytes().startswith(good) and fresh.check().problems == []
+    with open(led.path, "ab") as fh:  # a forged line with its newline: nothing is signed onto it
+        fh.write(json.dumps({"seq": 99, "time": "x", "actor": "a", "key": "k", "action": "note", "subject": None,
+                             "details": {}, "prev": "0" * 64, "hash": "f" * 64, "sig": "AAAA"}).encode() + b"\n")
+    before = led.path.read_bytes()
+    with pytest.raises(LedgerError, match="does not follow"):
+        Ledger(led.path, KeyRing(tmp_path / "keys")).append("alice", "note", None, {})
+    assert led.path.read_bytes() == before

@@ -171,8 +171,9 @@ class Case:
         self.db_url = db_url or self.meta.get("db_url") or sqlite_url(self.root)
         if not new_database:
             self._refuse_lost_database()
+        self.low_space = free_bytes(self.root) < LOW_SPACE_BYTES
         self.engine = make_engine(self.db_url, self.keys.db_pragma_key() if self.keys else None,
-                                  low_space=free_bytes(self.root) < LOW_SPACE_BYTES)
+                                  low_space=self.low_space)
         self.store: ObjectStore
         objects = self.meta.get("objects")
         if objects and objects.get("backend") == "s3":

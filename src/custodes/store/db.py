@@ -175,11 +175,11 @@ def ensure_database(url: str) -> bool:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL waits for other connections too
     # WAL + synchronous=FULL: a committed row survives kill -9 and power loss.
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
 
@@ -202,9 +202,10 @@ def make_engine(url: str, sqlcipher_key: str | None = None, low_space: bool = Fa
         if sqlcipher_key is not None:
             import sqlcipher3
 
-            engine = create_engine(url, future=True, module=sqlcipher3, poolclass=SingletonThreadPool)
+            engine = create_engine(url, future=True, module=sqlcipher3, poolclass=SingletonThreadPool,
+                                   hide_parameters=True)
         else:
-            engine = create_engine(url, future=True, poolclass=SingletonThreadPool)
+            engine = create_engine(url, future=True, poolclass=SingletonThreadPool, hide_parameters=True)
 
         def first(dbapi_conn: Any, record: Any) -> None:
             if sqlcipher_key is not None:
@@ -221,7 +222,7 @@ def make_engine(url: str, sqlcipher_key: str | None = None, low_space: bool = Fa
             raise ValueError("an encrypted case keeps its database in SQLCipher; a server database is not supported")
         import sqlcipher3
 
-        engine = create_engine(url, future=True, module=sqlcipher3)
+        engine = create_engine(url, future=True, module=sqlcipher3, hide_parameters=True)
 
         def keyed(dbapi_conn: Any, record: Any) -> None:
             cur = dbapi_conn.cursor()
@@ -233,8 +234,9 @@ def make_engine(url: str, sqlcipher_key: str | None = None, low_space: bool = Fa
         return engine
     url = normalize_url(url)
     if is_server(url):
-        return create_engine(url, future=True, pool_pre_ping=True)
-    engine = create_engine(url, future=True)
+        return create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
+    # hide_parameters: an error message (a crash file) must not carry a note's text or a pseudonym
+    engine = create_engine(url, future=True, hide_parameters=True)
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 

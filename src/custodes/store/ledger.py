@@ -351,7 +351,19 @@ class Ledger:
         for line in data.splitlines():
             if not line.strip():
                 continue
-            e = self._decode(line)
+            try:
+                e = self._decode(line)
+                follows = isinstance(e, dict) and e.get("seq") == last_seq + 1 and e.get("prev") == last_hash \
+                    and entry_digest(e) == e.get("hash")
+            except (ValueError, TypeError, KeyError, CryptoError):
+                follows = False
+            if not follows:
+                # never sign onto an entry that does not follow from the one before: the new event would
+                # chain to a forgery and fail verification for ever
+                self._cache = (0, -1, GENESIS, set())
+                raise LedgerError(f"the ledger's entry after seq {last_seq} does not follow from the one before "
+                                  "(edited, inserted or foreign): nothing was written; run `custodes verify` to see "
+                                  "what changed")
             last_seq, last_hash = e["seq"], e["hash"]
             if e.get("action") == "key.register":
                 keys.add(e["details"]["fingerprint"])
@@ -460,7 +472,13 @@ class Ledger:
             e = self._decode(raw)
         except (ValueError, CryptoError):
             return None
-        return e if isinstance(e, dict) and {"seq", "hash", "sig"} <= set(e) else None
+        needed = {"seq", "time", "actor", "key", "action", "subject", "details", "prev", "hash", "sig"}
+        if not isinstance(e, dict) or not needed <= set(e) or not isinstance(e["seq"], int):
+            return None
+        try:
+            return e if entry_digest(e) == e["hash"] else None
+        except (TypeError, ValueError):
+            return None
 
     def entries(self) -> Iterator[dict[str, Any]]:
         """Every entry in order. A torn last line (an interrupted write, not an event) is not read, so

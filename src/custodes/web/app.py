@@ -99,6 +99,12 @@ class Viewer:
 
 def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secure_cookies: bool = False) -> FastAPI:
     """``secure_cookies``: for a deployment behind TLS (the browser then sends the cookies only over HTTPS)."""
+    if case.low_space and case.engine.dialect.name == "sqlite":
+        # on a full disk the case database is opened for one process at a time (store/db.py): a server would
+        # lock every other command out for as long as it runs
+        from custodes.store.case import CaseError
+
+        raise CaseError(f"the disk holding {case.root} is full: free some space, then start the review app")
     case.ensure_schema()
     views = ViewAudit(case.ledger)
     tokens = SessionKeys(case)
