@@ -31,7 +31,7 @@ from custodes.store.db import MediaProbe, Provenance, Rejection
 from tests.conftest import run_cli
 from tests.ingest.test_hostile import nested_bomb
 from tests.ingest.test_names import EVIL, _without_dac_override, zip_with_raw_names
-from tests.media.test_hostile_media import BIG, _plain_clip, poison
+from tests.media.test_hostile_media import _plain_clip, poison, write_big_video
 
 LOCKED = "Камера 2 (закрыта)"
 RAW_NAME = b"\xff\xfe\xd0clip.txt"
@@ -42,25 +42,6 @@ FLAGGED_ZIP = [("Камера/запись.txt".encode("cp1251"), b"flagged one"
 
 def sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
-
-
-def big_video(out: Path) -> Path:
-    """One black 16000x9000 H.264 frame, encoded in a child (x264 needs ~900 MB for it): the recipe of
-    tests/media/test_hostile_media.py::big_video."""
-    code = f"""
-import av
-with av.open({str(out)!r}, "w") as o:
-    vs = o.add_stream("libx264", rate=1)
-    vs.width, vs.height, vs.pix_fmt = {BIG[0]}, {BIG[1]}, "yuv420p"
-    vs.options = {{"preset": "ultrafast"}}
-    f = av.VideoFrame({BIG[0]}, {BIG[1]}, "yuv420p")
-    for plane, value in zip(f.planes, (16, 128, 128)):
-        plane.update(bytes([value]) * plane.buffer_size)
-    for p in [*vs.encode(f), *vs.encode()]:
-        o.mux(p)
-"""
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
-    return out
 
 
 def _can_lock_out_root() -> bool:
@@ -118,7 +99,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (drive / "damaged.zip").write_bytes(b"PK\x03\x04garbage" * 10)
     # -- poison and absurd media
     (drive / "poisoned.mp4").write_bytes(poison(good[0].read_bytes()))
-    big_video(drive / "huge_16000x9000.mp4")
+    write_big_video(drive / "huge_16000x9000.mp4")
     rng = np.random.default_rng(21)
     for name in ("noise.mp4", "noise.cdg"):
         (drive / name).write_bytes(rng.bytes(1500))

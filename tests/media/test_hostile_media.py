@@ -71,11 +71,9 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
                       ClipSpec("CAM-01", datetime(2026, 1, 2, 3, 4, 5), 3, fps=10, size=(320, 180)))
 
 
-@pytest.fixture(scope="module")
-def big_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def write_big_video(out: Path) -> Path:
     """One black 16000x9000 H.264 frame (~420 KB). Encoded in a child process: x264 needs ~900 MB for it,
     which would otherwise stay with the test process."""
-    out = tmp_path_factory.mktemp("big") / "big.mp4"
     code = f"""
 import av
 with av.open({str(out)!r}, "w") as o:
@@ -90,6 +88,11 @@ with av.open({str(out)!r}, "w") as o:
 """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     return out
+
+
+@pytest.fixture(scope="module")
+def big_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_big_video(tmp_path_factory.mktemp("big") / "big.mp4")
 
 
 def _peak_rss_mb(*cmd: str) -> tuple[int, subprocess.CompletedProcess[str]]:

@@ -70,7 +70,8 @@ class StoredObject:
     created: bool  # False when the object was already present (exact duplicate)
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_path(path: Path) -> None:
+    """fsync a file or a folder (a folder: the names in it are durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -109,13 +110,6 @@ def _syncfs(path: Path) -> bool:
 
 _LIBC: Any = None
 
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -245,7 +239,7 @@ class ObjectStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(tmp_path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         os.replace(tmp_path, final)
-        _fsync_dir(final.parent)
+        _fsync_path(final.parent)
         return StoredObject(digest, size, final, created=True)
 
     # -- groups of objects made durable together (see the module docstring) ----------------------------
@@ -295,7 +289,7 @@ class ObjectStore:
         try:
             if len(todo) == 1 or not _syncfs(self.tmp_dir):
                 for _, (tmp, _size) in todo:
-                    _fsync_file(tmp)
+                    _fsync_path(tmp)
             dirs: set[Path] = set()
             made_dirs = False
             for digest, (tmp, _size) in todo:
@@ -313,9 +307,9 @@ class ObjectStore:
             if len(dirs) > 1 and _syncfs(self.root):
                 return [d for d, _ in todo]
             for d in sorted(dirs):
-                _fsync_dir(d)
+                _fsync_path(d)
             if made_dirs:
-                _fsync_dir(self.root)
+                _fsync_path(self.root)
         except OSError as exc:
             raise StoreWriteError(exc) from exc
         return [d for d, _ in todo]
