@@ -272,3 +272,23 @@ def test_disk_fills_during_a_migration_to_postgresql(disk, drive):
     actions = Counter(json.loads(line)["action"] for line in (case_dir / "ledger.jsonl").read_text().splitlines())
     assert actions["case.migrate"] == 1
     verify_ok(case_dir)
+
+
+def test_disk_fills_during_a_redaction(disk, drive):
+    """Issue 20, finding 4: a full disk in the redaction window. One sentence; nothing half-made is left named;
+    once space is freed the same redaction gives one derivative and one redact event."""
+    case_dir = disk.root / "case"
+    run_cli("init", str(case_dir), check=True)
+    run_cli("ingest", str(case_dir), str(drive / "CAM00.mp4"), check=True)
+    sha = json.loads(run_cli("items", str(case_dir), "--json", check=True).stdout)[0]["sha256"]
+    disk.fill()
+    one_sentence(run_cli("redact", str(case_dir), sha[:12], "--faces", "blur"), "full")
+    disk.free()
+    verify_ok(case_dir)
+    run_cli("redact", str(case_dir), sha[:12], "--faces", "blur", check=True)
+    run_cli("redact", str(case_dir), sha[:12], "--faces", "blur", check=True)  # asked again: the same copy
+    actions = Counter(json.loads(line)["action"] for line in (case_dir / "ledger.jsonl").read_text().splitlines())
+    assert actions["redact"] == 1
+    items = json.loads(run_cli("items", str(case_dir), "--json", check=True).stdout)
+    assert sum(i["kind"] == "derivative" for i in items) == 1
+    verify_ok(case_dir)
