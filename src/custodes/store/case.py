@@ -116,6 +116,12 @@ def case_file_text_digest(meta: dict[str, Any]) -> str:
     return hashlib.sha256(case_file_text(meta).encode()).hexdigest()
 
 
+def case_file_records(entries: Iterable[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(digest, event) for every ledger event that recorded case.json's digest, in ledger order."""
+    return [(e["details"]["case_file_sha256"], e) for e in entries
+            if isinstance(e.get("details"), dict) and "case_file_sha256" in e["details"]]
+
+
 def write_case_file(root: Path, meta: dict[str, Any]) -> None:
     """Replace case.json atomically (temp file, fsync, rename): a crash leaves the old or the new one."""
     tmp = root / (CASE_FILE + ".tmp")

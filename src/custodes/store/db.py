@@ -183,61 +183,42 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _exclusive_locking(dbapi_conn: Any, _record: Any) -> None:
-    # WAL readers share an index in the -shm file, which a full disk cannot extend: every read would fail
-    # with "disk I/O error". In exclusive mode SQLite keeps that index in memory instead, so a case on a
-    # full disk can still be verified, listed and exported from (one process at a time).
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA locking_mode=EXCLUSIVE")
-    cur.close()
-
-
 def make_engine(url: str, sqlcipher_key: str | None = None, low_space: bool = False) -> Engine:
     """An engine for ``url``. With ``sqlcipher_key`` the SQLite file is a SQLCipher database (encrypted case).
 
-    ``low_space`` (the case's disk is full): SQLite in exclusive locking mode, one connection per thread."""
-    if low_space and url.startswith("sqlite"):
-        from sqlalchemy.pool import SingletonThreadPool
-
-        if sqlcipher_key is not None:
-            import sqlcipher3
-
-            engine = create_engine(url, future=True, module=sqlcipher3, poolclass=SingletonThreadPool,
-                                   hide_parameters=True)
-        else:
-            engine = create_engine(url, future=True, poolclass=SingletonThreadPool, hide_parameters=True)
-
-        def first(dbapi_conn: Any, record: Any) -> None:
-            if sqlcipher_key is not None:
-                cur = dbapi_conn.cursor()
-                cur.execute(f"PRAGMA key = {sqlcipher_key}")
-                cur.close()
-            _exclusive_locking(dbapi_conn, record)
-            _sqlite_pragmas(dbapi_conn, record)
-
-        event.listen(engine, "connect", first)
-        return engine
+    ``low_space`` (the case's disk is full): SQLite in exclusive locking mode, one connection per thread. WAL
+    readers share an index in the -shm file, which a full disk cannot extend: every read would fail with
+    "disk I/O error". In exclusive mode SQLite keeps that index in memory instead, so a case on a full disk
+    can still be verified, listed and exported from (one process at a time)."""
     if sqlcipher_key is not None:
         if not url.startswith("sqlite"):
             raise ValueError("an encrypted case keeps its database in SQLCipher; a server database is not supported")
+    else:
+        url = normalize_url(url)
+        if is_server(url):
+            return create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
+    # hide_parameters: an error message (a crash file) must not carry a note's text or a pseudonym
+    options: dict[str, Any] = {"future": True, "hide_parameters": True}
+    if sqlcipher_key is not None:
         import sqlcipher3
 
-        engine = create_engine(url, future=True, module=sqlcipher3, hide_parameters=True)
+        options["module"] = sqlcipher3
+    if low_space:
+        from sqlalchemy.pool import SingletonThreadPool
 
-        def keyed(dbapi_conn: Any, record: Any) -> None:
-            cur = dbapi_conn.cursor()
+        options["poolclass"] = SingletonThreadPool
+    engine = create_engine(url, **options)
+
+    def on_connect(dbapi_conn: Any, record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        if sqlcipher_key is not None:
             cur.execute(f"PRAGMA key = {sqlcipher_key}")  # must be the first statement on the connection
-            cur.close()
-            _sqlite_pragmas(dbapi_conn, record)
+        if low_space:
+            cur.execute("PRAGMA locking_mode=EXCLUSIVE")  # before the first read: no -shm index needed
+        cur.close()
+        _sqlite_pragmas(dbapi_conn, record)
 
-        event.listen(engine, "connect", keyed)
-        return engine
-    url = normalize_url(url)
-    if is_server(url):
-        return create_engine(url, future=True, pool_pre_ping=True, hide_parameters=True)
-    # hide_parameters: an error message (a crash file) must not carry a note's text or a pseudonym
-    engine = create_engine(url, future=True, hide_parameters=True)
-    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", on_connect)
     return engine
 
 

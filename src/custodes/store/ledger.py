@@ -42,6 +42,9 @@ GENESIS = "0" * 64
 ACTOR_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
+ENTRY_FIELDS = frozenset({"seq", "time", "actor", "key", "action", "subject", "details", "prev", "hash", "sig"})
+
+
 class LedgerError(Exception):
     pass
 
@@ -472,8 +475,7 @@ class Ledger:
             e = self._decode(raw)
         except (ValueError, CryptoError):
             return None
-        needed = {"seq", "time", "actor", "key", "action", "subject", "details", "prev", "hash", "sig"}
-        if not isinstance(e, dict) or not needed <= set(e) or not isinstance(e["seq"], int):
+        if not isinstance(e, dict) or not set(e) >= ENTRY_FIELDS or not isinstance(e["seq"], int):
             return None
         try:
             return e if entry_digest(e) == e["hash"] else None
@@ -530,8 +532,7 @@ class Ledger:
                 e = self._decode(raw)
                 if not isinstance(e, dict):
                     raise ValueError("not an object")
-                needed = {"seq", "time", "actor", "key", "action", "subject", "details", "prev", "hash", "sig"}
-                missing = needed - set(e)
+                missing = ENTRY_FIELDS - set(e)
                 if missing:
                     raise ValueError(f"missing fields {sorted(missing)}")
             except (ValueError, CryptoError) as exc:

@@ -32,7 +32,6 @@ from custodes.store.case import Case, CaseError, migrate
 from custodes.store.db import (
     Annotation,
     Batch,
-    Complaint,
     Derivative,
     EvidenceObject,
     Provenance,
@@ -170,6 +169,7 @@ def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverRepo
     never = {int(k) for e in entries if e["action"] == SEAL and e["seq"] in voided_seals
              for k in (e.get("details") or {}).get("events") or []}
     annotations: dict[int, tuple[int, Annotation]] = {}
+    complaints: set[tuple[str, int]] = set()  # (register, row) rebuilt
     batches: dict[str, Batch] = {}
     origins: set[tuple[str, str, str, int]] = set()
     objects: set[str] = set()
@@ -251,7 +251,7 @@ def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverRepo
                      f"the note's SHA-256 was {d.get('note_sha256', '')}]",
                 author=e["actor"], created_at=_when(e), supersedes=d.get("supersedes")))
         elif act == "complaints.import" and e.get("subject"):
-            _rebuild_complaints(case, s, e, add_object, count)
+            _rebuild_complaints(case, s, e, add_object, count, complaints)
     for _, row in annotations.values():
         if row.sha256 in objects:
             s.add(row)
@@ -260,8 +260,9 @@ def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverRepo
     rep.rebuilt = counts
 
 
-def _rebuild_complaints(case: Case, s: Any, e: dict[str, Any], add_object: Any, count: Any) -> None:
-    from custodes.timeline.complaints import ComplaintsError, parse_rows
+def _rebuild_complaints(case: Case, s: Any, e: dict[str, Any], add_object: Any, count: Any,
+                        done: set[tuple[str, int]]) -> None:
+    from custodes.timeline.complaints import ComplaintsError, complaint_row, parse_rows
 
     sha = e["subject"]
     if not add_object(sha, "file", _when(e)):
@@ -272,11 +273,8 @@ def _rebuild_complaints(case: Case, s: Any, e: dict[str, Any], add_object: Any, 
         rows = parse_rows(data)
     except ComplaintsError:
         return
-    have = {c.row for c in s.new if isinstance(c, Complaint) and c.source_sha256 == sha}
     for r in rows:
-        if r["row"] in have:
-            continue
-        s.add(Complaint(source_sha256=sha, row=r["row"], ref=r["ref"], start_at=r["start"], end_at=r["end"],
-                        facility=r["facility"], unit=r["unit"], camera=r["camera"], person=r["person"],
-                        text=r["text"]))
-        count("complaints")
+        if (sha, r["row"]) not in done:  # the same register imported again adds no row twice
+            done.add((sha, r["row"]))
+            s.add(complaint_row(sha, r))
+            count("complaints")

@@ -24,7 +24,14 @@ from alembic.config import Config
 from sqlalchemy import Connection, Table, func, select, text
 
 from custodes.store import faults
-from custodes.store.case import Case, CaseError, case_file_text_digest, refuse_used_database, write_case_file
+from custodes.store.case import (
+    Case,
+    CaseError,
+    case_file_records,
+    case_file_text_digest,
+    refuse_used_database,
+    write_case_file,
+)
 from custodes.store.db import (
     Base,
     DatabaseURLError,
@@ -117,15 +124,6 @@ def _holds_exact_copy(src: Connection, dst_engine: Any) -> bool:
         return False
 
 
-def _last_case_file_event(case: Case) -> dict[str, Any] | None:
-    """The latest ledger event that recorded case.json's digest."""
-    last = None
-    for e in case.ledger.entries():
-        if isinstance(e.get("details"), dict) and "case_file_sha256" in e["details"]:
-            last = e
-    return last
-
-
 def migrate_database(case: Case, target: str, actor: str,
                      progress: Callable[[str, int], None] = lambda t, n: None) -> dict[str, Any]:
     if case.keys is not None:
@@ -198,8 +196,8 @@ def migrate_database(case: Case, target: str, actor: str,
         # the two leaves the case on its old database with an event that did not take effect yet: verify warns
         # (case.migrate_unfinished), and the rerun only switches, under the same event.
         new_digest = case_file_text_digest(meta)
-        last = _last_case_file_event(case)
-        if not (last and last["action"] == "case.migrate" and last["details"].get("case_file_sha256") == new_digest):
+        recorded = case_file_records(case.ledger.entries())
+        if not (recorded and recorded[-1][1]["action"] == "case.migrate" and recorded[-1][0] == new_digest):
             case.ledger.append(actor, "case.migrate", None, {"from": moved_from, "to": moved_to, "rows": tables,
                                                              "rows_digest": digest, "case_file_sha256": new_digest})
         faults.point("migrate.before_switch")

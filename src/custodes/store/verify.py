@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from custodes.store import seals
-from custodes.store.case import Case, case_file_digest
+from custodes.store.case import Case, case_file_digest, case_file_records
 from custodes.store.crypto import CryptoError
 from custodes.store.db import EvidenceObject, Provenance, Rejection, SealMark
 from custodes.store.ledger import LedgerCheck, Problem
@@ -122,36 +122,38 @@ def verify_case(case: Case, expect_head: str | None = None,
     recoveries = [e for e in lc.by_seq.values() if e["action"] == "case.recover"]
     recovered_duplicates = {pid for e in recoveries
                             for pid in (e.get("details") or {}).get("duplicate_ingest_events") or []}
-
-    def origin(ev: dict[str, Any]) -> tuple[Any, ...]:
-        d = ev.get("details") or {}
-        return ev.get("subject"), d.get("source_path"), d.get("member_path"), d.get("mtime_ns", d.get("mtime"))
-
-    # a duplicate is excused only when an earlier ingest event of the same file has its row: a recovery event
-    # cannot be used to make a genuine record disappear
-    kept_origins = {origin(ev): ev["seq"] for pid, ev in ingest_events.items() if pid in prov_ids}
     for e in recoveries:
         d = e.get("details") or {}
         rep.warnings.append(Problem("case.recovered", f"seq {e['seq']}", f"the case database was rebuilt from the "
                                     f"ledger by {e['actor']} at {e['time']} (the old one kept as "
                                     f"{', '.join(d.get('moved_aside') or []) or 'nothing'})"))
-    for pid, ev in ingest_events.items():
-        if pid in recovered_duplicates and pid not in prov_ids and kept_origins.get(origin(ev), ev["seq"]) < ev["seq"]:
-            rep.warnings.append(Problem("record.duplicate_event", pid, f"ledger seq {ev['seq']} recorded the same "
-                                        "file a second time (after a database lost rows); the recovery kept the "
-                                        "first record"))
-        elif pid not in prov_ids:
-            rep.problems.append(Problem("record.deleted", pid, f"ledger seq {ev['seq']} records ingest of "
-                                        f"{ev['subject'][:12]}… but its database row is gone"))
+
+    def file_origin(ev: dict[str, Any]) -> tuple[Any, ...]:
+        d = ev.get("details") or {}
+        return ev.get("subject"), d.get("source_path"), d.get("member_path"), d.get("mtime_ns", d.get("mtime"))
+
+    def refusal_origin(ev: dict[str, Any]) -> tuple[Any, ...]:
+        d = ev.get("details") or {}
+        return d.get("source_path"), d.get("member_path"), d.get("reason")
+
     rej_ids = {r.id for r in rejections}
-    for rid, ev in refused_events.items():
-        if rid in recovered_duplicates and rid not in rej_ids:
-            rep.warnings.append(Problem("record.duplicate_event", rid, f"ledger seq {ev['seq']} recorded the same "
-                                        "refusal a second time (after a database lost rows); the recovery kept the "
-                                        "first record"))
-        elif rid not in rej_ids:
-            rep.problems.append(Problem("record.deleted", rid, f"ledger seq {ev['seq']} records a refusal "
-                                        "whose database row is gone"))
+    for events, ids, origin, what, gone in (
+            (ingest_events, prov_ids, file_origin, "file",
+             lambda ev: f"records ingest of {ev['subject'][:12]}… but its database row is gone"),
+            (refused_events, rej_ids, refusal_origin, "refusal", lambda ev: "records a refusal whose database row "
+                                                                            "is gone")):
+        # a duplicate is excused only when an earlier event of the same origin has its row: a recovery event
+        # cannot be used to make a genuine record disappear
+        kept = {origin(ev): ev["seq"] for rid, ev in events.items() if rid in ids}
+        for rid, ev in events.items():
+            if rid in ids:
+                continue
+            if rid in recovered_duplicates and kept.get(origin(ev), ev["seq"]) < ev["seq"]:
+                rep.warnings.append(Problem("record.duplicate_event", rid, f"ledger seq {ev['seq']} recorded the "
+                                            f"same {what} a second time (after a database lost rows); the recovery "
+                                            "kept the first record"))
+            else:
+                rep.problems.append(Problem("record.deleted", rid, f"ledger seq {ev['seq']} {gone(ev)}"))
     _check_records(case, lc, rep)
     from custodes.export.package import unfinished_exports
 
@@ -244,11 +246,7 @@ def _check_records(case: Case, lc: LedgerCheck, rep: VerifyReport) -> None:
 
 
 def _check_case_file(case: Case, lc: LedgerCheck, rep: VerifyReport) -> None:
-    recorded: list[tuple[str, int]] = []
-    for k in sorted(lc.by_seq):
-        d = lc.by_seq[k].get("details") or {}
-        if isinstance(d, dict) and "case_file_sha256" in d:
-            recorded.append((d["case_file_sha256"], k))
+    recorded = [(digest, e["seq"]) for digest, e in case_file_records(lc.by_seq[k] for k in sorted(lc.by_seq))]
     want = recorded[-1] if recorded else None
     have = case_file_digest(case.root)
     if want is None:

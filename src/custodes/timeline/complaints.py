@@ -89,6 +89,12 @@ def _read_rows(reader: csv.DictReader[str]) -> list[dict[str, Any]]:
     return rows
 
 
+def complaint_row(register_sha256: str, r: dict[str, Any]) -> Complaint:
+    """The database row of one parsed register row (``parse_rows``)."""
+    return Complaint(source_sha256=register_sha256, row=r["row"], ref=r["ref"], start_at=r["start"], end_at=r["end"],
+                     facility=r["facility"], unit=r["unit"], camera=r["camera"], person=r["person"], text=r["text"])
+
+
 def import_csv(case: Case, path: Path, actor: str) -> dict[str, Any]:
     """Preserve the register as evidence, then import its rows (all or nothing; re-import is a no-op)."""
     case.ensure_schema()
@@ -102,9 +108,7 @@ def import_csv(case: Case, path: Path, actor: str) -> dict[str, Any]:
             s.add(EvidenceObject(sha256=stored.sha256, size=stored.size, kind="file", stored_at=datetime.now(UTC)))
         existing = {r for (r,) in s.execute(select(Complaint.row).where(Complaint.source_sha256 == stored.sha256))}
         new = [r for r in rows if r["row"] not in existing]
-        s.add_all(Complaint(source_sha256=stored.sha256, row=r["row"], ref=r["ref"], start_at=r["start"],
-                            end_at=r["end"], facility=r["facility"], unit=r["unit"], camera=r["camera"],
-                            person=r["person"], text=r["text"]) for r in new)
+        s.add_all(complaint_row(stored.sha256, r) for r in new)
         s.commit()
     if new:
         case.ledger.append(actor, "complaints.import", stored.sha256,
