@@ -93,8 +93,8 @@ def ext4_dvr(d: Path, clips: list[Path], filler: Path) -> Path:
     img = d / "dvr.img"
     sh("mkfs.ext4", "-q", "-d", src.parent, img, "8M")
     sh("debugfs", "-w", "-R", "ln /DVR /DVR/loop", img)  # a directory entry back to its own directory
-    for c in ("CLIP0001.MP4", "CLIP0002.MP4"):
-        sh("debugfs", "-w", "-R", f"rm /DVR/{c}", img)
+    for gone in ("CLIP0001.MP4", "CLIP0002.MP4"):
+        sh("debugfs", "-w", "-R", f"rm /DVR/{gone}", img)
     sh("debugfs", "-w", "-R", f"write {filler} /NEW.BIN", img)  # takes the first deleted clip's inode
     return img
 

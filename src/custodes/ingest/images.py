@@ -19,9 +19,13 @@ Deleted files are listed by TSK with their metadata; their content is read throu
   deleted;
 * ``unknown``: the content cannot be judged (no data runs left, or blocks claimed by two deleted files).
 
-Not in this slice: carving from unallocated space (a deleted recording whose directory entry is gone),
-alternate data streams, file slack, multi-segment E01 sets, and reading the readable part of a truncated
-image (it is refused with the reason; the image itself is kept).
+Then video is carved from the blocks no allocated file holds (``carve``): a deleted recording whose directory
+entry or inode is gone comes back as ``p<N>/[carved]/at-byte-<offset>.<ext>``, with the byte offset in the image,
+its structure and a recovery judgement. A recovered or carved video is decoded (``carve.playback``): one that does
+not play whole is marked partial, with the seconds that decode out of the container's duration.
+
+Not in this slice: alternate data streams, file slack, multi-segment E01 sets, and reading the readable part of a
+truncated image (it is refused with the reason; the image itself is kept).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
-from custodes.ingest import names
+from custodes.ingest import carve, names
 from custodes.ingest.archives import ArchiveBudget, ArchiveError, MemberResult, _store_member
 from custodes.store.objects import CHUNK, ObjectStore, StoreWriteError
 
@@ -292,16 +296,33 @@ class _Reader:
         return data
 
 
+class _SpanReader:
+    """``length`` bytes from ``offset`` of the file system, as a file object for ``_store_member``."""
+
+    def __init__(self, read: Any, offset: int, length: int) -> None:
+        self._read, self.offset, self.length, self.pos = read, offset, length, 0
+
+    def read(self, n: int = -1) -> bytes:
+        want = self.length - self.pos if n < 0 else min(n, self.length - self.pos)
+        if want <= 0:
+            return b""
+        data: bytes = self._read(self.offset + self.pos, min(want, CHUNK))
+        self.pos += len(data)
+        return data
+
+
 class _FsWalk:
     def __init__(self, fs: Any, store: ObjectStore, budget: ArchiveBudget, prefix: bytes,
-                 base: dict[str, Any]) -> None:
+                 base: dict[str, Any], img: Any = None, fs_offset: int = 0) -> None:
         self.tsk = _tsk()
         self.fs, self.store, self.budget, self.prefix, self.base = fs, store, budget, prefix, base
+        self.img, self.fs_offset = img, fs_offset
         self.fs_type = _fs_name(fs.info.ftype)
         self.block_size = int(fs.info.block_size)
         self.fs_bytes = int(fs.info.block_count) * self.block_size
         self.allocated = _Intervals()
         self.deleted: list[_Deleted] = []
+        self.recovered = _Intervals()  # blocks of deleted files whose content was stored: not carved again
         self.visited: set[int] = set()
         self.entries = 0
         self.fat = self.fs_type.startswith("FAT")
@@ -357,6 +378,8 @@ class _FsWalk:
             raise ImageError(f"the {self.fs_type} root directory cannot be read: {_short(exc)}") from exc
         yield from self._dir(root, b"", 0, int(self.fs.info.root_inum))
         yield from self._recover()
+        if self.img is not None:
+            yield from self._carve()
 
     def _dir(self, d: Any, path: bytes, depth: int, addr: int) -> Iterator[MemberResult]:
         t = self.tsk
@@ -538,8 +561,80 @@ class _FsWalk:
             res.details = details
             return res
         res.stored = stored
+        for s, n in data:
+            self.recovered.add(s, n)
+        recovery, basis = self._plays(stored, details, recovery, basis)
         details.update(recovery=recovery, recovery_basis=basis)
         res.details = details
+        return res
+
+    def _plays(self, stored: Any, details: dict[str, Any], recovery: str, basis: str) -> tuple[str, str]:
+        """A recovered or carved video that does not play whole is partial, with what could be decoded."""
+        with self.store.open(stored.sha256) as fh:  # still staged in its group: read where it is now
+            if not carve.looks_like_video(fh.read(200)):
+                return recovery, basis
+            fh.seek(0)
+            p = carve.playback(fh)
+        details["playback"] = p
+        if p["plays_whole"]:
+            return recovery, f"{basis}; it plays whole: {carve.playback_summary(p)}"
+        return "partial", f"it does not play whole: {carve.playback_summary(p)}; {basis}"
+
+    # -- carving -------------------------------------------------------------------
+
+    def _carve(self) -> Iterator[MemberResult]:
+        """Video found by structure in the blocks no allocated file holds (``carve``)."""
+        bs, total = self.block_size, int(self.fs.info.block_count)
+        ranges, prev = [], 0
+        for s, e in self.allocated._merge():
+            if s > prev:
+                ranges.append((prev * bs, min(s, total) * bs))
+            prev = max(prev, e)
+        if prev < total:
+            ranges.append((prev * bs, total * bs))
+        end = self.fs_bytes
+
+        def read(offset: int, n: int) -> bytes:
+            n = min(n, end - offset)
+            if n <= 0:
+                return b""
+            data: bytes = self.img.read(self.fs_offset + offset, n)
+            return data
+
+        def skip(offset: int) -> bool:
+            return self.recovered.overlap(offset // bs, 1) > 0
+
+        for c in carve.scan(read, ranges, end, skip):
+            yield self._carved(c, read)
+
+    def _carved(self, c: carve.Carved, read: Any) -> MemberResult:
+        self.budget.count_member()
+        at = self.fs_offset + c.offset
+        res = MemberResult.named(self._name(f"[carved]/at-byte-{at}.{c.ext}".encode()), c.length, 0)
+        details: dict[str, Any] = {
+            **self.base, "file_system": self.fs_type, "path": None, "inode": None, "allocated": False,
+            "deleted": True, "carved": True, "offset": at, "offset_in_file_system": c.offset, "length": c.length,
+            "structure": c.describe(), "times": {}}
+        res.details = details
+        if c.refused is not None:
+            res.refused = c.refused
+            return res
+        bs = self.block_size
+        first, last = c.offset // bs, -(-(c.offset + c.length) // bs)
+        taken = self.allocated.overlap(first, last - first)
+        where = f"carved from byte {at:,} of the image by structure ({c.describe()})"
+        if c.truncated:
+            recovery, basis = "partial", f"{where}; {c.truncated}"
+        elif taken:
+            recovery, basis = "partial", (
+                f"{where}; {taken} of the {last - first} blocks it spans now belong to allocated files: it was "
+                "fragmented or partly overwritten (carving assumes its bytes run on contiguously)")
+        else:
+            recovery, basis = "intact", f"{where}; all {last - first} blocks it spans are unallocated"
+        reader = _SpanReader(read, c.offset, c.length)
+        res.stored = _store_member(self.store, self.budget, reader, None, res.name)  # type: ignore[arg-type]
+        recovery, basis = self._plays(res.stored, details, recovery, basis)
+        details.update(recovery=recovery, recovery_basis=basis)
         return res
 
 
@@ -631,7 +726,8 @@ def image_members(kind: str, fh: BinaryIO, store: ObjectStore, budget: ArchiveBu
             yield _refuse(prefix, msg)
             continue
         opened_any = True
-        yield from _FsWalk(fs, store, budget, prefix, {"image": base_image, "partition": part}).walk()
+        yield from _FsWalk(fs, store, budget, prefix, {"image": base_image, "partition": part}, img,
+                           offset or 0).walk()
     if not opened_any and table is not None and all(r is not None for *_, r in parts):
         raise ImageError("every partition of this image lies beyond its end: the image is truncated")
 
