@@ -1,19 +1,23 @@
-"""``custodes dupes``: clusters of copies, re-encodes and clips, with the clip's offset in its source.
+"""``custodes dupes``: clusters of copies, re-encodes, clips and re-posts, with each one's offset in its source
+and what was done to it.
 
 Exact duplicates are already one object with several provenance rows (ingest).
-Near duplicates are found in three steps that never compare all pairs:
+Near duplicates are found in four steps that never compare all pairs:
 
-1. every video's sampled frames are PDQ-hashed and each hash is cut into 16
-   bands of 16 bits, stored in an indexed table;
-2. one indexed self-join lists pairs of frames that share at least two band
-   values exactly (a re-encoded frame usually keeps several bands intact; two
-   unrelated frames rarely share two); band values shared by very many frames
-   — a black screen, a static corridor — are ignored like stop words;
-3. for each pair of videos with such frame pairs, the time offsets of frame
-   pairs within 31 bits vote for an alignment; the alignment is accepted when
-   most of the shorter video's frames match at that offset and clearly better
-   than at other offsets (two recordings of the same static scene match
-   everywhere, a copy matches at one offset).
+1. every video's sampled frames are PDQ-hashed after its constant borders are cut off, in four views
+   (whole, mirrored, centre 80 %, centre 60 %: see ``custodes.analyze.pdq``);
+2. the candidate search cuts each view's hash into 8 bands of 32 bits and joins equal bands (sort and
+   group in memory: a hash join, never a pairwise scan); only view pairs that a transformation explains
+   are joined — whole↔whole (re-encode, scale, borders, cut), whole↔mirrored (flip), whole↔centre
+   (crop, zoom), centre 60 %↔centre 60 % (captions and logos along the edges). Band values shared by
+   very many videos (black screens, a static corridor) are ignored like stop words;
+3. for each candidate pair of videos, frame times vote for an alignment ``t_b = rate · t_a + offset``
+   (rate 1 or a common speed change); it is accepted when most of the shorter video's frames match at
+   that alignment, and — where there is room to compare — clearly better than at other offsets (two
+   recordings of one static scene match everywhere, a copy at one offset);
+4. a verification on the pixels of a few aligned frame pairs (``custodes.dupes.verify``): local features
+   register the pictures and what moves must agree, so two different moments of one fixed camera do not
+   pair. It also measures the crop, rotation, perspective and overlays that each match reports.
 """
 
 from __future__ import annotations
@@ -21,28 +25,30 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 
 from custodes.analyze import pdq, tmk
+from custodes.dupes import verify as vf
 from custodes.store.case import Case
 from custodes.store.db import AnalysisRun, FrameHash, HashBand, MediaProbe, Provenance, VideoFingerprint
 
 ANALYZER = "pdq"  # frame hashes and the TMK video fingerprint are made in one decoding pass
 FRAME_MATCH_BITS = 31
-MAX_BUCKET = 200
-# Two unrelated frames share one 16-bit band by chance with probability 16/65536, so in a large archive
-# single-band pairs grow with the square of the frame count; two shared bands happen by chance ~10^4×
-# less often, while a re-encoded frame (≤ 31 bits changed) still keeps two bands intact most of the time,
-# and a copy has many frames to vote with.
-MIN_BANDS = 2
-MIN_MATCH = 0.6  # share of the shorter video's frames that match at the chosen offset
-MIN_CONTAINED = 0.8  # share of the shorter video's frames that fall inside the longer at that offset
+NVIEWS = len(pdq.VIEWS)
+# view pairs the candidate search joins (unordered), and what each says about the two pictures
+VIEW_PAIRS = {(0, 0): "same framing", (0, 1): "mirrored", (0, 2): "one is the centre 80 % of the other",
+              (0, 3): "one is the centre 60 % of the other", (3, 3): "same centre (edges differ)"}
+MAX_BUCKET_VIDEOS = 64  # a band value more videos share than this is a stop word
+RATES = (1.0, 1.25, 0.8, 1.5, 1 / 1.5, 1.1, 1 / 1.1, 2.0, 0.5)
+MIN_MATCH = 0.5  # share of the shorter video's frames that match at the chosen alignment (then verified)
+MIN_CONTAINED = 0.8  # share of the shorter video's frames that fall inside the longer at that alignment
 MIN_MARGIN_BITS = 4.0  # median frame distance at the offset vs at other offsets
+MAX_VERIFY_TRIES = 3
 
 
 def hash_videos(case: Case, progress: Callable[[int], None] = lambda n: None) -> int:
@@ -56,26 +62,23 @@ def hash_videos(case: Case, progress: Callable[[int], None] = lambda n: None) ->
     for sha, dur in todo:
         err = ""
         floats: list[np.ndarray] = []
+        info: dict[str, Any] = {}
         try:
-            frames = pdq.frame_hashes(case.store.media_ref(sha), float(dur or 0), floats=floats)
+            frames = pdq.frame_hashes(case.store.media_ref(sha), float(dur or 0), floats=floats, info=info)
         except Exception as exc:  # a hostile file must not stop the others
             frames, err = [], f"{type(exc).__name__}: {exc}"
         with case.sessions() as s:
             old = select(FrameHash.id).where(FrameHash.sha256 == sha)
-            s.execute(delete(HashBand).where(HashBand.frame_id.in_(old)))
+            s.execute(delete(HashBand).where(HashBand.frame_id.in_(old)))  # bands of hashes before pdq-3
             s.execute(delete(FrameHash).where(FrameHash.sha256 == sha))
             s.execute(delete(AnalysisRun).where(AnalysisRun.sha256 == sha, AnalysisRun.analyzer == ANALYZER))
             s.execute(delete(VideoFingerprint).where(VideoFingerprint.sha256 == sha))
             if frames and len(floats) == len(frames):
                 d = tmk.describe(np.array([t for t, _, _ in frames]), np.stack(floats))
                 s.add(VideoFingerprint(sha256=sha, version=tmk.VERSION, frames=d.frames, data=_pack(d)))
-            rows = [FrameHash(sha256=sha, t=t, hash=h, quality=q) for t, h, q in frames]
-            s.add_all(rows)
-            s.flush()
-            s.add_all(HashBand(frame_id=r.id, sha256=sha, band=i, value=v)
-                      for r in rows if r.quality >= pdq.MIN_QUALITY for i, v in enumerate(pdq.bands(r.hash)))
+            s.add_all(FrameHash(sha256=sha, t=t, hash=h, quality=q) for t, h, q in frames)
             s.add(AnalysisRun(sha256=sha, analyzer=ANALYZER, version=pdq.VERSION, status="failed" if err else "ok",
-                              error=err, stats={"frames": len(rows)}, finished_at=datetime.now(UTC)))
+                              error=err, stats={"frames": len(frames), **info}, finished_at=datetime.now(UTC)))
             s.commit()
         progress(1)
     return len(todo)
@@ -107,110 +110,348 @@ def tmk_scores(case: Case, a: str, b: str, max_offset_s: float) -> dict[str, flo
 
 @dataclass
 class Match:
+    """A near-duplicate pair: ``a`` (the shorter) lies in ``b`` at ``b_time = rate · a_time + offset_s``."""
+
     a: str
     b: str
-    offset_s: float  # time in b where a's start lies (b_time = a_time + offset)
-    match: float  # share of the shorter video's frames matching at that offset
-    margin_bits: float  # how much closer frames are at this offset than at others (inf: nothing to compare)
+    offset_s: float
+    match: float  # share of a's frames matching at that alignment
+    # how much closer frames are at this offset than at other offsets, in bits; null when the videos are
+    # too short to compare other offsets (never Infinity: the JSON stays strict)
+    margin_bits: float | None
     median_bits: float
+    rate: float = 1.0  # b's frames per a's frame time (1.25: a plays 1.25× faster than b)
+    views: str = "same framing"
     tmk: dict[str, float] | None = None
+    transforms: list[str] = field(default_factory=list)  # in words, what makes a differ from b
+    frames: list[dict[str, float]] = field(default_factory=list)  # matched frame times, for side-by-side review
+    verification: dict[str, Any] | None = None
 
 
-def _frames(case: Case, shas: set[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    out: dict[str, tuple[list[float], list[bytes]]] = defaultdict(lambda: ([], []))
+@dataclass
+class _Video:
+    t: np.ndarray  # (n,) seconds
+    w: np.ndarray  # (n, NVIEWS, 4) uint64 hash words; views a hash lacks are all zero
+    has: np.ndarray  # (NVIEWS,) bool: views present
+
+
+def _load(case: Case, shas: set[str] | None = None) -> dict[str, _Video]:
+    q = select(FrameHash.sha256, FrameHash.t, FrameHash.hash).where(FrameHash.quality >= pdq.MIN_QUALITY)
+    if shas is not None:
+        q = q.where(FrameHash.sha256.in_(shas))
+    rows: dict[str, tuple[list[float], list[bytes]]] = defaultdict(lambda: ([], []))
     with case.sessions() as s:
-        for sha, t, h, q in s.execute(select(FrameHash.sha256, FrameHash.t, FrameHash.hash, FrameHash.quality)
-                                      .where(FrameHash.sha256.in_(shas)).order_by(FrameHash.sha256, FrameHash.t)):
-            if q >= pdq.MIN_QUALITY:
-                out[sha][0].append(t)
-                out[sha][1].append(h)
-    return {k: (np.asarray(v[0]), pdq.as_words(v[1])) for k, v in out.items()}
-
-
-def _match_at(ta: np.ndarray, wa: np.ndarray, tb: np.ndarray, wb: np.ndarray,
-              offset: float) -> tuple[float, float, int]:
-    """Share of a's frames (inside b's span) whose nearest-in-time b frame matches; median distance."""
-    shifted = ta + offset
-    inside = (shifted >= tb[0] - 0.6) & (shifted <= tb[-1] + 0.6)
-    if inside.sum() < 2:
-        return 0.0, 256.0, int(inside.sum())
-    idx = np.clip(np.searchsorted(tb, shifted[inside]), 0, len(tb) - 1)
-    prev = np.clip(idx - 1, 0, len(tb) - 1)
-    near = np.where(np.abs(tb[prev] - shifted[inside]) < np.abs(tb[idx] - shifted[inside]), prev, idx)
-    d = np.array([pdq.hamming(wa[i:i + 1], wb[j:j + 1])[0, 0] for i, j in zip(np.flatnonzero(inside), near,
-                                                                              strict=True)])
-    return float((d <= FRAME_MATCH_BITS).mean()), float(np.median(d)), int(inside.sum())
-
-
-def candidate_pairs(case: Case) -> dict[tuple[str, str], list[tuple[float, float, bytes, bytes]]]:
-    """Frame pairs sharing a band value, grouped by video pair (a < b): (ta, tb, ha, hb)."""
-    sql = text("""
-        WITH common AS (
-            SELECT band, value FROM hash_bands GROUP BY band, value
-            HAVING COUNT(*) > 1 AND COUNT(*) <= :max_bucket
-        ), shared AS (
-            SELECT a.frame_id AS fa, b.frame_id AS fb
-            FROM common c
-            JOIN hash_bands a ON a.band = c.band AND a.value = c.value
-            JOIN hash_bands b ON b.band = c.band AND b.value = c.value AND a.sha256 < b.sha256
-            GROUP BY a.frame_id, b.frame_id
-            HAVING COUNT(*) >= :min_bands
-        )
-        SELECT fa.sha256, fb.sha256, fa.t, fb.t, fa.hash, fb.hash
-        FROM shared
-        JOIN frame_hashes fa ON fa.id = shared.fa
-        JOIN frame_hashes fb ON fb.id = shared.fb
-    """)
-    pairs: dict[tuple[str, str], list[tuple[float, float, bytes, bytes]]] = defaultdict(list)
-    with case.engine.connect() as conn:
-        for sa, sb, ta, tb, ha, hb in conn.execute(sql, {"max_bucket": MAX_BUCKET, "min_bands": MIN_BANDS}):
-            pairs[(sa, sb)].append((ta, tb, bytes(ha), bytes(hb)))
-    return pairs
-
-
-def find_matches(case: Case) -> list[Match]:
-    pairs = candidate_pairs(case)
-    frames = _frames(case, {s for p in pairs for s in p})
-    matches = []
-    for (a, b), fps in pairs.items():
-        votes: dict[float, int] = defaultdict(int)
-        for ta, tb, ha, hb in fps:
-            if pdq.hamming(pdq.as_words([ha]), pdq.as_words([hb]))[0, 0] <= FRAME_MATCH_BITS:
-                votes[round((tb - ta) * 2) / 2] += 1
-        if not votes or a not in frames or b not in frames:
+        for sha, t, h in s.execute(q.order_by(FrameHash.sha256, FrameHash.t)):
+            rows[sha][0].append(t)
+            rows[sha][1].append(bytes(h))
+    out = {}
+    for sha, (ts, hs) in rows.items():
+        nv = min(NVIEWS, min(len(h) for h in hs) // pdq.HASH_BYTES)
+        if nv == 0:
             continue
-        # align the shorter onto the longer
-        short, long_, sign = (a, b, 1) if frames[a][0][-1] <= frames[b][0][-1] else (b, a, -1)
-        (ts, ws), (tl, wl) = frames[short], frames[long_]
-        best: tuple[float, float, float, int] | None = None
-        for off in sorted(votes, key=lambda o: -votes[o])[:5]:
-            o = off * sign
-            for fine in (o - 0.25, o, o + 0.25):
-                m, med, n = _match_at(ts, ws, tl, wl, fine)
-                if best is None or m > best[1]:
-                    best = (fine, m, med, n)
-        if best is None or best[1] < MIN_MATCH:
+        buf = np.zeros((len(hs), NVIEWS * pdq.HASH_BYTES), np.uint8)
+        for i, h in enumerate(hs):
+            buf[i, :nv * pdq.HASH_BYTES] = np.frombuffer(h[:nv * pdq.HASH_BYTES], np.uint8)
+        words = buf.view(">u8").astype(np.uint64).reshape(len(hs), NVIEWS, 4)
+        out[sha] = _Video(np.asarray(ts, dtype=np.float64), words, np.arange(NVIEWS) < nv)
+    return out
+
+
+def candidate_pairs(videos: dict[str, _Video]) -> dict[tuple[str, str], set[tuple[int, int]]]:
+    """Video pairs (a < b) sharing a 32-bit band value in a joined view pair → the view pairs (view of a,
+    view of b) that share one."""
+    shas = sorted(videos)
+    keys, vids, views = [], [], []
+    for vi, sha in enumerate(shas):
+        v = videos[sha]
+        for vw in np.flatnonzero(v.has):
+            b32 = v.w[:, vw, :].astype(">u8").view(">u4").astype(np.uint64).reshape(len(v.t), pdq.BANDS)
+            k = (np.arange(pdq.BANDS, dtype=np.uint64)[None, :] << np.uint64(32)) | b32
+            k = np.unique(k.ravel())  # one entry per (band value, video, view)
+            keys.append(k)
+            vids.append(np.full(len(k), vi, np.int32))
+            views.append(np.full(len(k), vw, np.int8))
+    if not keys:
+        return {}
+    key, vid, view = np.concatenate(keys), np.concatenate(vids), np.concatenate(views)
+    order = np.lexsort((view, vid, key))
+    key, vid, view = key[order], vid[order], view[order]
+    # bucket sizes in distinct videos; drop lone values and stop words
+    new_bucket = np.r_[True, key[1:] != key[:-1]]
+    bucket = np.cumsum(new_bucket) - 1
+    first_of_video = np.r_[True, (key[1:] != key[:-1]) | (vid[1:] != vid[:-1])]
+    nvid = np.bincount(bucket, weights=first_of_video)[bucket]
+    keep = (nvid >= 2) & (nvid <= MAX_BUCKET_VIDEOS)
+    key, vid, view = key[keep], vid[keep], view[keep]
+    allowed = np.zeros((NVIEWS, NVIEWS), bool)
+    for x, y in VIEW_PAIRS:
+        allowed[x, y] = allowed[y, x] = True
+    found: list[np.ndarray] = []
+    step = 1
+    while step < len(key):
+        same = key[:-step] == key[step:]
+        if not same.any():
+            break
+        i = np.flatnonzero(same)
+        j = i + step
+        ok = (vid[i] != vid[j]) & allowed[view[i], view[j]]
+        i, j = i[ok], j[ok]
+        lo = vid[i] < vid[j]
+        va, vb = np.where(lo, vid[i], vid[j]), np.where(lo, vid[j], vid[i])
+        wa, wb = np.where(lo, view[i], view[j]), np.where(lo, view[j], view[i])
+        found.append(((va.astype(np.int64) * len(shas) + vb) * NVIEWS + wa) * NVIEWS + wb)
+        step += 1
+    out: dict[tuple[str, str], set[tuple[int, int]]] = defaultdict(set)
+    if found:
+        for code in np.unique(np.concatenate(found)).tolist():
+            code, wb_ = divmod(code, NVIEWS)
+            code, wa_ = divmod(code, NVIEWS)
+            a_, b_ = divmod(code, len(shas))
+            out[(shas[a_], shas[b_])].add((wa_, wb_))
+    return out
+
+
+@dataclass
+class _Align:
+    rate: float
+    offset: float
+    match: float
+    median: float
+    inside: int
+    pairs: list[tuple[int, int, int]]  # (i in short, j in long, bits)
+
+
+def _match_at(ts: np.ndarray, tl: np.ndarray, d: np.ndarray, rate: float, offset: float) -> _Align:
+    """Share of the short video's frames (inside the long one's span) whose nearest-in-time long frames
+    (the nearest or a neighbour: sampling instants differ) match; median distance."""
+    mapped = rate * ts + offset
+    inside = np.flatnonzero((mapped >= tl[0] - 0.6) & (mapped <= tl[-1] + 0.6))
+    if len(inside) < 2:
+        return _Align(rate, offset, 0.0, 256.0, len(inside), [])
+    idx = np.clip(np.searchsorted(tl, mapped[inside]), 0, len(tl) - 1)
+    cand = np.stack([np.clip(idx - 1, 0, len(tl) - 1), idx, np.clip(idx + 1, 0, len(tl) - 1)], axis=1)
+    near = np.abs(tl[cand] - mapped[inside, None]) <= max(0.45, 0.6 * float(np.median(np.diff(tl))) if len(tl) > 1
+                                                          else 0.45)
+    dd = np.where(near, d[inside[:, None], cand], 256)
+    best = np.argmin(dd, axis=1)
+    bits = dd[np.arange(len(inside)), best]
+    j = cand[np.arange(len(inside)), best]
+    pairs = [(int(i), int(jj), int(b)) for i, jj, b in zip(inside, j, bits, strict=True)]
+    return _Align(rate, offset, float((bits <= FRAME_MATCH_BITS).mean()), float(np.median(bits)), len(inside), pairs)
+
+
+def _align(s: _Video, lv: _Video, vs: int, vl: int) -> tuple[_Align | None, float | None]:
+    d = pdq.hamming(s.w[:, vs, :], lv.w[:, vl, :])
+    ii, jj = np.nonzero(d <= FRAME_MATCH_BITS)
+    if not len(ii):
+        return None, None
+    best: _Align | None = None
+    for rate in RATES:
+        off = lv.t[jj] - rate * s.t[ii]
+        bins, counts = np.unique(np.round(off * 4) / 4, return_counts=True)
+        for o in bins[np.argsort(-counts)][:3]:
+            for fine in (o - 0.125, o, o + 0.125):
+                a = _match_at(s.t, lv.t, d, rate, float(fine))
+                if a.inside < MIN_CONTAINED * len(s.t):
+                    continue
+                # a speed change must earn its place: clearly better than plain time
+                gain = 0.0 if rate == 1.0 else 0.1
+                if best is None or (a.match - gain, -a.median) > (best.match, -best.median):
+                    best = a
+    if best is None:
+        return None, None
+    # the offset from the matched frames themselves (the vote's bins are a quarter second wide)
+    good = [(i, j) for i, j, b in best.pairs if b <= FRAME_MATCH_BITS]
+    if good:
+        fine = float(np.median([lv.t[j] - best.rate * s.t[i] for i, j in good]))
+        again = _match_at(s.t, lv.t, d, best.rate, fine)
+        if (again.match, -again.median) >= (best.match, -best.median) and again.inside >= best.inside:
+            best = again
+    others = []
+    for k in (3.0, 6.0, 10.0, 20.0, 30.0, 60.0):
+        for cand in (best.offset - k, best.offset + k):
+            o = _match_at(s.t, lv.t, d, best.rate, cand)
+            if o.inside >= 3:
+                others.append(o.median)
+    margin = (float(np.median(others)) - best.median) if others else None
+    return best, margin
+
+
+def _stats(case: Case, shas: set[str]) -> dict[str, dict[str, Any]]:
+    with case.sessions() as s:
+        return {sha: dict(st or {}) for sha, st in s.execute(select(AnalysisRun.sha256, AnalysisRun.stats).where(
+            AnalysisRun.analyzer == ANALYZER, AnalysisRun.sha256.in_(shas)))}
+
+
+def _border_words(b: list[float] | None) -> str | None:
+    if not b or max(b) < 0.01:
+        return None
+    top, bottom, left, right = b
+    kind = ("letterbox and pillarbox" if min(top, bottom) >= 0.01 and min(left, right) >= 0.01 else
+            "letterbox" if min(top, bottom) >= 0.01 else "pillarbox" if min(left, right) >= 0.01 else "border")
+    parts = [f"{n} {round(100 * x)} %" for n, x in zip(("top", "bottom", "left", "right"), b, strict=True)
+             if x >= 0.01]
+    return f"{kind} ({', '.join(parts)})"
+
+
+def _explain(m: Match, v: vf.Verdict, borders: dict[str, list[float] | None]) -> list[str]:
+    out = []
+    if m.views == "mirrored":
+        out.append("mirrored (flipped left to right)")
+    g = v.geometry
+    share = g.get("a_shows_share_of_b")
+    if share is not None and share < 0.93:
+        out.append(f"a is cropped to {round(100 * share)} % of b")
+    elif share is not None and share > 1.07:
+        out.append(f"b is cropped to {round(100 / share)} % of a")
+    if abs(g.get("rotation_deg") or 0.0) >= 1.5:
+        out.append(f"rotated {abs(g['rotation_deg']):.0f} degrees")
+    if (g.get("perspective") or 0.0) >= 0.03:
+        out.append("perspective (filmed off a screen?)")
+    for who in ("a", "b"):
+        w = _border_words(borders.get(getattr(m, who)))
+        if w:
+            out.append(f"{who} has borders: {w}")
+    if v.overlay:
+        box = v.overlay["box_in_a"]
+        out.append(f"overlay in {v.overlay['static_in']} (caption or logo) on {round(100 * v.overlay['share'])} % "
+                   f"of the picture, region x {box[0]:.2f}-{box[2]:.2f}, y {box[1]:.2f}-{box[3]:.2f}")
+    for who in v.greyscale:
+        out.append(f"{who} is greyscale")
+    if abs(m.rate - 1.0) > 0.01:
+        out.append(f"speed: a plays {m.rate:.2f}x as fast as b" if m.rate > 1 else
+                   f"speed: a plays {m.rate:.2f}x as fast as b (slowed down)")
+    if v.still:
+        out.append("still scene: matched on the picture, not on motion")
+    return out
+
+
+def _verify(case: Case, m: Match, dur: dict[str, float], borders: dict[str, list[float] | None],
+            views: tuple[int, int], pairs: list[tuple[float, float]]) -> vf.Verdict:
+    ts = [p[0] for p in pairs]
+    if len(ts) > vf.CHECK_TIMES:
+        pick = np.linspace(0, len(ts) - 1, vf.CHECK_TIMES).round().astype(int)
+        ts = [ts[i] for i in pick]
+    da = dur[m.a]
+    ts2 = [t + vf.MOTION_DT if t + vf.MOTION_DT <= da else t - vf.MOTION_DT for t in ts]
+    tl = [m.rate * t + m.offset_s for t in ts]
+    tl2 = [m.rate * t + m.offset_s for t in ts2]
+    ref_a, ref_b = case.store.media_ref(m.a), case.store.media_ref(m.b)
+    fa = vf.grab(m.a, ref_a, da, ts, borders.get(m.a))
+    fa2 = vf.grab(m.a, ref_a, da, ts2, borders.get(m.a))
+    fb = vf.grab(m.b, ref_b, dur[m.b], tl, borders.get(m.b))
+    fb2 = vf.grab(m.b, ref_b, dur[m.b], tl2, borders.get(m.b))
+    scale = {0: 1.0, 1: 1.0, 2: pdq.CENTRE[2], 3: pdq.CENTRE[3]}
+    sa, sb = scale[views[0]], scale[views[1]]
+    if views == (3, 3):
+        sa = sb = 1.0
+    return vf.verify(fa, fa2, fb, fb2, mirrored=1 in views, view_scales=(sa, sb))
+
+
+def find_matches(case: Case, verify: bool = True) -> list[Match]:
+    """Near-duplicate pairs; with ``verify`` (the default) each is checked on pixels and explained."""
+    videos = _load(case)
+    cands = candidate_pairs(videos)
+    scored: list[tuple[Match, tuple[int, int], list[tuple[float, float]]]] = []
+    for (x, y), combos in cands.items():
+        vx, vy = videos[x], videos[y]
+        short, long_ = (x, y) if vx.t[-1] <= vy.t[-1] else (y, x)
+        s, lv = videos[short], videos[long_]
+        best: tuple[_Align, float | None, tuple[int, int]] | None = None
+        tried = set()
+        for wx, wy in combos | {(0, 0)}:
+            ws, wl = (wx, wy) if short == x else (wy, wx)
+            for pair in {(ws, wl), (wl, ws)}:  # a joined view pair may explain either direction
+                if pair in tried or not (s.has[pair[0]] and lv.has[pair[1]]):
+                    continue
+                if tuple(sorted(pair)) not in VIEW_PAIRS:
+                    continue
+                tried.add(pair)
+                a, margin = _align(s, lv, *pair)
+                if a is not None and (best is None or (a.match, -a.median) > (best[0].match, -best[0].median)):
+                    best = (a, margin, pair)
+        if best is None:
             continue
-        # the shorter video must lie (mostly) inside the longer one: a copy or a cut, not two
-        # recordings that happen to agree for a few seconds at their ends
-        if best[3] < MIN_CONTAINED * len(ts):
+        a, margin, views = best
+        if a.match < MIN_MATCH or (margin is not None and margin < MIN_MARGIN_BITS):
             continue
-        off, m, med, _ = best
-        # the same offset test at clearly different offsets: a copy matches at one offset only,
-        # two recordings of one static scene match (about as closely) everywhere
-        others = []
-        for k in (3.0, 6.0, 10.0, 20.0, 30.0, 60.0):
-            for cand in (off - k, off + k):
-                mo, dmed, n = _match_at(ts, ws, tl, wl, cand)
-                if n >= 3:
-                    others.append(dmed)
-        margin = (float(np.median(others)) - med) if others else float("inf")
-        if margin < MIN_MARGIN_BITS:
-            continue
-        span_s = float(max(tl[-1], ts[-1])) + 2.0
-        matches.append(Match(short, long_, round(off, 2), round(m, 3), round(margin, 1), med,
-                             tmk_scores(case, short, long_, span_s)))
-    return matches
+        name = VIEW_PAIRS[tuple(sorted(views))]  # type: ignore[index]
+        frames = [{"a_t": round(float(s.t[i]), 3), "b_t": round(float(lv.t[j]), 3), "bits": b}
+                  for i, j, b in a.pairs if b <= FRAME_MATCH_BITS]
+        m = Match(short, long_, round(a.offset, 2), round(a.match, 3),
+                  None if margin is None else round(margin, 1), a.median, round(a.rate, 3), name,
+                  frames=frames)
+        scored.append((m, views, [(f["a_t"], f["b_t"]) for f in frames]))
+    scored.sort(key=lambda x: (-x[0].match, x[0].median_bits))
+    if not verify:
+        return [m for m, _, _ in scored]
+    shas = {sha for m, _, _ in scored for sha in (m.a, m.b)}
+    stats = _stats(case, shas)
+    borders = {sha: stats.get(sha, {}).get("borders") for sha in shas}
+    with case.sessions() as ss:
+        dur = {sha: float(d or 0) for sha, d in ss.execute(
+            select(MediaProbe.sha256, MediaProbe.duration_s).where(MediaProbe.sha256.in_(shas)))}
+    return _verified(case, scored, dur, borders)
+
+
+def _verified(case: Case, scored: list[tuple[Match, tuple[int, int], list[tuple[float, float]]]],
+              dur: dict[str, float], borders: dict[str, list[float] | None]) -> list[Match]:
+    """Verify on pixels only as many pairs as the clusters need: within each group of hash matches, from
+    the longest video out, each member against the members already verified (best hash match first)."""
+    by_video: dict[str, list[int]] = defaultdict(list)
+    for k, (m, _, _) in enumerate(scored):
+        by_video[m.a].append(k)
+        by_video[m.b].append(k)
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for m, _, _ in scored:
+        parent[find(m.a)] = find(m.b)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for x in list(parent):
+        groups[find(x)].append(x)
+    out: list[Match] = []
+    done: dict[int, vf.Verdict] = {}
+    for members in groups.values():
+        remaining = set(members)
+        while len(remaining) > 1:
+            seed = max(remaining, key=lambda x: (dur.get(x, 0.0), x))
+            cluster = {seed}
+            grown = True
+            while grown:
+                grown = False
+                for x in sorted(remaining - cluster):
+                    links = [k for k in by_video[x] if ({scored[k][0].a, scored[k][0].b} - {x}) <= cluster]
+                    links.sort(key=lambda k: (seed not in (scored[k][0].a, scored[k][0].b), k))
+                    for k in links[:MAX_VERIFY_TRIES]:
+                        if k not in done:
+                            m, views, pairs = scored[k]
+                            try:
+                                done[k] = _verify(case, m, dur, borders, views, pairs)
+                            except Exception as exc:  # a damaged file fails its verification, not the run
+                                done[k] = vf.Verdict(False, f"could not verify: {type(exc).__name__}")
+                        if done[k].ok:
+                            cluster.add(x)
+                            grown = True
+                            break
+            remaining -= cluster
+            if len(cluster) == 1:
+                continue
+            for k, v in done.items():
+                m = scored[k][0]
+                if v.ok and m.a in cluster and m.b in cluster:
+                    m.verification = {"ok": True, "reason": v.reason, "inliers": v.inliers,
+                                      "motion_corr": v.motion_corr, "picture_corr": v.picture_corr,
+                                      "geometry": v.geometry, "overlay": v.overlay}
+                    m.transforms = _explain(m, v, borders)
+                    m.tmk = tmk_scores(case, m.a, m.b, max(dur.get(m.a, 0.0), dur.get(m.b, 0.0)) + 2.0)
+                    out.append(m)
+    return out
 
 
 def clusters(case: Case) -> dict[str, Any]:
@@ -236,18 +477,21 @@ def clusters(case: Case) -> dict[str, Any]:
             copies[sha].append(name)
     out = []
     for members in groups.values():
-        longest = max(members, key=lambda x: media[x].duration_s or 0)
+        longest = max(members, key=lambda x: (media[x].duration_s or 0, x))
         offsets = {longest: 0.0}
-        # offsets relative to the longest member, following matches from it
+        how: dict[str, list[str]] = {longest: []}
+        # offsets relative to the longest member, following matches from it (a lies in b at rate·t + offset)
         changed = True
         while changed:
             changed = False
             for m in matches:
                 if m.b in offsets and m.a not in offsets and m.a in members:
                     offsets[m.a] = offsets[m.b] + m.offset_s
+                    how[m.a] = m.transforms
                     changed = True
                 elif m.a in offsets and m.b not in offsets and m.b in members:
                     offsets[m.b] = offsets[m.a] - m.offset_s
+                    how[m.b] = [f"(reverse of) {t}" for t in m.transforms]
                     changed = True
         items = []
         for x in sorted(members, key=lambda x: (-(media[x].duration_s or 0), x)):
@@ -258,7 +502,7 @@ def clusters(case: Case) -> dict[str, Any]:
                 "copy / re-encode" if abs(dur - full) <= max(0.5, 0.05 * full) else "clip")
             items.append({"sha256": x, "names": copies.get(x, []), "duration_s": dur,
                           "resolution": f"{mp.width}x{mp.height}", "offset_in_source_s": offsets.get(x),
-                          "relation": rel})
-        out.append({"members": items, "matches": [m.__dict__ for m in matches if m.a in members]})
+                          "relation": rel, "transforms": how.get(x, [])})
+        out.append({"members": items, "matches": [asdict(m) for m in matches if m.a in members]})
     out.sort(key=lambda c: -len(c["members"]))
     return {"clusters": out, "matches": len(matches)}
