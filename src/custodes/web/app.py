@@ -20,7 +20,7 @@ import math
 import re
 import secrets
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,21 +32,27 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from custodes.analyze import scene_cuts
 from custodes.store.case import Case
 from custodes.store.db import (
     Annotation,
+    Derivative,
     EvidenceObject,
     LoginAttempt,
     MediaProbe,
     Provenance,
     Recording,
+    Review,
     Segment,
     Signal,
+    TranscriptSegment,
     User,
+    UserPrefs,
     WebSession,
 )
+from custodes.web import review as rv
 from custodes.web.audit import ViewAudit
 from custodes.web.failures import failure_response
 from custodes.web.sessions import SessionKeys
@@ -62,6 +68,12 @@ THROTTLE_MAX_FAILURES = 5
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 TAXONOMY = ["beating", "sexual violence", "stress position", "humiliation", "threats", "medical neglect",
             "other", "reviewed: nothing of concern"]
+LABEL_KEYS = {str(i + 1): label for i, label in enumerate(TAXONOMY[:7])}  # keys 1-7 choose a label
+SAFE_KEYS = ("blur", "grey", "mute")
+CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?$")
+TEXT_PREVIEW = 200_000  # bytes of a text item shown on its page
+IMAGE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "gif": "image/gif",
+               "webp": "image/webp", "bmp": "image/bmp"}
 PERSON_ROLES = ["victim", "perpetrator", "witness"]
 PAGE_SIZE = 100
 MAX_ROW_ID = 2**31 - 1  # an INTEGER column on PostgreSQL; larger numbers name no row
@@ -88,9 +100,16 @@ class FormError(Exception):
 
 
 class Viewer:
-    def __init__(self, user: User, session: WebSession) -> None:
+    def __init__(self, user: User, session: WebSession, prefs: dict[str, Any] | None = None) -> None:
         self.user = user
         self.session = session
+        stored = prefs or {}
+        # blur, grey and mute each on its own; a user without settings gets what their safe-viewing flag says
+        self.safe = {k: bool(stored.get(k, user.safe_viewing)) for k in SAFE_KEYS}
+
+    @property
+    def safe_classes(self) -> str:
+        return " ".join(f"safe-{k}" for k, on in self.safe.items() if on)
 
     @property
     def name(self) -> str:
@@ -115,7 +134,9 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         yield
         views.close()  # the views still waiting go to the ledger when the server stops
 
-    app = FastAPI(title=f"Custodes — {case.meta.get('title', '')}", docs_url="/api/docs", redoc_url=None,
+    # no Swagger page: its script comes from a CDN, which the CSP blocks and an offline server cannot reach;
+    # /api/docs lists the endpoints from the OpenAPI document, server-rendered
+    app = FastAPI(title=f"Custodes — {case.meta.get('title', '')}", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json", lifespan=lifespan)
     app.state.views = views
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -151,6 +172,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             user = s.get(User, sess.user_id)
             if user is None or user.disabled:
                 return None
+            prefs = s.get(UserPrefs, user.id)
             # the signed login event must name this user and this session; its time bounds the lifetime
             signed = tokens.login(seq, digest)
             if signed is None or signed.actor != user.name or now() - signed.at > session_lifetime:
@@ -158,7 +180,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             if now() - _aware(sess.last_seen) > timedelta(minutes=1):  # not a disk write per request
                 sess.last_seen = now()
                 s.commit()
-            return Viewer(user, sess)
+            return Viewer(user, sess, prefs.data if prefs else None)
 
     def require(request: Request) -> Viewer:
         v = current(request)
@@ -179,18 +201,44 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             raise HTTPException(status_code=404, detail="no such item")
         return obj
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        if exc.status_code == 401 and not request.url.path.startswith(("/api/", "/media/", "/thumbs/", "/reports/")):
+    def wants_html(request: Request) -> bool:
+        return "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api/")
+
+    def error_page(request: Request, status: int, sentence: str, headers: Mapping[str, str] | None = None) -> Response:
+        """A browser gets a page in the app's look with the sentence; a script gets ``{"detail": ...}``."""
+        if wants_html(request):
+            heading = {404: "Not found", 403: "Not allowed", 429: "Too many tries", 416: "Not available"}.get(
+                status, "That did not work")
+            return templates.TemplateResponse(request, "error.html", {
+                "v": None, "status": status, "heading": heading, "sentence": sentence,
+                "title": case.meta.get("title", "")}, status_code=status, headers=headers)
+        return JSONResponse({"detail": sentence}, status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 401 and not request.url.path.startswith(("/api/", "/media/", "/thumbs/", "/reports/",
+                                                                        "/raw/")):
             return RedirectResponse("/login", status_code=303)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        detail = str(exc.detail)
+        if exc.status_code == 404 and detail in ("Not Found", "no such item"):
+            detail = "There is no such page or item in this case: check the address, or go back to the queue."
+        return error_page(request, exc.status_code, detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
         # one sentence naming the parameter and what is wrong with it, not the validator's data structure
         why = "; ".join(f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'the request'}: "
                         f"{str(e.get('msg', 'invalid')).rstrip('.')}" for e in exc.errors()[:3])
-        return JSONResponse({"detail": f"Bad request ({why}): correct it and send it again."}, status_code=422)
+        return error_page(request, 422, f"Bad request ({why}): correct it and send it again.")
+
+    @app.get("/api/docs", response_class=HTMLResponse)
+    def api_docs(request: Request, v: Viewer = Depends(require)) -> Response:
+        """The JSON endpoints, listed from the OpenAPI document (no script, nothing from a CDN)."""
+        rows = [{"path": path, "method": method.upper(), "summary": (op.get("description") or op.get("summary") or
+                                                                     "").strip().split("\n")[0]}
+                for path, ops in sorted(app.openapi().get("paths", {}).items()) for method, op in ops.items()]
+        return templates.TemplateResponse(request, "api_docs.html", {"v": v, "rows": rows,
+                                                                     "title": case.meta.get("title", "")})
 
     # -- login -----------------------------------------------------------------
 
@@ -267,56 +315,117 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
 
     # -- queue -----------------------------------------------------------------
 
-    def queue_data(min_score: float, camera: str, reviewed: str, limit: int, offset: int = 0) -> list[dict[str, Any]]:
-        # filters and the limit run in SQL on the score index: a page costs the rows it shows
-        annotated = select(Annotation.sha256).distinct()
+    def latest_states(s: Any, segment_ids: set[int] | list[int]) -> dict[int, dict[str, Any]]:
+        """Each segment's newest review (state, who, when); a segment without one is absent."""
+        out: dict[int, dict[str, Any]] = {}
+        ids = list(segment_ids)
+        for i in range(0, len(ids), 500):
+            for r in s.scalars(select(Review).where(Review.segment_id.in_(ids[i:i + 500])).order_by(Review.id)):
+                out[r.segment_id] = {"state": r.state, "by": r.author, "id": r.id}
+        return out
+
+    def newest_reviews() -> Any:
+        return select(func.max(Review.id).label("rid")).group_by(Review.segment_id).subquery()
+
+    def queue_counts() -> dict[str, Any]:
+        """How many segments are in each review state, and the share that needs nobody's eyes now."""
+        with case.sessions() as s:
+            total = s.scalar(select(func.count()).select_from(Segment)) or 0
+            newest = newest_reviews()
+            by_state = dict(s.execute(select(Review.state, func.count()).join(newest, newest.c.rid == Review.id)
+                                      .group_by(Review.state)).all())
+        counts = {st: int(by_state.get(st, 0)) for st in rv.STATES}
+        counts[rv.UNREVIEWED] = max(0, total - sum(counts.values()))
+        done = sum(counts[st] for st in rv.DONE)
+        return {"total": total, "counts": counts, "done": done,
+                "percent": round(100.0 * done / total, 1) if total else 100.0}
+
+    def queue_query(min_score: float, camera: str, reviewed: str, state: str) -> Any:
         q = (select(Segment.id, Segment.sha256, Segment.start_s, Segment.end_s, Segment.score, Segment.reasons,
                     Recording.camera_id, Recording.start_at)
              .outerjoin(Recording, Recording.sha256 == Segment.sha256)
-             .where(Segment.score >= min_score)
-             .order_by(Segment.score.desc(), Segment.id).limit(limit).offset(offset))
+             .where(Segment.score >= min_score))
         if camera:
             q = q.where(Recording.camera_id == camera)
-        if reviewed == "yes":
-            q = q.where(Segment.sha256.in_(annotated))
-        elif reviewed == "no":
-            q = q.where(Segment.sha256.not_in(annotated))
+        reviewed_ids = select(Review.segment_id)
+        if reviewed == "yes" or state in rv.STATES:
+            q = q.where(Segment.id.in_(reviewed_ids))
+        elif reviewed == "no" or state == rv.UNREVIEWED:
+            q = q.where(Segment.id.not_in(reviewed_ids))
+        if state in rv.STATES:
+            newest = newest_reviews()
+            q = q.where(Segment.id.in_(select(Review.segment_id).join(newest, newest.c.rid == Review.id)
+                                       .where(Review.state == state)))
+        return q
+
+    def queue_data(min_score: float, camera: str, reviewed: str, limit: int, offset: int = 0,
+                   state: str = "") -> list[dict[str, Any]]:
+        # filters and the limit run in SQL on the score index: a page costs the rows it shows
+        q = queue_query(min_score, camera, reviewed, state).order_by(Segment.score.desc(), Segment.id)
         with case.sessions() as s:
-            rows = s.execute(q).all()
-            shas = {r.sha256 for r in rows}
-            done = {sha for (sha,) in s.execute(annotated.where(Annotation.sha256.in_(shas)))}
-        n = case.display_names(shas)
+            rows = s.execute(q.limit(limit).offset(offset)).all()
+            states = latest_states(s, {r.id for r in rows})
+        n = case.display_names({r.sha256 for r in rows})
         return [{"id": r.id, "sha256": r.sha256, "name": n.get(r.sha256, ""), "start_s": r.start_s,
-                 "end_s": r.end_s, "score": round(r.score, 3), "reasons": [x["text"] for x in r.reasons],
-                 "camera": r.camera_id or "", "reviewed": r.sha256 in done,
+                 "end_s": r.end_s, "score": round(r.score, 3), "reasons": rv.plain_reasons(r.reasons),
+                 "camera": r.camera_id or "", "reviewed": r.id in states,
+                 "state": states[r.id]["state"] if r.id in states else rv.UNREVIEWED,
                  "clock": (r.start_at + timedelta(seconds=r.start_s)).strftime("%Y-%m-%d %H:%M:%S")
                  if r.start_at else ""} for r in rows]
 
     @app.get("/", response_class=HTMLResponse)
-    def queue_page(request: Request, min_score: float = 0.0, camera: str = "", reviewed: str = "",
+    def queue_page(request: Request, min_score: float = 0.0, camera: str = "", reviewed: str = "", state: str = "",
                    page: Annotated[int, Query(ge=1, le=100000)] = 1, v: Viewer = Depends(require)) -> Response:
         with case.sessions() as s:
             cameras = sorted({c for (c,) in s.execute(select(Recording.camera_id).distinct()) if c})
-        rows = queue_data(min_score, camera, reviewed, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+        rows = queue_data(min_score, camera, reviewed, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE, state)
         more = len(rows) > PAGE_SIZE
         for r in rows[:PAGE_SIZE]:
             views.record(v.name, "queue", r["sha256"], detail=f"page {page}")
         return templates.TemplateResponse(request, "queue.html", {
             "v": v, "rows": rows[:PAGE_SIZE], "cameras": cameras, "page": page, "more": more,
-            "first_rank": (page - 1) * PAGE_SIZE,
-            "f": {"min_score": min_score, "camera": camera, "reviewed": reviewed},
+            "first_rank": (page - 1) * PAGE_SIZE, "progress": queue_counts(), "states": rv.ALL_STATES,
+            "f": {"min_score": min_score, "camera": camera, "reviewed": reviewed, "state": state},
             "title": case.meta.get("title", "")})
 
     @app.get("/api/queue")
-    def api_queue(min_score: float = 0.0, camera: str = "", reviewed: str = "",
+    def api_queue(min_score: float = 0.0, camera: str = "", reviewed: str = "", state: str = "",
                   limit: Annotated[int, Query(ge=1, le=10000)] = 100,
                   offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
                   v: Viewer = Depends(require)) -> list[dict[str, Any]]:
-        """The ranked review queue (same filters as the page)."""
-        rows = queue_data(min_score, camera, reviewed, limit, offset)
+        """The ranked review queue (same filters as the page), each segment with its review state."""
+        rows = queue_data(min_score, camera, reviewed, limit, offset, state)
         for r in rows:
             views.record(v.name, "queue", r["sha256"], detail="api")
         return rows
+
+    @app.get("/api/progress")
+    def api_progress(v: Viewer = Depends(require)) -> dict[str, Any]:
+        """Segments per review state and the share reviewed."""
+        return queue_counts()
+
+    @app.get("/api/queue/neighbour")
+    def api_neighbour(segment: Annotated[int, Query(ge=0, le=MAX_ROW_ID)],
+                      direction: Annotated[str, Query(pattern="^(next|previous)$")] = "next",
+                      v: Viewer = Depends(require)) -> dict[str, Any]:
+        """The segment after (or before) this one in the queue's order (score, then id), whatever file it is in;
+        ``{"segment": null}`` at either end."""
+        with case.sessions() as s:
+            cur = s.get(Segment, segment)
+            if cur is None:
+                raise HTTPException(status_code=404, detail="There is no such segment in this case.")
+            if direction == "next":
+                cond = (Segment.score < cur.score) | ((Segment.score == cur.score) & (Segment.id > cur.id))
+                order: Any = (Segment.score.desc(), Segment.id)
+            else:
+                cond = (Segment.score > cur.score) | ((Segment.score == cur.score) & (Segment.id < cur.id))
+                order = (Segment.score.asc(), Segment.id.desc())
+            row = s.execute(select(Segment.id, Segment.sha256, Segment.start_s).where(cond).order_by(*order)
+                            .limit(1)).first()
+        if row is None:
+            return {"segment": None}
+        return {"segment": row.id, "sha256": row.sha256, "start_s": row.start_s,
+                "url": f"/items/{row.sha256}?seg={row.id}&t={row.start_s}"}
 
     # -- item and media --------------------------------------------------------
 
@@ -329,6 +438,10 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             prov = list(s.scalars(select(Provenance).where(Provenance.sha256 == sha256)))
             cuts = list(s.scalars(select(Signal).where(Signal.sha256 == sha256, Signal.kind == "scene_cut")
                                   .order_by(Signal.start_s)))
+            states = latest_states(s, [g.id for g in segs])
+            der = s.get(Derivative, sha256)
+            parent_names = sorted({p.original_name for p in s.scalars(select(Provenance).where(
+                Provenance.sha256 == der.parent_sha256))}) if der else []
         superseded = {a.supersedes for a in anns if a.supersedes}
         gaps_near: list[dict[str, Any]] = []
         if rec is not None and rec.camera_id and rec.start_at and rec.end_at:
@@ -341,8 +454,15 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                 elif abs((g["end"] - rec.start_at).total_seconds()) <= 5:
                     gaps_near.append({"where": "before", "seconds": g["duration_s"],
                                       "since": g["start"].isoformat(sep=" ")})
+        names = sorted({p.original_name for p in prov})
+        derived = None
+        if der is not None:  # a redacted copy has no provenance of its own: it is named after its original
+            derived = {"parent": der.parent_sha256, "kind": der.kind, "parent_names": parent_names,
+                       "by": der.created_by, "at": der.created_at.isoformat(sep=" ")[:19]}
+            what = "redacted copy" if der.kind.startswith("redact") else f"{der.kind} copy"
+            names = names or [f"{what} of {', '.join(parent_names) or der.parent_sha256[:12]}"]
         return {
-            "sha256": sha256, "names": sorted({p.original_name for p in prov}),
+            "sha256": sha256, "names": names, "derived": derived, "kind": item_kind(media, names),
             "origins": [p.source_path + (f" ! {p.member_path}" if p.member_path else "") for p in prov],
             "duration": media.duration_s if media else None, "status": media.status if media else "",
             "camera": rec.camera_id if rec else "",
@@ -351,30 +471,107 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             # an edit, a camera switch or a jump in time inside one file (analyze.scene_cuts): the keyframe pass
             # dates a cut to the keyframe after it, the frame pass to the frame
             "cuts": [{"t": c.start_s, "found_by": scene_cuts.found_by(c.data)} for c in cuts],
-            "segments": [{"start_s": g.start_s, "end_s": g.end_s, "score": round(g.score, 3),
-                          "reasons": [r["text"] for r in g.reasons]} for g in segs],
+            "segments": [{"id": g.id, "start_s": g.start_s, "end_s": g.end_s, "score": round(g.score, 3),
+                          "reasons": rv.plain_reasons(g.reasons),
+                          "state": states[g.id]["state"] if g.id in states else rv.UNREVIEWED,
+                          "state_by": states[g.id]["by"] if g.id in states else ""} for g in segs],
             "annotations": [{"id": a.id, "start_s": a.start_s, "end_s": a.end_s, "label": a.label, "people": a.people,
                              "note": a.note, "author": a.author, "created_at": a.created_at.isoformat(),
                              "supersedes": a.supersedes, "current": a.id not in superseded} for a in anns],
         }
 
-    @app.get("/items/{sha256}", response_class=HTMLResponse)
-    def item_page(request: Request, sha256: str, t: float = 0.0, v: Viewer = Depends(require)) -> Response:
+    def item_kind(media: MediaProbe | None, names: list[str]) -> str:
+        """What the item is, for showing it safely: video, audio, image, text, pdf or other."""
+        ext = names[0].rsplit(".", 1)[-1].lower() if names and "." in names[0] else ""
+        if media is not None and media.video_codec and media.status in ("ok", "damaged"):
+            container = (media.container or "").lower()
+            # a still image probes as a one-frame "video" stream in an image container
+            if ext in IMAGE_TYPES or any(x in container for x in ("image2", "png_pipe", "jpeg_pipe", "webp_pipe")):
+                return "image"
+            return "video"
+        if media is not None and media.audio_codec and media.status in ("ok", "damaged"):
+            return "audio"
+        if ext in IMAGE_TYPES:
+            return "image"
+        if ext == "pdf":
+            return "pdf"
+        if ext in ("txt", "csv", "log", "md", "json", "xml", "srt", "vtt", "html", "htm", "eml"):
+            return "text"
+        return "other"
+
+    def strip_data(sha256: str) -> dict[str, Any]:
+        """What the workspace's timeline strip and transcript draw: score curve, transcript words, clock."""
+        with case.sessions() as s:
+            curve = s.execute(select(Signal.start_s, Signal.end_s, Signal.value).where(
+                Signal.sha256 == sha256, Signal.kind == "score").order_by(Signal.start_s)).all()
+            words = list(s.scalars(select(TranscriptSegment).where(TranscriptSegment.sha256 == sha256)
+                                   .order_by(TranscriptSegment.start_s)))
+            rec = s.get(Recording, sha256)
+        return {
+            "curve": [[round((a + b) / 2, 2), round(float(val), 3)] for a, b, val in curve
+                      if math.isfinite(val)],
+            "transcript": [{"start_s": w.start_s, "end_s": w.end_s, "language": w.language, "text": w.text,
+                            "words": [{"start_s": x.get("start"), "end_s": x.get("end"), "word": x.get("word", "")}
+                                      for x in (w.words or []) if x.get("start") is not None]} for w in words],
+            "clock_start": rec.start_at.isoformat() if rec and rec.start_at else None,
+            "clock_source": rec.source if rec else "none",
+            "camera": rec.camera_id if rec else "",
+        }
+
+    @app.get("/api/items/{sha256}/strip")
+    def api_strip(sha256: str, v: Viewer = Depends(require)) -> dict[str, Any]:
+        """The workspace's data for one item: segments with review states, annotations, cuts, score curve,
+        transcript words and the overlay clock."""
         known_object(sha256)
-        return render_item(request, v, sha256, t)
+        views.record(v.name, "workspace data", sha256)
+        data = item_data(sha256)
+        return {**{k: data[k] for k in ("sha256", "duration", "segments", "annotations", "cuts", "kind")},
+                **strip_data(sha256)}
+
+    @app.get("/items/{sha256}", response_class=HTMLResponse)
+    def item_page(request: Request, sha256: str, t: float = 0.0,
+                  seg: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0, v: Viewer = Depends(require)) -> Response:
+        known_object(sha256)
+        return render_item(request, v, sha256, t, seg=seg)
 
     def render_item(request: Request, v: Viewer, sha256: str, t: float, form: dict[str, str] | None = None,
-                    error: str = "", status: int = 200) -> Response:
-        """The item page; after a refused annotation, with the sentence why and the form as it was typed."""
+                    error: str = "", status: int = 200, seg: int = 0) -> Response:
+        """The workspace page; after a refused annotation, with the sentence why and the form as it was typed."""
         data = item_data(sha256)
         audit(v.name, "view", sha256, {"page": "item"})
         high = max((g["score"] for g in data["segments"]), default=0.0) >= 0.8
         t = t if math.isfinite(t) and 0 <= t <= MAX_DAY_S else 0.0
-        end = t + 5 if not data["duration"] else max(t, min(t + 5, data["duration"]))
+        current = next((g for g in data["segments"] if g["id"] == seg), None) or next(
+            (g for g in data["segments"] if g["start_s"] <= t < g["end_s"]), None)
+        text = ""
+        if data["kind"] == "text":
+            with case.store.open(sha256) as fh:
+                text = fh.read(TEXT_PREVIEW).decode("utf-8", errors="replace")
         return templates.TemplateResponse(request, "item.html", {
-            "v": v, "item": data, "t": t, "end": round(end, 1), "taxonomy": TAXONOMY, "person_roles": PERSON_ROLES,
+            "v": v, "item": data, "t": t, "taxonomy": TAXONOMY, "person_roles": PERSON_ROLES,
+            "label_keys": LABEL_KEYS, "states": rv.STATES, "current": current, "text": text,
             "content_warning": high, "can_annotate": v.user.role in CAN_ANNOTATE, "form": form, "error": error,
-            "safe": v.user.safe_viewing, "title": case.meta.get("title", "")}, status_code=status)
+            "title": case.meta.get("title", "")}, status_code=status)
+
+    @app.get("/raw/{sha256}")
+    def raw(sha256: str, v: Viewer = Depends(require)) -> Response:
+        """An image shown as an image, anything else offered as a download: never rendered by the browser as
+        a page (nosniff, a sandboxing CSP and, for non-images, attachment)."""
+        known_object(sha256)
+        data = item_data(sha256)
+        audit(v.name, "download" if data["kind"] != "image" else "view", sha256, {"page": "raw"})
+        ext = data["names"][0].rsplit(".", 1)[-1].lower() if data["names"] and "." in data["names"][0] else ""
+
+        def body() -> Iterator[bytes]:
+            with case.store.open(sha256) as fh:
+                while chunk := fh.read(1 << 20):
+                    yield chunk
+
+        if data["kind"] == "image" and ext in IMAGE_TYPES:
+            return StreamingResponse(body(), media_type=IMAGE_TYPES[ext])
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", data["names"][0] if data["names"] else sha256)[:100]
+        return StreamingResponse(body(), media_type="application/octet-stream",
+                                 headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @app.get("/api/items/{sha256}")
     def api_item(sha256: str, v: Viewer = Depends(require)) -> dict[str, Any]:
@@ -458,12 +655,30 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
 
     # -- annotations -----------------------------------------------------------
 
-    def seconds(what: str, value: str, limit: float) -> float:
+    def seconds(what: str, value: str, limit: float, clock_start: datetime | None = None) -> float:
+        """Seconds into the file, from ``12.5`` or, when the recording's clock is known, a clock time
+        ``14:03:07`` (read as the first such time within the recording)."""
+        m = CLOCK_RE.match(value.strip())
+        if m and clock_start is not None:
+            h, mi, sec = int(m.group(1)), int(m.group(2)), float(m.group(3) or 0)
+            if h > 23 or mi > 59 or sec >= 60:
+                raise FormError(422, f"The {what} time {value[:20]!r} is not a clock time: write it like 14:03:07.")
+            of_day = h * 3600 + mi * 60 + sec
+            start_of_day = clock_start.hour * 3600 + clock_start.minute * 60 + clock_start.second \
+                + clock_start.microsecond / 1e6
+            t = (of_day - start_of_day) % 86400
+            if t > limit:
+                raise FormError(422, f"The {what} time {value[:20]!r} is outside this recording, which runs from "
+                                f"{clock_start.strftime('%H:%M:%S')} for {limit:.1f} s.")
+            return round(t, 2)
+        if m:
+            raise FormError(422, f"This recording has no clock from its overlay: give the {what} time in seconds "
+                            "into the file, like 12.5.")
         try:
             t = float(value)
         except ValueError:
-            raise FormError(422, f"The {what} time must be a number of seconds, like 12.5 "
-                            f"(got {value[:20]!r}).") from None
+            raise FormError(422, f"The {what} time must be a number of seconds, like 12.5, or a clock time like "
+                            f"14:03:07 (got {value[:20]!r}).") from None
         if not math.isfinite(t) or not 0 <= t <= limit:
             raise FormError(422, f"The {what} time must be between 0 and {limit:.1f} s, the length of this "
                             f"recording (got {value[:20]!r}).")
@@ -491,33 +706,66 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         form = {"label": label, "start_s": start_s, "end_s": end_s, "note": note, "person": person,
                 "person_role": person_role, "supersedes": supersedes}
         try:
-            return save_annotation(v, sha256, form)
+            saved = save_annotation(v, sha256, form)
+            return RedirectResponse(f"/items/{sha256}?t={saved['start_s']}", status_code=303)
         except FormError as exc:
             status, message = exc.args
             if "text/html" in request.headers.get("accept", ""):  # a browser's form: show it again, as typed
                 return render_item(request, v, sha256, 0.0, form, message, status)
             return JSONResponse({"detail": message}, status_code=status)
 
-    def save_annotation(v: Viewer, sha256: str, form: dict[str, str]) -> Response:
+    @app.post("/api/items/{sha256}/annotations", status_code=201)
+    def api_annotate(request: Request, sha256: str, body: dict[str, Any],
+                     v: Viewer = Depends(require)) -> Response:
+        """Save an annotation in the background (the workspace): ``{"label", "start_s", "end_s", "note",
+        "people": [{"pseudonym", "role"}], "supersedes"}`` with the session's CSRF token in ``X-CSRF-Token``.
+        201 with the annotation; 422 with a sentence; 409 when the same annotation is already saved."""
+        check_csrf(v, request.headers.get("x-csrf-token", ""))
+        known_object(sha256)
+        if v.user.role not in CAN_ANNOTATE:
+            raise HTTPException(status_code=403, detail="Your role cannot annotate.")
+        people = body.get("people") or []
+        if not isinstance(people, list) or not all(isinstance(p, dict) for p in people) or len(people) > 20:
+            return JSONResponse({"detail": "People must be a list of pseudonyms with roles."}, status_code=422)
+        form = {k: str(body.get(k) if body.get(k) is not None else "")[:6000]
+                for k in ("label", "start_s", "end_s", "note", "supersedes")}
+        form["person"], form["person_role"] = "", ""
+        try:
+            saved = save_annotation(v, sha256, form, [{"pseudonym": str(p.get("pseudonym", "")),
+                                                       "role": str(p.get("role", ""))} for p in people],
+                                    refuse_same=True)
+        except FormError as exc:
+            status, message = exc.args
+            return JSONResponse({"detail": message}, status_code=status)
+        return JSONResponse({"annotation": saved, "segments": item_data(sha256)["segments"],
+                             "message": f"Saved as annotation #{saved['id']}."}, status_code=201)
+
+    def save_annotation(v: Viewer, sha256: str, form: dict[str, str],
+                        people_in: list[dict[str, str]] | None = None, refuse_same: bool = False) -> dict[str, Any]:
         label, note, person = form["label"], form["note"], form["person"].strip()
         if label not in TAXONOMY:
             raise FormError(422, "Choose a label from the list.")
         with case.sessions() as s:
             media = s.get(MediaProbe, sha256)
+            rec = s.get(Recording, sha256)
         # nothing may lie outside the recording (a second of slack for rounding); an unprobed item, a day
         limit = min(MAX_DAY_S, float(media.duration_s) + 1.0) if media and media.duration_s else MAX_DAY_S
-        start_s, end_s = seconds("start", form["start_s"], limit), seconds("end", form["end_s"], limit)
+        clock = rec.start_at if rec is not None and rec.source == "overlay" else None
+        start_s, end_s = seconds("start", form["start_s"], limit, clock), seconds("end", form["end_s"], limit, clock)
         if end_s < start_s:
             raise FormError(422, "The end time is before the start time: swap them.")
         if len(note) > 5000:
             raise FormError(422, f"The note has {len(note)} characters; at most 5000 fit: shorten it.")
         people = []
-        if person:
-            if len(person) > 64:
+        for p in ([{"pseudonym": person, "role": form["person_role"]}] if person else []) + (people_in or []):
+            name = p["pseudonym"].strip()
+            if not name:
+                continue
+            if len(name) > 64:
                 raise FormError(422, "A pseudonym has at most 64 characters.")
-            if form["person_role"] not in PERSON_ROLES:
-                raise FormError(422, "The person's role must be victim, perpetrator or witness.")
-            people.append({"pseudonym": person, "role": form["person_role"]})
+            if p["role"] not in PERSON_ROLES:
+                raise FormError(422, f"The role of {name} must be victim, perpetrator or witness.")
+            people.append({"pseudonym": name, "role": p["role"]})
         sup = annotation_id(form["supersedes"])
         with case.sessions() as s:
             if sup is not None:
@@ -532,9 +780,12 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                 Annotation.sha256 == sha256, Annotation.author == v.name, Annotation.label == label,
                 Annotation.start_s == start_s, Annotation.end_s == end_s, Annotation.note == note,
                 Annotation.supersedes.is_(None) if sup is None else Annotation.supersedes == sup)).all()
-            if any(x.people == people for x in same):
+            twin = next((x for x in same if x.people == people), None)
+            if twin is not None:
                 # the same form sent again (a retry after a reset or a 500, a double click): saved once
-                return RedirectResponse(f"/items/{sha256}?t={start_s}", status_code=303)
+                if refuse_same:
+                    raise FormError(409, f"This annotation is already saved as #{twin.id}: nothing was added.")
+                return {"id": twin.id, "start_s": twin.start_s, "end_s": twin.end_s, "label": twin.label}
             a = Annotation(sha256=sha256, start_s=start_s, end_s=end_s, label=label, people=people,
                            note=note, author=v.name, created_at=now(), supersedes=sup)
             s.add(a)
@@ -542,8 +793,92 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             s.log(v.name, "annotate", sha256, lambda: {
                 "annotation": a.id, "label": label, "start_s": start_s, "end_s": end_s, "supersedes": sup,
                 "note_sha256": hashlib.sha256(note.encode()).hexdigest()})
+            # the flagged segments it overlaps are now annotated (each its own review row and signed event)
+            overlapping = list(s.scalars(select(Segment).where(Segment.sha256 == sha256, Segment.start_s < end_s + 0.05,
+                                                               Segment.end_s > start_s - 0.05)))
+            states = latest_states(s, [g.id for g in overlapping])
+            for g in overlapping:
+                if states.get(g.id, {}).get("state") not in (rv.ANNOTATED, rv.CONFIRMED, rv.DISPUTED):
+                    add_review(s, v, g, rv.ANNOTATED, "")
             s.commit()
-        return RedirectResponse(f"/items/{sha256}?t={start_s}", status_code=303)
+            return {"id": a.id, "start_s": start_s, "end_s": end_s, "label": label, "people": people,
+                    "note": note, "author": v.name}
+
+    def add_review(s: Any, v: Viewer, g: Segment, state: str, note: str) -> Review:
+        r = Review(sha256=g.sha256, segment_id=g.id, state=state, author=v.name, created_at=now(), note=note)
+        s.add(r)
+        s.log(v.name, "review", g.sha256, lambda: {"review": r.id, "segment": g.id, "state": state,
+                                                   "start_s": g.start_s, "end_s": g.end_s,
+                                                   "note_sha256": hashlib.sha256(note.encode()).hexdigest()})
+        return r
+
+    @app.post("/api/segments/{segment_id}/review")
+    def api_review(request: Request, segment_id: int, body: dict[str, Any],
+                   v: Viewer = Depends(require)) -> Response:
+        """Record a segment's review state (``{"state", "note"}``; states in web/review.py), sealed and signed.
+        Confirming or disputing is a second review: it must come from someone other than whoever reviewed the
+        segment before."""
+        check_csrf(v, request.headers.get("x-csrf-token", ""))
+        if v.user.role not in CAN_ANNOTATE:
+            raise HTTPException(status_code=403, detail="Your role cannot record reviews.")
+        state, note = str(body.get("state", "")), str(body.get("note", "") or "")
+        if state not in rv.STATES:
+            return JSONResponse({"detail": f"A review state is one of: {', '.join(rv.STATES)}."}, status_code=422)
+        if len(note) > 2000:
+            return JSONResponse({"detail": "The note has more than 2000 characters: shorten it."}, status_code=422)
+        with case.sessions() as s:
+            g = s.get(Segment, segment_id) if 0 <= segment_id <= MAX_ROW_ID else None
+            if g is None:
+                raise HTTPException(status_code=404, detail="There is no such segment in this case.")
+            before = list(s.scalars(select(Review).where(Review.segment_id == g.id).order_by(Review.id)))
+            if state in (rv.CONFIRMED, rv.DISPUTED):
+                first = [r for r in before if r.state not in (rv.CONFIRMED, rv.DISPUTED)]
+                if not first:
+                    return JSONResponse({"detail": "Nobody has reviewed this segment yet: there is nothing to "
+                                         "confirm or dispute."}, status_code=422)
+                if all(r.author == v.name for r in first):
+                    return JSONResponse({"detail": "A second review must come from someone else: you reviewed "
+                                         "this segment yourself."}, status_code=422)
+            if before and before[-1].state == state and before[-1].author == v.name and before[-1].note == note:
+                return JSONResponse({"review": before[-1].id, "state": state, "progress": queue_counts(),
+                                     "message": f"Already recorded: {state}."})
+            r = add_review(s, v, g, state, note)
+            s.commit()
+            rid = r.id
+        return JSONResponse({"review": rid, "state": state, "progress": queue_counts(),
+                             "message": f"Recorded: {state}."})
+
+    @app.get("/settings", response_class=HTMLResponse)
+    def settings_page(request: Request, saved: int = 0, v: Viewer = Depends(require)) -> Response:
+        return templates.TemplateResponse(request, "settings.html", {"v": v, "saved": saved,
+                                                                     "title": case.meta.get("title", "")})
+
+    def store_prefs(v: Viewer, changes: dict[str, Any]) -> dict[str, bool]:
+        with case.sessions() as s:
+            row = s.get(UserPrefs, v.user.id)
+            data = dict(row.data) if row else dict(v.safe)
+            data.update({k: bool(changes[k]) for k in SAFE_KEYS if k in changes})
+            if row is None:
+                s.add(UserPrefs(user_id=v.user.id, data=data))
+            else:
+                row.data = data
+            s.commit()
+        return {k: bool(data.get(k)) for k in SAFE_KEYS}
+
+    @app.post("/settings")
+    def settings_form(request: Request, csrf: Annotated[str, Form()], blur: Annotated[str, Form()] = "",
+                      grey: Annotated[str, Form()] = "", mute: Annotated[str, Form()] = "",
+                      v: Viewer = Depends(require)) -> Response:
+        check_csrf(v, csrf)
+        store_prefs(v, {"blur": blur == "1", "grey": grey == "1", "mute": mute == "1"})
+        return RedirectResponse("/settings?saved=1", status_code=303)
+
+    @app.post("/api/prefs")
+    def api_prefs(request: Request, body: dict[str, Any], v: Viewer = Depends(require)) -> dict[str, Any]:
+        """Safe viewing, each part on its own: ``{"blur": true, "grey": false, "mute": true}``; remembered for
+        the user (every page, thumbnail and contact sheet follows it)."""
+        check_csrf(v, request.headers.get("x-csrf-token", ""))
+        return {"safe": store_prefs(v, {k: body[k] for k in SAFE_KEYS if k in body})}
 
     @app.post("/settings/safe-viewing")
     def safe_viewing(csrf: Annotated[str, Form()], on: Annotated[str, Form()],
@@ -554,6 +889,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             assert u is not None
             u.safe_viewing = on == "1"
             s.commit()
+        store_prefs(v, dict.fromkeys(SAFE_KEYS, on == "1"))
         return RedirectResponse("/", status_code=303)
 
     # -- search and timeline ---------------------------------------------------

@@ -1,53 +1,326 @@
-// Review workspace behaviour: safe viewing toggle, segment jumps, keyboard shortcuts, break reminder.
+// The review app's behaviour: keys, the workspace (player, strip, transcript, background saves), safe viewing.
 (function () {
   "use strict";
+  const $ = id => document.getElementById(id);
+  const csrf = document.body.dataset.csrf || "";
+  const typing = el => el && (["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName) || el.isContentEditable);
   const REMINDER_MS = 45 * 60 * 1000;
   const started = Number(sessionStorage.getItem("custodes-started") || Date.now());
   sessionStorage.setItem("custodes-started", String(started));
-  const reminder = document.getElementById("break-reminder");
+  const reminder = $("break-reminder");
   if (reminder) {
-    const show = () => { reminder.hidden = false; };
     const left = REMINDER_MS - (Date.now() - started);
-    if (left <= 0) show(); else setTimeout(show, left);
+    setTimeout(() => { reminder.hidden = false; }, Math.max(0, left));
   }
-  // segment marks: positioned from data attributes (the CSP forbids inline style attributes)
+  const help = $("help");
+  const toggleHelp = show => { if (help) help.hidden = show === undefined ? !help.hidden : !show; };
+  if ($("help-button")) $("help-button").addEventListener("click", () => toggleHelp());
+  // widths from data attributes: the CSP forbids inline style attributes
+  document.querySelectorAll(".progress .fill").forEach(f => { f.style.width = f.dataset.width + "%"; });
   document.querySelectorAll("#segment-track .mark").forEach(m => {
-    m.style.left = m.dataset.left + "%";
-    m.style.width = m.dataset.width + "%";
+    m.style.left = m.dataset.left + "%"; m.style.width = m.dataset.width + "%";
   });
-  const video = document.getElementById("player");
-  if (!video) return;
-  const box = document.getElementById("player-box");
-  const unblur = document.getElementById("unblur");
-  const segs = Array.from(document.querySelectorAll("a.seek.seg")).map(a => Number(a.dataset.t));
-  const seek = t => { video.currentTime = t; };
-  video.addEventListener("loadedmetadata", () => { const t = Number(video.dataset.start || 0); if (t) seek(t); });
-  unblur.addEventListener("click", () => {
-    const safe = box.classList.toggle("safe");
-    video.muted = safe;
-    unblur.textContent = safe ? "Unblur and show colour" : "Blur";
-  });
-  document.querySelectorAll("a.seek").forEach(a => a.addEventListener("click", e => {
-    e.preventDefault(); seek(Number(a.dataset.t));
-  }));
-  const nextSegment = () => {
-    const t = segs.find(s => s > video.currentTime + 0.5);
-    if (t !== undefined) seek(t); else if (segs.length) seek(segs[0]);
+  const post = (url, body) => fetch(url, {
+    method: "POST", headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept": "application/json"},
+    body: JSON.stringify(body), credentials: "same-origin"
+  }).then(r => r.json().catch(() => ({detail: "The server sent no answer: try again."})).then(j => ({ok: r.ok, status: r.status, j})));
+  // hold-to-reveal (r or the button): no blur or grey while held
+  const reveal = on => {
+    document.body.classList.toggle("revealed", on);
+    if ($("reveal-note")) $("reveal-note").hidden = !on;
   };
-  document.getElementById("next-segment").addEventListener("click", nextSegment);
-  let marking = false;
-  const mark = () => {
-    const start = document.getElementById("start_s"), end = document.getElementById("end_s");
-    if (!start || !end) return;
-    const t = Math.round(video.currentTime * 10) / 10;
-    if (!marking) { start.value = t; end.value = t; } else { end.value = Math.max(t, Number(start.value)); }
-    marking = !marking;
+  if ($("reveal")) {
+    const b = $("reveal");
+    b.addEventListener("pointerdown", () => reveal(true));
+    ["pointerup", "pointerleave", "blur"].forEach(e => b.addEventListener(e, () => reveal(false)));
+  }
+  // the queue page: j/k move, Enter opens
+  const rows = Array.from(document.querySelectorAll("#queue-table tbody tr[data-href]"));
+  let row = -1;
+  const focusRow = i => {
+    if (!rows.length) return;
+    row = Math.max(0, Math.min(rows.length - 1, i));
+    rows.forEach((r, k) => r.classList.toggle("focus", k === row));
+    rows[row].scrollIntoView({block: "nearest"});
   };
-  document.getElementById("mark").addEventListener("click", mark);
+  const video = $("player");
+  const ws = $("workspace");
+  const keys = {};
   document.addEventListener("keydown", e => {
-    if (["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName)) return;
-    if (e.key === " ") { e.preventDefault(); if (video.paused) video.play(); else video.pause(); }
-    else if (e.key === "n") nextSegment();
-    else if (e.key === "m") mark();
+    if (e.key === "Escape") { toggleHelp(false); return; }
+    if (typing(document.activeElement)) {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && keys.save) { e.preventDefault(); keys.save(); }
+      return;
+    }
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "?") { e.preventDefault(); toggleHelp(); return; }
+    if (e.key === " " && video) {
+      // one toggle, whatever has focus (a button would also "click" on its keyup)
+      e.preventDefault(); e.stopPropagation();
+      if (video.paused) video.play(); else video.pause();
+      return;
+    }
+    if (rows.length && (e.key === "j" || e.key === "k")) { focusRow(row + (e.key === "j" ? 1 : -1)); return; }
+    if (rows.length && e.key === "Enter" && row >= 0) { location.href = rows[row].dataset.href; return; }
+    const f = keys[e.key];
+    if (f) { e.preventDefault(); f(e); }
+  }, true);
+  document.addEventListener("keyup", e => {
+    if (e.key === " " && video && !typing(document.activeElement)) e.preventDefault();
+    if (e.key === "r") reveal(false);
+  }, true);
+  keys.r = e => { if (!e.repeat) reveal(true); };
+  if (!ws) return;
+  // -- the workspace ------------------------------------------------------------
+  const sha = ws.dataset.sha;
+  const duration = Number(ws.dataset.duration) || 0;
+  let current = ws.dataset.seg ? Number(ws.dataset.seg) : null;
+  let clockStart = null;
+  let strip = null;
+  const status = (text, bad) => {
+    const s = $("status") || $("saved");
+    if (!s) return;
+    s.textContent = text; s.classList.toggle("bad", !!bad);
+  };
+  const fmt = t => { const m = Math.floor(t / 60), s = t - 60 * m; return m + ":" + (s < 10 ? "0" : "") + s.toFixed(1); };
+  const clockAt = t => {
+    if (!clockStart) return "";
+    const d = new Date(clockStart.getTime() + t * 1000);
+    return d.toISOString().slice(0, 19).replace("T", " ");
+  };
+  const tabs = name => {
+    document.querySelectorAll(".tabs button").forEach(b => b.classList.toggle("on", b.dataset.tab === name));
+    document.querySelectorAll(".tab").forEach(p => { p.hidden = p.id !== "tab-" + name; });
+  };
+  document.querySelectorAll(".tabs button").forEach(b => b.addEventListener("click", () => tabs(b.dataset.tab)));
+  keys.g = () => tabs("segments"); keys.t = () => tabs("transcript"); keys.a = () => tabs("annotations");
+  const seek = t => { if (video) video.currentTime = Math.max(0, Math.min(duration || t, t)); };
+  document.addEventListener("click", e => {
+    const a = e.target.closest("a.seek");
+    if (a) { e.preventDefault(); seek(Number(a.dataset.t)); if (a.dataset.segId) setCurrent(Number(a.dataset.segId)); }
+    const li = e.target.closest("li.segment");
+    if (li) setCurrent(Number(li.dataset.segId));
+    const w = e.target.closest("#transcript .w");
+    if (w) seek(Number(w.dataset.t));
   });
+  const setCurrent = id => {
+    current = id;
+    document.querySelectorAll("li.segment").forEach(li => li.classList.toggle("current", Number(li.dataset.segId) === id));
+  };
+  if (!video) return;
+  video.addEventListener("loadedmetadata", () => { const t = Number(video.dataset.start || 0); if (t) seek(t); });
+  video.addEventListener("click", () => { if (video.paused) video.play(); else video.pause(); });
+  const play = $("play");
+  const syncPlay = () => { play.textContent = video.paused ? "▶ Play" : "❚❚ Pause"; };
+  video.addEventListener("play", syncPlay); video.addEventListener("pause", syncPlay);
+  play.addEventListener("click", () => { if (video.paused) video.play(); else video.pause(); });
+  play.addEventListener("keydown", e => { if (e.key === " ") e.preventDefault(); });
+  keys.ArrowLeft = e => seek(video.currentTime - (e.shiftKey ? 1 : 5));
+  keys.ArrowRight = e => seek(video.currentTime + (e.shiftKey ? 1 : 5));
+  // the strip: click anywhere to go there; playhead, ticks, annotation ranges, cuts and the score curve
+  const track = $("segment-track");
+  const pct = t => (duration ? 100 * t / duration : 0) + "%";
+  track.addEventListener("click", e => {
+    if (e.target.closest("a.seek")) return;
+    const r = track.getBoundingClientRect();
+    seek(duration * (e.clientX - r.left) / r.width);
+  });
+  const ticks = $("ticks");
+  if (duration) {
+    const step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600].find(s => duration / s <= 10) || 3600;
+    for (let t = 0; t <= duration; t += step) {
+      const s = document.createElement("span");
+      s.style.left = pct(t); s.textContent = fmt(t).replace(/\.0$/, "");
+      ticks.appendChild(s);
+    }
+  }
+  const drawCurve = () => {
+    const c = $("curve");
+    if (!strip || !c) return;
+    c.width = c.clientWidth; c.height = c.clientHeight;
+    const g = c.getContext("2d");
+    g.clearRect(0, 0, c.width, c.height);
+    if (!strip.curve.length || !duration) return;
+    g.strokeStyle = "#555"; g.lineWidth = 1.5; g.beginPath();
+    strip.curve.forEach(([t, v], i) => {
+      const x = c.width * t / duration, y = c.height - 12 - (c.height - 26) * v;
+      if (i) g.lineTo(x, y); else g.moveTo(x, y);
+    });
+    g.stroke();
+  };
+  window.addEventListener("resize", drawCurve);
+  const drawAnnotations = anns => {
+    const lane = $("ann-lane");
+    lane.textContent = "";
+    anns.filter(a => a.current !== false).forEach(a => {
+      const d = document.createElement("div");
+      d.className = "ann"; d.style.left = pct(a.start_s);
+      d.style.width = "max(3px, " + pct(a.end_s - a.start_s) + ")"; d.title = "#" + a.id + " " + a.label;
+      lane.appendChild(d);
+    });
+  };
+  const wordEls = [];
+  const renderTranscript = tr => {
+    const box = $("transcript");
+    if (!tr.length) return;
+    $("transcript-empty").hidden = true;
+    tr.forEach(seg => {
+      const p = document.createElement("p");
+      p.lang = seg.language || "";
+      const words = seg.words.length ? seg.words : [{start_s: seg.start_s, end_s: seg.end_s, word: seg.text}];
+      words.forEach(w => {
+        const s = document.createElement("span");
+        s.className = "w"; s.dataset.t = w.start_s; s.dataset.end = w.end_s; s.textContent = w.word + " ";
+        p.appendChild(s); wordEls.push(s);
+      });
+      box.appendChild(p);
+    });
+  };
+  fetch("/api/items/" + sha + "/strip", {credentials: "same-origin"}).then(r => r.json()).then(d => {
+    strip = d;
+    clockStart = d.clock_start ? new Date(d.clock_start + "Z") : null;
+    drawCurve(); drawAnnotations(d.annotations); renderTranscript(d.transcript);
+    (d.cuts || []).forEach(c => {
+      const m = document.createElement("div"); m.className = "cutm"; m.style.left = pct(c.t); m.title = "cut at " + c.t + " s";
+      track.appendChild(m);
+    });
+    tick(); showClocks();
+  });
+  let lastWord = null;
+  const tick = () => {
+    const t = video.currentTime;
+    $("playhead").style.left = pct(t);
+    $("time").textContent = fmt(t);
+    $("clock").textContent = clockStart ? "clock " + clockAt(t) : "";
+    const w = wordEls.find(x => t >= Number(x.dataset.t) && t < Number(x.dataset.end));
+    if (w !== lastWord) {
+      if (lastWord) lastWord.classList.remove("now");
+      if (w) { w.classList.add("now"); if (!$("tab-transcript").hidden) w.scrollIntoView({block: "nearest"}); }
+      lastWord = w;
+    }
+  };
+  video.addEventListener("timeupdate", tick);
+  video.addEventListener("seeked", tick);
+  const loop = () => { if (!video.paused) tick(); requestAnimationFrame(loop); };
+  requestAnimationFrame(loop);
+  // next / previous segment across the whole queue
+  const segs = () => Array.from(document.querySelectorAll("li.segment")).map(li => ({
+    id: Number(li.dataset.segId), start: Number(li.dataset.start), end: Number(li.dataset.end)}));
+  const currentSeg = () => {
+    if (current !== null) return current;
+    const t = video.currentTime, s = segs().find(g => t >= g.start && t < g.end);
+    return s ? s.id : (segs()[0] || {}).id;
+  };
+  const go = direction => {
+    const id = currentSeg();
+    if (id === undefined || id === null) { status("This item has no flagged segments."); return Promise.resolve(); }
+    return fetch("/api/queue/neighbour?segment=" + id + "&direction=" + direction, {credentials: "same-origin"})
+      .then(r => r.json()).then(n => {
+        if (!n.segment) { status(direction === "next" ? "That was the last segment in the queue." : "This is the first segment in the queue."); return; }
+        if (n.sha256 === sha) { seek(n.start_s); setCurrent(n.segment); } else location.href = n.url;
+      });
+  };
+  $("next-segment").addEventListener("click", () => go("next"));
+  $("prev-segment").addEventListener("click", () => go("previous"));
+  keys.n = () => go("next"); keys.p = () => go("previous");
+  const setState = (state, then) => {
+    const id = currentSeg();
+    if (id === undefined || id === null) { status("This item has no flagged segments to review."); return; }
+    post("/api/segments/" + id + "/review", {state}).then(({ok, j}) => {
+      if (!ok) { status(j.detail, true); return; }
+      const li = document.querySelector('li.segment[data-seg-id="' + id + '"] .state');
+      if (li) { li.textContent = state; li.className = "state state-" + state.replace(/ /g, "-"); }
+      status(j.message + " " + j.progress.percent + "% of the queue reviewed.");
+      if (then) then();
+    });
+  };
+  if ($("nothing")) {
+    $("nothing").addEventListener("click", () => setState("nothing of concern", () => go("next")));
+    $("second").addEventListener("click", () => setState("second review wanted"));
+    keys.x = () => setState("nothing of concern", () => go("next"));
+    keys.w = () => setState("second review wanted");
+  }
+  // the annotation form: mark in/out, label keys, clock beside file time, background save
+  const form = $("annotate-form");
+  if (!form) return;
+  const start = $("start_s"), end = $("end_s"), label = $("label"), err = $("annotation-error");
+  const range = $("mark-range");
+  const toSeconds = v => {
+    const m = /^(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d+)?))?$/.exec(v.trim());
+    if (m && clockStart) {
+      const day = Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3] || 0);
+      const s0 = clockStart.getUTCHours() * 3600 + clockStart.getUTCMinutes() * 60 + clockStart.getUTCSeconds();
+      return ((day - s0) % 86400 + 86400) % 86400;
+    }
+    return v.trim() === "" ? NaN : Number(v);
+  };
+  const showClocks = () => {
+    const a = toSeconds(start.value), b = toSeconds(end.value);
+    $("start-clock").textContent = isFinite(a) && clockStart ? clockAt(a).slice(11) : "";
+    $("end-clock").textContent = isFinite(b) && clockStart ? clockAt(b).slice(11) : "";
+    if (isFinite(a) && duration) {
+      range.hidden = false;
+      range.style.left = pct(a);
+      range.style.width = pct(Math.max(0, (isFinite(b) ? b : a) - a));
+    } else range.hidden = true;
+  };
+  start.addEventListener("input", showClocks); end.addEventListener("input", showClocks);
+  const r1 = t => String(Math.round(t * 10) / 10);
+  keys.i = () => { start.value = r1(video.currentTime); if (!(toSeconds(end.value) >= video.currentTime)) end.value = start.value; showClocks(); status("Marked in at " + fmt(video.currentTime) + (clockStart ? " (" + clockAt(video.currentTime).slice(11) + ")" : "")); };
+  keys.o = () => { end.value = r1(video.currentTime); if (!isFinite(toSeconds(start.value))) start.value = "0"; showClocks(); status("Marked out at " + fmt(video.currentTime) + (clockStart ? " (" + clockAt(video.currentTime).slice(11) + ")" : "")); };
+  keys.m = () => (isFinite(toSeconds(start.value)) && start.value === end.value ? keys.o() : keys.i());
+  Array.from(label.options).slice(1, 8).forEach((o, k) => {
+    keys[String(k + 1)] = () => { label.value = o.value; tabs("annotations"); status("Label: " + o.value); };
+  });
+  $("add-person").addEventListener("click", () => {
+    const row = form.querySelector(".person-row").cloneNode(true);
+    row.querySelectorAll("input").forEach(i => { i.value = ""; i.removeAttribute("id"); i.name = ""; });
+    row.querySelector("select").name = ""; row.querySelector("select").value = "";
+    $("people").appendChild(row); row.querySelector("input").focus();
+  });
+  const editing = id => {
+    $("supersedes").value = id || ""; $("editing").hidden = !id; $("editing-id").textContent = id ? "#" + id : "";
+  };
+  $("cancel-edit").addEventListener("click", () => editing(null));
+  document.addEventListener("click", e => {
+    const b = e.target.closest("button.edit");
+    if (!b) return;
+    const li = b.closest("li");
+    editing(b.dataset.id); label.value = b.dataset.label; $("note").value = b.dataset.note;
+    start.value = li.dataset.start; end.value = li.dataset.end; showClocks(); tabs("annotations");
+  });
+  const addToList = a => {
+    const ul = $("annotation-list"), none = ul.querySelector("li.none");
+    if (none) none.remove();
+    const li = document.createElement("li");
+    li.dataset.id = a.id; li.dataset.start = a.start_s; li.dataset.end = a.end_s;
+    li.textContent = "#" + a.id + " " + a.label + " " + a.start_s.toFixed(1) + "–" + a.end_s.toFixed(1) + " s by " + a.author +
+      (a.people || []).map(p => " · " + p.role + ": " + p.pseudonym).join("") + (a.note ? " — " + a.note : "");
+    ul.prepend(li);
+    if (a.supersedes) { const old = ul.querySelector('li[data-id="' + a.supersedes + '"]'); if (old) old.classList.add("superseded"); }
+  };
+  let saving = false;
+  const save = () => {
+    if (saving) return;
+    err.hidden = true;
+    const people = Array.from(form.querySelectorAll(".person-row")).map(r => ({
+      pseudonym: r.querySelector("input").value, role: r.querySelector("select").value})).filter(p => p.pseudonym.trim());
+    const body = {label: label.value, start_s: start.value, end_s: end.value, note: $("note").value, people,
+      supersedes: $("supersedes").value || null};
+    saving = true;
+    post("/api/items/" + sha + "/annotations", body).then(({ok, j}) => {
+      saving = false;
+      if (!ok) { err.textContent = j.detail; err.hidden = false; return; }  // the input stays as typed
+      addToList({...j.annotation, supersedes: body.supersedes ? Number(body.supersedes) : null});
+      (strip ? strip.annotations : []).push(j.annotation); if (strip) drawAnnotations(strip.annotations);
+      (j.segments || []).forEach(g => {
+        const st = document.querySelector('li.segment[data-seg-id="' + g.id + '"] .state');
+        if (st) { st.textContent = g.state; st.className = "state state-" + g.state.replace(/ /g, "-"); }
+      });
+      $("saved").textContent = j.message; status(j.message);
+      label.value = ""; $("note").value = ""; editing(null);
+    }).catch(() => { saving = false; err.textContent = "The server could not be reached: nothing was saved. Try again."; err.hidden = false; });
+  };
+  keys.save = save; keys.s = save;
+  form.addEventListener("submit", e => { e.preventDefault(); save(); });
 })();
