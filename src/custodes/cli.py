@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -14,21 +15,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape as _e
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
-from custodes import __version__
+from custodes import __version__, progress
 
 app = typer.Typer(help="Custodes: preserve, inventory and triage footage from places of detention.",
                   no_args_is_help=True, add_completion=False)
@@ -41,13 +30,98 @@ app.add_typer(complaints_app, name="complaints")
 
 console = Console(stderr=True)  # human output on stderr; --json documents alone on stdout
 
-CaseArg = Annotated[Path, typer.Argument(help="Case directory")]
+
+def _human_help() -> None:
+    """Help in a person's words: ``N``, ``TEXT``, ``PATH``, ``at least 1`` where Typer would print Python's
+    types (``<list[str]>``, ``<int range> [x>=1]``) and ``{case_dir}``."""
+    try:
+        from typer import core
+    except ImportError:  # pragma: no cover
+        return
+    base = getattr(core, "_TyperParameter", None)
+    if base is None or not hasattr(base, "display_type"):  # another Typer: its own help is left as it is
+        return
+
+    def label(annotation: Any) -> str:
+        import typing
+
+        if typing.get_origin(annotation) in (list, tuple):
+            args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+            return label(args[0]) if args else "TEXT"
+        if isinstance(annotation, type):
+            if issubclass(annotation, bool):
+                return ""
+            if issubclass(annotation, int):
+                return "N"
+            if issubclass(annotation, float):
+                return "NUMBER"
+            if issubclass(annotation, os.PathLike):
+                return "PATH"
+        return "TEXT"
+
+    def display_type(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "metavar", None) is not None:
+            # an argument's metavar is its name in the help already
+            return None if self.param_type_name == "argument" else str(self.metavar)
+        if getattr(self, "is_flag", False):
+            return None
+        desc = self.type_descriptor
+        if desc.is_choice and desc.choices:
+            return "|".join(str(getattr(c, "value", c)) for c in desc.choices)
+        return label(desc.annotation) or None
+
+    def number_range(self: Any) -> str | None:
+        lo, hi = getattr(self, "min", None), getattr(self, "max", None)
+        if lo is None and hi is None:
+            return None
+        if lo is None:
+            return f"at most {hi}"
+        return f"at least {lo}" if hi is None else f"{lo} to {hi}"
+
+    def usage_name(self: Any) -> str:
+        name = str(self.display_name_raw)
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    for cls in (base, getattr(core, "TyperArgument", base), getattr(core, "TyperOption", base)):
+        cls.display_type = display_type  # type: ignore[attr-defined]
+        if hasattr(cls, "_get_number_range_help_str"):
+            cls._get_number_range_help_str = number_range  # type: ignore[attr-defined]
+    opt = getattr(core, "TyperOption", None)
+    if opt is not None and "display_type_rich" in vars(opt):
+        def option_type(self: Any, ctx: Any) -> str | None:
+            return display_type(self, ctx)
+
+        opt.display_type_rich = option_type  # type: ignore[attr-defined]
+    arg = getattr(core, "TyperArgument", None)
+    if arg is not None and hasattr(arg, "_usage_display_name"):
+        arg._usage_display_name = usage_name  # type: ignore[attr-defined]
+        arg.display_name_raw = property(  # type: ignore[attr-defined]
+            lambda self: str(self.metavar) if self.metavar is not None else str(self.name).upper())
+
+
+_human_help()
+
+CaseArg = Annotated[Path, typer.Argument(help="Case directory", metavar="CASE")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout")]
 ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who does this (default: $CUSTODES_ACTOR or login)")]
 
 
+def _finite(doc: Any) -> Any:
+    """``doc`` with every NaN and infinity as null: JSON has no such numbers, and strict parsers refuse them."""
+    if isinstance(doc, float):
+        return doc if math.isfinite(doc) else None
+    if isinstance(doc, dict):
+        return {k: _finite(v) for k, v in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [_finite(v) for v in doc]
+    return doc
+
+
 def _print_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n")
+    """The one way every ``--json`` prints: strict JSON (no NaN/Infinity), dates and paths as strings."""
+    doc = _finite(json.loads(json.dumps(doc, default=str)))  # numpy floats, dates, paths: plain values first
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 def _n(text: Any) -> str:
@@ -167,18 +241,17 @@ def migrate_cmd(case_dir: CaseArg,
     from custodes.store.transfer import migrate_database
 
     case = _open(case_dir)
-    with Progress(TextColumn("copying rows"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, disable=as_json) as prog:
-        task = prog.add_task("rows", total=None)
+    with progress.board(console, as_json) as b:
+        task = b.task("copying rows", "rows")
 
-        def progress(what: str, n: int) -> None:
+        def on_rows(what: str, n: int) -> None:
             if what == "total":
-                prog.update(task, total=n)
+                task.set_total(n)
             else:
-                prog.advance(task, n)
+                task.advance(n)
 
         try:
-            res = migrate_database(case, to, _actor(actor), progress)
+            res = migrate_database(case, to, _actor(actor), on_rows)
         except CaseError as exc:
             _fail(str(exc))
     if as_json:
@@ -202,68 +275,18 @@ def _ask_new_passphrase() -> str:
     return value
 
 
-class _AmountColumn(ProgressColumn):
-    """Bytes with speed for copying, a plain count for per-file phases."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._bytes = DownloadColumn()
-        self._speed = TransferSpeedColumn()
-
-    def render(self, task: Task) -> Text:
-        if task.fields.get("unit") == "bytes":
-            return Text.assemble(self._bytes.render(task), " ", self._speed.render(task))
-        return Text(f"{int(task.completed)} {task.fields.get('unit', '')}")
-
-
 @contextmanager
 def _per_video_progress(label: str, quiet: bool) -> Iterator[Callable[[int], None]]:
     """A counting progress line for work done video by video; yields the advance callback."""
-    with Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed} videos"), TimeElapsedColumn(),
-                  console=console, disable=quiet) as prog:
-        task = prog.add_task(label, total=None)
-        yield lambda n: prog.advance(task, n)
+    with progress.counting(console, label, "videos", quiet) as advance:
+        yield advance
 
 
 @contextmanager
 def _footage_progress(label: str, quiet: bool) -> Iterator[Callable[[str, float], None]]:
-    """A progress bar in minutes of footage; yields the callback ("total", s) / ("advance", s)."""
-    with Progress(SpinnerColumn(), TextColumn(label), BarColumn(), TextColumn("{task.fields[done]}"),
-                  TimeElapsedColumn(), console=console, disable=quiet) as prog:
-        task = prog.add_task(label, total=None, done="")
-
-        def progress(kind: str, n: float) -> None:
-            if kind == "total":
-                prog.update(task, total=max(n, 1e-9))
-            else:
-                prog.advance(task, n)
-                t = prog.tasks[0]
-                prog.update(task, done=f"{t.completed / 60:.1f} of {(t.total or 0) / 60:.1f} min of footage")
-
-        yield progress
-
-
-def run_ingest(case: Any, sources: list[Path], actor: str, note: str, quiet: bool = False) -> Any:
-    from custodes.ingest.pipeline import Ingestor
-
-    total = 0
-    for p, st, _ in Ingestor.enumerate_sources(sources):
-        if st is not None and not os.path.islink(p):
-            total += st.st_size
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), _AmountColumn(),
-                  TimeElapsedColumn(), console=console, disable=quiet, transient=False) as prog:
-        t_bytes = prog.add_task("hashing + storing", total=total, unit="bytes")
-        t_probe = prog.add_task("probing media", total=None, visible=False, unit="files")
-
-        def progress(label: str, n: int) -> None:
-            if label == "bytes":
-                prog.advance(t_bytes, n)
-            elif label == "probe":
-                prog.update(t_probe, visible=True)
-                prog.advance(t_probe, n)
-
-        report = Ingestor(case, actor, note=note, progress=progress).run(sources)
-    return report
+    """Progress in minutes of footage; yields the callback ("total", s) / ("advance", s)."""
+    with progress.footage(console, label, quiet) as cb:
+        yield cb
 
 
 @app.command()
@@ -275,39 +298,22 @@ def ingest(case_dir: CaseArg,
 
     Safe to re-run or resume after a crash: the result is the same store, with no duplicates.
     """
+    from custodes.ingest.summary import SourceMissing, check_sources, ingest_with_progress, print_summary
     from custodes.store.case import CaseError
 
+    try:
+        check_sources(sources)  # before the case is opened: a typo writes nothing anywhere
+    except SourceMissing as exc:
+        _fail(_e(str(exc)))
     case = _open(case_dir)
     try:
-        report = run_ingest(case, sources, _actor(actor), batch_note, quiet=as_json)
-    except CaseError as exc:
-        _fail(str(exc))
+        report = ingest_with_progress(case, sources, _actor(actor), batch_note, console, quiet=as_json)
+    except (CaseError, SourceMissing) as exc:
+        _fail(_e(str(exc)))
     if as_json:
         _print_json(report.as_dict())
         return
-    _print_ingest_summary(report)
-
-
-def _print_ingest_summary(report: Any) -> None:
-    t = Table(title=f"Ingest batch {report.batch_id}", show_header=False)
-    for label, value in [
-        ("files seen", report.files_seen), ("bytes read", f"{report.bytes_read:,}"),
-        ("new objects", report.objects_new), ("exact duplicates (same bytes elsewhere)", report.duplicates),
-        ("already ingested (skipped)", report.already_ingested), ("archives unpacked", report.archives),
-        ("archive members", report.archive_members), ("refused", len(report.refused)),
-        ("media probed", ", ".join(f"{k}: {v}" for k, v in sorted(report.media.items())) or "-"),
-    ]:
-        t.add_row(label, str(value))
-    if report.reconciled_events:
-        t.add_row("ledger events recovered from an interrupted run", str(report.reconciled_events))
-    if report.removed_partials:
-        t.add_row("partial writes removed (interrupted run)", str(report.removed_partials))
-    console.print(t)
-    for r in report.refused:
-        member = f" [{r['member_path']}]" if r["member_path"] else ""
-        console.print(f"[yellow]refused[/] {_n(r['source_path'] + member)}: {_n(r['reason'])}")
-    for m in report.problem_media:
-        console.print(f"[yellow]{m['status']}[/] {_n(m['name'])} ({m['sha256'][:12]}…): {_n(m['reason'])}")
+    print_summary(console, report)
 
 
 @app.command()
@@ -320,10 +326,9 @@ def verify(case_dir: CaseArg,
 
     case = _open(case_dir)
     total = case.store.total_bytes()
-    with Progress(TextColumn("verifying"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=console, disable=as_json) as prog:
-        task = prog.add_task("verify", total=total)
-        rep = verify_case(case, expect_head=expect_head, progress=lambda n: prog.advance(task, n))
+    with progress.board(console, as_json) as b:
+        task = b.task("verifying", progress.BYTES, total=total)
+        rep = verify_case(case, expect_head=expect_head, progress=task.advance)
     if as_json:
         _print_json(rep.as_dict())
     else:
@@ -349,7 +354,7 @@ def recover(case_dir: CaseArg, force: Annotated[bool, typer.Option(
     from custodes.store.recover import recover_case
 
     try:
-        with console.status("Rebuilding the case database from the ledger…"):
+        with progress.step(console, "Rebuilding the case database from the ledger…", as_json):
             rep = recover_case(case_dir, _actor(actor), force=force)
     except CaseError as exc:
         _fail(_e(str(exc)))
@@ -434,40 +439,22 @@ def ledger_show(case_dir: CaseArg, action: Annotated[str | None, typer.Option(he
 
 @app.command()
 def items(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
-    """List stored evidence: each object with its media facts and every place it came from."""
-    from sqlalchemy import select
-
-    from custodes.store.db import EvidenceObject, MediaProbe, Provenance
+    """List stored evidence: each object, what it is (video, redacted copy of …, document …), its media facts
+    and every place it came from."""
+    from custodes.store.inventory import list_items
 
     case = _open(case_dir)
-    with case.sessions() as s:
-        objs = list(s.scalars(select(EvidenceObject).order_by(EvidenceObject.stored_at)))
-        media = {m.sha256: m for m in s.scalars(select(MediaProbe))}
-        prov: dict[str, list[Provenance]] = {}
-        for p in s.scalars(select(Provenance).order_by(Provenance.source_path, Provenance.member_path)):
-            prov.setdefault(p.sha256, []).append(p)
-    docs = []
-    for o in objs:
-        m = media.get(o.sha256)
-        docs.append({
-            "sha256": o.sha256, "size": o.size, "kind": o.kind,
-            "media": None if m is None else {
-                "status": m.status, "reason": m.reason, "container": m.container, "duration_s": m.duration_s,
-                "width": m.width, "height": m.height, "fps": m.fps, "video_codec": m.video_codec,
-                "audio_codec": m.audio_codec, "creation_time": m.creation_time, "tags": m.tags},
-            "copies": [{"source_path": p.source_path, "member_path": p.member_path, "name": p.original_name,
-                        "mtime_ns": p.mtime_ns, "batch": p.batch_id} for p in prov.get(o.sha256, [])],
-        })
+    docs = list_items(case)
     if as_json:
         _print_json(docs)
         return
-    t = Table("sha256", "name", "copies", "status", "duration", "video")
+    t = Table("sha256", "name", "what", "copies", "status", "duration", "video")
     for d in docs:
         m = d["media"] or {}
         video = f"{m.get('width')}x{m.get('height')} {m.get('video_codec')}" if m.get("width") else ""
         dur = f"{m['duration_s']:.1f}s" if m.get("duration_s") else ""
-        names = d["copies"][0]["name"] if d["copies"] else "?"
-        t.add_row(d["sha256"][:12], _n(names), str(len(d["copies"])), m.get("status", d["kind"]), dur, video)
+        t.add_row(d["sha256"][:12], _n(d["name"] or "?"), _n(d["what"]), str(len(d["copies"])),
+                  m.get("status", d["kind"]), dur, video)
     Console().print(t)
 
 
@@ -593,9 +580,14 @@ def queue(case_dir: CaseArg, limit: Annotated[int, typer.Option(help="Top N segm
           as_json: JsonOpt = False) -> None:
     """The ranked review queue: video, start, end, score and the reasons (which signals fired)."""
     from custodes.triage.runner import queue_rows
+    from custodes.triage.status import untriaged
 
     case = _open(case_dir)
     doc = queue_rows(case, limit=limit, min_score=min_score)
+    waiting = untriaged(case)
+    if waiting:
+        console.print(f"[yellow]{len(waiting)} video(s) not triaged yet[/]: run [bold]custodes triage "
+                      f"{_e(str(case.root))}[/] to rank them in the queue.")
     if as_json:
         _print_json(doc)
         return
@@ -777,10 +769,8 @@ def eval_triage(directory: Annotated[Path, typer.Argument(help="Folder with viol
         n = len(collect(directory))
     except (EvalError, OSError) as exc:
         _fail(_why(exc))
-    with Progress(TextColumn("evaluating"), BarColumn(), TextColumn("{task.completed}/{task.total} clips"),
-                  TimeElapsedColumn(), console=console, disable=as_json) as prog:
-        task = prog.add_task("eval", total=n)
-        doc = evaluate(directory, workers=workers, progress=lambda k: prog.advance(task, k))
+    with progress.counting(console, "evaluating", "clips", as_json, total=n) as advance:
+        doc = evaluate(directory, workers=workers, progress=advance)
     if as_json:
         _print_json(doc)
         return
@@ -869,6 +859,7 @@ def serve(case_dir: CaseArg, host: Annotated[str, typer.Option(help="Address to 
     from custodes.web.background import server_config
 
     case = _open(case_dir)
+    _serve_checks(case, host, port)
     if host not in ("127.0.0.1", "localhost", "::1") and not secure_cookies:
         console.print("[yellow]Serving beyond this machine without TLS: put it behind an HTTPS proxy "
                       "(and use --secure-cookies, --trusted-proxy).[/]")
@@ -877,8 +868,39 @@ def serve(case_dir: CaseArg, host: Annotated[str, typer.Option(help="Address to 
     uvicorn.Server(server_config(app, host, port, trusted_proxy)).run()
 
 
+def _serve_checks(case: Any, host: str, port: int) -> None:
+    """What would make a served app useless, said before any URL is printed: no one who can log in, or a port
+    another program holds."""
+    import socket
+
+    from sqlalchemy import func, select
+
+    from custodes.store.db import User
+
+    with case.sessions() as s:
+        users = s.scalar(select(func.count()).select_from(User).where(User.disabled.is_(False))) or 0
+    if not users:
+        _fail(f"no one can log in: this case has no active users. Add one with `custodes user add {case.root} "
+              "NAME --role investigator` (it asks for a password), then run serve again")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        _fail(f"cannot serve on {_e(host)}: {_e(exc.strerror or str(exc))}")
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closed port is free
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            if exc.errno in (98, 48, 10048):  # EADDRINUSE (Linux, macOS, Windows)
+                _fail(f"port {port} on {_e(host)} is in use by another program; stop it or choose another "
+                      "port with --port")
+            _fail(f"cannot serve on {_e(host)}:{port}: {_e(exc.strerror or str(exc))}")
+
+
 @app.command()
-def redact(case_dir: CaseArg, item: Annotated[str, typer.Argument(help="SHA-256 of the item (8+ digits)")],
+def redact(case_dir: CaseArg, item: Annotated[str, typer.Argument(
+               help="The item: its file name (or the end of its path) or its SHA-256 (8+ digits)")],
            faces: Annotated[str, typer.Option("--faces", help="blur, pixelate or solid")] = "blur",
            start: Annotated[float, typer.Option("--from", help="Start (s)")] = 0.0,
            end: Annotated[float | None, typer.Option("--to", help="End (s)")] = None,
@@ -887,12 +909,14 @@ def redact(case_dir: CaseArg, item: Annotated[str, typer.Argument(help="SHA-256 
     """Make a face-redacted copy as a new object linked to its original (the original is never changed)."""
     from custodes.redact.derive import redact_item
     from custodes.redact.faces import RedactionError
+    from custodes.store.inventory import ItemNotFound, resolve
 
     case = _open(case_dir)
     try:
-        with console.status("Redacting faces…"):
-            doc = redact_item(case, item, _actor(actor), faces, start, end, audio)
-    except (RedactionError, OSError) as exc:
+        sha = resolve(case, item)
+        with progress.step(console, f"Redacting faces ({faces}) in {sha[:12]}…", as_json):
+            doc = redact_item(case, sha, _actor(actor), faces, start, end, audio)
+    except (RedactionError, ItemNotFound, OSError) as exc:
         _fail(_why(exc))
     if as_json:
         _print_json(doc)
@@ -904,17 +928,21 @@ def redact(case_dir: CaseArg, item: Annotated[str, typer.Argument(help="SHA-256 
 
 @app.command()
 def export(case_dir: CaseArg, out: Annotated[Path, typer.Option("--out", help="New folder for the package")],
-           items: Annotated[list[str] | None, typer.Option("--items", help="SHA-256 (or 8+ digit prefix); "
-                                                           "repeatable. Default: every video")] = None,
+           items: Annotated[list[str] | None, typer.Option("--items", help="An item's file name (or the end of "
+                                                           "its path) or SHA-256 (8+ digits); repeatable. Default: "
+                                                           "every video", metavar="ITEM")] = None,
            actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Write a case package (originals, manifest, signed ledger slice, report) a court can verify offline."""
     from custodes.export.package import ExportError, export_package
+    from custodes.store.inventory import ItemNotFound, resolve
 
     case = _open(case_dir)
     try:
-        with console.status("Exporting…"):
-            doc = export_package(case, out, _actor(actor), items)
-    except (ExportError, OSError) as exc:
+        chosen = [resolve(case, it) for it in items] if items else None
+        what = f"{len(chosen)} item(s)" if chosen else "every video"
+        with progress.step(console, f"Exporting {what} to {out}…", as_json):
+            doc = export_package(case, out, _actor(actor), chosen)
+    except (ExportError, ItemNotFound, OSError) as exc:
         _fail(_why(exc))
     if as_json:
         _print_json(doc)

@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from custodes.media.synth import ClipSpec, Speech, transcode, write_clip
+from custodes.progress import step
 
 SHIFT_START = datetime(2026, 3, 14, 2, 0, 0)
 DEMO_USER = "demo"
@@ -122,7 +123,7 @@ def build_drive(drive: Path, seconds: int = 60) -> DemoTruth:
 def build_demo(directory: Path, console: Console | None = None, force: bool = False,
                seconds: int = 60) -> tuple[Path, DemoTruth, Any]:
     """Build drive + case; returns (case dir, truth, ingest report)."""
-    from custodes.cli import run_ingest
+    from custodes.ingest.summary import ingest_with_progress
     from custodes.store.case import Case
 
     console = console or Console(stderr=True)
@@ -133,12 +134,13 @@ def build_demo(directory: Path, console: Console | None = None, force: bool = Fa
             if not force:
                 raise RuntimeError(f"{d} already exists; use --force to rebuild the demo")
             _rmtree_readonly(d)
-    with console.status("Generating a synthetic body-camera archive (3 cameras, 1 night shift)…"):
+    with step(console, "Generating a synthetic body-camera archive (3 cameras, 1 night shift)…"):
         truth = build_drive(drive, seconds=seconds)
     (drive.parent / (directory.name + "-truth.json")).write_text(json.dumps(asdict(truth), indent=2) + "\n")
     console.print(f"Synthetic drive written to {drive}")
     case = Case.init(directory, "demo-investigator", title="Demo: B-block, night of 14 March 2026")
-    report = run_ingest(case, [drive], "demo-investigator", "Synthetic drive from source K (demo)")
+    report = ingest_with_progress(case, [drive], "demo-investigator", "Synthetic drive from source K (demo)",
+                                  console)
     _summarise(console, case, report, truth)
     _triage(console, case, truth, drive)
     _timeline(console, case, truth)
@@ -177,7 +179,7 @@ def _speech(console: Console, case: Any) -> None:
     from custodes.search.index import search
     from custodes.search.transcribe import transcribe_case
 
-    with console.status("Transcribing speech (Whisper base, offline; Russian and English)…"):
+    with step(console, "Transcribing speech (Whisper base, offline; Russian and English)…"):
         doc = transcribe_case(case)
     console.print(f"Speech: {doc['segments']} segment(s) in {doc['transcribed']} video(s).")
     for q in ("quiet", "спокойно"):
@@ -190,7 +192,7 @@ def _speech(console: Console, case: Any) -> None:
 def _dupes(console: Console, case: Any) -> None:
     from custodes.dupes.index import clusters, hash_videos
 
-    with console.status("Fingerprinting frames (PDQ) to find near-duplicates…"):
+    with step(console, "Fingerprinting frames (PDQ) to find near-duplicates…"):
         hash_videos(case)
     for c in clusters(case)["clusters"]:
         parts = [f"{', '.join(m['names'])} ({m['relation']}, {m['resolution']}"
@@ -202,7 +204,7 @@ def _dupes(console: Console, case: Any) -> None:
 def _timeline(console: Console, case: Any, truth: DemoTruth) -> None:
     from custodes.timeline.build import build_timeline, read_recordings, write_svg
 
-    with console.status("Reading burnt-in overlays (camera ID, clock) to build per-camera timelines…"):
+    with step(console, "Reading burnt-in overlays (camera ID, clock) to build per-camera timelines…"):
         read_recordings(case)
     doc = build_timeline(case)
     svg = write_svg(doc, case.reports / "timeline.svg")
@@ -228,7 +230,7 @@ def _triage(console: Console, case: Any, truth: DemoTruth, drive: Path) -> None:
 
     from custodes.triage.runner import queue_rows, run_triage
 
-    with console.status("Triage: motion, audio events and the violence model over every video…"):
+    with step(console, "Triage: motion, audio events and the violence model over every video…"):
         rep = run_triage(case, "demo-investigator", workers=2)
     doc = queue_rows(case, limit=5)
     t = Table(title=f"Review queue, top 5 of {rep.segments} segments")
@@ -262,9 +264,9 @@ def _rmtree_readonly(path: Path) -> None:
 
 
 def _summarise(console: Console, case: Any, report: Any, truth: DemoTruth) -> None:
-    from custodes.cli import _print_ingest_summary
+    from custodes.ingest.summary import print_summary
 
-    _print_ingest_summary(report)
+    print_summary(console, report)
     t = Table(title="What the demo drive deliberately contains")
     t.add_column("planted")
     t.add_column("where")
