@@ -40,9 +40,22 @@ from custodes.store.db import AnalysisRun, FrameHash, HashBand, MediaProbe, Prov
 ANALYZER = "pdq"  # frame hashes and the TMK video fingerprint are made in one decoding pass
 FRAME_MATCH_BITS = 31
 NVIEWS = len(pdq.VIEWS)
+# A fifth, virtual view: the 64 lowest-frequency bits of the whole view's PDQ (its 8×8 corner of DCT
+# coefficients). They survive a few degrees of rotation and a filmed screen's perspective, where the whole
+# 256 bits do not (3° turns ~50 bits); alone they also pair other moments of one camera, which the
+# verification then refuses. Candidates: the lowest 6×6 of them as two 18-bit bands, and a pair of
+# videos needs COARSE_MIN_HITS shared band values (chance pairs would otherwise grow with the square of
+# the archive).
+COARSE = NVIEWS
+_II, _JJ = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
+COARSE_BITS = (255 - (_II * 16 + _JJ)[:8, :8]).ravel()  # pdqhash writes the DCT's low corner last
+COARSE_KEY_BITS = (255 - (_II * 16 + _JJ)[:6, :6]).ravel()
+COARSE_MATCH_BITS = 10  # of 64
+COARSE_MIN_HITS = 3
 # view pairs the candidate search joins (unordered), and what each says about the two pictures
 VIEW_PAIRS = {(0, 0): "same framing", (0, 1): "mirrored", (0, 2): "one is the centre 80 % of the other",
-              (0, 3): "one is the centre 60 % of the other", (3, 3): "same centre (edges differ)"}
+              (0, 3): "one is the centre 60 % of the other", (3, 3): "same centre (edges differ)",
+              (COARSE, COARSE): "same coarse picture (rotated, perspective or filmed off a screen)"}
 MAX_BUCKET_VIDEOS = 64  # a band value more videos share than this is a stop word
 RATES = (1.0, 1.25, 0.8, 1.5, 1 / 1.5, 1.1, 1 / 1.1, 2.0, 0.5)
 MIN_MATCH = 0.5  # share of the shorter video's frames that match at the chosen alignment (then verified)
@@ -133,6 +146,18 @@ class _Video:
     t: np.ndarray  # (n,) seconds
     w: np.ndarray  # (n, NVIEWS, 4) uint64 hash words; views a hash lacks are all zero
     has: np.ndarray  # (NVIEWS,) bool: views present
+    c: np.ndarray  # (n, 4) uint64: the coarse view (64 bits in the first word)
+    ckeys: np.ndarray  # (n, 2) the coarse view's two 18-bit band values
+
+
+def _video(t: np.ndarray, words: np.ndarray, has: np.ndarray) -> _Video:
+    bits = np.unpackbits(words[:, 0, :].astype(">u8").view(np.uint8).reshape(len(t), 32), axis=1)
+    c = np.zeros((len(t), 4), np.uint64)
+    c[:, 0] = np.ascontiguousarray(np.packbits(bits[:, COARSE_BITS], axis=1)).view(">u8").astype(np.uint64)[:, 0]
+    kb = bits[:, COARSE_KEY_BITS].astype(np.uint64)
+    weights = np.uint64(1) << np.arange(17, -1, -1, dtype=np.uint64)
+    ckeys = np.stack([(kb[:, :18] * weights).sum(1), (kb[:, 18:] * weights).sum(1)], axis=1).astype(np.uint64)
+    return _Video(t, words, has, c, ckeys)
 
 
 def _load(case: Case, shas: set[str] | None = None) -> dict[str, _Video]:
@@ -153,7 +178,7 @@ def _load(case: Case, shas: set[str] | None = None) -> dict[str, _Video]:
         for i, h in enumerate(hs):
             buf[i, :nv * pdq.HASH_BYTES] = np.frombuffer(h[:nv * pdq.HASH_BYTES], np.uint8)
         words = buf.view(">u8").astype(np.uint64).reshape(len(hs), NVIEWS, 4)
-        out[sha] = _Video(np.asarray(ts, dtype=np.float64), words, np.arange(NVIEWS) < nv)
+        out[sha] = _video(np.asarray(ts, dtype=np.float64), words, np.arange(NVIEWS) < nv)
     return out
 
 
@@ -171,6 +196,11 @@ def candidate_pairs(videos: dict[str, _Video]) -> dict[tuple[str, str], set[tupl
             keys.append(k)
             vids.append(np.full(len(k), vi, np.int32))
             views.append(np.full(len(k), vw, np.int8))
+        ck = np.unique(((np.arange(2, dtype=np.uint64) + np.uint64(pdq.BANDS))[None, :] << np.uint64(32)
+                        | v.ckeys).ravel())
+        keys.append(ck)
+        vids.append(np.full(len(ck), vi, np.int32))
+        views.append(np.full(len(ck), COARSE, np.int8))
     if not keys:
         return {}
     key, vid, view = np.concatenate(keys), np.concatenate(vids), np.concatenate(views)
@@ -183,7 +213,7 @@ def candidate_pairs(videos: dict[str, _Video]) -> dict[tuple[str, str], set[tupl
     nvid = np.bincount(bucket, weights=first_of_video)[bucket]
     keep = (nvid >= 2) & (nvid <= MAX_BUCKET_VIDEOS)
     key, vid, view = key[keep], vid[keep], view[keep]
-    allowed = np.zeros((NVIEWS, NVIEWS), bool)
+    allowed = np.zeros((NVIEWS + 1, NVIEWS + 1), bool)
     for x, y in VIEW_PAIRS:
         allowed[x, y] = allowed[y, x] = True
     found: list[np.ndarray] = []
@@ -199,13 +229,16 @@ def candidate_pairs(videos: dict[str, _Video]) -> dict[tuple[str, str], set[tupl
         lo = vid[i] < vid[j]
         va, vb = np.where(lo, vid[i], vid[j]), np.where(lo, vid[j], vid[i])
         wa, wb = np.where(lo, view[i], view[j]), np.where(lo, view[j], view[i])
-        found.append(((va.astype(np.int64) * len(shas) + vb) * NVIEWS + wa) * NVIEWS + wb)
+        found.append(((va.astype(np.int64) * len(shas) + vb) * (NVIEWS + 1) + wa) * (NVIEWS + 1) + wb)
         step += 1
     out: dict[tuple[str, str], set[tuple[int, int]]] = defaultdict(set)
     if found:
-        for code in np.unique(np.concatenate(found)).tolist():
-            code, wb_ = divmod(code, NVIEWS)
-            code, wa_ = divmod(code, NVIEWS)
+        codes, hits = np.unique(np.concatenate(found), return_counts=True)
+        for code, n in zip(codes.tolist(), hits.tolist(), strict=True):
+            code, wb_ = divmod(code, NVIEWS + 1)
+            code, wa_ = divmod(code, NVIEWS + 1)
+            if wa_ == COARSE and n < COARSE_MIN_HITS:
+                continue
             a_, b_ = divmod(code, len(shas))
             out[(shas[a_], shas[b_])].add((wa_, wb_))
     return out
@@ -221,7 +254,8 @@ class _Align:
     pairs: list[tuple[int, int, int]]  # (i in short, j in long, bits)
 
 
-def _match_at(ts: np.ndarray, tl: np.ndarray, d: np.ndarray, rate: float, offset: float) -> _Align:
+def _match_at(ts: np.ndarray, tl: np.ndarray, d: np.ndarray, rate: float, offset: float,
+              thr: int = FRAME_MATCH_BITS) -> _Align:
     """Share of the short video's frames (inside the long one's span) whose nearest-in-time long frames
     (the nearest or a neighbour: sampling instants differ) match; median distance."""
     mapped = rate * ts + offset
@@ -237,12 +271,15 @@ def _match_at(ts: np.ndarray, tl: np.ndarray, d: np.ndarray, rate: float, offset
     bits = dd[np.arange(len(inside)), best]
     j = cand[np.arange(len(inside)), best]
     pairs = [(int(i), int(jj), int(b)) for i, jj, b in zip(inside, j, bits, strict=True)]
-    return _Align(rate, offset, float((bits <= FRAME_MATCH_BITS).mean()), float(np.median(bits)), len(inside), pairs)
+    return _Align(rate, offset, float((bits <= thr).mean()), float(np.median(bits)), len(inside), pairs)
 
 
 def _align(s: _Video, lv: _Video, vs: int, vl: int) -> tuple[_Align | None, float | None]:
-    d = pdq.hamming(s.w[:, vs, :], lv.w[:, vl, :])
-    ii, jj = np.nonzero(d <= FRAME_MATCH_BITS)
+    if vs == COARSE:
+        d, thr = pdq.hamming(s.c, lv.c), COARSE_MATCH_BITS
+    else:
+        d, thr = pdq.hamming(s.w[:, vs, :], lv.w[:, vl, :]), FRAME_MATCH_BITS
+    ii, jj = np.nonzero(d <= thr)
     if not len(ii):
         return None, None
     best: _Align | None = None
@@ -251,7 +288,7 @@ def _align(s: _Video, lv: _Video, vs: int, vl: int) -> tuple[_Align | None, floa
         bins, counts = np.unique(np.round(off * 4) / 4, return_counts=True)
         for o in bins[np.argsort(-counts)][:3]:
             for fine in (o - 0.125, o, o + 0.125):
-                a = _match_at(s.t, lv.t, d, rate, float(fine))
+                a = _match_at(s.t, lv.t, d, rate, float(fine), thr)
                 if a.inside < MIN_CONTAINED * len(s.t):
                     continue
                 # a speed change must earn its place: clearly better than plain time
@@ -261,20 +298,31 @@ def _align(s: _Video, lv: _Video, vs: int, vl: int) -> tuple[_Align | None, floa
     if best is None:
         return None, None
     # the offset from the matched frames themselves (the vote's bins are a quarter second wide)
-    good = [(i, j) for i, j, b in best.pairs if b <= FRAME_MATCH_BITS]
+    good = [(i, j) for i, j, b in best.pairs if b <= thr]
     if good:
         fine = float(np.median([lv.t[j] - best.rate * s.t[i] for i, j in good]))
-        again = _match_at(s.t, lv.t, d, best.rate, fine)
+        again = _match_at(s.t, lv.t, d, best.rate, fine, thr)
         if (again.match, -again.median) >= (best.match, -best.median) and again.inside >= best.inside:
             best = again
     others = []
     for k in (3.0, 6.0, 10.0, 20.0, 30.0, 60.0):
         for cand in (best.offset - k, best.offset + k):
-            o = _match_at(s.t, lv.t, d, best.rate, cand)
+            o = _match_at(s.t, lv.t, d, best.rate, cand, thr)
             if o.inside >= 3:
                 others.append(o.median)
-    margin = (float(np.median(others)) - best.median) if others else None
+    # in whole-hash bits (the coarse view has 64, not 256)
+    margin = ((float(np.median(others)) - best.median) * (256 // d_bits(vs))) if others else None
     return best, margin
+
+
+def _rank(a: _Align, views: tuple[int, int]) -> tuple[bool, bool, float, float]:
+    """Alignments compared: passing first, then on the full 256 bits before the coarse view, then share and
+    closeness."""
+    return a.match >= MIN_MATCH, views[0] != COARSE, a.match, -a.median / d_bits(views[0])
+
+
+def d_bits(view: int) -> int:
+    return 64 if view == COARSE else 256
 
 
 def _stats(case: Case, shas: set[str]) -> dict[str, dict[str, Any]]:
@@ -341,7 +389,7 @@ def _verify(case: Case, m: Match, dur: dict[str, float], borders: dict[str, list
     fa2 = vf.grab(m.a, ref_a, da, ts2, borders.get(m.a))
     fb = vf.grab(m.b, ref_b, dur[m.b], tl, borders.get(m.b))
     fb2 = vf.grab(m.b, ref_b, dur[m.b], tl2, borders.get(m.b))
-    scale = {0: 1.0, 1: 1.0, 2: pdq.CENTRE[2], 3: pdq.CENTRE[3]}
+    scale = {0: 1.0, 1: 1.0, 2: pdq.CENTRE[2], 3: pdq.CENTRE[3], COARSE: 1.0}
     sa, sb = scale[views[0]], scale[views[1]]
     if views == (3, 3):
         sa = sb = 1.0
@@ -359,16 +407,16 @@ def find_matches(case: Case, verify: bool = True) -> list[Match]:
         s, lv = videos[short], videos[long_]
         best: tuple[_Align, float | None, tuple[int, int]] | None = None
         tried = set()
-        for wx, wy in combos | {(0, 0)}:
+        for wx, wy in combos | {(0, 0), (COARSE, COARSE)}:
             ws, wl = (wx, wy) if short == x else (wy, wx)
             for pair in {(ws, wl), (wl, ws)}:  # a joined view pair may explain either direction
-                if pair in tried or not (s.has[pair[0]] and lv.has[pair[1]]):
+                if pair in tried or not (pair == (COARSE, COARSE) or (s.has[pair[0]] and lv.has[pair[1]])):
                     continue
                 if tuple(sorted(pair)) not in VIEW_PAIRS:
                     continue
                 tried.add(pair)
                 a, margin = _align(s, lv, *pair)
-                if a is not None and (best is None or (a.match, -a.median) > (best[0].match, -best[0].median)):
+                if a is not None and (best is None or _rank(a, pair) > _rank(best[0], best[2])):
                     best = (a, margin, pair)
         if best is None:
             continue
@@ -376,8 +424,9 @@ def find_matches(case: Case, verify: bool = True) -> list[Match]:
         if a.match < MIN_MATCH or (margin is not None and margin < MIN_MARGIN_BITS):
             continue
         name = VIEW_PAIRS[tuple(sorted(views))]  # type: ignore[index]
-        frames = [{"a_t": round(float(s.t[i]), 3), "b_t": round(float(lv.t[j]), 3), "bits": b}
-                  for i, j, b in a.pairs if b <= FRAME_MATCH_BITS]
+        thr = COARSE_MATCH_BITS if views[0] == COARSE else FRAME_MATCH_BITS
+        frames = [{"a_t": round(float(s.t[i]), 3), "b_t": round(float(lv.t[j]), 3), "bits": b,
+                   "of_bits": d_bits(views[0])} for i, j, b in a.pairs if b <= thr]
         m = Match(short, long_, round(a.offset, 2), round(a.match, 3),
                   None if margin is None else round(margin, 1), a.median, round(a.rate, 3), name,
                   frames=frames)
