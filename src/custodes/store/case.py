@@ -145,9 +145,21 @@ def refuse_used_database(url: str) -> None:
         engine.dispose()
 
 
-def migrate(engine: Engine) -> None:
+def _alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    return cfg
+
+
+def known_revisions() -> set[str]:
+    """Every schema revision this version's migrations know (a newer case's is not among them)."""
+    from alembic.script import ScriptDirectory
+
+    return {rev.revision for rev in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+
+
+def migrate(engine: Engine) -> None:
+    cfg = _alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
@@ -348,10 +360,15 @@ class Case:
     def ensure_schema(self) -> None:
         """Bring the schema up to date; a database without one (emptied, or a server database dropped and
         re-created) is refused, never filled with fresh empty tables."""
-        if self.schema_revision() is None:
+        revision = self.schema_revision()
+        if revision is None:
             raise CaseError(f"the case database {public_url(self.db_url)} holds no Custodes tables: it was lost, "
                             "emptied or replaced, and nothing was changed. Restore it from a backup, or rebuild it "
                             f"from the ledger and the stored objects with `custodes recover {self.root}`")
+        if revision not in known_revisions():
+            raise CaseError(f"this case's database is at schema {revision!r}, which Custodes {__version__} does "
+                            "not know: it was made or upgraded by a newer version. Nothing was changed; use that "
+                            "version (or newer) on this case")
         migrate(self.engine)
 
     def schema_revision(self) -> str | None:
