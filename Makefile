@@ -4,10 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
-APT_PACKAGES := espeak-ng festival festvox-ru fonts-dejavu-core libgl1 libglib2.0-0 chromium tesseract-ocr tesseract-ocr-rus libpango-1.0-0 libpangoft2-1.0-0 postgresql \
+APT_PACKAGES := espeak-ng festival festvox-ru fonts-dejavu-core libgl1 libglib2.0-0 chromium tesseract-ocr tesseract-ocr-rus libpango-1.0-0 libpangoft2-1.0-0 postgresql poppler-utils \
 	dosfstools mtools exfatprogs exfat-fuse ntfs-3g e2fsprogs fdisk ewf-tools
 
-.PHONY: demo test bench lint system-deps venv pose clean
+.PHONY: demo test bench lint system-deps venv pose c2pa-reader clean
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -39,12 +39,21 @@ $(POSE_STAMP):
 
 pose: $(POSE_STAMP)
 
+# An independent C2PA reader for the redaction tests (TrustNXT's c2pa-ts, pure TypeScript, not c2pa-rs as
+# behind c2pa-python), from npm; without npm the tests that need it are skipped with a reason
+C2PA_TS := tests/redact/c2pa-ts/node_modules/@trustnxt/c2pa-ts/package.json
+$(C2PA_TS): tests/redact/c2pa-ts/package.json
+	@if command -v npm >/dev/null; then npm install -q --prefix tests/redact/c2pa-ts --ignore-scripts --no-audit \
+	  --no-fund --no-package-lock && touch $@; else echo "npm not found: the c2pa-ts reader tests will be skipped"; fi
+
+c2pa-reader: $(C2PA_TS)
+
 demo: venv
 	$(VENV)/bin/custodes demo demo-case --force
 
 # The suite runs twice: against SQLite (the default) and against a real PostgreSQL server
 # (a throwaway one on a private port, scripts/pg-test-server); CUSTODES_DB makes every case use it.
-test: venv pose
+test: venv pose c2pa-reader
 	@url=$$(scripts/pg-test-server reset) && export PGPASSWORD=custodes CUSTODES_TEST_PG="$$url" && \
 	echo "== test suite on SQLite ==" && $(PY) -m pytest -q && \
 	echo "== the same suite on PostgreSQL ($$url) ==" && CUSTODES_DB="$$url" $(PY) -m pytest -q; \

@@ -21,13 +21,13 @@ entry's signature, and that every original was recorded at ingest. It names each
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
-import html
 import json
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,20 +104,18 @@ def _ledger_slice(case: Case, items: set[str], upto: int) -> list[dict[str, Any]
     return out
 
 
-def _score_svg(points: list[tuple[float, float, float]], duration: float) -> str:
-    w, h = 600, 80
-    if not points or duration <= 0:
-        return ""
-    bars = "".join(f'<rect x="{w * a / duration:.1f}" y="{h - h * v:.1f}" '
-                   f'width="{max(1.0, w * (b - a) / duration):.1f}" height="{h * v:.1f}" '
-                   f'fill="{"#c0392b" if v >= 0.5 else "#7f8c8d"}"/>' for a, b, v in points)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 14}" font-size="10">'
-            f'<rect width="{w}" height="{h}" fill="#f4f4f4"/>{bars}'
-            f'<text x="0" y="{h + 12}">0 s</text><text x="{w}" y="{h + 12}" text-anchor="end">{duration:.0f} s</text>'
-            "</svg>")
+def export_package(case: Case, out: Path, actor: str, items: list[str] | None = None, *,
+                   names: list[str] | None = None, cameras: list[str] | None = None,
+                   since: datetime | None = None, until: datetime | None = None, language: str = "en",
+                   derivatives: bool = True) -> dict[str, Any]:
+    """Write a package of the chosen exhibits: ``items`` (SHA-256 prefixes), ``names`` (file names, ``*``/``?``
+    wildcards, case-insensitive), ``cameras`` and a camera-clock window ``since``..``until`` (a recording that
+    overlaps it). Criteria of different kinds must all hold; none given: every video. Redacted copies of the
+    chosen originals travel with them (``derivatives``) unless they were chosen or left out explicitly."""
+    from custodes.export import strings
 
-
-def export_package(case: Case, out: Path, actor: str, items: list[str] | None = None) -> dict[str, Any]:
+    if language not in strings.LANGUAGES:  # before anything is written
+        raise ExportError(f"the report language must be one of {', '.join(strings.LANGUAGES)}, not {language!r}")
     case.ensure_schema()
     out = out.resolve()
     pending = _unfinished_exports(case, out)
@@ -127,20 +125,10 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
             return finished
         raise ExportError(f"{out} exists and is not empty; export into a new folder")
     with case.sessions() as s:
-        if items:
-            chosen = []
-            for it in items:
-                matches = [sha for (sha,) in s.execute(select(EvidenceObject.sha256).where(
-                    EvidenceObject.sha256.like(f"{it.lower()}%")))] if len(it) >= 8 else []
-                if len(matches) != 1:
-                    raise ExportError(f"item {it!r} matches {len(matches)} objects; give at least 8 hex digits")
-                chosen.append(matches[0])
-        else:
-            chosen = [sha for (sha,) in s.execute(select(MediaProbe.sha256).where(
-                MediaProbe.status.in_(("ok", "damaged"))))]
-        chosen = sorted(set(chosen))
+        chosen = _choose(s, items, names, cameras, since, until, derivatives)
         if not chosen:
-            raise ExportError("nothing to export")
+            raise ExportError("nothing to export: no item matches what was asked for")
+        left_out = _left_out(s, set(chosen), language)
         docs: list[dict[str, Any]] = []
         for sha in chosen:
             obj = s.get(EvidenceObject, sha)
@@ -153,16 +141,24 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                                  .order_by(TranscriptSegment.start_s)))
             scores = [(g.start_s, g.end_s, g.value) for g in s.scalars(
                 select(Signal).where(Signal.sha256 == sha, Signal.kind == "score").order_by(Signal.start_s))]
+            loud = [(g.start_s, g.end_s, g.value) for g in s.scalars(
+                select(Signal).where(Signal.sha256 == sha, Signal.kind == "loudness_db").order_by(Signal.start_s))]
             cuts = list(s.scalars(select(Signal).where(Signal.sha256 == sha, Signal.kind == "scene_cut")
                                   .order_by(Signal.start_s)))
             der = s.get(Derivative, sha)
+            if der is not None and not prov:  # a derivative: named, dated and clocked after its original
+                prov = list(s.scalars(select(Provenance).where(Provenance.sha256 == der.parent_sha256)))
+                rec = rec or s.get(Recording, der.parent_sha256)
+            dur = _duration(s, sha, m, der)
             name = prov[0].original_name if prov else f"{sha}.mp4"
             docs.append({
                 "sha256": sha, "size": obj.size if obj else None, "file": f"originals/{sha}{_ext(name)}",
-                "names": sorted({p.original_name for p in prov}),
-                "origins": [{"source_path": p.source_path, "member_path": p.member_path,
-                             "mtime": datetime.fromtimestamp(p.mtime_ns / 1e9, UTC).isoformat(),
-                             "ledger_seq": p.ledger_seq} for p in prov],
+                "names": sorted({p.original_name if der is None else f"{Path(p.original_name).stem} (redacted)"
+                                 f"{_ext(p.original_name)}" for p in prov}),
+                "origins": [] if der is not None else [
+                    {"source_path": p.source_path, "member_path": p.member_path,
+                     "mtime": datetime.fromtimestamp(p.mtime_ns // 1_000_000_000, UTC).isoformat(),
+                     "ledger_seq": p.ledger_seq} for p in prov],
                 "media": None if m is None else {"status": m.status, "reason": m.reason, "duration_s": m.duration_s,
                                                  "width": m.width, "height": m.height, "fps": m.fps,
                                                  "video_codec": m.video_codec, "creation_time": m.creation_time},
@@ -177,13 +173,16 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                 # where the picture cuts inside the file: an edit, a camera switch or a jump in time
                 "scene_cuts": [{"t_s": c.start_s, "found_by": scene_cuts.found_by(c.data),
                                 "analyzer_version": c.version} for c in cuts],
-                "transcript": [{"start_s": t.start_s, "end_s": t.end_s, "language": t.language, "text": t.text}
+                "transcript": [{"start_s": t.start_s, "end_s": t.end_s, "language": t.language, "text": t.text,
+                                "avg_logprob": t.avg_logprob, "engine": t.version,
+                                **({"translation": tr} if (tr := getattr(t, "translation", None)) else {})}
                                for t in trs],
                 "derived_from": None if der is None else {"original": der.parent_sha256, "kind": der.kind,
                                                           "params": der.params},
-                "_scores": scores,
-                "_sheet": _sheet_html(case.store.media_ref(sha), float(m.duration_s or 0) if m else 0.0),
+                "_scores": scores, "_loudness": loud, "_duration": dur,
+                "_sheet": _sheet_html(case.store.media_ref(sha), dur or 0.0),
             })
+        docs = _in_exhibit_order(docs)
     tmp = out.with_name(out.name + ".part")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -207,27 +206,39 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
     ledger = _ledger_slice(case, set(chosen), upto=intent["seq"])
     # ASCII JSON, one entry a line: no file name with U+2028 or the like can split a line for a reader
     (tmp / "ledger.jsonl").write_text("".join(json.dumps(e) + "\n" for e in ledger), encoding="ascii")
+    from custodes.export import report
     from custodes.timeline.build import build_timeline, write_svg
 
-    write_svg(build_timeline(case), tmp / "timeline.svg")
+    timeline = build_timeline(case)
+    write_svg(timeline, tmp / "timeline.svg")
     items_doc = [{k: v for k, v in d.items() if not k.startswith("_")} for d in docs]
-    (tmp / "items.json").write_text(json.dumps(items_doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    report_html = _report(case, docs, ledger, (tmp / "timeline.svg").read_bytes())
+    (tmp / "items.json").write_text(json.dumps(items_doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+                                    encoding="utf-8")
+    if any((d["derived_from"] or {}).get("params", {}).get("content_credentials") for d in docs):
+        # the case's C2PA CA certificate (public): what a C2PA reader needs to trust the derivatives' signatures
+        ca = case.keyring.root / "c2pa" / "ca.pem"
+        if ca.is_file():
+            (tmp / "credentials").mkdir()
+            shutil.copyfile(ca, tmp / "credentials" / "case-ca.pem")
+    key = case.keyring.load_or_create(actor)
+    exporter_key = fingerprint(key.public_key())
+    created = datetime.now(UTC).replace(microsecond=0)
+    ctx = report.context(case.meta, case.id, docs, ledger, (tmp / "timeline.svg").read_bytes(), actor, exporter_key,
+                         __version__, left_out, timeline.get("gaps") or [], language, created)
+    report_html = report.render(ctx)
     (tmp / "report.html").write_text(report_html, encoding="utf-8")
     pdf = _write_pdf(report_html, tmp / "report.pdf")
-    (tmp / "VERIFY.txt").write_text(
-        "Verify this package offline:\n\n    custodes verify-package THIS_FOLDER\n\n"
-        "or by hand: every file's SHA-256 is listed in manifest.json; manifest.sig is an Ed25519 signature\n"
-        "over manifest.json by the key whose fingerprint is manifest.json's exporter.key, registered in\n"
-        "ledger.jsonl; each original is named by its own SHA-256.\n")
-    files = {}
-    for p in sorted(tmp.rglob("*")):
-        if p.is_file():
-            files[p.relative_to(tmp).as_posix()] = _sha256_file(p)
-    key = case.keyring.load_or_create(actor)
+    (tmp / "VERIFY.txt").write_text(verify_text(case.id, ledger[-1]["hash"], exporter_key, ctx["case_key"]),
+                                    encoding="utf-8")
+    copied = {d["file"]: d["sha256"] for d in docs}  # hashed while copying
+    files = {rel: copied.get(rel) or _sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+             for rel in [p.relative_to(tmp).as_posix()]}
+    # for `sha256sum -c SHA256SUMS` alone: every file but itself and the manifest it is listed in
+    (tmp / "SHA256SUMS").write_text("".join(f"{h}  {rel}\n" for rel, h in files.items()), encoding="ascii")
+    files["SHA256SUMS"] = _sha256_file(tmp / "SHA256SUMS")
     manifest = {"format": FORMAT, "case_id": case.id, "case_title": case.meta.get("title", ""),
-                "created": datetime.now(UTC).isoformat(), "custodes_version": __version__,
-                "exporter": {"actor": actor, "key": fingerprint(key.public_key())},
+                "created": created.isoformat(), "custodes_version": __version__, "language": language,
+                "exporter": {"actor": actor, "key": exporter_key},
                 "ledger_head": ledger[-1]["hash"], "ledger_entries": len(ledger), "items": chosen, "files": files}
     mbytes = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
     (tmp / "manifest.json").write_bytes(mbytes)
@@ -306,50 +317,187 @@ def _write_pdf(report_html: str, path: Path) -> str:
     return ""
 
 
-def _report(case: Case, docs: list[dict[str, Any]], ledger: list[dict[str, Any]], timeline_svg: bytes) -> str:
-    """The human report, from the package's own data only (the timeline is the package's timeline.svg, shown
-    as an image so nothing in it runs or reaches outside); every field escaped."""
-    e = html.escape
-    rows = []
-    for d in docs:
-        m = d["media"] or {}
+def parse_clock_option(option: str, value: str | None) -> datetime | None:
+    """A camera-clock time as typed ("2026-03-14 02:00", "2026-03-14T02:00:00"); one sentence if it is not."""
+    if value is None or not value.strip():
+        return None
+    try:
+        dt = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ExportError(f"{option} {value!r} is not a time: write it as 2026-03-14 02:00:00") from None
+    return dt.replace(tzinfo=None)
+
+
+def _duration(s: Any, sha: str, m: MediaProbe | None, der: Derivative | None) -> float | None:
+    """The file's duration; a derivative that was never probed: its original's, cut as it was made."""
+    if m is not None and m.duration_s:
+        return float(m.duration_s)
+    if der is None:
+        return None
+    parent = s.get(MediaProbe, der.parent_sha256)
+    if parent is None or not parent.duration_s:
+        return None
+    a = float(der.params.get("from_s") or 0.0)
+    b = der.params.get("to_s")
+    return max(0.0, (float(b) if b is not None else float(parent.duration_s)) - a)
+
+
+def _clock_window(rec: Recording | None, dur: float | None) -> tuple[datetime | None, datetime | None]:
+    if rec is None or rec.start_at is None:
+        return None, None
+    end = rec.end_at or (rec.start_at + timedelta(seconds=dur) if dur else rec.start_at)
+    return rec.start_at, end
+
+
+def _choose(s: Any, items: list[str] | None, names: list[str] | None, cameras: list[str] | None,
+            since: datetime | None, until: datetime | None, derivatives: bool) -> list[str]:
+    """SHA-256s of the chosen exhibits (sorted), with the redacted copies of chosen originals."""
+    videos = {sha for (sha,) in s.execute(select(MediaProbe.sha256).where(MediaProbe.status.in_(("ok", "damaged"))))}
+    derived = {d.sha256: d for d in s.scalars(select(Derivative))}
+    chosen: set[str] | None = None
+    if items:
+        picked = set()
+        for it in items:
+            matches = [sha for (sha,) in s.execute(select(EvidenceObject.sha256).where(
+                EvidenceObject.sha256.like(f"{it.lower()}%")))] if len(it) >= 8 else []
+            if len(matches) != 1:
+                raise ExportError(f"item {it!r} matches {len(matches)} objects; give at least 8 hex digits")
+            picked.add(matches[0])
+        chosen = picked
+    if names:
+        pats = [n.casefold() for n in names]
+        by_name = {p.sha256 for p in s.scalars(select(Provenance))
+                   if any(fnmatch.fnmatchcase(p.original_name.casefold(), x) for x in pats)}
+        if not by_name:
+            raise ExportError(f"no file is named {' or '.join(repr(n) for n in names)} (wildcards * and ? work)")
+        chosen = by_name if chosen is None else chosen & by_name
+    if cameras or since or until:
+        recs = {r.sha256: r for r in s.scalars(select(Recording))}
+        if cameras:
+            known = {r.camera_id for r in recs.values() if r.camera_id}
+            wanted = {c.casefold() for c in cameras}
+            if not any(k.casefold() in wanted for k in known):
+                raise ExportError(f"no recording is from camera {' or '.join(repr(c) for c in cameras)}; cameras "
+                                  f"in this case: {', '.join(sorted(known)) or 'none identified'}")
+        hits = set()
+        for sha, r in recs.items():
+            if cameras and (r.camera_id or "").casefold() not in {c.casefold() for c in cameras}:
+                continue
+            if since or until:
+                m = s.get(MediaProbe, sha)
+                a, b = _clock_window(r, float(m.duration_s) if m and m.duration_s else None)
+                if a is None or b is None or (until and a > until) or (since and b < since):
+                    continue
+            hits.add(sha)
+        chosen = hits if chosen is None else chosen & hits
+    if chosen is None:
+        chosen = set(videos)
+    if derivatives and not items:
+        chosen |= {sha for sha, d in derived.items() if d.parent_sha256 in chosen}
+    return sorted(chosen)
+
+
+def _left_out(s: Any, chosen: set[str], language: str) -> list[dict[str, str]]:
+    """Every object of the case not in the package, with the reason: the report says what it leaves out."""
+    from custodes.export.strings import LEFT_OUT
+
+    why = LEFT_OUT[language]
+    names: dict[str, list[str]] = {}
+    for p in s.scalars(select(Provenance)):
+        names.setdefault(p.sha256, []).append(p.original_name)
+    derived = {d.sha256: d for d in s.scalars(select(Derivative))}
+    out = []
+    for obj in s.scalars(select(EvidenceObject).order_by(EvidenceObject.sha256)):
+        if obj.sha256 in chosen:
+            continue
+        m = s.get(MediaProbe, obj.sha256)
+        der = derived.get(obj.sha256)
+        if der is not None:
+            parent = ", ".join(sorted(set(names.get(der.parent_sha256, [])))) or der.parent_sha256[:12]
+            name = f"{parent} ({der.kind})"
+            reason = why["not_chosen"] if der.parent_sha256 in chosen else why["derivative"]
+        elif obj.kind == "archive":
+            name, reason = ", ".join(sorted(set(names.get(obj.sha256, [])))), why["archive"]
+        else:
+            name = ", ".join(sorted(set(names.get(obj.sha256, [])))) or obj.sha256[:12]
+            if m is None:
+                reason = why["unprobed"]
+            elif m.status in ("ok", "damaged"):
+                reason = why["not_chosen"] + (f"; {why['damaged']}: {m.reason}" if m.status == "damaged" else "")
+            else:
+                reason = why.get(m.status, m.status) + (f": {m.reason}" if m.reason else "")
+        out.append({"name": name or "—", "sha256": obj.sha256, "reason": reason})
+    return out
+
+
+def _in_exhibit_order(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Originals by camera, clock and name; each derivative right after its original."""
+    def key(d: dict[str, Any]) -> tuple[str, str, str, str]:
         rec = d["recording"] or {}
-        segs = "".join(f"<li>{g['start_s']:.0f}–{g['end_s']:.0f} s, score {g['score']:.2f}: "
-                       f"{e('; '.join(g['reasons']))}</li>" for g in d["segments"])
-        anns = "".join(f"<li>{e(a['label'])} {a['start_s']:.1f}–{a['end_s']:.1f} s by {e(a['author'])}: "
-                       f"{e(a['note'])}</li>" for a in d["annotations"])
-        cuts = "".join(f"<li>{c['t_s']:.1f} s" + (" (or in the seconds before: found between keyframes)"
-                                                  if c["found_by"] == "keyframes" else "") + "</li>"
-                       for c in d["scene_cuts"])
-        trs = "".join(f"<li>[{e(str(t['language']))}] {t['start_s']:.1f} s: {e(t['text'])}</li>"
-                      for t in d["transcript"])
-        origins = "".join(f"<li><code>{e(o['source_path'])}{(' ! ' + e(o['member_path'])) if o['member_path'] else ''}"
-                          f"</code> (mtime {e(o['mtime'])})</li>" for o in d["origins"])
-        rows.append(f"""<section><h2>{e(', '.join(d['names']))}</h2>
-<p><code>{d['sha256']}</code> · {d['size']} bytes · {e(str(rec.get('camera') or ''))} {e(str(rec.get('start') or ''))}
-· {m.get('duration_s') or 0:.1f} s · {m.get('width')}x{m.get('height')} {e(str(m.get('video_codec') or ''))}
-· file <code>{e(d['file'])}</code></p>
-<h3>Contact sheet</h3>{d['_sheet']}
-<h3>Triage score over time</h3>{_score_svg(d['_scores'], float(m.get('duration_s') or 0))}
-<h3>Flagged segments</h3><ul>{segs or '<li>none</li>'}</ul>
-<h3>Annotations</h3><ul>{anns or '<li>none</li>'}</ul>
-<h3>Scene cuts inside the file (edits, camera switches, jumps in time)</h3><ul>{cuts or '<li>none found</li>'}</ul>
-<h3>Transcript</h3><ul>{trs or '<li>none</li>'}</ul>
-<h3>Origins</h3><ul>{origins}</ul></section>""")
-    tl = (f'<img alt="camera timeline" style="max-width:100%" '
-          f'src="data:image/svg+xml;base64,{base64.b64encode(timeline_svg).decode()}">')
-    full = sum(1 for x in ledger if not x.get("omitted"))
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Custodes case package</title>
-<style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto;color:#222}}section{{border-top:1px solid #ccc}}
-code{{font-size:.85em;word-break:break-all}}svg{{max-width:100%;height:auto}}
-@page{{size:A4;margin:15mm}}</style></head><body>
-<h1>Case package: {e(case.meta.get('title', ''))}</h1>
-<p>Case {e(case.id)} · exported {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {len(docs)} item(s) ·
-ledger head <code>{e(ledger[-1]['hash'])}</code> ({full} entries in full, {len(ledger) - full} as chain stubs).
-Check it offline with <code>custodes verify-package</code> (see VERIFY.txt).</p>
-<h2>Camera timeline</h2>{tl}
-{''.join(rows)}
-</body></html>
+        return (str(rec.get("camera") or "~"), str(rec.get("start") or "~"), ", ".join(d["names"]), d["sha256"])
+
+    originals = sorted((d for d in docs if not d["derived_from"] or
+                        d["derived_from"]["original"] not in {x["sha256"] for x in docs}), key=key)
+    children: dict[str, list[dict[str, Any]]] = {}
+    for d in docs:
+        if d not in originals:
+            children.setdefault(d["derived_from"]["original"], []).append(d)
+    out = []
+    for d in originals:
+        out.append(d)
+        out.extend(sorted(children.get(d["sha256"], []), key=key))
+    return out
+
+
+def verify_text(case_id: str, head: str, exporter_key: str, case_key: str) -> str:
+    """VERIFY.txt: for a court clerk, with standard tools first."""
+    return f"""HOW TO CHECK THIS PACKAGE
+=========================
+
+Made by Custodes {__version__} (package format {FORMAT}) for case {case_id}.
+
+1. Check every file with a standard tool (no Custodes needed)
+-------------------------------------------------------------
+Open a terminal in this folder and run:
+
+    sha256sum -c SHA256SUMS
+
+(on macOS: shasum -a 256 -c SHA256SUMS). Every line must end in "OK". A line
+with "FAILED" names a file that was changed after export; a "No such file"
+names one that was removed. SHA256SUMS lists every file of the package except
+itself, manifest.json and manifest.sig, which step 2 checks.
+
+Each original in originals/ is named by its own SHA-256: the name is the
+fingerprint of the footage as it was received.
+
+2. Check who made the package and its chain of custody (Custodes)
+-----------------------------------------------------------------
+    custodes verify-package THIS_FOLDER
+
+checks, beyond step 1:
+  - manifest.json lists every file with its SHA-256, and nothing was added
+    (no extra file, link or folder);
+  - manifest.sig is a valid signature over manifest.json by the exporter's key;
+  - that key was registered in the case's ledger and vouched for by the case key;
+  - ledger.jsonl is one unbroken chain: every entry names the one before, every
+    entry about these exhibits is signed, and the chain ends with the signed
+    export of exactly these exhibits;
+  - every original was recorded when it was received (a signed ingest entry),
+    and every redacted copy was recorded as made from its original.
+
+3. Compare these with what the sender told you by another channel
+-----------------------------------------------------------------
+    ledger head       {head}
+    exporter's key    {exporter_key}
+    case key          {case_key or "(see custodes verify-package)"}
+
+    custodes verify-package THIS_FOLDER --expect-head LEDGER_HEAD --expect-key KEY
+
+A package rebuilt by someone else from scratch can be internally sound; only
+these values, received separately, tell it apart.
+
+Redacted copies carry Content Credentials (C2PA) inside the file; a C2PA reader
+trusts their signature once credentials/case-ca.pem is added to its trust list.
 """
 
 
