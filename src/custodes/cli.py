@@ -717,14 +717,22 @@ def search(case_dir: CaseArg, query: Annotated[str, typer.Argument(help="Words t
 
 
 @complaints_app.command("import")
-def complaints_import(case_dir: CaseArg, csv_file: Annotated[Path, typer.Argument(help="Register as CSV")],
+def complaints_import(case_dir: CaseArg, csv_file: Annotated[Path, typer.Argument(
+                          help="Register as CSV (comma-, semicolon- or tab-separated)")],
+                      date_format: Annotated[str | None, typer.Option(
+                          "--date-format", help="How the file writes dates, where they could be read two ways "
+                          "(03/04/2012): DD/MM/YYYY, MM/DD/YYYY … or a strptime pattern such as "
+                          "'%m/%d/%Y %H:%M'")] = None,
                       actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
-    """Import complaints (start/end or date/from/to, facility, unit, person, text; optional camera, ref)."""
+    """Import complaints (start/end or date/from/to, facility, unit, person, text; optional camera, ref).
+
+    Dates like 2026-03-14 02:01 and 14.03.2026 02:01 are read as they stand; dates with slashes only when the
+    file shows their order (25/03/2026), else give --date-format."""
     from custodes.timeline.complaints import ComplaintsError, import_csv
 
     case = _open(case_dir)
     try:
-        doc = import_csv(case, csv_file, _actor(actor))
+        doc = import_csv(case, csv_file, _actor(actor), date_format)
     except (ComplaintsError, OSError) as exc:
         _fail(_why(exc))
     if as_json:
@@ -931,17 +939,29 @@ def export(case_dir: CaseArg, out: Annotated[Path, typer.Option("--out", help="N
            items: Annotated[list[str] | None, typer.Option("--items", help="An item's file name (or the end of "
                                                            "its path) or SHA-256 (8+ digits); repeatable. Default: "
                                                            "every video", metavar="ITEM")] = None,
+           names: Annotated[list[str] | None, typer.Option("--name", help="File name, * and ? as wildcards "
+                                                           "(\"CAM-03*\"); repeatable")] = None,
+           cameras: Annotated[list[str] | None, typer.Option("--camera", help="Camera id; repeatable")] = None,
+           since: Annotated[str | None, typer.Option("--since", help="Camera-clock time, \"2026-03-14 02:00:00\": "
+                                                     "recordings that end after it")] = None,
+           until: Annotated[str | None, typer.Option("--until", help="Camera-clock time: recordings that start "
+                                                     "before it")] = None,
+           language: Annotated[str, typer.Option("--language", help="Report language: en or ru")] = "en",
+           derivatives: Annotated[bool, typer.Option("--derivatives/--no-derivatives", help="Redacted copies of "
+                                                     "the chosen originals travel with them")] = True,
            actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Write a case package (originals, manifest, signed ledger slice, report) a court can verify offline."""
-    from custodes.export.package import ExportError, export_package
+    from custodes.export.package import ExportError, export_package, parse_clock_option
     from custodes.store.inventory import ItemNotFound, resolve
 
     case = _open(case_dir)
     try:
         chosen = [resolve(case, it) for it in items] if items else None
-        what = f"{len(chosen)} item(s)" if chosen else "every video"
+        what = f"{len(chosen)} item(s)" if chosen else "the chosen videos"
         with progress.step(console, f"Exporting {what} to {out}…", as_json):
-            doc = export_package(case, out, _actor(actor), chosen)
+            doc = export_package(case, out, _actor(actor), chosen, names=names, cameras=cameras,
+                                 since=parse_clock_option("--since", since), until=parse_clock_option("--until", until),
+                                 language=language, derivatives=derivatives)
     except (ExportError, ItemNotFound, OSError) as exc:
         _fail(_why(exc))
     if as_json:
