@@ -262,7 +262,7 @@ def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverRepo
 
 def _rebuild_complaints(case: Case, s: Any, e: dict[str, Any], add_object: Any, count: Any,
                         done: set[tuple[str, int]]) -> None:
-    from custodes.timeline.complaints import ComplaintsError, complaint_row, parse_rows
+    from custodes.timeline.complaints import LEGACY, ComplaintsError, complaint_row, parse_rows
 
     sha = e["subject"]
     if not add_object(sha, "file", _when(e)):
@@ -270,7 +270,9 @@ def _rebuild_complaints(case: Case, s: Any, e: dict[str, Any], add_object: Any, 
     with case.store.open(sha) as fh:
         data = fh.read()
     try:
-        rows = parse_rows(data)
+        # read as it was imported: with the format given then; a register imported before formats were recorded
+        # was read day first
+        rows = parse_rows(data, (e.get("details") or {}).get("date_format", LEGACY))
     except ComplaintsError:
         return
     for r in rows:

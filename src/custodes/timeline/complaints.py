@@ -4,13 +4,19 @@ prisoner says something happened is itself evidence.
 
 CSV columns (header row, names case-insensitive): ``start`` and ``end`` (or ``date`` with ``from`` and
 ``to``), ``facility``, ``unit`` (or ``cell``), ``person``, ``text``, optional ``ref`` and ``camera`` (limit
-the check to one camera). Dates: ``2026-03-14 02:01`` or ``14.03.2026 02:01[:SS]``.
+the check to one camera). Comma-, semicolon- or tab-separated (a spreadsheet in much of Europe saves ``;``).
+
+Dates: ``2026-03-14 02:01[:SS]`` and ``14.03.2026 02:01[:SS]`` are read as they stand. A date with slashes is
+read only when its order is certain: ``25/03/2026`` can only be day first, and the file's other dates follow it;
+``03/04/2012`` alone could be 3 April or 4 March, and the import is refused unless a format is given
+(``date_format``: ``DD/MM/YYYY``, ``MM/DD/YYYY``, … or a ``strptime`` pattern such as ``%m/%d/%Y %H:%M``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,16 +29,36 @@ from custodes.timeline.build import EARLIEST, build_timeline, implausible
 
 MAX_BYTES = 20 * 1024 * 1024
 FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
-           "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M")
+           "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M")
+DAY_FIRST = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M")
+MONTH_FIRST = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M")
+# the date orders a person names, for --date-format
+NAMED = {"DD/MM/YYYY": "%d/%m/%Y", "MM/DD/YYYY": "%m/%d/%Y", "YYYY-MM-DD": "%Y-%m-%d", "DD.MM.YYYY": "%d.%m.%Y",
+         "DD-MM-YYYY": "%d-%m-%Y", "MM-DD-YYYY": "%m-%d-%Y", "YYYY/MM/DD": "%Y/%m/%d", "DD/MM/YY": "%d/%m/%y",
+         "MM/DD/YY": "%m/%d/%y"}
+# registers imported before the slash order was checked were read day first: recovery reads them so again
+LEGACY = "legacy-day-first"
+_SLASH = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/\d{2,4}\b")
 
 
 class ComplaintsError(Exception):
     pass
 
 
-def _when(value: str) -> datetime:
+def formats_for(date_format: str | None) -> tuple[str, ...] | None:
+    """The strptime patterns a ``--date-format`` stands for (a date alone gets the times added); None: none given."""
+    if date_format is None or date_format == LEGACY:
+        return None
+    f = NAMED.get(date_format.strip().upper(), date_format.strip())
+    if "%" not in f:
+        raise ComplaintsError(f"--date-format {date_format!r}: give one of {', '.join(NAMED)} or a strptime "
+                              "pattern such as '%m/%d/%Y %H:%M'")
+    return (f,) if "%H" in f else (f"{f} %H:%M:%S", f"{f} %H:%M", f)
+
+
+def _when(value: str, slash: tuple[str, ...] = (), given: tuple[str, ...] | None = None) -> datetime:
     v = " ".join(value.strip().split())
-    for f in FORMATS:
+    for f in given + FORMATS[:4] if given is not None else FORMATS + slash:  # ISO dates read either way
         try:
             t = datetime.strptime(v, f)
         except ValueError:
@@ -40,24 +66,66 @@ def _when(value: str) -> datetime:
         if implausible(t):  # 9999-12-31 is a typo, and a window there would match nothing, ever
             raise ValueError(f"implausible date {value!r} (before {EARLIEST:%Y} or more than a year ahead)")
         return t
+    if given is not None:
+        raise ValueError(f"date/time {value!r} does not match the format given")
     raise ValueError(f"unreadable date/time {value!r} (use 2026-03-14 02:01 or 14.03.2026 02:01)")
 
 
-def parse_rows(data: bytes) -> list[dict[str, Any]]:
+def _slash_order(values: list[str], legacy: bool) -> tuple[str, ...]:
+    """Day or month first for the dates written with slashes, from the dates that can only be read one way."""
+    pairs = [(int(m.group(1)), int(m.group(2))) for v in values if (m := _SLASH.match(v))]
+    if not pairs:
+        return ()
+    if legacy:
+        return DAY_FIRST
+    day_first = [p for p in pairs if p[0] > 12]
+    month_first = [p for p in pairs if p[1] > 12]
+    if day_first and month_first:
+        raise ComplaintsError("the dates with slashes are written both day first and month first (e.g. "
+                              f"{day_first[0][0]}/{day_first[0][1]}/… and {month_first[0][0]}/{month_first[0][1]}/…)"
+                              "; nothing imported. Write them one way, or as 2026-03-14 02:01")
+    if day_first:
+        return DAY_FIRST
+    if month_first:
+        return MONTH_FIRST
+    if all(a == b for a, b in pairs):
+        return DAY_FIRST  # 03/03/2026 reads the same either way
+    a, b = next(p for p in pairs if p[0] != p[1])
+    raise ComplaintsError(f"ambiguous dates: {a:02d}/{b:02d}/… could be {a} {_MONTHS[b]} or {b} {_MONTHS[a]}; "
+                          "nothing imported. Say which with --date-format DD/MM/YYYY or --date-format MM/DD/YYYY")
+
+
+_MONTHS = ["", "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"]
+
+
+def _delimiter(textdata: str) -> str:
+    """The separator of the header row: the one of , ; and tab that it has most of (a comma by default)."""
+    header = textdata.split("\n", 1)[0]
+    counts = {d: header.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def parse_rows(data: bytes, date_format: str | None = None) -> list[dict[str, Any]]:
+    """The register's rows; ``date_format`` (``DD/MM/YYYY``, a strptime pattern …) for dates the file alone
+    leaves ambiguous, or ``LEGACY`` for a register imported before such dates were refused."""
     try:
         textdata = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ComplaintsError(f"not UTF-8 text: {exc}") from exc
-    reader = csv.DictReader(io.StringIO(textdata))
+    given = formats_for(date_format)
+    reader = csv.DictReader(io.StringIO(textdata), delimiter=_delimiter(textdata))
     try:
-        return _read_rows(reader)
+        return _read_rows(reader, given, legacy=date_format == LEGACY)
     except csv.Error as exc:  # a field over the csv module's size limit (often a stray quote mark), a NUL byte
         # line_num counts the lines of the rows read whole: the bad row starts on the next one
         raise ComplaintsError(f"line {reader.line_num + 1}: not a readable CSV row ({exc}); check for an "
                               "unclosed quote mark, fix the file and import it again") from exc
 
 
-def _read_rows(reader: csv.DictReader[str]) -> list[dict[str, Any]]:
+def _read_rows(reader: csv.DictReader[str], given: tuple[str, ...] | None = None,
+               legacy: bool = False) -> list[dict[str, Any]]:
     if not reader.fieldnames:
         raise ComplaintsError("empty file: no header row")
     cols = {c.strip().lower(): c for c in reader.fieldnames if c}
@@ -66,13 +134,16 @@ def _read_rows(reader: csv.DictReader[str]) -> list[dict[str, Any]]:
     if not (has_range or has_day):
         raise ComplaintsError(f"need columns start,end or date,from,to; found {', '.join(cols) or 'none'}")
     rows, errors = [], []
-    for i, raw in enumerate(reader, start=2):  # line numbers as a spreadsheet shows them
-        r = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
+    raws = [{k.strip().lower(): (v or "").strip() for k, v in raw.items() if k} for raw in reader]
+    slash = () if given is not None else _slash_order(
+        [r.get(c, "") for r in raws for c in (("start", "end") if has_range else ("date",))], legacy)
+    for i, r in enumerate(raws, start=2):  # line numbers as a spreadsheet shows them
         try:
             if has_range:
-                start, end = _when(r["start"]), _when(r["end"])
+                start, end = _when(r["start"], slash, given), _when(r["end"], slash, given)
             else:
-                start, end = _when(f"{r['date']} {r['from']}"), _when(f"{r['date']} {r['to']}")
+                start = _when(f"{r['date']} {r['from']}", slash, given)
+                end = _when(f"{r['date']} {r['to']}", slash, given)
             if end < start:
                 raise ValueError("end is before start")
         except ValueError as exc:
@@ -95,13 +166,13 @@ def complaint_row(register_sha256: str, r: dict[str, Any]) -> Complaint:
                      facility=r["facility"], unit=r["unit"], camera=r["camera"], person=r["person"], text=r["text"])
 
 
-def import_csv(case: Case, path: Path, actor: str) -> dict[str, Any]:
+def import_csv(case: Case, path: Path, actor: str, date_format: str | None = None) -> dict[str, Any]:
     """Preserve the register as evidence, then import its rows (all or nothing; re-import is a no-op)."""
     case.ensure_schema()
     if path.stat().st_size > MAX_BYTES:
         raise ComplaintsError(f"{path} is larger than {MAX_BYTES // 1024 // 1024} MB; not a complaints register")
     data = path.read_bytes()
-    rows = parse_rows(data)
+    rows = parse_rows(data, date_format)
     stored = case.store.put_file(path)
     with case.sessions() as s:
         if s.get(EvidenceObject, stored.sha256) is None:
@@ -112,7 +183,8 @@ def import_csv(case: Case, path: Path, actor: str) -> dict[str, Any]:
         s.commit()
     if new:
         case.ledger.append(actor, "complaints.import", stored.sha256,
-                           {"file": str(path.resolve()), "rows": len(new), "size": stored.size})
+                           {"file": str(path.resolve()), "rows": len(new), "size": stored.size,
+                            "date_format": date_format})
     return {"register_sha256": stored.sha256, "imported": len(new), "already_imported": len(rows) - len(new)}
 
 
