@@ -40,25 +40,89 @@ def _plain_pem(key: Any) -> bytes:
                                    serialization.NoEncryption()))
 
 
+def certificate_problems(chain_pem: bytes) -> list[str]:
+    """What a strict X.509 reader (RFC 5280, C2PA 2.1 section 14.5) would reject in a signer chain: leaf first,
+    then its CA. Empty when the chain is fine."""
+    certs = x509.load_pem_x509_certificates(chain_pem)
+    if len(certs) < 2:
+        return ["the chain holds no CA certificate"]
+    leaf, ca = certs[0], certs[1]
+    out = []
+
+    def ext(cert: x509.Certificate, kind: Any) -> Any:
+        try:
+            return cert.extensions.get_extension_for_class(kind)
+        except x509.ExtensionNotFound:
+            return None
+
+    bc, ku, ski = ext(ca, x509.BasicConstraints), ext(ca, x509.KeyUsage), ext(ca, x509.SubjectKeyIdentifier)
+    if bc is None or not bc.critical or not bc.value.ca:
+        out.append("CA: basicConstraints cA=TRUE, critical, is missing")
+    if ku is None or not ku.critical or not ku.value.key_cert_sign:
+        out.append("CA: keyUsage keyCertSign, critical, is missing")
+    if ski is None:
+        out.append("CA: subjectKeyIdentifier is missing (RFC 5280 4.2.1.2: required in every CA certificate)")
+    elif ski.value.digest != x509.SubjectKeyIdentifier.from_public_key(ca.public_key()).digest:
+        out.append("CA: subjectKeyIdentifier is not its key's")
+    bc, ku = ext(leaf, x509.BasicConstraints), ext(leaf, x509.KeyUsage)
+    aki, eku = ext(leaf, x509.AuthorityKeyIdentifier), ext(leaf, x509.ExtendedKeyUsage)
+    if bc is not None and bc.value.ca:
+        out.append("signer: is a CA certificate")
+    if ku is None or not ku.critical or not ku.value.digital_signature or ku.value.key_cert_sign:
+        out.append("signer: keyUsage digitalSignature (only), critical, is missing")
+    if eku is None or x509.ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in eku.value or not (
+            {ExtendedKeyUsageOID.EMAIL_PROTECTION, _DOCUMENT_SIGNING} & set(eku.value)):
+        out.append("signer: extendedKeyUsage emailProtection or documentSigning (and not anyExtendedKeyUsage) "
+                   "is missing")
+    if ext(leaf, x509.SubjectKeyIdentifier) is None:
+        out.append("signer: subjectKeyIdentifier is missing")
+    if aki is None or (ski is not None and aki.value.key_identifier != ski.value.digest):
+        out.append("signer: authorityKeyIdentifier is missing or is not its CA's key identifier")
+    if leaf.issuer != ca.subject:
+        out.append("signer: not issued by the CA that follows it")
+    return out
+
+
+_DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")  # id-kp-documentSigning (RFC 9336)
+
+
 def case_credentials(keys_dir: Path, case_id: str, password: bytes | None = None) -> tuple[bytes, bytes]:
     """(certificate chain PEM, private key PEM) for signing this case's derivatives; made once.
 
     In an encrypted case the key file is encrypted PKCS#8; the plain PEM exists only in memory.
+
+    Cases made before the certificates carried every extension a strict reader asks for (the CA had no
+    subjectKeyIdentifier): their stored pair is retired, not changed — moved to ``keys/c2pa/retired-SERIAL/``,
+    and a new CA and signer are issued for the derivatives made from now on. Derivatives signed before keep
+    their manifests as they are: each manifest carries its own certificate chain, which still verifies its
+    signature. ``ca.pem`` then holds the new CA followed by every retired one, so a recipient who trusts it
+    trusts the derivatives of both.
     """
     d = keys_dir / "c2pa"
     chain_p, key_p = d / "signer-chain.pem", d / "signer.key"
     if chain_p.exists() and key_p.exists():
-        stored = serialization.load_pem_private_key(key_p.read_bytes(), password=password)
-        return chain_p.read_bytes(), _plain_pem(stored)
+        if not certificate_problems(chain_p.read_bytes()):
+            stored = serialization.load_pem_private_key(key_p.read_bytes(), password=password)
+            return chain_p.read_bytes(), _plain_pem(stored)
+        old = x509.load_pem_x509_certificates(chain_p.read_bytes())[-1]
+        retired = d / f"retired-{old.serial_number:x}"[:64]
+        retired.mkdir(mode=0o700, exist_ok=True)
+        for f in ("signer-chain.pem", "signer.key"):
+            os.replace(d / f, retired / f)
+        (retired / "ca.pem").write_bytes(old.public_bytes(serialization.Encoding.PEM))  # that CA alone
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca = (x509.CertificateBuilder().subject_name(_name("Custodes case CA", case_id))
           .issuer_name(_name("Custodes case CA", case_id)).public_key(ca_key.public_key())
           .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
           .not_valid_after(now + datetime.timedelta(days=3650))
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(_ku(False), critical=True).sign(ca_key, hashes.SHA256()))
+          .add_extension(_ku(False), critical=True)
+          .add_extension(ca_ski, critical=False)
+          .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+          .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (x509.CertificateBuilder().subject_name(_name("Custodes derivative signer", case_id))
             .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -67,12 +131,14 @@ def case_credentials(keys_dir: Path, case_id: str, password: bytes | None = None
             .add_extension(_ku(True), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
             .sign(ca_key, hashes.SHA256()))
     chain = cert.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
     key_pem = _plain_pem(key)
     enc = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
-    (d / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    trusted = ca.public_bytes(serialization.Encoding.PEM) + b"".join(
+        r.read_bytes() for r in sorted(d.glob("retired-*/ca.pem")))
+    (d / "ca.pem").write_bytes(trusted)
     chain_p.write_bytes(chain)
     fd = os.open(key_p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
