@@ -939,17 +939,29 @@ def export(case_dir: CaseArg, out: Annotated[Path, typer.Option("--out", help="N
            items: Annotated[list[str] | None, typer.Option("--items", help="An item's file name (or the end of "
                                                            "its path) or SHA-256 (8+ digits); repeatable. Default: "
                                                            "every video", metavar="ITEM")] = None,
+           names: Annotated[list[str] | None, typer.Option("--name", help="File name, * and ? as wildcards "
+                                                           "(\"CAM-03*\"); repeatable")] = None,
+           cameras: Annotated[list[str] | None, typer.Option("--camera", help="Camera id; repeatable")] = None,
+           since: Annotated[str | None, typer.Option("--since", help="Camera-clock time, \"2026-03-14 02:00:00\": "
+                                                     "recordings that end after it")] = None,
+           until: Annotated[str | None, typer.Option("--until", help="Camera-clock time: recordings that start "
+                                                     "before it")] = None,
+           language: Annotated[str, typer.Option("--language", help="Report language: en or ru")] = "en",
+           derivatives: Annotated[bool, typer.Option("--derivatives/--no-derivatives", help="Redacted copies of "
+                                                     "the chosen originals travel with them")] = True,
            actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Write a case package (originals, manifest, signed ledger slice, report) a court can verify offline."""
-    from custodes.export.package import ExportError, export_package
+    from custodes.export.package import ExportError, export_package, parse_clock_option
     from custodes.store.inventory import ItemNotFound, resolve
 
     case = _open(case_dir)
     try:
         chosen = [resolve(case, it) for it in items] if items else None
-        what = f"{len(chosen)} item(s)" if chosen else "every video"
+        what = f"{len(chosen)} item(s)" if chosen else "the chosen videos"
         with progress.step(console, f"Exporting {what} to {out}…", as_json):
-            doc = export_package(case, out, _actor(actor), chosen)
+            doc = export_package(case, out, _actor(actor), chosen, names=names, cameras=cameras,
+                                 since=parse_clock_option("--since", since), until=parse_clock_option("--until", until),
+                                 language=language, derivatives=derivatives)
     except (ExportError, ItemNotFound, OSError) as exc:
         _fail(_why(exc))
     if as_json:
