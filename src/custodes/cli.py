@@ -555,7 +555,7 @@ def pose(case_dir: CaseArg,
 @app.command("analyzers")
 def analyzers_cmd(as_json: JsonOpt = False) -> None:
     """Each analyzer: version, what it produces, what it needs, and whether that is installed."""
-    from custodes.analyze.registry import analyzers
+    from custodes.triage.analyzers import analyzers
 
     docs = [a.as_dict() for a in analyzers()]
     if as_json:

