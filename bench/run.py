@@ -111,6 +111,13 @@ def _print_ingest(results: list[dict]) -> None:
                   "fight-surv clips (many small files).")
 
 
+def _print_export(r: dict) -> None:
+    console.print(f"{r['bench']}: export {r['export_s']} s = {r['export_vs_copy']}x copying the files and "
+                  f"sha256sum ({r['copy_and_sha256sum_s']} s); {r['pdf_pages']} report pages; checked with "
+                  f"sha256sum -c in {r['sha256sum_c_s']} s ({'OK' if r['sha256sum_c_ok'] else 'FAILED'}), "
+                  f"verify-package in {r['verify_package_s']} s ({'OK' if r['verify_package_ok'] else 'FAILED'})")
+
+
 def main() -> int:
     results: list[dict] = []
     triage_results: list[dict] = []
@@ -121,6 +128,7 @@ def main() -> int:
     redact_result: dict | None = None
     scale_result: dict | None = None
     dupes_scale: dict | None = None
+    export_result: dict | None = None
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     only = os.environ.get("CUSTODES_BENCH_ONLY", "")
@@ -131,8 +139,16 @@ def main() -> int:
         (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         if only == "small-files":
             return 0
+    elif only == "export":
+        import export_bench
+
+        with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
+            export_result = export_bench.run(Path(d), FIGHT_SURV)
+        _print_export(export_result)
+        (out / "export.json").write_text(json.dumps(export_result, indent=2) + "\n")
+        return 0
     elif only:
-        console.print(f"[red]CUSTODES_BENCH_ONLY={only!r}: known are 'small-files' and 'ingest'[/]")
+        console.print(f"[red]CUSTODES_BENCH_ONLY={only!r}: known are 'small-files', 'ingest' and 'export'[/]")
         return 2
     with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
         work = Path(d)
@@ -186,6 +202,10 @@ def main() -> int:
 
             with console.status("near-duplicates: precision and recall on fight-surv variants…"):
                 dupes_result = dupes_bench.run(work, FIGHT_SURV)
+            import export_bench
+
+            with console.status("export: a 50-clip package against copying its files…"):
+                export_result = export_bench.run(work, FIGHT_SURV)
         import dupes_scale_bench
 
         with console.status("near-duplicates at archive scale: 10,000 videos of frame hashes…"):
@@ -254,6 +274,8 @@ def main() -> int:
         console.print(f"{dupes_result['bench']}: {dupes_result['videos']} videos, pair precision "
                       f"{dupes_result['pair_precision']}, pair recall {dupes_result['pair_recall']} "
                       f"(hashing {dupes_result['hash_s']} s, clustering {dupes_result['cluster_s']} s)")
+    if export_result:
+        _print_export(export_result)
     if speech_result:
         console.print(f"{speech_result['bench']}: English {speech_result.get('en')}, Russian {speech_result.get('ru')}")
     if web_result:
@@ -278,7 +300,7 @@ def main() -> int:
             console.print(f"  100,000 h of footage on {p['machines']} x {p['cores_each']} cores: "
                           f"{p['hours']} h ({p['days']} days)")
     extra = [r for r in (robustness_result, dupes_result, dupes_scale, speech_result, web_result, redact_result,
-                         scale_result) if r]
+                         scale_result, export_result) if r]
     (out / "results.json").write_text(json.dumps(results + triage_results + extra, indent=2) + "\n")
     return 0
 

@@ -266,3 +266,39 @@ def test_exhibits_chosen_by_name_camera_and_time_window(built, tmp_path):
     assert bad.returncode != 0 and "is not a time" in bad.stderr and "Traceback" not in bad.stderr
     lang = run_cli("export", str(case.root), "--out", str(tmp_path / "c"), "--language", "de")
     assert lang.returncode != 0 and "en, ru" in lang.stderr and "Traceback" not in lang.stderr
+
+
+@pytest.mark.slow
+def test_a_package_of_50_real_clips_checked_elsewhere(fight_surv, tmp_path, tmp_path_factory):
+    """50 real CCTV clips (fight-surv), exported through the CLI, moved to another folder, checked with
+    `sha256sum -c` alone and with verify-package; every original listed whole, pages numbered, images kept."""
+    src = tmp_path / "clips"
+    src.mkdir()
+    clips = sorted((fight_surv / "fight").glob("*.mp4"))[:25] + sorted((fight_surv / "noFight").glob("*.mp4"))[:25]
+    for f in clips:
+        shutil.copy2(f, src / f.name)
+    case = Case.init(tmp_path / "case", "tester", title="50 real clips")
+    Ingestor(case, "tester").run([src])
+    out = tmp_path / "pkg"
+    proc = run_cli("export", str(case.root), "--out", str(out), "--actor", "clerk", "--json")
+    assert proc.returncode == 0, proc.stderr
+    moved = tmp_path_factory.mktemp("court") / "pkg"
+    shutil.move(str(out), moved)
+    ok = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=moved, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    check = run_cli("verify-package", str(moved), "--json")
+    assert check.returncode == 0 and json.loads(check.stdout)["ok"], check.stdout + check.stderr
+    items = json.loads((moved / "manifest.json").read_text())["items"]
+    assert len(items) == 50
+    text = pdf_text(moved / "report.pdf")
+    listed = text[text.rindex("2. List of exhibits"):text.index("Exhibit E1:")].split()
+    assert all(sha in listed for sha in items)
+    n = pdf_pages(moved / "report.pdf")
+    assert n > 50 and f"page 1 of {n}" in pdf_text(moved / "report.pdf", 1)
+    assert f"page {n} of {n}" in pdf_text(moved / "report.pdf", n)
+    for bad in BAD:
+        assert not bad.search(text), bad.pattern
+    pages = artefacts(tmp_path_factory, "report-pages-50-clips")
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(moved / "report.pdf"), str(pages / "page")], check=True)
+    assert len(list(pages.glob("page-*.png"))) == n
+    print(f"report page images: {pages}")
