@@ -150,35 +150,48 @@ class _Video:
     ckeys: np.ndarray  # (n, 2) the coarse view's two 18-bit band values
 
 
-def _video(t: np.ndarray, words: np.ndarray, has: np.ndarray) -> _Video:
-    bits = np.unpackbits(words[:, 0, :].astype(">u8").view(np.uint8).reshape(len(t), 32), axis=1)
-    c = np.zeros((len(t), 4), np.uint64)
+def _coarse(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coarse view words (n, 4) and its two 18-bit band values (n, 2), from (n, NVIEWS, 4) hash words."""
+    n = len(words)
+    bits = np.unpackbits(np.ascontiguousarray(words[:, 0, :].astype(">u8")).view(np.uint8).reshape(n, 32), axis=1)
+    c = np.zeros((n, 4), np.uint64)
     c[:, 0] = np.ascontiguousarray(np.packbits(bits[:, COARSE_BITS], axis=1)).view(">u8").astype(np.uint64)[:, 0]
     kb = bits[:, COARSE_KEY_BITS].astype(np.uint64)
     weights = np.uint64(1) << np.arange(17, -1, -1, dtype=np.uint64)
     ckeys = np.stack([(kb[:, :18] * weights).sum(1), (kb[:, 18:] * weights).sum(1)], axis=1).astype(np.uint64)
-    return _Video(t, words, has, c, ckeys)
+    return c, ckeys
 
 
-def _load(case: Case, shas: set[str] | None = None) -> dict[str, _Video]:
+def load_hashes(case: Case, shas: set[str] | None = None) -> dict[str, _Video]:
+    """Every (or the named) video's frame hashes of usable quality, as arrays (one pass, vectorised)."""
     q = select(FrameHash.sha256, FrameHash.t, FrameHash.hash).where(FrameHash.quality >= pdq.MIN_QUALITY)
     if shas is not None:
         q = q.where(FrameHash.sha256.in_(shas))
-    rows: dict[str, tuple[list[float], list[bytes]]] = defaultdict(lambda: ([], []))
-    with case.sessions() as s:
-        for sha, t, h in s.execute(q.order_by(FrameHash.sha256, FrameHash.t)):
-            rows[sha][0].append(t)
-            rows[sha][1].append(bytes(h))
+    with case.engine.connect() as conn:
+        rows = conn.execute(q.order_by(FrameHash.sha256, FrameHash.t)).all()
+    if not rows:
+        return {}
+    sha_col, t_col, h_col = zip(*rows, strict=True)
+    n = len(rows)
+    hs = [bytes(h) for h in h_col]
+    lengths = np.fromiter(map(len, hs), dtype=np.int64, count=n)
+    width = NVIEWS * pdq.HASH_BYTES
+    buf = np.zeros((n, width), np.uint8)
+    for L in np.unique(lengths).tolist():
+        sel = np.flatnonzero(lengths == L)
+        k = min(L, width)
+        if k:
+            buf[sel, :k] = np.frombuffer(b"".join(hs[i][:k] for i in sel.tolist()), np.uint8).reshape(len(sel), k)
+    words = buf.view(">u8").astype(np.uint64).reshape(n, NVIEWS, 4)
+    t = np.asarray(t_col, dtype=np.float64)
+    c, ckeys = _coarse(words)
+    starts = [0] + [i for i in range(1, n) if sha_col[i] != sha_col[i - 1]] + [n]
+    nv_row = np.minimum(lengths // pdq.HASH_BYTES, NVIEWS)
     out = {}
-    for sha, (ts, hs) in rows.items():
-        nv = min(NVIEWS, min(len(h) for h in hs) // pdq.HASH_BYTES)
-        if nv == 0:
-            continue
-        buf = np.zeros((len(hs), NVIEWS * pdq.HASH_BYTES), np.uint8)
-        for i, h in enumerate(hs):
-            buf[i, :nv * pdq.HASH_BYTES] = np.frombuffer(h[:nv * pdq.HASH_BYTES], np.uint8)
-        words = buf.view(">u8").astype(np.uint64).reshape(len(hs), NVIEWS, 4)
-        out[sha] = _video(np.asarray(ts, dtype=np.float64), words, np.arange(NVIEWS) < nv)
+    for lo, hi in zip(starts[:-1], starts[1:], strict=True):
+        nv = int(nv_row[lo:hi].min())
+        if nv:
+            out[sha_col[lo]] = _Video(t[lo:hi], words[lo:hi], np.arange(NVIEWS) < nv, c[lo:hi], ckeys[lo:hi])
     return out
 
 
@@ -186,26 +199,37 @@ def candidate_pairs(videos: dict[str, _Video]) -> dict[tuple[str, str], set[tupl
     """Video pairs (a < b) sharing a 32-bit band value in a joined view pair → the view pairs (view of a,
     view of b) that share one."""
     shas = sorted(videos)
-    keys, vids, views = [], [], []
-    for vi, sha in enumerate(shas):
-        v = videos[sha]
-        for vw in np.flatnonzero(v.has):
-            b32 = v.w[:, vw, :].astype(">u8").view(">u4").astype(np.uint64).reshape(len(v.t), pdq.BANDS)
-            k = (np.arange(pdq.BANDS, dtype=np.uint64)[None, :] << np.uint64(32)) | b32
-            k = np.unique(k.ravel())  # one entry per (band value, video, view)
-            keys.append(k)
-            vids.append(np.full(len(k), vi, np.int32))
-            views.append(np.full(len(k), vw, np.int8))
-        ck = np.unique(((np.arange(2, dtype=np.uint64) + np.uint64(pdq.BANDS))[None, :] << np.uint64(32)
-                        | v.ckeys).ravel())
-        keys.append(ck)
-        vids.append(np.full(len(ck), vi, np.int32))
-        views.append(np.full(len(ck), COARSE, np.int8))
-    if not keys:
+    if not shas:
         return {}
-    key, vid, view = np.concatenate(keys), np.concatenate(vids), np.concatenate(views)
-    order = np.lexsort((view, vid, key))
-    key, vid, view = key[order], vid[order], view[order]
+    vs = [videos[x] for x in shas]
+    w = np.concatenate([v.w for v in vs])
+    ck = np.concatenate([v.ckeys for v in vs])
+    vid_row = np.repeat(np.arange(len(shas), dtype=np.uint64), [len(v.t) for v in vs])
+    has = np.stack([v.has for v in vs])
+    parts = []
+    band_ids = np.arange(pdq.BANDS, dtype=np.uint64)[None, :] << np.uint64(32)
+    for vw in range(NVIEWS):
+        rows = np.flatnonzero(has[vid_row.astype(np.int64), vw])
+        if not len(rows):
+            continue
+        b32 = np.ascontiguousarray(w[rows, vw, :].astype(">u8")).view(">u4").astype(np.uint64)
+        k = (band_ids | b32).ravel()
+        parts.append((k, np.repeat(vid_row[rows], pdq.BANDS), vw))
+    cband = (np.arange(2, dtype=np.uint64)[None, :] + np.uint64(pdq.BANDS)) << np.uint64(32)
+    parts.append(((cband | ck).ravel(), np.repeat(vid_row, 2), COARSE))
+    # one entry per (band value, video, view), sorted by band value: packed into one integer to sort once
+    if len(shas) < 1 << 20:
+        packed = np.unique(np.concatenate([(k << np.uint64(24)) | (v << np.uint64(3)) | np.uint64(vw)
+                                           for k, v, vw in parts]))
+        key = packed >> np.uint64(24)
+        vid = ((packed >> np.uint64(3)) & np.uint64((1 << 21) - 1)).astype(np.int64)
+        view = (packed & np.uint64(7)).astype(np.int8)
+    else:  # pragma: no cover - over a million videos: sort on three keys
+        key = np.concatenate([k for k, _, _ in parts])
+        vid = np.concatenate([v for _, v, _ in parts]).astype(np.int64)
+        view = np.concatenate([np.full(len(k), vw, np.int8) for k, _, vw in parts])
+        order = np.lexsort((view, vid, key))
+        key, vid, view = key[order], vid[order], view[order]
     # bucket sizes in distinct videos; drop lone values and stop words
     new_bucket = np.r_[True, key[1:] != key[:-1]]
     bucket = np.cumsum(new_bucket) - 1
@@ -398,7 +422,7 @@ def _verify(case: Case, m: Match, dur: dict[str, float], borders: dict[str, list
 
 def find_matches(case: Case, verify: bool = True) -> list[Match]:
     """Near-duplicate pairs; with ``verify`` (the default) each is checked on pixels and explained."""
-    videos = _load(case)
+    videos = load_hashes(case)
     cands = candidate_pairs(videos)
     scored: list[tuple[Match, tuple[int, int], list[tuple[float, float]]]] = []
     for (x, y), combos in cands.items():
