@@ -51,16 +51,17 @@ c2pa-reader: $(C2PA_TS)
 demo: venv
 	$(VENV)/bin/custodes demo demo-case --force
 
-# The suite runs twice: against SQLite (the default) and against a real PostgreSQL server
-# (a throwaway one on a private port, scripts/pg-test-server); CUSTODES_DB makes every case use it.
+# The suite runs twice, on SQLite (the default) and on a real PostgreSQL server, both passes at once
+# (scripts/run-tests; CUSTODES_TEST_SERIAL=1 for one after the other).
 test: venv pose c2pa-reader
-	@url=$$(scripts/pg-test-server reset) && export PGPASSWORD=custodes CUSTODES_TEST_PG="$$url" && \
-	echo "== test suite on SQLite ==" && $(PY) -m pytest -q && \
-	echo "== the same suite on PostgreSQL ($$url) ==" && CUSTODES_DB="$$url" $(PY) -m pytest -q; \
-	rc=$$?; scripts/pg-test-server stop; exit $$rc
+	scripts/run-tests
 
 bench: venv
 	$(PY) bench/run.py
+
+# the docs as a small offline site in site/ (MkDocs; its theme ships its own files, nothing is fetched)
+docs: venv
+	$(VENV)/bin/mkdocs build --strict -d site
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench

@@ -171,3 +171,23 @@ def test_commands_are_read_with_their_expected_exit_status() -> None:
     page = "```console\n$ custodes verify x   # exits 1\nFAILED\n```\n```bash\n$ not run\n```\n"
     [cmd] = console_commands(page)
     assert cmd.text == "custodes verify x" and cmd.exit_code == 1 and cmd.expected == ["FAILED"]
+
+
+def test_cli_reference_is_what_the_commands_say() -> None:
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "cli_reference.py"), "--check"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_docs_site_builds_offline_and_loads_nothing_from_outside(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    proc = subprocess.run([str(Path(sys.executable).parent / "mkdocs"), "build", "--strict", "-q", "-f",
+                           str(REPO / "mkdocs.yml"), "-d", str(site)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "NO_PROXY": "*", "http_proxy": "http://0.0.0.0:9",
+                               "https_proxy": "http://0.0.0.0:9"})
+    assert proc.returncode == 0, proc.stderr
+    pages = sorted(site.rglob("*.html"))
+    assert {p.name for p in pages} >= {"index.html", "investigator-guide.html", "formats.html", "cli.html"}
+    external = re.compile(r"""<(?:script|link|img|iframe)[^>]+(?:src|href)=["'](?:https?:)?//""", re.I)
+    for page in pages:
+        assert not external.search(page.read_text(encoding="utf-8")), f"{page.name} loads something from outside"
