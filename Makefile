@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := espeak-ng festival festvox-ru fonts-dejavu-core libgl1 libglib2.0-0 chromium tesseract-ocr tesseract-ocr-rus libpango-1.0-0 libpangoft2-1.0-0 postgresql poppler-utils \
 	dosfstools mtools exfatprogs exfat-fuse ntfs-3g e2fsprogs fdisk ewf-tools
 
-.PHONY: demo test bench lint system-deps venv pose c2pa-reader clean
+.PHONY: demo test bench docs lint system-deps venv pose c2pa-reader clean
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
