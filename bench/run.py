@@ -118,6 +118,19 @@ def _print_export(r: dict) -> None:
                   f"verify-package in {r['verify_package_s']} s ({'OK' if r['verify_package_ok'] else 'FAILED'})")
 
 
+def _print_dupes(r: dict | None, scale: dict | None) -> None:
+    if r:
+        console.print(f"{r['bench']}: {r['videos']} videos, pair precision {r['pair_precision']} "
+                      f"({r['false_pairs']} false pairs, {r['same_camera_false_pairs']} of them other moments of a "
+                      f"source's camera), pair recall {r['pair_recall']} (hashing {r['hash_s']} s, clustering "
+                      f"{r['cluster_s']} s). Recall per variant: " +
+                      ", ".join(f"{k} {v}" for k, v in r["recall_per_variant"].items()) + f". Target: {r['target']}")
+    if scale:
+        console.print(f"{scale['bench']}: {scale['videos']} videos, {scale['frames']} frames: search "
+                      f"{scale['search_s']} s, {scale['planted_found']}/{scale['planted_copies']} planted copies "
+                      f"found, {scale['false_matches']} false. Target: {scale['target']}")
+
+
 def main() -> int:
     results: list[dict] = []
     triage_results: list[dict] = []
@@ -147,8 +160,18 @@ def main() -> int:
         _print_export(export_result)
         (out / "export.json").write_text(json.dumps(export_result, indent=2) + "\n")
         return 0
+    elif only == "dupes":  # near-duplicates alone: the variant set and the archive-scale search
+        import dupes_bench
+        import dupes_scale_bench
+
+        with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
+            rows = [dupes_bench.run(Path(d), FIGHT_SURV), dupes_scale_bench.run(Path(d))]
+        _print_dupes(rows[0], rows[1])
+        (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+        return 0
     elif only:
-        console.print(f"[red]CUSTODES_BENCH_ONLY={only!r}: known are 'small-files', 'ingest' and 'export'[/]")
+        console.print(f"[red]CUSTODES_BENCH_ONLY={only!r}: known are 'small-files', 'ingest', 'export' and "
+                      "'dupes'[/]")
         return 2
     with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
         work = Path(d)
@@ -270,10 +293,7 @@ def main() -> int:
             console.print("  the visual score (mean of LightGBM and CNN) on the same footage: " + "; ".join(
                 f"{k} {v} ({robustness_result['visual_score_calm_clips_mean_p'][k]})"
                 for k, v in robustness_result["visual_score_roc_auc"].items()))
-    if dupes_result:
-        console.print(f"{dupes_result['bench']}: {dupes_result['videos']} videos, pair precision "
-                      f"{dupes_result['pair_precision']}, pair recall {dupes_result['pair_recall']} "
-                      f"(hashing {dupes_result['hash_s']} s, clustering {dupes_result['cluster_s']} s)")
+    _print_dupes(dupes_result, None)
     if export_result:
         _print_export(export_result)
     if speech_result:
@@ -286,10 +306,7 @@ def main() -> int:
         r = redact_result
         console.print(f"{r['bench']}: recall {r['recall']} over {r['face_frames']} face frames; worst clip "
                       f"{r['worst_clip']}; {r['frames_per_s']} frames/s. Target: {r['target']}")
-    if dupes_scale:
-        r = dupes_scale
-        console.print(f"{r['bench']}: {r['videos']} videos, {r['frames']} frames: search {r['search_s']} s, "
-                      f"{r['planted_found']}/{r['planted_copies']} planted copies found, {r['false_matches']} false")
+    _print_dupes(None, dupes_scale)
     if scale_result:
         r = scale_result
         console.print(f"{r['bench']}: {r['videos']} videos, {r['footage_min']} min; seconds {r['seconds']}; "
