@@ -1,6 +1,7 @@
 """The CLI traps a person falls into (issue 25): each says what is wrong, or what to do, in one sentence."""
 
 import json
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -104,6 +105,7 @@ def test_redact_and_export_take_names_and_refuse_ambiguous_ones(filled: Case, tm
     assert res.exit_code == 1 and "noitemisnamed" in "".join(res.output.split())
 
 
+@pytest.mark.slow
 def test_progress_is_plain_lines_off_a_terminal(case: Case, small_clip: Path, tmp_path: Path):
     res = run_cli("ingest", str(case.root), str(small_clip))
     assert res.returncode == 0
@@ -111,3 +113,6 @@ def test_progress_is_plain_lines_off_a_terminal(case: Case, small_clip: Path, tm
     res = run_cli("export", str(case.root), "--out", str(tmp_path / "pkg"), "--items", small_clip.name)
     assert res.returncode == 0, res.stderr
     assert "Exporting 1 item(s) to" in res.stderr and "done in" in res.stderr
+    res = run_cli("redact", str(case.root), small_clip.name)
+    assert res.returncode == 0, res.stderr
+    assert re.search(r"Redacting faces \(blur\) in \w{12} …\n.*Redacting faces \(blur\) in \w{12}: done in", res.stderr)
