@@ -947,6 +947,9 @@ def export(case_dir: CaseArg, out: Annotated[Path, typer.Option("--out", help="N
            until: Annotated[str | None, typer.Option("--until", help="Camera-clock time: recordings that start "
                                                      "before it")] = None,
            language: Annotated[str, typer.Option("--language", help="Report language: en or ru")] = "en",
+           timezone: Annotated[str | None, typer.Option("--timezone", help="Time zone for the report's times of "
+                                                        "custody, like Europe/Moscow (default: the case's, else "
+                                                        "UTC)")] = None,
            derivatives: Annotated[bool, typer.Option("--derivatives/--no-derivatives", help="Redacted copies of "
                                                      "the chosen originals travel with them")] = True,
            actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
@@ -961,7 +964,7 @@ def export(case_dir: CaseArg, out: Annotated[Path, typer.Option("--out", help="N
         with progress.step(console, f"Exporting {what} to {out}…", as_json):
             doc = export_package(case, out, _actor(actor), chosen, names=names, cameras=cameras,
                                  since=parse_clock_option("--since", since), until=parse_clock_option("--until", until),
-                                 language=language, derivatives=derivatives)
+                                 language=language, derivatives=derivatives, timezone=timezone)
     except (ExportError, ItemNotFound, OSError) as exc:
         _fail(_why(exc))
     if as_json:

@@ -230,7 +230,7 @@ def test_an_edited_sha256sums_is_caught_by_verify_package(built, tmp_path):
 def test_russian_report_chosen_at_export(built, tmp_path_factory):
     out = tmp_path_factory.mktemp("ru") / "pkg"
     proc = run_cli("export", str(built["case"].root), "--out", str(out), "--actor", "clerk", "--language", "ru",
-                   "--name", "CAM07_0300*", "--no-derivatives", "--json")
+                   "--name", "CAM07_0300*", "--no-derivatives", "--timezone", "Europe/Moscow", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "manifest.json").read_text())["items"] == [built["first"]]
     n = pdf_pages(out / "report.pdf")
@@ -238,6 +238,7 @@ def test_russian_report_chosen_at_export(built, tmp_path_factory):
     assert f"страница 1 из {n}" in text and f"страница {n} из {n}" in text
     assert "Перечень материалов" in text and "машинная расшифровка" in text and "Отчёт по делу" in text
     assert built["first"] in text.split()
+    assert "(время в Europe/Moscow)" in " ".join(text.split()) and "MSK" in text  # times of custody in the zone
     pages = artefacts(tmp_path_factory, "report-pages-ru")
     subprocess.run(["pdftoppm", "-r", "50", "-png", "-f", "1", "-l", "3", str(out / "report.pdf"),
                     str(pages / "page")], check=True)
@@ -264,6 +265,8 @@ def test_exhibits_chosen_by_name_camera_and_time_window(built, tmp_path):
         export_package(case, tmp_path / "z", "clerk", since=datetime(2027, 1, 1))
     bad = run_cli("export", str(case.root), "--out", str(tmp_path / "b"), "--since", "yesterday")
     assert bad.returncode != 0 and "is not a time" in bad.stderr and "Traceback" not in bad.stderr
+    tz = run_cli("export", str(case.root), "--out", str(tmp_path / "t"), "--timezone", "Mars/Olympus")
+    assert tz.returncode != 0 and "is not a time zone" in tz.stderr and "Traceback" not in tz.stderr
     lang = run_cli("export", str(case.root), "--out", str(tmp_path / "c"), "--language", "de")
     assert lang.returncode != 0 and "en, ru" in lang.stderr and "Traceback" not in lang.stderr
 

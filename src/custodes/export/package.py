@@ -107,7 +107,7 @@ def _ledger_slice(case: Case, items: set[str], upto: int) -> list[dict[str, Any]
 def export_package(case: Case, out: Path, actor: str, items: list[str] | None = None, *,
                    names: list[str] | None = None, cameras: list[str] | None = None,
                    since: datetime | None = None, until: datetime | None = None, language: str = "en",
-                   derivatives: bool = True) -> dict[str, Any]:
+                   derivatives: bool = True, timezone: str | None = None) -> dict[str, Any]:
     """Write a package of the chosen exhibits: ``items`` (SHA-256 prefixes), ``names`` (file names, ``*``/``?``
     wildcards, case-insensitive), ``cameras`` and a camera-clock window ``since``..``until`` (a recording that
     overlaps it). Criteria of different kinds must all hold; none given: every video. Redacted copies of the
@@ -116,6 +116,15 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
 
     if language not in strings.LANGUAGES:  # before anything is written
         raise ExportError(f"the report language must be one of {', '.join(strings.LANGUAGES)}, not {language!r}")
+    meta = dict(case.meta)
+    if timezone:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ExportError(f"{timezone!r} is not a time zone: give one like Europe/Moscow or UTC") from None
+        meta["timezone"] = timezone
     case.ensure_schema()
     out = out.resolve()
     pending = _unfinished_exports(case, out)
@@ -223,7 +232,7 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
     key = case.keyring.load_or_create(actor)
     exporter_key = fingerprint(key.public_key())
     created = datetime.now(UTC).replace(microsecond=0)
-    ctx = report.context(case.meta, case.id, docs, ledger, (tmp / "timeline.svg").read_bytes(), actor, exporter_key,
+    ctx = report.context(meta, case.id, docs, ledger, (tmp / "timeline.svg").read_bytes(), actor, exporter_key,
                          __version__, left_out, timeline.get("gaps") or [], language, created)
     report_html = report.render(ctx)
     (tmp / "report.html").write_text(report_html, encoding="utf-8")
@@ -286,14 +295,15 @@ def _confirm_if_complete(case: Case, out: Path, actor: str, pending: list[dict[s
 
 
 def _sheet_html(path: MediaRef, duration: float) -> str:
-    from custodes.media.thumbs import contact_sheet, jpeg
+    from custodes.export.sheets import contact_sheet
+    from custodes.media.thumbs import jpeg
 
     try:
         img = contact_sheet(path, duration, n=8, cols=4, width=180)
     except Exception:  # an undecodable item gets no sheet, not a failed export
         img = None
     if img is None:
-        return "<p>(no decodable frames)</p>"
+        return ""  # the report says "no decodable frames" in its language
     data = base64.b64encode(jpeg(img, quality=70)).decode()
     return f'<img alt="contact sheet" style="max-width:100%" src="data:image/jpeg;base64,{data}">'
 

@@ -93,11 +93,12 @@ def span(a: float, b: float, start: datetime | None) -> str:
     return f"{(start + timedelta(seconds=a)):%H:%M:%S}–{(start + timedelta(seconds=b)):%H:%M:%S} ({where})"
 
 
-def people(ps: Any) -> str:
+def people(ps: Any, lang: str = "en") -> str:
     out = []
     for p in ps or []:
         if isinstance(p, dict):
             who, role = text(p.get("pseudonym"), ""), text(p.get("role"), "")
+            role = S.ROLES.get(lang, {}).get(role, role)
             if who:
                 out.append(f"{who} ({role})" if role else who)
         elif text(p, ""):
@@ -245,7 +246,7 @@ def context(case_meta: dict[str, Any], case_id: str, docs: list[dict[str, Any]],
         anns = []
         for a in d["annotations"]:
             anns.append({"label": text(a["label"]), "span": span(a["start_s"], a["end_s"], start),
-                         "people": people(a.get("people")), "author": text(a["author"]),
+                         "people": people(a.get("people"), lang), "author": text(a["author"]),
                          "when": moment(a.get("created_at"), tz), "note": text(a.get("note"), ""),
                          "edits": a.get("supersedes") or ""})
         for a in shown_anns:
@@ -254,7 +255,7 @@ def context(case_meta: dict[str, Any], case_id: str, docs: list[dict[str, Any]],
                 "exhibit": numbers[d["sha256"]], "camera": text(rec.get("camera")),
                 "clock": span(a["start_s"], a["end_s"], start) if start else
                 f"{offset(a['start_s'])}–{offset(a['end_s'])} {s['in_file']}",
-                "people": people(a.get("people")) or "—", "reviewer": text(first), "second": text(second),
+                "people": people(a.get("people"), lang) or "—", "reviewer": text(first), "second": text(second),
                 "note": text(a.get("note"), "")})
         width, height = m.get("width"), m.get("height")
         cam_gaps = []

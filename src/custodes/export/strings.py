@@ -333,6 +333,10 @@ LEFT_OUT = {
 }
 
 
+# roles of people in annotations, as the review app stores them (victim, perpetrator, witness)
+ROLES = {"en": {}, "ru": {"victim": "потерпевший", "perpetrator": "нарушитель", "witness": "свидетель"}}
+
+
 def strings(language: str) -> dict[str, str]:
     if language not in LANGUAGES:
         raise ValueError(f"the report language must be one of {', '.join(LANGUAGES)}, not {language!r}")
