@@ -347,6 +347,8 @@ class TranscriptSegment(Base):
     avg_logprob: Mapped[float] = mapped_column(Float)
     words: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     version: Mapped[str] = mapped_column(String(32))
+    # English machine translation of non-English speech (Whisper's translate task); NULL where none
+    translation: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Complaint(Base):

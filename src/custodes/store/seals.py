@@ -72,7 +72,7 @@ def _norm(value: Any) -> Any:
 
 # Columns added after seals were first written: left out of a row's digest while NULL, so that the rows of
 # an older case still match the seals written before the column existed.
-LATE_COLUMNS = {"raw_name"}
+LATE_COLUMNS = {"raw_name", "translation"}
 
 
 def row_text(model: Any, row: Any) -> str:
