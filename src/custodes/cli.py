@@ -639,6 +639,10 @@ def timeline(case_dir: CaseArg, camera: Annotated[str | None, typer.Option("--ca
         Console().print(f"[magenta]CUT[/] {k['camera']} {k['at']:%Y-%m-%d %H:%M:%S} in {_n(k['name'])} "
                         f"({k['offset_s']:.1f} s in): the picture changes abruptly — an edit, a camera switch or a "
                         "jump in time")
+    for k in doc.get("edits", []):  # edits inside files (analyze.edits)
+        when = f"{k['at']:%Y-%m-%d %H:%M:%S}" if k["at"] else "(not placed)"
+        Console().print(f"[magenta]EDIT[/] {k['camera'] or ''} {when} in {_n(k['name'])} ({k['offset_s']:.1f} s "
+                        f"in): {_n(k['seen'])}")
     for o in doc["overlaps"]:
         Console().print(f"[cyan]simultaneous[/] {', '.join(o['cameras'])}: {o['start']:%H:%M:%S} – {o['end']:%H:%M:%S}")
     for u in doc["unplaced"]:
@@ -690,7 +694,8 @@ def transcribe(case_dir: CaseArg,
         _print_json(doc)
     else:
         console.print(f"{doc['transcribed']} video(s) transcribed ({doc['skipped_current']} already current), "
-                      f"{doc['segments']} speech segment(s). Search with `custodes search {case.root} WORDS`.")
+                      f"{doc['segments']} speech segment(s) (machine transcript), {doc['translated']} with an "
+                      f"English machine translation. Search with `custodes search {case.root} WORDS`.")
 
 
 @app.command()
@@ -706,13 +711,22 @@ def search(case_dir: CaseArg, query: Annotated[str, typer.Argument(help="Words t
         hits = run_search(case, query, limit=limit, kind=kind)
     except SearchError as exc:
         _fail(str(exc))
+    from custodes.search.transcribe import MACHINE_TRANSLATION, translations
+
+    english = translations(case, [h["ref"] for h in hits if h["kind"] == "transcript"])
+    for h in hits:
+        if h["kind"] == "transcript":
+            h["translation"] = english.get(h["ref"])
+            h["translation_is"] = MACHINE_TRANSLATION if h["translation"] else None
     if as_json:
         _print_json({"query": query, "hits": hits})
         return
     t = Table("kind", "video", "at", "text", title=f"{len(hits)} hit(s) for {query!r}")
     for h in hits:
         at = _clock(h["start_s"]) if h["start_s"] is not None else ""
-        t.add_row(h["kind"], _n(h["name"] or "-"), at, _n(h["snippet"]))
+        shown = _n(h["snippet"]) + (f"\n[{MACHINE_TRANSLATION}, English] {_n(h['translation'])}"
+                                    if h.get("translation") else "")
+        t.add_row(h["kind"], _n(h["name"] or "-"), at, shown)
     Console().print(t)
 
 

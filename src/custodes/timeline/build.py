@@ -1,5 +1,9 @@
 """Per-camera timelines from overlay clocks (or metadata), the gaps in them and simultaneous coverage.
 
+Reading a video's overlay also looks for edits inside it (``analyze.edits``: the clock jumping or running
+backwards, holes in the frame timestamps, codec changes, creation time against the clock); the timeline lists
+them (``edits``) at their clock time.
+
 A gap is a stretch inside a camera's recorded period where no file covers the
 time: more than ``gap_tolerance_s`` (files of one camera rarely butt exactly)
 and less than ``max_gap_s`` (a longer break is between shifts, not inside
@@ -16,9 +20,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
-from custodes.analyze import overlay
+from custodes.analyze import edits, overlay
 from custodes.media.source import frame_size_refusal
 from custodes.store.case import Case
 from custodes.store.db import EvidenceObject, MediaProbe, Recording, Signal
@@ -67,8 +71,20 @@ def read_recordings(case: Case, progress: Callable[[int], None] = lambda n: None
                                 MediaProbe.width, MediaProbe.height)
                          .join(EvidenceObject, EvidenceObject.sha256 == MediaProbe.sha256)
                          .where(MediaProbe.status.in_(("ok", "damaged")), MediaProbe.width.is_not(None))).all()
-        current = {sha for (sha,) in s.execute(select(Recording.sha256).where(Recording.version == overlay.VERSION))}
-    todo = [r for r in rows if force or r[0] not in current]
+        current: dict[str, dict[str, Any]] = {
+            sha: data for sha, data in s.execute(select(Recording.sha256, Recording.data)
+                                                 .where(Recording.version == overlay.VERSION))}
+        kept: dict[str, int] = {
+            sha: n for sha, n in s.execute(select(Signal.sha256, func.count())
+                                           .where(Signal.analyzer == edits.ANALYZER, Signal.version == edits.VERSION)
+                                           .group_by(Signal.sha256))}
+
+    def edits_current(sha: str) -> bool:
+        # edits of this version, all still stored (triage replaces a video's signals, edits' among them)
+        mark = (current.get(sha) or {}).get("edits") or {}
+        return bool(mark.get("version") == edits.VERSION and kept.get(sha, 0) >= int(mark.get("found", 0)))
+
+    todo = [r for r in rows if force or r[0] not in current or not edits_current(r[0])]
     for sha, duration, creation, width, height in todo:
         # probes before probe-2 passed any frame size: OCR of a 16000x9000 frame took a gigabyte
         refusal = frame_size_refusal(width, height)
@@ -94,11 +110,19 @@ def read_recordings(case: Case, progress: Callable[[int], None] = lambda n: None
                     notes.append(_ignored("creation time", str(creation), meta, dur))
         if notes:
             data["note"] = "; ".join(notes)
+        # edits inside the file (analyze.edits): the clock's jumps, holes in the frame timestamps, codec changes,
+        # creation time against the overlay clock; signals of analyzer "edits", replaced with the recording row
+        found = [] if refusal else _edits(case, sha, dur, creation, res)
+        data["edits"] = {"version": edits.VERSION, "found": len(found)}
         with case.sessions() as s:
             row = s.get(Recording, sha) or Recording(sha256=sha)
             row.camera_id, row.start_at, row.end_at = res.camera_id, start, end
             row.source, row.confidence, row.version, row.data = source, conf, overlay.VERSION, data
             s.merge(row)
+            s.execute(delete(Signal).where(Signal.sha256 == sha, Signal.analyzer == edits.ANALYZER))
+            s.add_all(Signal(sha256=sha, analyzer=edits.ANALYZER, version=edits.VERSION, kind=f.kind,
+                             start_s=f.start_s, end_s=f.end_s, value=f.value, data={"seen": f.seen, **f.data})
+                      for f in found)
             s.commit()
         progress(1)
     if todo:
@@ -106,6 +130,13 @@ def read_recordings(case: Case, progress: Callable[[int], None] = lambda n: None
 
         reindex(case, kinds=("overlay",))
     return len(todo)
+
+
+def _edits(case: Case, sha: str, duration_s: float, creation: str | None, res: Any) -> list[edits.Finding]:
+    try:
+        return edits.find_edits(case.store.media_ref(sha), duration_s, creation, res)
+    except Exception:  # one hostile file must not stop the inventory (find_edits itself never raises)
+        return []
 
 
 @dataclass
@@ -137,6 +168,9 @@ def build_timeline(case: Case, camera: str | None = None) -> dict[str, Any]:
         for sha, t in s.execute(select(Signal.sha256, Signal.start_s).where(Signal.kind == "scene_cut")
                                 .order_by(Signal.start_s)):
             cuts_in.setdefault(sha, []).append(float(t))
+        found_edits = [tuple(r) for r in s.execute(
+            select(Signal.sha256, Signal.kind, Signal.start_s, Signal.end_s, Signal.value, Signal.data)
+            .where(Signal.analyzer == edits.ANALYZER).order_by(Signal.sha256, Signal.start_s))]
     placed: dict[str, list[dict[str, Any]]] = {}
     unplaced = []
     for r in recs:
@@ -171,8 +205,21 @@ def build_timeline(case: Case, camera: str | None = None) -> dict[str, Any]:
     cuts = sorted(({"camera": c["camera"], "sha256": r["sha256"], "name": r["name"], "offset_s": t,
                     "at": r["start"] + timedelta(seconds=t)}
                    for c in cameras for r in c["recordings"] for t in r["cuts_s"]), key=lambda x: x["at"])
+    # edits inside files, at their clock time where the recording is placed
+    where = {r["sha256"]: (c["camera"], r["start"]) for c in cameras for r in c["recordings"]}
+    shown = {r.sha256 for r in recs} if camera is None else set(where)
+    in_files = []
+    for sha, kind, t0, t1, value, data in found_edits:
+        if sha not in shown:
+            continue
+        cam, start = where.get(sha, (None, None))
+        in_files.append({"camera": cam, "sha256": sha, "name": names.get(sha, ""), "kind": kind,
+                         "offset_s": round(float(t0), 3), "end_s": round(float(t1), 3), "value": float(value),
+                         "at": start + timedelta(seconds=float(t0)) if start is not None else None,
+                         "seen": str((data or {}).get("seen", kind))})
+    in_files.sort(key=lambda e: (e["at"] is None, e["at"] or datetime.min, e["name"]))
     return {"cameras": cameras, "gaps": [g for c in cameras for g in c["gaps"]], "overlaps": overlaps,
-            "cuts": cuts, "unplaced": unplaced}
+            "cuts": cuts, "edits": in_files, "unplaced": unplaced}
 
 
 def _simultaneous(spans: list[tuple[str, datetime, datetime]]) -> list[dict[str, Any]]:
