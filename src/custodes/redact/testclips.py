@@ -53,3 +53,33 @@ def covered(mask_boxes: list[tuple[int, int, int, int]], box: tuple[int, int, in
     return m.mean() >= need
 
 
+
+def box_mask(boxes: list[tuple[int, int, int, int]], w: int, h: int) -> np.ndarray:
+    m = np.zeros((h, w), bool)
+    for x1, y1, x2, y2 in boxes:
+        m[max(0, y1):max(0, y2), max(0, x1):max(0, x2)] = True
+    return m
+
+
+def mask_figures(masks: list[np.ndarray], truth: list[tuple[int, int, int, int]], need: float = 0.9) -> dict:
+    """The figures a redaction is judged by, from per-frame masks (bool, frame-sized) and the true face boxes:
+    frames whose face is less than ``need`` covered, the masked area outside the face as a multiple of the
+    face's own area, and the fraction of the frame masked (all frames together)."""
+    under, outside, face_area, masked, frame_area = 0, 0, 0, 0, 0
+    for m, (x1, y1, x2, y2) in zip(masks, truth, strict=True):
+        h, w = m.shape
+        fx1, fy1, fx2, fy2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+        face = m[fy1:fy2, fx1:fx2]
+        area = (fx2 - fx1) * (fy2 - fy1)
+        if area <= 0:
+            continue
+        if face.mean() < need:
+            under += 1
+        total = int(m.sum())
+        outside += total - int(face.sum())
+        face_area += area
+        masked += total
+        frame_area += w * h
+    return {"frames": len(truth), "faces_under_90pct": under,
+            "outside_over_face_area": round(outside / max(face_area, 1), 2),
+            "frame_fraction_masked": round(masked / max(frame_area, 1), 4)}
