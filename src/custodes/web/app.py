@@ -207,10 +207,14 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
     def error_page(request: Request, status: int, sentence: str, headers: Mapping[str, str] | None = None) -> Response:
         """A browser gets a page in the app's look with the sentence; a script gets ``{"detail": ...}``."""
         if wants_html(request):
+            try:  # the page keeps its menu for someone logged in
+                viewer = current(request) if status != 401 else None
+            except Exception:
+                viewer = None
             heading = {404: "Not found", 403: "Not allowed", 429: "Too many tries", 416: "Not available"}.get(
                 status, "That did not work")
             return templates.TemplateResponse(request, "error.html", {
-                "v": None, "status": status, "heading": heading, "sentence": sentence,
+                "v": viewer, "status": status, "heading": heading, "sentence": sentence,
                 "title": case.meta.get("title", "")}, status_code=status, headers=headers)
         return JSONResponse({"detail": sentence}, status_code=status, headers=headers)
 

@@ -214,15 +214,19 @@
   const go = direction => {
     const id = currentSeg();
     if (id === undefined || id === null) { status("This item has no flagged segments."); return Promise.resolve(); }
+    ws.dataset.moving = "1";  // until it has moved (a test, or a quick second press, can wait for it)
     return fetch("/api/queue/neighbour?segment=" + id + "&direction=" + direction, {credentials: "same-origin"})
       .then(r => r.json()).then(n => {
-        if (!n.segment) { status(direction === "next" ? "That was the last segment in the queue." : "This is the first segment in the queue."); return; }
-        if (n.sha256 === sha) { seek(n.start_s); setCurrent(n.segment); } else location.href = n.url;
-      });
+        if (!n.segment) {
+          status(direction === "next" ? "That was the last segment in the queue." : "This is the first segment in the queue.");
+        } else if (n.sha256 === sha) { seek(n.start_s); setCurrent(n.segment); } else { location.href = n.url; return; }
+        ws.dataset.moving = "0";
+      }, () => { ws.dataset.moving = "0"; status("The server could not be reached.", true); });
   };
   $("next-segment").addEventListener("click", () => go("next"));
   $("prev-segment").addEventListener("click", () => go("previous"));
-  keys.n = () => go("next"); keys.p = () => go("previous");
+  keys.n = () => { if (ws.dataset.moving !== "1") go("next"); };
+  keys.p = () => { if (ws.dataset.moving !== "1") go("previous"); };
   const setState = (state, then) => {
     const id = currentSeg();
     if (id === undefined || id === null) { status("This item has no flagged segments to review."); return; }
