@@ -497,22 +497,9 @@ def triage(case_dir: CaseArg,
 @app.command()
 def jobs(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
     """Jobs run on this case (triage …): engine, workers, status, counts; newest first."""
-    from sqlalchemy import select
+    from custodes.triage.status import list_jobs
 
-    from custodes.store.db import AnalysisRun, Job
-
-    case = _open(case_dir)
-    case.ensure_schema()
-    with case.sessions() as s:
-        rows = list(s.scalars(select(Job).order_by(Job.started_at.desc())))
-        per_job: dict[str, int] = {}
-        for (jid,) in s.execute(select(AnalysisRun.job_id)):
-            if jid:
-                per_job[jid] = per_job.get(jid, 0) + 1
-    docs = [{"id": j.id, "kind": j.kind, "engine": j.engine, "address": j.address, "workers": j.workers,
-             "actor": j.actor, "version": j.version, "status": j.status, "host": j.host, "pid": j.pid,
-             "started_at": j.started_at, "finished_at": j.finished_at, "counts": j.counts,
-             "results_kept": per_job.get(j.id, 0)} for j in rows]
+    docs = list_jobs(_open(case_dir))
     if as_json:
         _print_json(docs)
         return
@@ -724,7 +711,7 @@ def search(case_dir: CaseArg, query: Annotated[str, typer.Argument(help="Words t
     t = Table("kind", "video", "at", "text", title=f"{len(hits)} hit(s) for {query!r}")
     for h in hits:
         at = _clock(h["start_s"]) if h["start_s"] is not None else ""
-        shown = _n(h["snippet"]) + (f"\n[{MACHINE_TRANSLATION}, English] {_n(h['translation'])}"
+        shown = _n(h["snippet"]) + (_e(f"\n[{MACHINE_TRANSLATION}, English] ") + _n(h["translation"])
                                     if h.get("translation") else "")
         t.add_row(h["kind"], _n(h["name"] or "-"), at, shown)
     Console().print(t)
@@ -842,15 +829,9 @@ def user_disable(case_dir: CaseArg, name: Annotated[str, typer.Argument(help="Us
 @user_app.command("list")
 def user_list(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
     """Users of this case."""
-    from sqlalchemy import select
+    from custodes.web.users import list_users
 
-    from custodes.store.db import User
-
-    case = _open(case_dir)
-    case.ensure_schema()
-    with case.sessions() as s:
-        users = [{"name": u.name, "role": u.role, "disabled": u.disabled, "created_at": u.created_at.isoformat()}
-                 for u in s.scalars(select(User).order_by(User.name))]
+    users = list_users(_open(case_dir))
     if as_json:
         _print_json(users)
         return
@@ -895,13 +876,9 @@ def _serve_checks(case: Any, host: str, port: int) -> None:
     another program holds."""
     import socket
 
-    from sqlalchemy import func, select
+    from custodes.web.users import list_users
 
-    from custodes.store.db import User
-
-    with case.sessions() as s:
-        users = s.scalar(select(func.count()).select_from(User).where(User.disabled.is_(False))) or 0
-    if not users:
+    if not any(not u["disabled"] for u in list_users(case)):
         _fail(f"no one can log in: this case has no active users. Add one with `custodes user add {case.root} "
               "NAME --role investigator` (it asks for a password), then run serve again")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -75,3 +76,11 @@ def dummy_check() -> None:
 
 
 _DUMMY = _hasher.hash("dummy password for timing")
+
+
+def list_users(case: Case) -> list[dict[str, Any]]:
+    """Every account of the case, by name: role, disabled, created (for ``custodes user list``)."""
+    case.ensure_schema()
+    with case.sessions() as s:
+        return [{"name": u.name, "role": u.role, "disabled": u.disabled, "created_at": u.created_at.isoformat()}
+                for u in s.scalars(select(User).order_by(User.name))]
