@@ -21,11 +21,21 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from custodes.analyze import pleading
 from custodes.engine import EngineError, make_engine
 from custodes.media.decode import DecodeError
 from custodes.media.source import MediaRef
 from custodes.store.case import Case, CaseError
-from custodes.store.db import AnalysisRun, EvidenceObject, Job, MediaProbe, Provenance, Segment, Signal
+from custodes.store.db import (
+    AnalysisRun,
+    EvidenceObject,
+    Job,
+    MediaProbe,
+    Provenance,
+    Segment,
+    Signal,
+    TranscriptSegment,
+)
 from custodes.triage.score import MODEL_NAME, TRIAGE_VERSION, VideoResult, analyze_video
 
 ANALYZER = "triage"
@@ -212,15 +222,32 @@ def queue_rows(case: Case, limit: int = 0, min_score: float = 0.0) -> dict[str, 
         failed = [r for r in runs if r.status == "failed"]
         partial = [r for r in runs if r.status == "ok" and (r.stats or {}).get("errors")]
         unreadable = list(s.scalars(select(MediaProbe).where(MediaProbe.status == "unreadable")))
-    items = [{"rank": i + 1, "sha256": g.sha256, "name": names.get(g.sha256, ""), "source": paths.get(g.sha256, ""),
-              "start_s": g.start_s, "end_s": g.end_s, "score": round(g.score, 4),
-              "reasons": [r["text"] for r in g.reasons], "signals": g.reasons, "model": g.model_version}
-             for i, g in enumerate(segs)]
+        pleas = _pleas(s, {g.sha256 for g in segs})
+    items = []
+    for i, g in enumerate(segs):
+        signals = list(g.reasons)
+        if plea := pleading.reasons_for(pleas.get(g.sha256, []), g.start_s, g.end_s):
+            signals.append(plea)  # from the sealed transcripts, read as the queue is listed
+        items.append({"rank": i + 1, "sha256": g.sha256, "name": names.get(g.sha256, ""),
+                      "source": paths.get(g.sha256, ""), "start_s": g.start_s, "end_s": g.end_s,
+                      "score": round(g.score, 4), "reasons": [r["text"] for r in signals], "signals": signals,
+                      "model": g.model_version})
     not_analysed = [{"sha256": r.sha256, "name": names.get(r.sha256, ""), "reason": r.error} for r in failed]
     not_analysed += [{"sha256": m.sha256, "name": names.get(m.sha256, ""), "reason": m.reason} for m in unreadable]
     partly = [{"sha256": r.sha256, "name": names.get(r.sha256, ""), "reason": "; ".join(r.stats["errors"])}
               for r in partial]
     return {"segments": items, "not_analysed": not_analysed, "partly_analysed": partly}
+
+
+def _pleas(s: Any, shas: set[str]) -> dict[str, list[pleading.Plea]]:
+    """Pleading heard in the transcripts of these videos (none before `custodes transcribe`)."""
+    found: dict[str, list[pleading.Plea]] = {}
+    if not shas:
+        return found
+    for sha, words in s.execute(select(TranscriptSegment.sha256, TranscriptSegment.words)
+                                .where(TranscriptSegment.sha256.in_(shas))):
+        found.setdefault(sha, []).extend(pleading.find_pleas(words or []))
+    return found
 
 
 @dataclass
