@@ -27,7 +27,7 @@ from av.video.reformatter import VideoReformatter
 
 from custodes.media.source import MediaRef, av_source
 
-VERSION = "pdq-3"  # 2: PDQF kept for the TMK video fingerprint; 3: borders stripped, four views per frame
+VERSION = "pdq-4"  # 2: PDQF for TMK; 3: borders stripped, four views per frame; 4: thin borders kept in the centre views
 MIN_QUALITY = 50  # PDQ's own quality score: flat frames (black, blown out) match everything
 HASH_BYTES = 32
 VIEWS = ("whole", "mirrored", "centre 80 %", "centre 60 %")
@@ -36,6 +36,7 @@ BANDS = 8  # 256 bits = 8 bands of 32 bits for the candidate index (see custodes
 BORDER_FRAMES = 24  # sampled frames over which borders are found
 BORDER_STD = 6.0  # a border line's pixels vary less than this (over the line and over time)
 MAX_BORDER = 0.42  # share of the frame one side's border may take at most
+SMALL_BORDER = 0.12  # borders thinner than this (both sides together) leave the centre views on the whole frame
 
 
 def sample_rate(duration_s: float) -> float:
@@ -96,9 +97,14 @@ def frame_hashes(path: MediaRef, duration_s: float, floats: list[np.ndarray] | N
         top, bottom, left, right = crop
         h, w = img.shape[:2]
         pic = np.ascontiguousarray(img[top:h - bottom, left:w - right])
+        views = view_images(pic)
+        if max(top + bottom, 1) / h < SMALL_BORDER and max(left + right, 1) / w < SMALL_BORDER:
+            # a thin band is part of the camera's picture (a recorder's black edge): a crop of the video
+            # cuts it off with the rest, so the centre views are taken of the whole frame
+            views[2:] = view_images(img)[2:]
         hashes = []
         quality = 0
-        for v, view in enumerate(view_images(pic)):
+        for v, view in enumerate(views):
             if v == 0 and floats is not None:
                 vec, quality = pdqhash.compute_float(view)
                 floats.append(np.asarray(vec, dtype=np.float32))

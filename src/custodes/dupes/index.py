@@ -307,7 +307,7 @@ def _align(s: _Video, lv: _Video, vs: int, vl: int) -> tuple[_Align | None, floa
     if not len(ii):
         return None, None
     best: _Align | None = None
-    for rate in RATES:
+    for rate in RATES if vs != COARSE else (1.0,):  # the coarse view is loose enough without a free speed
         off = lv.t[jj] - rate * s.t[ii]
         bins, counts = np.unique(np.round(off * 4) / 4, return_counts=True)
         for o in bins[np.argsort(-counts)][:3]:
@@ -405,19 +405,25 @@ def _verify(case: Case, m: Match, dur: dict[str, float], borders: dict[str, list
         pick = np.linspace(0, len(ts) - 1, vf.CHECK_TIMES).round().astype(int)
         ts = [ts[i] for i in pick]
     da = dur[m.a]
-    ts2 = [t + vf.MOTION_DT if t + vf.MOTION_DT <= da else t - vf.MOTION_DT for t in ts]
-    tl = [m.rate * t + m.offset_s for t in ts]
-    tl2 = [m.rate * t + m.offset_s for t in ts2]
+    lo, hi = (min(ts), max(ts)) if ts else (0.0, da)
     ref_a, ref_b = case.store.media_ref(m.a), case.store.media_ref(m.b)
-    fa = vf.grab(m.a, ref_a, da, ts, borders.get(m.a))
-    fa2 = vf.grab(m.a, ref_a, da, ts2, borders.get(m.a))
-    fb = vf.grab(m.b, ref_b, dur[m.b], tl, borders.get(m.b))
-    fb2 = vf.grab(m.b, ref_b, dur[m.b], tl2, borders.get(m.b))
     scale = {0: 1.0, 1: 1.0, 2: pdq.CENTRE[2], 3: pdq.CENTRE[3], COARSE: 1.0}
     sa, sb = scale[views[0]], scale[views[1]]
     if views == (3, 3):
         sa = sb = 1.0
-    return vf.verify(fa, fa2, fb, fb2, mirrored=1 in views, view_scales=(sa, sb))
+    fa = vf.grab(m.a, ref_a, da, ts, borders.get(m.a))
+    fb = vf.grab(m.b, ref_b, dur[m.b], [m.rate * t + m.offset_s for t in ts], borders.get(m.b))
+    v = None
+    # motion over MOTION_DT; where little moves in that time, over as long as the matched span allows
+    for dt in (vf.MOTION_DT, max(vf.MOTION_DT * 2, 0.8 * (hi - lo))):
+        ts2 = [t + dt if t + dt <= hi + 1e-6 else t - dt for t in ts]
+        fa2 = vf.grab(m.a, ref_a, da, ts2, borders.get(m.a))
+        fb2 = vf.grab(m.b, ref_b, dur[m.b], [m.rate * t + m.offset_s for t in ts2], borders.get(m.b))
+        v = vf.verify(fa, fa2, fb, fb2, mirrored=1 in views, view_scales=(sa, sb))
+        if not v.still:
+            break
+    assert v is not None
+    return v
 
 
 def find_matches(case: Case, verify: bool = True) -> list[Match]:
