@@ -27,7 +27,7 @@ from av.video.reformatter import VideoReformatter
 
 from custodes.media.source import MediaRef, av_source
 
-VERSION = "pdq-4"  # 2: PDQF for TMK; 3: borders stripped, four views per frame; 4: thin borders kept in the centre views
+VERSION = "pdq-4"  # 2: PDQF for TMK; 3: borders stripped, four views per frame; 4: thin borders in centre views
 MIN_QUALITY = 50  # PDQ's own quality score: flat frames (black, blown out) match everything
 HASH_BYTES = 32
 VIEWS = ("whole", "mirrored", "centre 80 %", "centre 60 %")
