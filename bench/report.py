@@ -52,7 +52,9 @@ def _run_info() -> dict[str, Any]:
     except OSError:
         commit = ""
     return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit or "unknown",
-            "host": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+            "host": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            # other work on the machine skews ratios: say how busy it was when the results were written
+            "load_1min": round(os.getloadavg()[0], 1)}
 
 
 def _name(result: dict[str, Any], index: int) -> str:
@@ -76,6 +78,8 @@ def _cell(value: Any) -> str:
         text = ", ".join(_cell(v) for v in value)
     elif isinstance(value, dict):
         text = "; ".join(f"{k}: {_cell(v)}" for k, v in value.items())
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = f"{value:,}"
     elif value is None:
         text = "—"
     else:
@@ -88,7 +92,8 @@ def render(doc: dict[str, Any]) -> str:
     for name in sorted(doc["benches"]):
         entry = doc["benches"][name]
         run, result = entry["run"], entry["result"]
-        parts += [f"## {name}", "", f"Measured {run['date']} at commit `{run['commit']}` ({run['host']}).", "",
+        load = f"; load average {run['load_1min']} as it finished" if "load_1min" in run else ""
+        parts += [f"## {name}", "", f"Measured {run['date']} at commit `{run['commit']}` ({run['host']}{load}).", "",
                   "| measure | value |", "|---|---|"]
         for key, value in result.items():
             if key == "bench":
