@@ -23,7 +23,7 @@ from custodes.export.package import ExportError, export_package, verify_package
 from custodes.ingest.pipeline import Ingestor
 from custodes.media.synth import ClipSpec, write_clip
 from custodes.store.case import Case
-from custodes.store.db import Annotation, MediaProbe, Provenance, Signal, TranscriptSegment
+from custodes.store.db import Annotation, MediaProbe, Provenance, Segment, Signal, TranscriptSegment
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None,
@@ -103,6 +103,17 @@ def built(tmp_path_factory):
                          people=[{"pseudonym": "P-5", "role": "victim"}, {"pseudonym": "O-1", "role": "perpetrator"}],
                          author="bob", created_at=now, supersedes=a.id))
         s.commit()
+    from custodes.store import db
+
+    with case.sessions() as s:
+        seg = Segment(sha256=first, start_s=2.0, end_s=4.0, score=0.85, model_version="test", created_at=now,
+                      reasons=[{"text": "movement clearly like a fight"}])
+        s.add(seg)
+        s.commit()
+        if hasattr(db, "Review"):  # review states per flagged segment, where the case has them
+            s.add_all([db.Review(sha256=first, segment_id=seg.id, state=st, author=who, created_at=now, note="")
+                       for st, who in (("annotated", "alice"), ("confirmed", "carol"))])
+            s.commit()
     redacted = redact_item(case, first[:12], "editor", faces="blur")["derivative"]
     pkg = root / "pkg"
     doc = export_package(case, pkg, "clerk")
@@ -183,6 +194,11 @@ def test_summary_names_people_roles_and_both_reviewers(built):
     row = re.search(r"<td>E1</td><td>CAM-07</td>.*?</tr>", html, flags=re.S)
     assert row and "<td>P-5 (victim), O-1 (perpetrator)</td>" in row.group(0)
     assert "<td>alice</td><td>bob</td>" in row.group(0)  # reviewer, second reviewer
+    assert "movement clearly like a fight" in text
+    from custodes.store import db
+
+    if hasattr(db, "Review"):
+        assert re.search(r"review: annotated \(alice, [^)]+\); confirmed \(carol, ", text)
 
 
 def test_left_out_files_are_listed_with_the_reason(built):

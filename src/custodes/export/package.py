@@ -37,7 +37,7 @@ from sqlalchemy import select
 from custodes import __version__
 from custodes.analyze import scene_cuts
 from custodes.media.source import MediaRef
-from custodes.store import faults
+from custodes.store import db, faults
 from custodes.store.case import Case
 from custodes.store.db import (
     Annotation,
@@ -159,6 +159,11 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                 prov = list(s.scalars(select(Provenance).where(Provenance.sha256 == der.parent_sha256)))
                 rec = rec or s.get(Recording, der.parent_sha256)
             dur = _duration(s, sha, m, der)
+            review_model = getattr(db, "Review", None)  # segment review states, where the case has them
+            reviews = [] if review_model is None else [
+                {"segment_id": r.segment_id, "state": r.state, "author": r.author,
+                 "created_at": r.created_at.isoformat(), "note": r.note}
+                for r in s.scalars(select(review_model).where(review_model.sha256 == sha).order_by(review_model.id))]
             name = prov[0].original_name if prov else f"{sha}.mp4"
             docs.append({
                 "sha256": sha, "size": obj.size if obj else None, "file": f"originals/{sha}{_ext(name)}",
@@ -174,7 +179,7 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                 "recording": None if rec is None else {"camera": rec.camera_id, "source": rec.source,
                                                        "start": rec.start_at.isoformat() if rec.start_at else None,
                                                        "end": rec.end_at.isoformat() if rec.end_at else None},
-                "segments": [{"start_s": g.start_s, "end_s": g.end_s, "score": g.score,
+                "segments": [{"id": g.id, "start_s": g.start_s, "end_s": g.end_s, "score": g.score,
                               "reasons": [r["text"] for r in g.reasons], "model": g.model_version} for g in segs],
                 "annotations": [{"id": a.id, "start_s": a.start_s, "end_s": a.end_s, "label": a.label,
                                  "people": a.people, "note": a.note, "author": a.author,
@@ -186,6 +191,7 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                                 "avg_logprob": t.avg_logprob, "engine": t.version,
                                 **({"translation": tr} if (tr := getattr(t, "translation", None)) else {})}
                                for t in trs],
+                **({"reviews": reviews} if reviews else {}),
                 "derived_from": None if der is None else {"original": der.parent_sha256, "kind": der.kind,
                                                           "params": der.params},
                 "_scores": scores, "_loudness": loud, "_duration": dur,

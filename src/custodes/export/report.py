@@ -240,6 +240,10 @@ def context(case_meta: dict[str, Any], case_id: str, docs: list[dict[str, Any]],
             derived = {"no": numbers.get(der["original"], "?"), "sha256": der["original"],
                        "how": "; ".join(str(x) for x in params.get("actions") or []) or text(der.get("kind")),
                        "c2pa": params.get("content_credentials") == "c2pa"}
+        reviews = d.get("reviews") or []
+        by_segment: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        for r in reviews:
+            by_segment[r.get("segment_id")].append(r)
         shown_anns = [a for a in d["annotations"]
                       if a["id"] not in {b.get("supersedes") for b in d["annotations"]}]
         reviewed = _who_reviewed(d["annotations"])
@@ -251,6 +255,12 @@ def context(case_meta: dict[str, Any], case_id: str, docs: list[dict[str, Any]],
                          "edits": a.get("supersedes") or ""})
         for a in shown_anns:
             first, second = reviewed.get(a["id"], (a["author"], ""))
+            if not second:  # a second reviewer's verdict on a flagged segment over the same stretch
+                seconds = [f"{r['author']} ({text(r['state'])})" for g in d["segments"]
+                           if g["start_s"] <= a["end_s"] and a["start_s"] <= g["end_s"]
+                           for r in by_segment.get(g.get("id"), []) if r["author"] != first
+                           and r["state"] in ("confirmed", "disputed")]
+                second = ", ".join(dict.fromkeys(seconds))
             summary[text(a["label"])].append({
                 "exhibit": numbers[d["sha256"]], "camera": text(rec.get("camera")),
                 "clock": span(a["start_s"], a["end_s"], start) if start else
@@ -287,7 +297,11 @@ def context(case_meta: dict[str, Any], case_id: str, docs: list[dict[str, Any]],
             "sheet": Markup(d.get("_sheet") or ""), "plot": _img(plot, "score") if plot else "",
             "has_loudness": bool(d.get("_loudness")),
             "segments": [{"span": span(g["start_s"], g["end_s"], start), "score": f"{g['score']:.2f}",
-                          "reasons": text("; ".join(g["reasons"]))} for g in d["segments"]
+                          "reasons": text("; ".join(g["reasons"])),
+                          "reviews": "; ".join(f"{text(r['state'])} ({text(r['author'])}, "
+                                               f"{moment(r.get('created_at'), tz)})"
+                                               for r in by_segment.get(g.get("id"), []))}
+                         for g in d["segments"]
                          if math.isfinite(g["score"])],
             "annotations": anns,
             "cuts": [{"t": (f"{(start + timedelta(seconds=c['t_s'])):%H:%M:%S} ({c['t_s']:.1f} s)" if start
