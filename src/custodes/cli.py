@@ -654,12 +654,13 @@ def dupes(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
     if not doc["clusters"]:
         console.print("No near-duplicates found.")
     for i, c in enumerate(doc["clusters"], 1):
-        t = Table("sha256", "names", "relation", "offset in source", "duration", "resolution",
+        t = Table("sha256", "names", "relation", "offset in source", "duration", "resolution", "what was done",
                   title=f"Cluster {i}: {len(c['members'])} versions of one recording")
         for m in c["members"]:
             off = m["offset_in_source_s"]
             t.add_row(m["sha256"][:12], _n(", ".join(m["names"])), m["relation"],
-                      "" if off is None else f"{off:+.1f} s", f"{m['duration_s']:.1f} s", m["resolution"])
+                      "" if off is None else f"{off:+.1f} s", f"{m['duration_s']:.1f} s", m["resolution"],
+                      _n("; ".join(m.get("transforms") or [])))
         Console().print(t)
 
 

@@ -366,16 +366,19 @@ def _border_words(b: list[float] | None) -> str | None:
     return f"{kind} ({', '.join(parts)})"
 
 
-def _explain(m: Match, v: vf.Verdict, borders: dict[str, list[float] | None]) -> list[str]:
+def explain(m: Match, borders: dict[str, list[float] | None], la: str = "a", lb: str = "b") -> list[str]:
+    """What makes ``m.a`` (called ``la``) differ from ``m.b`` (``lb``), in words, from the verification."""
+    v = m.verification or {}
+    label = {"a": la, "b": lb}
     out = []
     if m.views == "mirrored":
-        out.append("mirrored (flipped left to right)")
-    g = v.geometry
+        out.append(f"{la} is mirrored (flipped left to right)")
+    g = v.get("geometry") or {}
     share = g.get("a_shows_share_of_b")
     if share is not None and share < 0.93:
-        out.append(f"a is cropped to {round(100 * share)} % of b")
+        out.append(f"{la} is cropped to {round(100 * share)} % of {lb}")
     elif share is not None and share > 1.07:
-        out.append(f"b is cropped to {round(100 / share)} % of a")
+        out.append(f"{lb} is cropped to {round(100 / share)} % of {la}")
     if abs(g.get("rotation_deg") or 0.0) >= 1.5:
         out.append(f"rotated {abs(g['rotation_deg']):.0f} degrees")
     if (g.get("perspective") or 0.0) >= 0.03:
@@ -383,17 +386,17 @@ def _explain(m: Match, v: vf.Verdict, borders: dict[str, list[float] | None]) ->
     for who in ("a", "b"):
         w = _border_words(borders.get(getattr(m, who)))
         if w:
-            out.append(f"{who} has borders: {w}")
-    if v.overlay:
-        box = v.overlay["box_in_a"]
-        out.append(f"overlay in {v.overlay['static_in']} (caption or logo) on {round(100 * v.overlay['share'])} % "
-                   f"of the picture, region x {box[0]:.2f}-{box[2]:.2f}, y {box[1]:.2f}-{box[3]:.2f}")
-    for who in v.greyscale:
-        out.append(f"{who} is greyscale")
+            out.append(f"{label[who]} has borders: {w}")
+    ov = v.get("overlay")
+    if ov:
+        x0, y0, x1, y1 = ov["box"]
+        out.append(f"overlay in {label[ov['static_in']]} (caption or logo) on {round(100 * ov['share'])} % of the "
+                   f"picture, region x {x0:.2f}-{x1:.2f}, y {y0:.2f}-{y1:.2f} of {la}")
+    for who in v.get("greyscale") or []:
+        out.append(f"{label[who]} is greyscale")
     if abs(m.rate - 1.0) > 0.01:
-        out.append(f"speed: a plays {m.rate:.2f}x as fast as b" if m.rate > 1 else
-                   f"speed: a plays {m.rate:.2f}x as fast as b (slowed down)")
-    if v.still:
+        out.append(f"speed: {la} plays {m.rate:.2f}x as fast as {lb}")
+    if v.get("still"):
         out.append("still scene: matched on the picture, not on motion")
     return out
 
@@ -524,10 +527,18 @@ def _verified(case: Case, scored: list[tuple[Match, tuple[int, int], list[tuple[
             for k, v in done.items():
                 m = scored[k][0]
                 if v.ok and m.a in cluster and m.b in cluster:
+                    overlay = None
+                    if v.overlay:
+                        x0, y0, x1, y1 = v.overlay["box_in_a"]
+                        box = [x0, y0, x1, y1]
+                        if m.views == "mirrored":  # measured on a mirrored a
+                            box = [round(1 - x1, 3), y0, round(1 - x0, 3), y1]
+                        overlay = {"share": v.overlay["share"], "box": box, "static_in": v.overlay["static_in"]}
                     m.verification = {"ok": True, "reason": v.reason, "inliers": v.inliers,
                                       "motion_corr": v.motion_corr, "picture_corr": v.picture_corr,
-                                      "geometry": v.geometry, "overlay": v.overlay}
-                    m.transforms = _explain(m, v, borders)
+                                      "still": v.still, "greyscale": v.greyscale, "geometry": v.geometry,
+                                      "overlay": overlay}
+                    m.transforms = explain(m, borders)
                     m.tmk = tmk_scores(case, m.a, m.b, max(dur.get(m.a, 0.0), dur.get(m.b, 0.0)) + 2.0)
                     out.append(m)
     return out
@@ -554,6 +565,12 @@ def clusters(case: Case) -> dict[str, Any]:
         for sha, name in s.execute(select(Provenance.sha256, Provenance.original_name)
                                    .where(Provenance.sha256.in_(list(parent))).order_by(Provenance.recorded_at)):
             copies[sha].append(name)
+    stats = _stats(case, set(parent))
+    borders = {sha: stats.get(sha, {}).get("borders") for sha in parent}
+
+    def label(sha: str) -> str:
+        return copies[sha][0] if copies.get(sha) else sha[:12]
+
     out = []
     for members in groups.values():
         longest = max(members, key=lambda x: (media[x].duration_s or 0, x))
@@ -566,11 +583,11 @@ def clusters(case: Case) -> dict[str, Any]:
             for m in matches:
                 if m.b in offsets and m.a not in offsets and m.a in members:
                     offsets[m.a] = offsets[m.b] + m.offset_s
-                    how[m.a] = m.transforms
+                    how[m.a] = explain(m, borders, "this copy", label(m.b))
                     changed = True
                 elif m.a in offsets and m.b not in offsets and m.b in members:
                     offsets[m.b] = offsets[m.a] - m.offset_s
-                    how[m.b] = [f"(reverse of) {t}" for t in m.transforms]
+                    how[m.b] = explain(m, borders, label(m.a), "this copy")
                     changed = True
         items = []
         for x in sorted(members, key=lambda x: (-(media[x].duration_s or 0), x)):
