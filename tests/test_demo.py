@@ -1,4 +1,5 @@
 import json
+import re
 
 from tests.conftest import cli_json, run_cli
 
@@ -11,6 +12,11 @@ def test_demo_command_builds_a_verifiable_case(tmp_path):
     err = " ".join(proc.stderr.split())
     assert "tops the queue" in err and "is reported as a gap" in err
     assert "Complaint K-101" in err and "recording missing" in err
+    # not on a terminal: progress as plain lines that stay in a log, not bars that vanish
+    for step in ("Generating a synthetic body-camera archive", "hashing + storing", "probing media",
+                 "Triage (motion, audio events, the violence model)", "Reading burnt-in overlays",
+                 "Fingerprinting frames", "Transcribing speech"):
+        assert f"{step}" in err and re.search(re.escape(step) + r"[^\n]*: done", proc.stderr), step
     truth = json.loads((tmp_path / "demo-case-truth.json").read_text())
     assert truth["gap"] == {"camera": "CAM-02", "start": "2026-03-14T02:00:20", "end": "2026-03-14T02:00:40"}
     items = cli_json("items", str(case))

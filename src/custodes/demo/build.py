@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from custodes.media.synth import ClipSpec, Speech, transcode, write_clip
-from custodes.progress import step
+from custodes.progress import counting, footage, step
 
 SHIFT_START = datetime(2026, 3, 14, 2, 0, 0)
 DEMO_USER = "demo"
@@ -179,8 +179,8 @@ def _speech(console: Console, case: Any) -> None:
     from custodes.search.index import search
     from custodes.search.transcribe import transcribe_case
 
-    with step(console, "Transcribing speech (Whisper base, offline; Russian and English)…"):
-        doc = transcribe_case(case)
+    with counting(console, "Transcribing speech (Whisper base, offline; Russian and English)") as advance:
+        doc = transcribe_case(case, progress=advance)
     console.print(f"Speech: {doc['segments']} segment(s) in {doc['transcribed']} video(s).")
     for q in ("quiet", "спокойно"):
         hits = search(case, q, limit=1, kind="transcript")
@@ -192,8 +192,8 @@ def _speech(console: Console, case: Any) -> None:
 def _dupes(console: Console, case: Any) -> None:
     from custodes.dupes.index import clusters, hash_videos
 
-    with step(console, "Fingerprinting frames (PDQ) to find near-duplicates…"):
-        hash_videos(case)
+    with counting(console, "Fingerprinting frames (PDQ) to find near-duplicates") as advance:
+        hash_videos(case, progress=advance)
     for c in clusters(case)["clusters"]:
         parts = [f"{', '.join(m['names'])} ({m['relation']}, {m['resolution']}"
                  + (f", at {m['offset_in_source_s']:+.1f} s" if m["relation"] == "clip" else "") + ")"
@@ -204,8 +204,8 @@ def _dupes(console: Console, case: Any) -> None:
 def _timeline(console: Console, case: Any, truth: DemoTruth) -> None:
     from custodes.timeline.build import build_timeline, read_recordings, write_svg
 
-    with step(console, "Reading burnt-in overlays (camera ID, clock) to build per-camera timelines…"):
-        read_recordings(case)
+    with counting(console, "Reading burnt-in overlays (camera ID, clock) for per-camera timelines") as advance:
+        read_recordings(case, progress=advance)
     doc = build_timeline(case)
     svg = write_svg(doc, case.reports / "timeline.svg")
     for c in doc["cameras"]:
@@ -230,8 +230,8 @@ def _triage(console: Console, case: Any, truth: DemoTruth, drive: Path) -> None:
 
     from custodes.triage.runner import queue_rows, run_triage
 
-    with step(console, "Triage: motion, audio events and the violence model over every video…"):
-        rep = run_triage(case, "demo-investigator", workers=2)
+    with footage(console, "Triage (motion, audio events, the violence model)") as progress:
+        rep = run_triage(case, "demo-investigator", workers=2, progress=progress)
     doc = queue_rows(case, limit=5)
     t = Table(title=f"Review queue, top 5 of {rep.segments} segments")
     for col in ("#", "score", "video", "from–to (s)", "why"):
