@@ -158,3 +158,6 @@ def test_a_misread_digit_is_not_an_edit() -> None:
     assert len(edits._segments(edits.drop_misreads(rs))) == 1
     jumped = [*rs[:2], R(2.0, S + timedelta(seconds=62), ""), R(3.0, S + timedelta(seconds=63), "")]
     assert edits.drop_misreads(jumped) == jumped and len(edits._segments(jumped)) == 2
+    # a digit misread on a few neighbouring frames (a soft re-encode) is not a jump and a jump back
+    blip = [R(t / 10, S + timedelta(seconds=int(t / 10) + (1 if 50 <= t <= 55 else 0)), "") for t in range(0, 90, 1)]
+    assert len(edits._segments(blip)) == 3 and len(edits.drop_blips(edits._segments(blip))) == 1

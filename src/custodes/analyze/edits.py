@@ -6,8 +6,9 @@
   frames spread over the video); where two readings disagree with the time between them, the frames between are
   bisected down to the two adjacent frames where the clock's offset changes, so a jump is dated to the frame.
   A clock shows whole seconds, so a reading's offset (clock minus position in the video) varies by up to a
-  second in an unbroken recording; a jump must exceed ``TOLERANCE_S``, and must be seen on two frames (one
-  reading unlike both its neighbours, which agree with each other, is a misread digit, not an edit).
+  second in an unbroken recording; a jump must exceed ``TOLERANCE_S`` (and be at least ``MIN_JUMP_S``), and must
+  be seen on two frames: one reading unlike both its neighbours, which agree with each other, or a stretch under
+  ``MIN_SEGMENT_S`` between two stretches that agree, is a misread digit, not an edit.
 * **Frame timestamps with holes**: consecutive video frames (presentation order) further apart than
   ``HOLE_FACTOR`` times the usual frame spacing (and ``MIN_HOLE_S``), or timestamps that go back.
 * **Codec parameters changing mid-file**: picture size or pixel format of the keyframes changing.
@@ -37,6 +38,8 @@ ANALYZER = "edits"
 KINDS = ("clock_jump_forward", "clock_jump_backward", "clock_runs_backwards", "timestamp_gap",
          "timestamps_backwards", "codec_change", "creation_time_mismatch")
 TOLERANCE_S = 1.5
+MIN_JUMP_S = 2.0  # a clock of whole seconds cannot show a smaller jump for certain
+MIN_SEGMENT_S = 1.0
 MAX_SAMPLES = 150
 MAX_READS = 400  # frames OCR'd in all, bisection included
 HOLE_FACTOR = 4.0
@@ -219,6 +222,22 @@ def drop_misreads(rs: list[_Reading]) -> list[_Reading]:
     return [r for i, r in enumerate(rs) if i not in misread]
 
 
+def drop_blips(segs: list[list[_Reading]]) -> list[list[_Reading]]:
+    """Without segments shorter than ``MIN_SEGMENT_S`` between two that agree with each other: a digit misread on
+    a few neighbouring frames (a soft re-encode blurs them alike), not a clock that jumped and jumped back."""
+    segs = [list(x) for x in segs]
+    k = 1
+    while k < len(segs) - 1:
+        mid = segs[k]
+        if mid[-1].t - mid[0].t < MIN_SEGMENT_S and _fits(segs[k - 1], segs[k + 1][0]) and \
+                _fits(segs[k + 1], segs[k - 1][-1]):
+            segs[k - 1:k + 2] = [segs[k - 1] + segs[k + 1]]
+            k = max(1, k - 1)
+            continue
+        k += 1
+    return segs
+
+
 def _segments(rs: list[_Reading]) -> list[list[_Reading]]:
     segs: list[list[_Reading]] = []
     for r in rs:
@@ -287,7 +306,7 @@ def clock_findings(ref: MediaRef, regions: Any, times: list[float], known: list[
                 moved = True
         if not moved:
             break
-    segs = _segments(drop_misreads(readings()))
+    segs = drop_blips(_segments(drop_misreads(readings())))
     out: list[Finding] = []
     i = 0
     while i < len(segs) - 1:
@@ -308,9 +327,9 @@ def clock_findings(ref: MediaRef, regions: Any, times: list[float], known: list[
             i = j
             continue
         jump = _segment_start(b) - _segment_start(a)
-        if first.t == b[-1].t and i + 1 == len(segs) - 1 and len(b) == 1:
+        if (len(b) == 1 and i + 1 == len(segs) - 1) or abs(jump) < MIN_JUMP_S:
             i += 1
-            continue  # seen on the last frame read only: not confirmed
+            continue  # seen on the last frame read only, or less than the clock can show: not confirmed
         kind = "clock_jump_forward" if jump > 0 else "clock_jump_backward"
         what = (f"about {jump:.0f} s of clock time are missing" if jump > 0 else
                 f"the clock goes back about {-jump:.0f} s")
