@@ -2,18 +2,22 @@
 
 import numpy as np
 import pytest
+from sqlalchemy import select, text
 
-from custodes.analyze.speech import transcribe_wave, word_error_rate
+from custodes.analyze.speech import looks_wrong, transcribe_wave, word_error_rate
 from custodes.ingest.pipeline import Ingestor
 from custodes.media.synth import espeak
 from custodes.search.index import SearchError, search
 from custodes.search.transcribe import transcribe_case
 from custodes.store.case import Case
+from custodes.store.db import TranscriptSegment
+from custodes.store.verify import verify_case
 from custodes.timeline.build import read_recordings
 from tests.conftest import cli_json, run_cli
 
 EN = "Open the cell door. Everybody stay where you are."
 RU = "Откройте дверь камеры. Всем оставаться на местах."
+EN2 = "Stop resisting and get down on the floor."
 
 
 def test_wer():
@@ -22,10 +26,64 @@ def test_wer():
     assert word_error_rate("Всё спокойно.", "все спокойно") == 0
 
 
-def test_english_and_russian_in_one_recording():
+def _voices():
     en, ru = espeak(EN, "en"), espeak(RU, "ru")
     if en is None or ru is None:
         pytest.skip("no speech synthesiser")
+    return en, ru
+
+
+def test_looks_wrong():
+    good = [{"word": "Откройте", "p": 0.9}, {"word": "дверь", "p": 0.8}]
+    assert not looks_wrong(good, "ru") and looks_wrong(good, "en")  # Cyrillic decoded as English
+    assert looks_wrong([{"word": "ОПНОССЕЛЬОР!", "p": 0.29}], "ru")  # English speech forced into Russian
+    assert looks_wrong([], "ru", voiced_s=2.0) and not looks_wrong([], "ru", voiced_s=0.5)
+
+
+def test_one_language_costs_one_call_and_one_detection():
+    """A file in one language is decoded in one Whisper call over its joined voiced chunks, with one language
+    detection for the file, not one of each per chunk."""
+    _voices()
+    said = ["Stop resisting and get down on the floor.", "He needs a doctor, he is not breathing properly.",
+            "Nobody saw anything, do you understand me?", "Bring him to the medical room right now."]
+    silence = np.zeros(24000, np.float32)
+    parts = [silence]
+    for line in said:
+        parts += [espeak(line, "en"), silence]
+    stats: dict[str, int] = {}
+    segs = transcribe_wave(np.concatenate(parts), stats=stats)
+    # at most one chunk looked at again (espeak's English is unclear speech), never each one
+    assert stats["chunks"] == 4 and stats["calls"] == 1 and stats["detections"] <= 2, stats
+    assert {s.language for s in segs} == {"en"} and all(s.translation is None for s in segs)
+    assert word_error_rate(" ".join(said), " ".join(s.text for s in segs)) <= 0.2
+
+
+def test_russian_then_english_gets_each_part_right_and_a_translation():
+    """Code switching: detected once as Russian, the English part's words look wrong (or are missing), so
+    that chunk alone is detected again and decoded as English; the Russian part gets an English machine
+    translation, the English part none."""
+    _, ru = _voices()
+    en = espeak(EN2, "en")
+    silence = np.zeros(24000, np.float32)
+    stats: dict[str, int] = {}
+    segs = transcribe_wave(np.concatenate([silence, ru, silence, en, silence]), translate=True, stats=stats)
+    by_lang: dict[str, list] = {}
+    for s in segs:
+        by_lang.setdefault(s.language, []).append(s)
+    assert set(by_lang) == {"ru", "en"}, [(s.language, s.text) for s in segs]
+    assert by_lang["ru"][-1].end_s <= by_lang["en"][0].start_s
+    assert word_error_rate(RU, " ".join(s.text for s in by_lang["ru"])) <= 0.35
+    assert word_error_rate(EN2, " ".join(s.text for s in by_lang["en"])) <= 0.35
+    assert stats["detections"] <= 3  # the file, and the chunk that looked wrong
+    ru_en = " ".join(s.translation or "" for s in by_lang["ru"]).lower()
+    assert "door" in ru_en and not any("\u0400" <= c <= "\u04ff" for c in ru_en), ru_en
+    assert all(s.translation is None for s in by_lang["en"])
+    words = [w for s in by_lang["en"] for w in s.words]
+    assert words and words[0]["start"] >= (24000 * 2 + len(ru)) / 16000 - 0.5  # in file time, after the Russian
+
+
+def test_english_and_russian_in_one_recording():
+    en, ru = _voices()
     silence = np.zeros(24000, np.float32)
     segs = transcribe_wave(np.concatenate([silence, en, silence, ru, silence]))
     by_lang = {}
@@ -69,6 +127,41 @@ def test_search_finds_russian_speech(searchable):
     case, _ = searchable
     hits = search(case, "спокойно")
     assert hits and hits[0]["name"] == "CAM02_20260314_020000.mp4"
+
+
+def test_russian_demo_speech_has_an_english_machine_translation(searchable):
+    case, doc = searchable
+    with case.sessions() as s:
+        rows = list(s.scalars(select(TranscriptSegment)))
+    ru = [r for r in rows if r.language == "ru"]
+    assert ru and doc["translated"] >= 1
+    english = " ".join(r.translation or "" for r in ru).lower()
+    assert "camera" in english or "check" in english or "calm" in english, english
+    assert not any("\u0400" <= c <= "\u04ff" for c in english)
+    assert all(r.translation is None for r in rows if r.language == "en")
+    # the CLI shows it, marked as machine translation
+    hit = next(h for h in cli_json("search", str(case.root), "спокойно")["hits"] if h["kind"] == "transcript")
+    assert hit["translation"] and hit["translation_is"] == "machine translation"
+    out = run_cli("search", str(case.root), "спокойно", env={"COLUMNS": "300"}).stdout
+    assert "machine translation, English" in out
+
+
+def test_verify_catches_an_edited_translation(searchable):
+    case, _ = searchable
+    assert verify_case(case).ok
+    with case.sessions() as s:
+        row = s.scalars(select(TranscriptSegment).where(TranscriptSegment.translation.is_not(None))).first()
+        assert row is not None
+        rid, sha, was = row.id, row.sha256, row.translation
+    try:
+        with case.engine.begin() as conn:
+            conn.execute(text("UPDATE transcripts SET translation = 'All is calm, nobody was beaten.' "
+                              "WHERE id = :i"), {"i": rid})
+        assert ("record.mismatch", f"transcripts:{sha}") in {(p.kind, p.where) for p in verify_case(case).problems}
+    finally:
+        with case.engine.begin() as conn:
+            conn.execute(text("UPDATE transcripts SET translation = :t WHERE id = :i"), {"t": was, "i": rid})
+    assert verify_case(case).ok
 
 
 def test_search_overlay_and_notes(searchable):
