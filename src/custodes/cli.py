@@ -354,7 +354,7 @@ def recover(case_dir: CaseArg, force: Annotated[bool, typer.Option(
     from custodes.store.recover import recover_case
 
     try:
-        with progress.step(console, "Rebuilding the case database from the ledger…", as_json):
+        with console.status("Rebuilding the case database from the ledger…"):
             rep = recover_case(case_dir, _actor(actor), force=force)
     except CaseError as exc:
         _fail(_e(str(exc)))
