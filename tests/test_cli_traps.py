@@ -91,6 +91,10 @@ def test_items_say_what_each_object_is(filled: Case):
     der = next(d for d in docs if d["sha256"] == red["derivative"])
     assert der["what"].startswith("redacted copy of ") and der["derived_from"]["original"] == video
     assert "redacted" in cli("items", filled.root).output
+    # the name items shows for the copy finds it again
+    res = cli("export", filled.root, "--out", filled.root.parent / "pkg", "--items", der["name"], "--json")
+    assert res.exit_code == 0, res.output
+    assert der["name"] == "CAM07_small (redacted copy).mp4"
 
 
 def test_redact_and_export_take_names_and_refuse_ambiguous_ones(filled: Case, tmp_path: Path):

@@ -116,6 +116,12 @@ def resolve(case: Any, ref: str) -> str:
             path = (src + ("!/" + member if member else "")).replace("\\", "/")
             if path == tail or path.endswith("/" + tail):
                 matches.setdefault(sha, path)
+        if not matches:  # a derivative by the name `items` shows for it: "CAM01 (redacted copy).mp4"
+            for sha, kind, parent in s.execute(select(Derivative.sha256, Derivative.kind, Derivative.parent_sha256)):
+                first = s.scalars(select(Provenance.original_name).where(Provenance.sha256 == parent)
+                                  .order_by(Provenance.source_path, Provenance.member_path).limit(1)).first()
+                if first and _derived_name(first, kind) == tail:
+                    matches.setdefault(sha, tail)
     if not matches:
         raise ItemNotFound(f"no item is named {printable(ref)!r} or has a SHA-256 starting so; "
                            "see `custodes items CASE`")
