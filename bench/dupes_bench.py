@@ -51,6 +51,12 @@ def truth(name: str) -> str:
 
 def run(work: Path, data: Path, n_sources: int = 20, n_unrelated: int = 40) -> dict:
     drive = work / "dupes-drive"
+    sources, unrelated, same_camera, t_make = make_drive(drive, data, n_sources, n_unrelated)
+    return evaluate(work, drive, data, sources, unrelated, same_camera, t_make)
+
+
+def make_drive(drive: Path, data: Path, n_sources: int, n_unrelated: int) -> tuple[list[Path], list[Path],
+                                                                                   list[Path], float]:
     fights = sorted((data / "fight").glob("*.mp4"))
     calm = sorted((data / "noFight").glob("*.mp4"))
     sources = fights[:: max(1, len(fights) // n_sources)][:n_sources]
@@ -69,7 +75,12 @@ def run(work: Path, data: Path, n_sources: int = 20, n_unrelated: int = 40) -> d
     t0 = time.perf_counter()
     for f in sources:
         make_variants(f, drive / "copies", ALL_VARIANTS)
-    t_make = time.perf_counter() - t0
+    return sources, unrelated, same_camera, time.perf_counter() - t0
+
+
+def evaluate(work: Path, drive: Path, data: Path, sources: list[Path], unrelated: list[Path],
+             same_camera: list[Path], t_make: float) -> dict:
+    rec = recordings(data)
     case = Case.init(work / "dupes-case", "bench")
     Ingestor(case, "bench", probe_media=True).run([drive])
     t0 = time.perf_counter()
