@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -359,3 +360,10 @@ def test_demo_package_checks_with_sha256sum_alone_and_lists_every_original(packa
         words = set(text.split())
         assert set(json.loads((p / "manifest.json").read_text())["items"]) <= words
         assert not re.search(r"\bNone\b|\bnan\b|\d{2}:\d{2}:\d{2}\.\d+", text)
+    if shutil.which("pdftoppm"):  # the demo package's report as page images, kept as test artefacts
+        base = os.environ.get("CUSTODES_TEST_ARTEFACTS")
+        pages = (Path(base) / "report-pages-demo") if base else tmp_path / "report-pages-demo"
+        pages.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["pdftoppm", "-r", "50", "-png", str(p / "report.pdf"), str(pages / "page")], check=True)
+        assert list(pages.glob("page-*.png"))
+        print(f"report page images: {pages}")

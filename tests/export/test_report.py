@@ -137,6 +137,13 @@ def test_exhibit_table_lists_every_original_with_its_full_sha256(built):
     e2 = text[text.index("Exhibit E2:"):text.index("Exhibit E3:")]
     assert "derivative, made from exhibit E1" in " ".join(e2.split()) and built["first"] in e2
     assert (pkg / "credentials" / "case-ca.pem").read_text().startswith("-----BEGIN CERTIFICATE")
+    # the derivative travels with its Content Credentials, naming its original in the package by hash
+    from custodes.redact.credentials import read_credentials
+
+    cred = read_credentials(pkg / "originals" / f"{built['redacted']}.mp4")
+    assert cred["manifest"]["ingredients"][0]["instance_id"] == f"sha256:{built['first']}"
+    items = {d["sha256"]: d for d in json.loads((pkg / "items.json").read_text())}
+    assert items[built["redacted"]]["derived_from"]["original"] == built["first"]
 
 
 def test_every_page_says_page_x_of_n_with_the_case_and_the_ledger_head(built, tmp_path_factory):
