@@ -150,7 +150,7 @@ def test_safe_viewing_settings_are_separate_and_remembered(ws):
     c = client_for(case, "otto")
     page = c.get(f"/items/{videos[0]}").text
     assert "safe-blur safe-grey safe-mute" in page and " muted " in page
-    assert c.post("/api/prefs", json={"blur": False}).json() == {"safe": {"blur": False, "grey": True, "mute": True}}
+    assert c.post("/api/prefs", json={"blur": False}).json()["safe"] == {"blur": False, "grey": True, "mute": True}
     again = client_for(case, "otto")  # a new session remembers it
     page = again.get("/").text
     assert "safe-grey safe-mute" in page and "safe-blur" not in page
@@ -159,6 +159,20 @@ def test_safe_viewing_settings_are_separate_and_remembered(ws):
     page = again.get(f"/items/{videos[0]}").text
     assert "safe-grey" in page and "safe-mute" not in page and " muted " not in page
     assert client_for(case, "rita").post("/api/prefs", json={"grey": False}).json()["safe"]["blur"] is True
+
+
+def test_russian_interface_is_chosen_per_user(ws):
+    case, videos, _ = ws
+    c = client_for(case, "vera")
+    assert c.post("/api/prefs", json={"lang": "fr"}).status_code == 422
+    assert c.post("/api/prefs", json={"lang": "ru"}).json()["lang"] == "ru"
+    queue = c.get("/").text
+    assert '<html lang="ru">' in queue and "Очередь просмотра" in queue and "не просмотрен" in queue
+    page = c.get(f"/items/{videos[0]}").text
+    assert "Дальше (n)" in page and "Фрагменты (g)" in page and "Review queue" not in page
+    assert "Очередь" not in client_for(case, "rita").get("/").text  # only hers
+    r = c.post("/settings", data={"csrf": session_csrf(c), "lang": "en", "blur": "1"}, follow_redirects=False)
+    assert r.status_code == 303 and '<html lang="en">' in c.get("/").text
 
 
 def test_reasons_are_plain_language(ws):

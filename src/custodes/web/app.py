@@ -55,6 +55,7 @@ from custodes.store.db import (
 from custodes.web import review as rv
 from custodes.web.audit import ViewAudit
 from custodes.web.failures import failure_response
+from custodes.web.i18n import LANGUAGES, gettext
 from custodes.web.sessions import SessionKeys
 from custodes.web.users import CAN_ANNOTATE, CAN_SUPERSEDE_ANY, check_password, dummy_check
 
@@ -106,6 +107,7 @@ class Viewer:
         stored = prefs or {}
         # blur, grey and mute each on its own; a user without settings gets what their safe-viewing flag says
         self.safe = {k: bool(stored.get(k, user.safe_viewing)) for k in SAFE_KEYS}
+        self.lang = stored.get("lang") if stored.get("lang") in LANGUAGES else "en"
 
     @property
     def safe_classes(self) -> str:
@@ -140,6 +142,8 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                   openapi_url="/api/openapi.json", lifespan=lifespan)
     app.state.views = views
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals["_"] = gettext
+    templates.env.globals["languages"] = LANGUAGES
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.middleware("http")
@@ -528,9 +532,23 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         transcript words and the overlay clock."""
         known_object(sha256)
         views.record(v.name, "workspace data", sha256)
-        data = item_data(sha256)
-        return {**{k: data[k] for k in ("sha256", "duration", "segments", "annotations", "cuts", "kind")},
-                **strip_data(sha256)}
+        with case.sessions() as s:
+            media = s.get(MediaProbe, sha256)
+            segs = s.execute(select(Segment.id, Segment.start_s, Segment.end_s, Segment.score)
+                             .where(Segment.sha256 == sha256).order_by(Segment.start_s)).all()
+            anns = s.execute(select(Annotation.id, Annotation.start_s, Annotation.end_s, Annotation.label,
+                                    Annotation.supersedes).where(Annotation.sha256 == sha256)
+                             .order_by(Annotation.id)).all()
+            cuts = s.execute(select(Signal.start_s).where(Signal.sha256 == sha256, Signal.kind == "scene_cut")
+                             .order_by(Signal.start_s)).all()
+            states = latest_states(s, [g.id for g in segs])
+        superseded = {a.supersedes for a in anns if a.supersedes}
+        return {"sha256": sha256, "duration": media.duration_s if media else None,
+                "segments": [{"id": g.id, "start_s": g.start_s, "end_s": g.end_s, "score": round(g.score, 3),
+                              "state": states[g.id]["state"] if g.id in states else rv.UNREVIEWED} for g in segs],
+                "annotations": [{"id": a.id, "start_s": a.start_s, "end_s": a.end_s, "label": a.label,
+                                 "current": a.id not in superseded} for a in anns],
+                "cuts": [{"t": t} for (t,) in cuts], **strip_data(sha256)}
 
     @app.get("/items/{sha256}", response_class=HTMLResponse)
     def item_page(request: Request, sha256: str, t: float = 0.0,
@@ -862,6 +880,8 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             row = s.get(UserPrefs, v.user.id)
             data = dict(row.data) if row else dict(v.safe)
             data.update({k: bool(changes[k]) for k in SAFE_KEYS if k in changes})
+            if changes.get("lang") in LANGUAGES:
+                data["lang"] = changes["lang"]
             if row is None:
                 s.add(UserPrefs(user_id=v.user.id, data=data))
             else:
@@ -872,9 +892,9 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
     @app.post("/settings")
     def settings_form(request: Request, csrf: Annotated[str, Form()], blur: Annotated[str, Form()] = "",
                       grey: Annotated[str, Form()] = "", mute: Annotated[str, Form()] = "",
-                      v: Viewer = Depends(require)) -> Response:
+                      lang: Annotated[str, Form()] = "", v: Viewer = Depends(require)) -> Response:
         check_csrf(v, csrf)
-        store_prefs(v, {"blur": blur == "1", "grey": grey == "1", "mute": mute == "1"})
+        store_prefs(v, {"blur": blur == "1", "grey": grey == "1", "mute": mute == "1", "lang": lang})
         return RedirectResponse("/settings?saved=1", status_code=303)
 
     @app.post("/api/prefs")
@@ -882,7 +902,10 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         """Safe viewing, each part on its own: ``{"blur": true, "grey": false, "mute": true}``; remembered for
         the user (every page, thumbnail and contact sheet follows it)."""
         check_csrf(v, request.headers.get("x-csrf-token", ""))
-        return {"safe": store_prefs(v, {k: body[k] for k in SAFE_KEYS if k in body})}
+        if "lang" in body and body["lang"] not in LANGUAGES:
+            raise HTTPException(status_code=422, detail=f"The language is one of: {', '.join(LANGUAGES)}.")
+        safe = store_prefs(v, {k: body[k] for k in (*SAFE_KEYS, "lang") if k in body})
+        return {"safe": safe, "lang": body.get("lang", v.lang)}
 
     @app.post("/settings/safe-viewing")
     def safe_viewing(csrf: Annotated[str, Form()], on: Annotated[str, Form()],

@@ -17,9 +17,6 @@
   if ($("help-button")) $("help-button").addEventListener("click", () => toggleHelp());
   // widths from data attributes: the CSP forbids inline style attributes
   document.querySelectorAll(".progress .fill").forEach(f => { f.style.width = f.dataset.width + "%"; });
-  document.querySelectorAll("#segment-track .mark").forEach(m => {
-    m.style.left = m.dataset.left + "%"; m.style.width = m.dataset.width + "%";
-  });
   const post = (url, body) => fetch(url, {
     method: "POST", headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept": "application/json"},
     body: JSON.stringify(body), credentials: "same-origin"
@@ -180,6 +177,15 @@
     strip = d;
     clockStart = d.clock_start ? new Date(d.clock_start + "Z") : null;
     drawCurve(); drawAnnotations(d.annotations); renderTranscript(d.transcript);
+    const lane = $("seg-lane");
+    d.segments.forEach(g => {  // flagged segments on the strip: each a link to its start
+      const a = document.createElement("a");
+      a.href = "#"; a.className = "seek mark" + (g.score >= 0.8 ? " high" : ""); a.dataset.t = g.start_s;
+      a.dataset.segId = g.id; a.style.left = pct(g.start_s);
+      a.style.width = "max(0.5%, " + pct(g.end_s - g.start_s) + ")";
+      a.title = Math.round(g.start_s) + "–" + Math.round(g.end_s) + " s, score " + g.score.toFixed(2) + ", " + g.state;
+      lane.appendChild(a);
+    });
     (d.cuts || []).forEach(c => {
       const m = document.createElement("div"); m.className = "cutm"; m.style.left = pct(c.t); m.title = "cut at " + c.t + " s";
       track.appendChild(m);

@@ -1,0 +1,59 @@
+"""The interface in English or Russian, chosen per user (Settings). English is the source text; a string with no
+Russian yet is shown in English. Evidence, labels stored in annotations and server sentences stay as they are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import pass_context
+
+LANGUAGES = {"en": "English", "ru": "Русский"}
+
+RU: dict[str, str] = {
+    "Queue": "Очередь", "Search": "Поиск", "Timeline & gaps": "Хронология и пропуски", "Complaints": "Жалобы",
+    "Redactions": "Обезличивание", "Settings": "Настройки", "Log out": "Выйти", "? keys": "? клавиши",
+    "Keys": "Клавиши", "Review queue": "Очередь просмотра", "reviewed": "просмотрено", "segments": "фрагментов",
+    "of": "из", "Min score": "Мин. оценка", "Camera": "Камера", "State": "Состояние", "all": "все",
+    "Filter": "Показать", "score": "оценка", "video": "видео", "camera": "камера", "clock": "время",
+    "segment": "фрагмент", "why": "почему", "state": "состояние", "content warning": "тяжёлое содержание",
+    "unreviewed": "не просмотрен", "nothing of concern": "ничего тревожного", "annotated": "размечен",
+    "second review wanted": "нужен второй просмотр", "confirmed": "подтверждён", "disputed": "оспорен",
+    "Play": "Играть", "Previous (p)": "Назад (p)", "Next (n)": "Дальше (n)",
+    "Hold to reveal (r)": "Удерживать — показать (r)",
+    "Nothing of concern, next (x)": "Ничего тревожного, дальше (x)", "Second review (w)": "Второй просмотр (w)",
+    "Segments (g)": "Фрагменты (g)", "Transcript (t)": "Расшифровка (t)", "Annotations (a)": "Разметка (a)",
+    "Label": "Метка", "choose (1–7)": "выберите (1–7)", "From": "С", "To": "По", "person (pseudonym)":
+    "человек (псевдоним)", "role": "роль", "+ person": "+ человек", "Note": "Заметка", "Save (Ctrl+Enter)":
+    "Сохранить (Ctrl+Enter)", "No annotations yet.": "Разметки пока нет.", "No flagged segments.":
+    "Отмеченных фрагментов нет.", "No transcript for this item.": "Расшифровки нет.", "Contact sheet": "Раскадровка",
+    "Origins": "Происхождение", "flagged segment": "отмеченный фрагмент", "annotation": "разметка", "cut": "склейка",
+    "marked in/out": "отметка начала/конца", "Safe viewing": "Бережный просмотр",
+    "Blur pictures": "Размывать изображение",
+    "Grey (no colour)": "Серым (без цвета)", "Start videos muted": "Видео без звука", "Language": "Язык",
+    "Save settings": "Сохранить настройки", "Saved.": "Сохранено.", "Content warning: flagged as likely violent.":
+    "Внимание: вероятно, насилие.", "change": "изменить", "Back to the queue": "Назад к очереди",
+    "Editing annotation": "Правка разметки", "cancel": "отмена", "edit": "править", "by": "автор",
+    "play / pause (anywhere but a text box)": "играть / пауза (везде, кроме полей ввода)",
+    "back / forward 5 s (with Shift: 1 s)": "назад / вперёд 5 с (с Shift: 1 с)",
+    "next / previous flagged segment in the whole queue (goes to the next file)":
+        "следующий / предыдущий фрагмент во всей очереди (переходит в следующий файл)",
+    "mark in / mark out (shown on the strip, fills the form)": "отметить начало / конец (на шкале и в форме)",
+    "save the annotation": "сохранить разметку",
+    "nothing of concern in this segment, go to the next": "в этом фрагменте ничего тревожного, дальше",
+    "second review wanted for this segment": "нужен второй просмотр фрагмента",
+    "reveal: no blur or grey while held": "показать без размытия, пока удерживаете",
+    "segments / transcript / annotations tab": "вкладки фрагменты / расшифровка / разметка",
+    "next / previous row on the queue page; Enter opens it": "строка очереди вниз / вверх; Enter открывает",
+    "show or hide this help; Esc closes it": "показать или скрыть подсказку; Esc закрывает",
+}
+
+
+def lookup(lang: str, text: str) -> str:
+    return RU.get(text, text) if lang == "ru" else text
+
+
+@pass_context
+def gettext(ctx: Any, text: str) -> str:
+    """``{{ _("Queue") }}`` in a template: in the language of the user the page is for."""
+    v = ctx.get("v")
+    return lookup(getattr(v, "lang", "en"), text)
