@@ -36,9 +36,9 @@ def test_the_file_itself_can_settle_the_order():
 
 @pytest.mark.no_database
 def test_semicolon_and_tab_separated_files():
-    semi = "ref;start;end;unit;text\nK-1;14.03.2026 02:00;14.03.2026 02:05;B;Geschlagen, getreten\n".encode()
+    semi = "ref;start;end;unit;text\nK-1;14.03.2026 02:00;14.03.2026 02:05;B;Geschlagen, getreten – Zelle 4\n".encode()
     (row,) = parse_rows(semi)
-    assert row["ref"] == "K-1" and row["unit"] == "B" and row["text"] == "Geschlagen, getreten"
+    assert row["ref"] == "K-1" and row["unit"] == "B" and row["text"] == "Geschlagen, getreten – Zelle 4"
     (row,) = parse_rows(b"start\tend\ttext\n2026-03-14 02:00\t2026-03-14 02:05\ta, b; c\n")
     assert row["text"] == "a, b; c" and row["end"] == datetime(2026, 3, 14, 2, 5)
 
