@@ -280,6 +280,13 @@ def test_exhibits_chosen_by_name_camera_and_time_window(built, tmp_path):
     assert verify_package(tmp_path / "w").ok
     both = export_package(case, tmp_path / "n", "clerk", names=["cam07_*.mp4"], derivatives=False)
     assert both["items"] == 2
+    # chosen by hash, the original brings its redacted copy; the copy alone travels alone
+    export_package(case, tmp_path / "h", "clerk", items=[built["first"][:12]])
+    assert json.loads((tmp_path / "h" / "manifest.json").read_text())["items"] == sorted(
+        [built["first"], built["redacted"]])
+    export_package(case, tmp_path / "d", "clerk", items=[built["redacted"][:12]])
+    assert json.loads((tmp_path / "d" / "manifest.json").read_text())["items"] == [built["redacted"]]
+    assert verify_package(tmp_path / "h").ok and verify_package(tmp_path / "d").ok
     with pytest.raises(ExportError, match="no recording is from camera 'CAM-99'"):
         export_package(case, tmp_path / "x", "clerk", cameras=["CAM-99"])
     with pytest.raises(ExportError, match="no file is named"):

@@ -111,7 +111,7 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
     """Write a package of the chosen exhibits: ``items`` (SHA-256 prefixes), ``names`` (file names, ``*``/``?``
     wildcards, case-insensitive), ``cameras`` and a camera-clock window ``since``..``until`` (a recording that
     overlaps it). Criteria of different kinds must all hold; none given: every video. Redacted copies of the
-    chosen originals travel with them (``derivatives``) unless they were chosen or left out explicitly."""
+    chosen originals travel with them unless ``derivatives`` is False."""
     from custodes.export import strings
 
     if language not in strings.LANGUAGES:  # before anything is written
@@ -408,7 +408,7 @@ def _choose(s: Any, items: list[str] | None, names: list[str] | None, cameras: l
         chosen = hits if chosen is None else chosen & hits
     if chosen is None:
         chosen = set(videos)
-    if derivatives and not items:
+    if derivatives:  # a redacted copy travels with its original (the copy alone when only it was asked for)
         chosen |= {sha for sha, d in derived.items() if d.parent_sha256 in chosen}
     return sorted(chosen)
 
