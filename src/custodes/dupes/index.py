@@ -152,13 +152,17 @@ class _Video:
     cbits: np.ndarray  # (n, 60) uint8: the coarse view's candidate bits, lowest frequency first
 
 
-def _coarse(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Coarse view words (n, 4) and its candidate bits (n, 60), from (n, NVIEWS, 4) hash words."""
-    n = len(words)
-    bits = np.unpackbits(np.ascontiguousarray(words[:, 0, :].astype(">u8")).view(np.uint8).reshape(n, 32), axis=1)
+_FIRST_BYTE = int(min(COARSE_BITS.min(), COARSE_KEY_BITS.min())) // 8
+
+
+def _coarse(whole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coarse view words (n, 4) and its candidate bits (n, 60), from the whole view's (n, 32) hash bytes."""
+    n = len(whole)
+    bits = np.unpackbits(np.ascontiguousarray(whole[:, _FIRST_BYTE:32]), axis=1)
     c = np.zeros((n, 4), np.uint64)
-    c[:, 0] = np.ascontiguousarray(np.packbits(bits[:, COARSE_BITS], axis=1)).view(">u8").astype(np.uint64)[:, 0]
-    return c, np.ascontiguousarray(bits[:, COARSE_KEY_BITS])
+    low = np.packbits(bits[:, COARSE_BITS - 8 * _FIRST_BYTE], axis=1)
+    c[:, 0] = np.ascontiguousarray(low).view(">u8").astype(np.uint64)[:, 0]
+    return c, np.ascontiguousarray(bits[:, COARSE_KEY_BITS - 8 * _FIRST_BYTE])
 
 
 def load_hashes(case: Case, shas: set[str] | None = None) -> dict[str, _Video]:
@@ -167,7 +171,16 @@ def load_hashes(case: Case, shas: set[str] | None = None) -> dict[str, _Video]:
     if shas is not None:
         q = q.where(FrameHash.sha256.in_(shas))
     with case.engine.connect() as conn:
-        rows = conn.execute(q.order_by(FrameHash.sha256, FrameHash.t)).all()
+        if shas is None:  # the whole archive: the driver's cursor directly (SQLAlchemy's rows cost more than the query)
+            cur = conn.connection.cursor()
+            try:
+                cur.execute(f"SELECT sha256, t, hash FROM frame_hashes WHERE quality >= {int(pdq.MIN_QUALITY)} "
+                            "ORDER BY sha256, t")
+                rows = cur.fetchall()
+            finally:
+                cur.close()
+        else:
+            rows = conn.execute(q.order_by(FrameHash.sha256, FrameHash.t)).tuples().all()
     if not rows:
         return {}
     sha_col, t_col, h_col = zip(*rows, strict=True)
@@ -183,7 +196,7 @@ def load_hashes(case: Case, shas: set[str] | None = None) -> dict[str, _Video]:
             buf[sel, :k] = np.frombuffer(b"".join(hs[i][:k] for i in sel.tolist()), np.uint8).reshape(len(sel), k)
     words = buf.view(">u8").astype(np.uint64).reshape(n, NVIEWS, 4)
     t = np.asarray(t_col, dtype=np.float64)
-    c, cbits = _coarse(words)
+    c, cbits = _coarse(buf[:, :pdq.HASH_BYTES])
     starts = [0] + [i for i in range(1, n) if sha_col[i] != sha_col[i - 1]] + [n]
     nv_row = np.minimum(lengths // pdq.HASH_BYTES, NVIEWS)
     out = {}
@@ -192,6 +205,15 @@ def load_hashes(case: Case, shas: set[str] | None = None) -> dict[str, _Video]:
         if nv:
             out[sha_col[lo]] = _Video(t[lo:hi], words[lo:hi], np.arange(NVIEWS) < nv, c[lo:hi], cbits[lo:hi])
     return out
+
+
+def _unique_sorted(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(x, return_counts=True) by sorting (numpy's hash-based unique is slow on millions of codes)."""
+    if not len(x):
+        return x, np.zeros(0, np.int64)
+    x = np.sort(x)
+    first = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
+    return x[first], np.diff(np.r_[first, len(x)])
 
 
 def candidate_pairs(videos: dict[str, _Video]) -> dict[tuple[str, str], set[tuple[int, int]]]:
@@ -222,8 +244,8 @@ def candidate_pairs(videos: dict[str, _Video]) -> dict[tuple[str, str], set[tupl
     parts.append(((cband | ck).ravel(), np.repeat(vid_row, nb), COARSE))
     # one entry per (band value, video, view), sorted by band value: packed into one integer to sort once
     if len(shas) < 1 << 20:
-        packed = np.unique(np.concatenate([(k << np.uint64(24)) | (v << np.uint64(3)) | np.uint64(vw)
-                                           for k, v, vw in parts]))
+        packed, _ = _unique_sorted(np.concatenate([(k << np.uint64(24)) | (v << np.uint64(3)) | np.uint64(vw)
+                                                   for k, v, vw in parts]))
         key = packed >> np.uint64(24)
         vid = ((packed >> np.uint64(3)) & np.uint64((1 << 21) - 1)).astype(np.int64)
         view = (packed & np.uint64(7)).astype(np.int8)
@@ -260,14 +282,14 @@ def candidate_pairs(videos: dict[str, _Video]) -> dict[tuple[str, str], set[tupl
         step += 1
     out: dict[tuple[str, str], set[tuple[int, int]]] = defaultdict(set)
     if found:
-        codes, hits = np.unique(np.concatenate(found), return_counts=True)
-        for code, n in zip(codes.tolist(), hits.tolist(), strict=True):
-            code, wb_ = divmod(code, NVIEWS + 1)
-            code, wa_ = divmod(code, NVIEWS + 1)
-            if wa_ == COARSE and n < COARSE_MIN_HITS:
-                continue
-            a_, b_ = divmod(code, len(shas))
-            out[(shas[a_], shas[b_])].add((wa_, wb_))
+        codes, hits = _unique_sorted(np.concatenate(found))
+        wb_ = codes % (NVIEWS + 1)
+        wa_ = (codes // (NVIEWS + 1)) % (NVIEWS + 1)
+        pair = codes // ((NVIEWS + 1) * (NVIEWS + 1))
+        keep = (wa_ != COARSE) | (hits >= COARSE_MIN_HITS)
+        for p_, x_, y_ in zip(pair[keep].tolist(), wa_[keep].tolist(), wb_[keep].tolist(), strict=True):
+            a_, b_ = divmod(p_, len(shas))
+            out[(shas[a_], shas[b_])].add((x_, y_))
     return out
 
 
