@@ -70,6 +70,7 @@ def built(tmp_path_factory):
     write_clip(src / "CAM07_0301.mp4", ClipSpec("CAM-07", datetime(2026, 3, 14, 3, 1, 0), 6, size=(320, 180)))
     whole = (src / "CAM07_0301.mp4").read_bytes()
     (src / "CAM08_cut.mp4").write_bytes(whole[: len(whole) // 3])
+    (src / "CAM09_link.mp4").symlink_to(root / "elsewhere.mp4")  # refused at intake: a link is not followed
     case = Case.init(root / "case", "tester", title="Cell 4, night of 14 March")
     Ingestor(case, "tester").run([src])
     read_recordings(case)
@@ -212,6 +213,7 @@ def test_left_out_files_are_listed_with_the_reason(built):
     text = " ".join(pdf_text(built["pkg"] / "report.pdf").split())
     left = text[text.rindex("6. What was not included and why"):text.rindex("7. Glossary")]
     assert "CAM08_cut.mp4" in left and "could not be read as video" in left
+    assert "CAM09_link.mp4" in left and "refused at intake: symbolic link not followed" in left
     assert "Chain of custody" in text and "received CAM07_0300.mp4" in text and "made a redacted copy" in text
     assert "scores order" in text.lower() or "the score only orders" in text.lower()
 
@@ -335,3 +337,27 @@ def test_a_package_of_50_real_clips_checked_elsewhere(fight_surv, tmp_path, tmp_
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(moved / "report.pdf"), str(pages / "page")], check=True)
     assert len(list(pages.glob("page-*.png"))) == n
     print(f"report page images: {pages}")
+
+
+@pytest.mark.slow
+def test_demo_speech_transcribed_and_translated_in_the_report(demo_drive, tmp_path):
+    """The demo drive, ingested and transcribed by the real speech engine, exported: every excerpt carries the
+    machine-transcript mark and its confidence, the Russian speech its English machine translation beside it,
+    and no run of repeated words is printed."""
+    from custodes.search.transcribe import transcribe_case
+
+    drive, _ = demo_drive
+    case = Case.init(tmp_path / "case", "tester", title="demo")
+    Ingestor(case, "tester").run([drive])
+    done = transcribe_case(case)
+    assert done["segments"] > 0 and done.get("translated", 0) >= 1
+    export_package(case, tmp_path / "pkg", "clerk")
+    html = (tmp_path / "pkg" / "report.html").read_text()
+    rows = re.findall(r'<td class="orig">(.*?)</td>\s*(<td[^>]*>.*?</td>)', html, flags=re.S)
+    with case.sessions() as s:
+        assert len(rows) == s.query(TranscriptSegment).count()
+    assert all('class="mark">machine transcript, language' in orig and "confidence" in orig for orig, _ in rows)
+    russian = [(o, t) for o, t in rows if "language ru" in o]
+    assert russian and all('class="mark tr-mark">machine translation' in t for _, t in russian)
+    text = " ".join(pdf_text(tmp_path / "pkg" / "report.pdf").split())
+    assert "machine translation" in text and not re.search(r"(\b\w+\b[,.]? )\1{3,}", text)

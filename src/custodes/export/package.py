@@ -46,6 +46,7 @@ from custodes.store.db import (
     MediaProbe,
     Provenance,
     Recording,
+    Rejection,
     Segment,
     Signal,
     TranscriptSegment,
@@ -443,6 +444,9 @@ def _left_out(s: Any, chosen: set[str], language: str) -> list[dict[str, str]]:
             else:
                 reason = why.get(m.status, m.status) + (f": {m.reason}" if m.reason else "")
         out.append({"name": name or "—", "sha256": obj.sha256, "reason": reason})
+    for r in s.scalars(select(Rejection).order_by(Rejection.recorded_at)):  # never stored: no SHA-256 to give
+        where = r.member_path or Path(r.source_path).name
+        out.append({"name": where, "sha256": "—", "reason": f"{why['refused']}: {r.reason}"})
     return out
 
 
