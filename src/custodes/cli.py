@@ -932,16 +932,18 @@ def export(case_dir: CaseArg, out: Annotated[Path, typer.Option("--out", help="N
                                                            "its path) or SHA-256 (8+ digits); repeatable. Default: "
                                                            "every video", metavar="ITEM")] = None,
            names: Annotated[list[str] | None, typer.Option("--name", help="File name, * and ? as wildcards "
-                                                           "(\"CAM-03*\"); repeatable")] = None,
-           cameras: Annotated[list[str] | None, typer.Option("--camera", help="Camera id; repeatable")] = None,
+                                                           "(\"CAM-03*\"); repeatable", metavar="NAME")] = None,
+           cameras: Annotated[list[str] | None, typer.Option("--camera", help="Camera id; repeatable",
+                                                              metavar="CAMERA")] = None,
            since: Annotated[str | None, typer.Option("--since", help="Camera-clock time, \"2026-03-14 02:00:00\": "
-                                                     "recordings that end after it")] = None,
+                                                     "recordings that end after it", metavar="TIME")] = None,
            until: Annotated[str | None, typer.Option("--until", help="Camera-clock time: recordings that start "
-                                                     "before it")] = None,
-           language: Annotated[str, typer.Option("--language", help="Report language: en or ru")] = "en",
+                                                     "before it", metavar="TIME")] = None,
+           language: Annotated[str, typer.Option("--language", help="Report language: en or ru",
+                                                        metavar="en|ru")] = "en",
            timezone: Annotated[str | None, typer.Option("--timezone", help="Time zone for the report's times of "
                                                         "custody, like Europe/Moscow (default: the case's, else "
-                                                        "UTC)")] = None,
+                                                        "UTC)", metavar="ZONE")] = None,
            derivatives: Annotated[bool, typer.Option("--derivatives/--no-derivatives", help="Redacted copies of "
                                                      "the chosen originals travel with them")] = True,
            actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
