@@ -17,6 +17,7 @@ from custodes.store.db import MediaProbe, Recording, Segment
 from custodes.store.verify import verify_case
 from custodes.web.app import create_app
 from custodes.web.users import add_user
+from tests.conftest import run_cli
 from tests.web.conftest import PASSWORD, login, session_csrf
 
 REASONS = [{"signal": "p_visual", "value": 0.97, "text": "motion pattern like fights in training data (p=0.97)"},
@@ -108,6 +109,8 @@ def test_review_states_are_counted_sealed_signed_and_an_edit_is_caught(ws):
         conn.execute(text("UPDATE reviews SET state = 'nothing of concern' WHERE state = 'confirmed'"))
     try:
         assert ("record.mismatch", f"reviews:{videos[0]}") in {(p.kind, p.where) for p in verify_case(case).problems}
+        proc = run_cli("verify", str(case.root))  # what an investigator runs
+        assert proc.returncode != 0 and f"reviews:{videos[0]}" in proc.stdout + proc.stderr
     finally:
         with case.engine.begin() as conn:
             conn.execute(text("UPDATE reviews SET state = 'confirmed' WHERE author = 'otto'"))

@@ -74,6 +74,7 @@
   let current = ws.dataset.seg ? Number(ws.dataset.seg) : null;
   let clockStart = null;
   let strip = null;
+  let showClocks = () => {};  // the annotation form's clock times, when there is a form
   const status = (text, bad) => {
     const s = $("status") || $("saved");
     if (!s) return;
@@ -264,7 +265,7 @@
     }
     return v.trim() === "" ? NaN : Number(v);
   };
-  const showClocks = () => {
+  showClocks = () => {
     const a = toSeconds(start.value), b = toSeconds(end.value);
     $("start-clock").textContent = isFinite(a) && clockStart ? clockAt(a).slice(11) : "";
     $("end-clock").textContent = isFinite(b) && clockStart ? clockAt(b).slice(11) : "";
