@@ -208,6 +208,7 @@ def custody_rows(ledger: list[dict[str, Any]], names: dict[str, str], tz: tzinfo
         subject = e.get("subject") or ""
         fields = defaultdict(lambda: "—", {
             "subject": names.get(subject, subject[:12] or "—"), "label": text(d.get("label")),
+            "state": text(d.get("state")),
             "name": text(d.get("original_name") or names.get(subject)), "reason": text(d.get("reason")),
             "source": text(d.get("source_path") or d.get("source")),
             "sources": ", ".join(str(x) for x in d.get("sources") or []) or "—"})
