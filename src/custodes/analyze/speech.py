@@ -133,6 +133,15 @@ class _Joined:
     starts: list[int]  # where each chunk begins in the joined audio (samples)
     spans: list[tuple[int, int]]  # each chunk in the file (samples)
 
+    def to_joined(self, t: float) -> float:
+        """A time in the file as a time in the joined audio (a time between chunks: the next chunk's start)."""
+        x = float(t) * RATE
+        i = max(0, bisect.bisect_right([a for a, _ in self.spans], x) - 1)
+        a, b = self.spans[i]
+        if x > b and i + 1 < len(self.spans):
+            return self.starts[i + 1] / RATE
+        return float(self.starts[i] + min(max(x - a, 0.0), b - a)) / RATE
+
     def orig(self, t: float, start: bool = False) -> float:
         """A time in the joined audio as a time in the file; a start in the gap after a chunk is moved
         to the start of the next one."""
@@ -190,20 +199,29 @@ def _transcribe(model: Any, joined: _Joined, lang: str | None) -> list[SpeechSeg
 
 
 def _translate(model: Any, joined: _Joined, lang: str, segs: list[SpeechSegment]) -> None:
-    """English machine translation of one language's chunks (one Whisper call, task="translate"), each
-    translated stretch given to the transcript segment it overlaps most."""
-    if not segs:
+    """English machine translation of one language's chunks, in one Whisper call (task="translate") that
+    decodes each transcript segment's stretch on its own (``clip_timestamps``), so that every segment gets the
+    translation of what it says, not of its neighbours."""
+    clips: list[float] = []
+    owners: list[SpeechSegment] = []
+    for g in sorted(segs, key=lambda g: g.start_s):
+        a, b = joined.to_joined(g.start_s), joined.to_joined(g.end_s)
+        a = max(a, clips[-1] if clips else 0.0)
+        if b - a >= 0.2:
+            clips += [round(a, 2), round(b, 2)]
+            owners.append(g)
+    if not owners:
         return
-    segments, _ = model.transcribe(joined.audio, language=lang, task="translate", vad_filter=False,
-                                   beam_size=5)
+    # each stretch on its own: no earlier text as prompt (it drew translations of one segment into the next)
+    segments, _ = model.transcribe(joined.audio, language=lang, task="translate", vad_filter=False, beam_size=5,
+                                   clip_timestamps=clips, condition_on_previous_text=False, without_timestamps=True)
+    starts = clips[0::2]
     for s in segments:
         text = s.text.strip()
         if not text or _cyrillic_share(text) > 0.5:  # not translated: Whisper repeated the source
             continue
-        a, b = joined.orig(s.start, start=True), joined.orig(s.end)
-        best = max(segs, key=lambda g: (min(b, g.end_s) - max(a, g.start_s),
-                                        -abs((a + b) / 2 - (g.start_s + g.end_s) / 2)))
-        best.translation = f"{best.translation} {text}" if best.translation else text
+        g = owners[max(0, bisect.bisect_right(starts, s.start + 0.05) - 1)]
+        g.translation = f"{g.translation} {text}" if g.translation else text
 
 
 def _cyrillic_share(text: str) -> float:
