@@ -192,7 +192,7 @@ class _ClockReader:
         frames = overlay._frames_at(self.ref, todo)
         self.reads += len(todo)
         got: dict[float, _Reading | None] = dict.fromkeys(todo)
-        for r in overlay.read_text(frames, self.regions):
+        for r in overlay.read_text(frames, self.regions, tesseract=False):
             # _frames_at gives the first frame at or after each time asked: these are frame times already
             key = todo[0]
             for t in todo:
@@ -387,7 +387,8 @@ def find_edits(ref: MediaRef, duration_s: float, creation_time: str | None, over
     scan = scan_container(ref)
     found = list(scan.findings)
     regions = getattr(overlay_res, "regions", None)
-    if regions is not None and scan.times:
+    clocked = any(getattr(r, "clock", None) is not None for r in getattr(overlay_res, "readings", None) or [])
+    if regions is not None and scan.times and clocked:  # no clock read on the overlay's frames: none to follow
         with contextlib.suppress(Exception):  # OCR of a hostile frame must not stop the timeline
             found += clock_findings(ref, regions, scan.times, getattr(overlay_res, "readings", None))
     start = getattr(overlay_res, "start", None)

@@ -31,6 +31,7 @@ from custodes.media.source import MediaRef, av_source
 # overlay-2: tesseract only for overlays with Russian words, 4-8 frames by duration, recognition in one batch
 VERSION = "overlay-2"
 SAMPLES = 8
+MAX_BOXES = 8  # text boxes read on every frame
 
 # Cyrillic letters that look like Latin ones, as OCR and overlay fonts mix them up.
 _LOOKALIKE = str.maketrans({
@@ -139,6 +140,34 @@ def tesseract_line(crop: np.ndarray) -> str:
     return out.stdout.decode("utf-8", "replace").strip()
 
 
+def tesseract_lines(crops: list[np.ndarray]) -> str:
+    """Several crops read by one tesseract run (stacked, one per line): a run costs about a second, mostly
+    loading the models, however many lines it reads."""
+    import cv2
+
+    if not crops:
+        return ""
+    if len(crops) == 1:
+        return tesseract_line(crops[0])
+    w = max(c.shape[1] for c in crops)
+    rows = [cv2.copyMakeBorder(c, 4, 4, 0, w - c.shape[1], cv2.BORDER_REPLICATE) for c in crops]
+    stacked = np.ascontiguousarray(np.concatenate(rows, axis=0))
+    import subprocess
+
+    big = cv2.resize(stacked, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+    if not ok:
+        return ""
+    out = subprocess.run(["tesseract", "stdin", "stdout", "-l", "rus+eng", "--psm", "6"], input=png.tobytes(),
+                         capture_output=True, timeout=30)
+    return "  ".join(line.strip() for line in out.stdout.decode("utf-8", "replace").splitlines() if line.strip())
+
+
+def _overlay_like(text: str) -> bool:
+    """Text an overlay prints: a clock or date (digits), a camera word."""
+    return sum(ch.isdigit() for ch in text) >= 2 or parse_camera(text) is not None
+
+
 def _best_reading(candidates: list[str]) -> str:
     """The first reading that yields both camera and clock, else the first with a clock."""
     for c in candidates:
@@ -216,6 +245,9 @@ def locate(frames: list[tuple[float, np.ndarray]]) -> TextRegions | None:
         found = _boxes(engine(img)[0])
         if found:
             h, w = img.shape[:2]
+            # a scene's clutter (signs, posters, noise) gives boxes too: keep the overlay's (digits, a camera
+            # word), else any; at most the MAX_BOXES surest
+            found = sorted([f for f in found if _overlay_like(f[1])] or found, key=lambda f: -f[2])[:MAX_BOXES]
             latin = "  ".join(text for _, text, _ in found)
             for box, _, _ in found:
                 xs, ys = [p[0] for p in box], [p[1] for p in box]
@@ -229,17 +261,23 @@ def locate(frames: list[tuple[float, np.ndarray]]) -> TextRegions | None:
     regions.sort(key=lambda r: (r[0] // 10, r[2]))  # reading order: rows, then left to right
     out = TextRegions(regions)
     # RapidOCR's model reads Latin and digits; when the overlay has Cyrillic (tesseract's Russian model finds
-    # Cyrillic words on the first frame that are not just look-alikes of Latin ones), tesseract reads it too
-    # words, and a Latin overlay's camera word read as Latin by RapidOCR needs no second opinion (tesseract costs
-    # a second a frame)
+    # Cyrillic words on the first frame that are not just look-alikes of Latin ones), tesseract reads it too. A
+    # Latin overlay's camera word read as Latin by RapidOCR needs no second opinion (tesseract costs a second a
+    # frame)
     if tesseract_available() and not _LATIN_CAMERA.search(latin.upper()):
-        out.first_tesseract = "  ".join(tesseract_line(found_on[y0:y1, x0:x1]) for y0, y1, x0, x1 in regions)
-        out.tesseract = _russian(out.first_tesseract)
+        out.first_tesseract = tesseract_lines([found_on[y0:y1, x0:x1] for y0, y1, x0, x1 in regions][:4])
+        # and only where that reading is of use: a camera or a clock (tesseract reads a scene's clutter as
+        # Cyrillic too, a second a box, for nothing)
+        t = out.first_tesseract
+        out.tesseract = _russian(t) and (parse_camera(t) is not None or parse_clock(t) is not None)
     return out
 
 
-def read_text(frames: list[tuple[float, np.ndarray]], regions: TextRegions) -> list[OverlayReading]:
-    """One reading per frame of the known boxes: recognition only, every frame's crops in one batch."""
+def read_text(frames: list[tuple[float, np.ndarray]], regions: TextRegions,
+              tesseract: bool | None = None) -> list[OverlayReading]:
+    """One reading per frame of the known boxes: recognition only, every frame's crops in one batch; tesseract
+    as well where ``regions`` says (``tesseract=False``: never, e.g. for the clock alone, whose digits are Latin)."""
+    use_tesseract = regions.tesseract if tesseract is None else tesseract and regions.tesseract
     crops = [[img[y0:y1, x0:x1] for y0, y1, x0, x1 in regions.boxes] for _, img in frames]
     flat = [c for cs in crops for c in cs]
     rec_res, _ = _engine().text_rec(flat) if flat else ([], None)
@@ -248,8 +286,8 @@ def read_text(frames: list[tuple[float, np.ndarray]], regions: TextRegions) -> l
     k = len(regions.boxes)
     for i, (t, _) in enumerate(frames):
         candidates = ["  ".join(str(item[0]) for item in rec[i * k:(i + 1) * k])]
-        if regions.tesseract:
-            candidates.insert(0, "  ".join(tesseract_line(c) for c in crops[i]))
+        if use_tesseract:
+            candidates.insert(0, tesseract_lines(crops[i]))
         line = _best_reading(candidates)
         out.append(OverlayReading(t, line, parse_clock(line), parse_camera(line)))
     return out
