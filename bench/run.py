@@ -177,9 +177,17 @@ def main() -> int:
         console.print_json(json.dumps(web_result))
         (out / "web.json").write_text(json.dumps(web_result, indent=2) + "\n")
         return 0
+    elif only == "image":  # a 4 GiB card image against sha256sum; overlays of 16 clips against decoding them
+        import image_bench
+
+        with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
+            rows = image_bench.run(Path(d), FIGHT_SURV)
+        console.print_json(json.dumps(rows))
+        (out / "image.json").write_text(json.dumps(rows, indent=2) + "\n")
+        return 0
     elif only:
         console.print(f"[red]CUSTODES_BENCH_ONLY={only!r}: known are 'small-files', 'ingest', 'export', "
-                      "'dupes' and 'web'[/]")
+                      "'dupes', 'web' and 'image'[/]")
         return 2
     with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
         work = Path(d)
@@ -203,6 +211,13 @@ def main() -> int:
                 results.append(bench_ingest(work, True, cfiles, "300 fight-surv clips, with media probe"))
         if not only:
             results += bench_small_files(work)
+            import image_bench
+
+            with console.status("disk images: a 4 GiB card image against sha256sum; overlays of 16 clips "
+                                "(alone: CUSTODES_BENCH_ONLY=image)…"):
+                image_rows = image_bench.run(work, FIGHT_SURV)
+            console.print_json(json.dumps(image_rows))
+            (out / "image.json").write_text(json.dumps(image_rows, indent=2) + "\n")
         if only == "ingest":
             _print_ingest(results)
             (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
