@@ -219,5 +219,6 @@ def test_a_redacted_copy_is_titled_and_bannered(ws):
     doc = redact_item(case, videos[0][:12], "tester", faces="solid", start_s=0, end_s=2)
     c = client_for(case, "rita")
     page = c.get(f"/items/{doc['derivative']}").text
-    assert "<title>redacted copy of CAM-07.mp4" in page
+    name = case.display_names({videos[0]})[videos[0]]
+    assert f"<title>redacted copy of {name}" in page, page[:400]
     assert 'id="derived-banner"' in page and f'href="/items/{videos[0]}"' in page
