@@ -68,7 +68,7 @@ def test_second_look_adds_reasons_and_skips_what_is_current(tmp_path, fight_surv
     assert rep.videos == 1 and rep.segments >= 1 and rep.strikes >= 1 and not rep.failed
     rows = queue_rows(case)["segments"]
     assert {r["score"] for r in rows} == before  # reasons, not scores
-    assert any(t.startswith("fast strike") for r in rows for t in r["reasons"])
+    assert any("fast strike" in t for r in rows for t in r["reasons"])
     again = run_pose(case, "tester", top=5, min_score=0.0)
     assert again.videos == 0 and again.skipped_current == 1
     with case.sessions() as s:

@@ -36,6 +36,7 @@ from custodes.store.db import (
     Signal,
     TranscriptSegment,
 )
+from custodes.triage.reasons import plain_reasons
 from custodes.triage.score import MODEL_NAME, TRIAGE_VERSION, VideoResult, analyze_video
 
 ANALYZER = "triage"
@@ -230,7 +231,7 @@ def queue_rows(case: Case, limit: int = 0, min_score: float = 0.0) -> dict[str, 
             signals.append(plea)  # from the sealed transcripts, read as the queue is listed
         items.append({"rank": i + 1, "sha256": g.sha256, "name": names.get(g.sha256, ""),
                       "source": paths.get(g.sha256, ""), "start_s": g.start_s, "end_s": g.end_s,
-                      "score": round(g.score, 4), "reasons": [r["text"] for r in signals], "signals": signals,
+                      "score": round(g.score, 4), "reasons": plain_reasons(signals), "signals": signals,
                       "model": g.model_version})
     not_analysed = [{"sha256": r.sha256, "name": names.get(r.sha256, ""), "reason": r.error} for r in failed]
     not_analysed += [{"sha256": m.sha256, "name": names.get(m.sha256, ""), "reason": m.reason} for m in unreadable]
