@@ -129,6 +129,8 @@ def test_independent_reader_accepts_a_redacted_derivative_and_catches_tampering(
     original = hashlib.sha256(clip.read_bytes()).hexdigest()
     doc = redact_item(case, original[:12], "editor", faces="blur", end_s=1.0)
     derivative = case.store.path_for(doc["derivative"])
+    leaf = x509.load_pem_x509_certificates((case.keyring.root / "c2pa" / "signer-chain.pem").read_bytes())[0]
+    assert doc["signer_certificate_sha256"] == leaf.fingerprint(hashes.SHA256()).hex()
     got = c2pa_ts(derivative)
     assert got["format"] == "bmff" and got["manifests"] == 1
     assert got["valid"], got["statuses"]

@@ -83,6 +83,11 @@ def certificate_problems(chain_pem: bytes) -> list[str]:
     return out
 
 
+def signer_fingerprint(chain_pem: bytes) -> str:
+    """SHA-256 of the signing certificate (DER), as ``openssl x509 -fingerprint -sha256`` shows it."""
+    return x509.load_pem_x509_certificates(chain_pem)[0].fingerprint(hashes.SHA256()).hex()
+
+
 _DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")  # id-kp-documentSigning (RFC 9336)
 
 

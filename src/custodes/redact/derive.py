@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from custodes.redact.credentials import case_credentials, sign_derivative
+from custodes.redact.credentials import case_credentials, sign_derivative, signer_fingerprint
 from custodes.redact.faces import VERSION, RedactionError, redact_video
 from custodes.store import faults
 from custodes.store.case import Case
@@ -75,6 +75,8 @@ def redact_item(case: Case, item: str, actor: str, faces: str = "blur", start_s:
             params = {**request,
                       "frames": res.frames, "frames_with_faces": res.frames_with_faces,
                       "lowest_confidence_frames": res.lowest_confidence, "content_credentials": "c2pa",
+                      # which certificate signed it: an old case's certificates are reissued (credentials.py)
+                      "signer_certificate_sha256": signer_fingerprint(chain),
                       "actions": [a["parameters"]["description"] for a in actions]}
             # intent before the copy is stored: a kill between storing it and committing its rows leaves a
             # stored object that no row records; the intent names it (verify says redact.unfinished, not
