@@ -113,7 +113,8 @@ def _print_ingest(results: list[dict]) -> None:
 
 def _print_export(r: dict) -> None:
     console.print(f"{r['bench']}: export {r['export_s']} s = {r['export_vs_copy']}x copying the files and "
-                  f"sha256sum ({r['copy_and_sha256sum_s']} s); {r['pdf_pages']} report pages; checked with "
+                  f"sha256sum ({r['copy_and_sha256sum_s']} s; the PDF alone {r['of_which_pdf_s']} s, "
+                  f"{r['pdf_pages']} pages); checked with "
                   f"sha256sum -c in {r['sha256sum_c_s']} s ({'OK' if r['sha256sum_c_ok'] else 'FAILED'}), "
                   f"verify-package in {r['verify_package_s']} s ({'OK' if r['verify_package_ok'] else 'FAILED'})")
 
