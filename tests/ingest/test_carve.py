@@ -183,3 +183,21 @@ def test_partitioned_card_carving_offset_in_image(tmp_path: Path, clips: list[Pa
     for v in found.values():
         assert v["partition"]["index"] == 1 and v["offset"] - v["offset_in_file_system"] == MiB
         assert card.read_bytes()[v["offset"] + 4:v["offset"] + 8] == b"ftyp"
+
+
+def test_kill_9_with_carved_clips_stored_then_resume(tmp_path: Path, clips: list[Path]) -> None:
+    """Killed with the image's members (the allocated clip and both carved ones, one group) stored and not
+    recorded: the resumed case holds the same members, carved and recorded once, as an uninterrupted run."""
+    from tests.ingest.test_images import member_set
+
+    img = fat_wiped(tmp_path, clips)
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    for c in (killed, whole):
+        run_cli("init", str(c), check=True)
+    proc = run_cli("ingest", str(killed), str(img), "--json", env={"CUSTODES_FAULT": "ingest.member_stored"})
+    assert proc.returncode == -9
+    ingest(killed, img)
+    ingest(whole, img)
+    assert member_set(killed, img) == member_set(whole, img)
+    assert sum("[carved]" in m for m, *_ in member_set(killed, img)) == 2
+    assert run_cli("verify", str(killed)).returncode == 0
