@@ -41,6 +41,9 @@ RU: dict[str, str] = {
     "save the annotation": "сохранить разметку",
     "nothing of concern in this segment, go to the next": "в этом фрагменте ничего тревожного, дальше",
     "second review wanted for this segment": "нужен второй просмотр фрагмента",
+    "second review: confirm / dispute what another reviewer recorded":
+        "второй просмотр: подтвердить / оспорить решение другого",
+    "Confirm (c)": "Подтвердить (c)", "Dispute (d)": "Оспорить (d)",
     "reveal: no blur or grey while held": "показать без размытия, пока удерживаете",
     "segments / transcript / annotations tab": "вкладки фрагменты / расшифровка / разметка",
     "next / previous row on the queue page; Enter opens it": "строка очереди вниз / вверх; Enter открывает",

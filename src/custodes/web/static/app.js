@@ -250,6 +250,10 @@
     $("second").addEventListener("click", () => setState("second review wanted"));
     keys.x = () => setState("nothing of concern", () => go("next"));
     keys.w = () => setState("second review wanted");
+    // a second reviewer confirms or disputes what someone else recorded
+    $("confirm").addEventListener("click", () => setState("confirmed"));
+    $("dispute").addEventListener("click", () => setState("disputed"));
+    keys.c = () => setState("confirmed"); keys.d = () => setState("disputed");
   }
   // the annotation form: mark in/out, label keys, clock beside file time, background save
   const form = $("annotate-form");
