@@ -9,6 +9,7 @@ checked per chunk). Each is timed three times, alternately, and the fastest time
 cores: the slower runs are mostly other processes); CPU time (all threads) is given beside it, as it
 depends less on what else the machine runs. Target: time <= 1.2x, WER no worse. English machine translation of
 the Russian file (Whisper's translate task) is timed apart: it is work faster-whisper's row does not do.
+The way custodes transcribed before (a detection and a call per voiced chunk) is timed once, for the record.
 
 Alone: ``.venv/bin/python bench/speech_bench.py`` (prints the JSON row).
 """
@@ -64,6 +65,21 @@ def faster_whisper_direct(audio: np.ndarray) -> str:
     return " ".join(s.text.strip() for s in segments)
 
 
+def per_chunk_previous(audio: np.ndarray) -> str:
+    """How custodes transcribed before (for the record, timed once): one language detection and one Whisper
+    call per voiced chunk."""
+    from custodes.analyze.speech import DEFAULT_LANGUAGES, speech_chunks
+
+    model, out = load_model(), []
+    for a, b in speech_chunks(audio):
+        _, _, probs = model.detect_language(audio=audio[a:b])
+        lang = max((p, code) for code, p in probs if code in DEFAULT_LANGUAGES)[1]
+        segments, _ = model.transcribe(audio[a:b], language=lang, vad_filter=False, word_timestamps=True,
+                                       beam_size=5, condition_on_previous_text=False)
+        out += [s.text.strip() for s in segments]
+    return " ".join(out)
+
+
 def custodes(audio: np.ndarray) -> str:
     return " ".join(s.text for s in transcribe_wave(audio))
 
@@ -104,6 +120,9 @@ def run(repeats: int = 3) -> dict[str, Any]:
             "custodes_wer": round(word_error_rate(ref, texts["custodes"]), 3),
             "faster_whisper_wer": round(word_error_rate(ref, texts["faster_whisper"]), 3),
         }
+        wall, _, old_text = _timed(per_chunk_previous, audio)
+        row["previous_per_chunk_time_ratio"] = round(wall / best["faster_whisper"], 3)
+        row["previous_per_chunk_wer"] = round(word_error_rate(ref, old_text), 3)
         row["time_ok"] = row["time_ratio"] <= TARGET_TIME_RATIO
         row["wer_ok"] = row["custodes_wer"] <= row["faster_whisper_wer"]
         if lang != "en":
