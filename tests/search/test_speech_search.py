@@ -20,6 +20,7 @@ RU = "Откройте дверь камеры. Всем оставаться н
 EN2 = "Stop resisting and get down on the floor."
 
 
+@pytest.mark.no_database
 def test_wer():
     assert word_error_rate("a b c d", "a b c d") == 0
     assert word_error_rate("a b c d", "a x c") == 0.5
@@ -33,6 +34,7 @@ def _voices():
     return en, ru
 
 
+@pytest.mark.no_database
 def test_looks_wrong():
     good = [{"word": "Откройте", "p": 0.9}, {"word": "дверь", "p": 0.8}]
     assert not looks_wrong(good, "ru") and looks_wrong(good, "en")  # Cyrillic decoded as English
@@ -40,6 +42,7 @@ def test_looks_wrong():
     assert looks_wrong([], "ru", voiced_s=2.0) and not looks_wrong([], "ru", voiced_s=0.5)
 
 
+@pytest.mark.no_database
 def test_one_language_costs_one_call_and_one_detection():
     """A file in one language is decoded in one Whisper call over its joined voiced chunks, with one language
     detection for the file, not one of each per chunk."""
@@ -58,6 +61,8 @@ def test_one_language_costs_one_call_and_one_detection():
     assert word_error_rate(" ".join(said), " ".join(s.text for s in segs)) <= 0.2
 
 
+@pytest.mark.no_database
+@pytest.mark.slow
 def test_russian_then_english_gets_each_part_right_and_a_translation():
     """Code switching: detected once as Russian, the English part's words look wrong (or are missing), so
     that chunk alone is detected again and decoded as English; the Russian part gets an English machine
@@ -82,6 +87,7 @@ def test_russian_then_english_gets_each_part_right_and_a_translation():
     assert words and words[0]["start"] >= (24000 * 2 + len(ru)) / 16000 - 0.5  # in file time, after the Russian
 
 
+@pytest.mark.no_database
 def test_english_and_russian_in_one_recording():
     en, ru = _voices()
     silence = np.zeros(24000, np.float32)
