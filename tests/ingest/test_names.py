@@ -212,7 +212,7 @@ def test_migration_0013_down_and_up_keeps_the_case_verifying(case, tmp_path):
         command.downgrade(cfg, "0012")
     assert case.schema_revision() == "0012"
     case.ensure_schema()
-    assert case.schema_revision() == "0013"
+    assert case.schema_revision() == max(case_module.known_revisions())
     Ingestor(case, "tester").run([tar])
     report = verify_case(case)
     assert report.ok, report.problems
