@@ -446,3 +446,25 @@ class VideoFingerprint(Base):
     version: Mapped[str] = mapped_column(String(32))
     frames: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Review(Base):
+    """A reviewer's verdict on one flagged segment (web workspace). Append-only, like annotations: the newest row
+    per segment is its state; states are in ``custodes.web.review.STATES``."""
+
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("objects.sha256"), index=True)
+    segment_id: Mapped[int] = mapped_column(Integer, index=True)
+    state: Mapped[str] = mapped_column(String(32))
+    author: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class UserPrefs(Base):
+    """A user's interface settings (safe viewing: blur, grey, mute; language). Not evidence, not sealed."""
+
+    __tablename__ = "user_prefs"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
