@@ -432,8 +432,8 @@ def _verify(case: Case, m: Match, dur: dict[str, float], borders: dict[str, list
     few frames (still scenes hash alike over time): the best of a few nearby offsets is kept (and the
     match's offset corrected)."""
     best = _verify_at(case, m, dur, borders, views, pairs, 0.0)
-    if best.ok and (best.still or (best.motion_corr or 0.0) >= 0.8):
-        return best
+    if (best.ok and (best.still or (best.motion_corr or 0.0) >= 0.8)) or (best.motion_corr or 0.0) < 0.3:
+        return best  # clearly a copy, or clearly not (copies a few frames off measured 0.44-0.56)
     base = m.offset_s
     for delta in (-0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.4, 0.4, -0.5, 0.5):
         v = _verify_at(case, m, dur, borders, views, pairs, delta)
