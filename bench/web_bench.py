@@ -24,13 +24,13 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
 from custodes.store.case import Case
-from custodes.store.db import EvidenceObject, MediaProbe, Provenance, Segment
+from custodes.store.db import EvidenceObject, MediaProbe, Provenance, Recording, Segment
 from custodes.web.users import add_user
 
 DURATION_S = 20.0
@@ -61,6 +61,11 @@ def _case(work: Path) -> tuple[Case, list[str], list[int]]:
                              ledger_seq=1))
             s.add(MediaProbe(sha256=obj.sha256, status="ok", reason="", duration_s=3600.0, tags={}, streams=[],
                              probe_version="bench", probed_at=now, width=1280, height=720, video_codec="h264"))
+            # 5 cameras, an hour per file back to back: the workspace's gap check reads each camera's timeline
+            start = datetime(2026, 3, 1) + timedelta(hours=v // 5)
+            s.add(Recording(sha256=obj.sha256, camera_id=f"CAM-{v % 5:02d}", start_at=start,
+                            end_at=start + timedelta(hours=1), source="overlay", confidence=1.0, version="bench",
+                            data={}))
             s.add_all(Segment(sha256=obj.sha256, start_s=i * 36.0, end_s=i * 36.0 + 8,
                               score=((v * PER_VIDEO + i) * 7919 % 10000) / 10000, reasons=REASONS,
                               model_version="bench", created_at=now) for i in range(PER_VIDEO))

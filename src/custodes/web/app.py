@@ -451,17 +451,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             parent_names = sorted({p.original_name for p in s.scalars(select(Provenance).where(
                 Provenance.sha256 == der.parent_sha256))}) if der else []
         superseded = {a.supersedes for a in anns if a.supersedes}
-        gaps_near: list[dict[str, Any]] = []
-        if rec is not None and rec.camera_id and rec.start_at and rec.end_at:
-            from custodes.timeline.build import build_timeline
-
-            for g in build_timeline(case, camera=rec.camera_id)["gaps"]:
-                if abs((g["start"] - rec.end_at).total_seconds()) <= 5:
-                    gaps_near.append({"where": "after", "seconds": g["duration_s"],
-                                      "until": g["end"].isoformat(sep=" ")})
-                elif abs((g["end"] - rec.start_at).total_seconds()) <= 5:
-                    gaps_near.append({"where": "before", "seconds": g["duration_s"],
-                                      "since": g["start"].isoformat(sep=" ")})
+        gaps_near = gaps_beside(rec) if rec is not None and rec.camera_id and rec.start_at and rec.end_at else []
         names = sorted({p.original_name for p in prov})
         derived = None
         if der is not None:  # a redacted copy has no provenance of its own: it is named after its original
@@ -487,6 +477,34 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                              "note": a.note, "author": a.author, "created_at": a.created_at.isoformat(),
                              "supersedes": a.supersedes, "current": a.id not in superseded} for a in anns],
         }
+
+    def gaps_beside(rec: Recording) -> list[dict[str, Any]]:
+        """Recording missing on this camera right after or right before this file (as timeline/build.py finds
+        gaps: more than GAP_TOLERANCE_S and at most MAX_GAP_S with no file of the camera), from this camera's
+        neighbouring rows only: the page does not read the whole case's timeline."""
+        from custodes.timeline.build import GAP_TOLERANCE_S, MAX_GAP_S
+
+        assert rec.start_at is not None and rec.end_at is not None
+        tol = timedelta(seconds=GAP_TOLERANCE_S)
+        cam = (Recording.camera_id == rec.camera_id) & (Recording.sha256 != rec.sha256) & \
+            Recording.start_at.is_not(None) & Recording.end_at.is_not(None)
+        out: list[dict[str, Any]] = []
+        with case.sessions() as s:
+            covered_after = s.scalar(select(func.count()).select_from(Recording).where(
+                cam, Recording.start_at <= rec.end_at + tol, Recording.end_at > rec.end_at)) or 0
+            if not covered_after:
+                nxt = s.scalar(select(func.min(Recording.start_at)).where(cam, Recording.start_at > rec.end_at + tol))
+                if nxt is not None and (nxt - rec.end_at).total_seconds() <= MAX_GAP_S:
+                    out.append({"where": "after", "seconds": round((nxt - rec.end_at).total_seconds(), 1),
+                                "until": nxt.isoformat(sep=" ")})
+            covered_before = s.scalar(select(func.count()).select_from(Recording).where(
+                cam, Recording.end_at >= rec.start_at - tol, Recording.start_at < rec.start_at)) or 0
+            if not covered_before:
+                prev = s.scalar(select(func.max(Recording.end_at)).where(cam, Recording.end_at < rec.start_at - tol))
+                if prev is not None and (rec.start_at - prev).total_seconds() <= MAX_GAP_S:
+                    out.append({"where": "before", "seconds": round((rec.start_at - prev).total_seconds(), 1),
+                                "since": prev.isoformat(sep=" ")})
+        return out
 
     def item_kind(media: MediaProbe | None, names: list[str]) -> str:
         """What the item is, for showing it safely: video, audio, image, text, pdf or other."""
