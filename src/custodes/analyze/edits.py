@@ -327,9 +327,9 @@ def clock_findings(ref: MediaRef, regions: Any, times: list[float], known: list[
             i = j
             continue
         jump = _segment_start(b) - _segment_start(a)
-        if (len(b) == 1 and i + 1 == len(segs) - 1) or abs(jump) < MIN_JUMP_S:
+        if len(a) < 2 or len(b) < 2 or abs(jump) < MIN_JUMP_S:
             i += 1
-            continue  # seen on the last frame read only, or less than the clock can show: not confirmed
+            continue  # one side seen on one frame only (the first or last read), or less than the clock can show
         kind = "clock_jump_forward" if jump > 0 else "clock_jump_backward"
         what = (f"about {jump:.0f} s of clock time are missing" if jump > 0 else
                 f"the clock goes back about {-jump:.0f} s")

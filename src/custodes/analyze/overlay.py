@@ -5,7 +5,7 @@ body camera prints into every frame is usually the best clock there is.
 Text is located once per video with RapidOCR (PP-OCR detection + recognition,
 ONNX models inside the ``rapidocr-onnxruntime`` wheel), then only the text
 boxes are re-read (recognition alone, all frames in one batch) on a handful of
-frames spread over the video (4 for a two-second clip, 8 from 10 s). Tesseract's
+frames spread over the video. Tesseract's
 Russian model reads the boxes as well only where the first frame holds Russian
 words (not Latin ones it reads as Cyrillic look-alikes): it was 80 % of the time. Each reading
 of the clock gives an estimate of when the recording started (clock minus
@@ -28,7 +28,7 @@ import numpy as np
 
 from custodes.media.source import MediaRef, av_source
 
-# overlay-2: tesseract only for overlays with Russian words, 4-8 frames by duration, recognition in one batch
+# overlay-2: tesseract only for overlays with Russian words, scene clutter not re-read, recognition in one batch
 VERSION = "overlay-2"
 SAMPLES = 8
 MAX_BOXES = 8  # text boxes read on every frame
@@ -213,9 +213,11 @@ _LATIN_CAMERA = re.compile(r"(?<![A-Z])(CAM|CAMERA|CH|DEV|BWC)(?![A-Z])")
 
 
 def samples_for(duration_s: float) -> int:
-    """Frames read for the start estimate: the clock shows whole seconds, so readings spread over the video at
-    different sub-second phases tighten it; a two-second clip has few phases to give (4 frames), a long one 8."""
-    return max(4, min(SAMPLES, int(duration_s // 2) + 3))
+    """Frames read for the start estimate and the camera's name: readings spread over the video at different
+    sub-second phases of the clock tighten the start, and the camera's name is their most common reading (with
+    4 frames on a two-second clip, 'CAMERA03' misread as 'CAMLRA03' twice of four won; recognition is the cheap
+    part, so every video gets all 8)."""
+    return SAMPLES
 
 
 def _russian(text: str) -> bool:
