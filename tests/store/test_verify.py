@@ -141,6 +141,17 @@ def test_edited_database_provenance_is_caught(ingested):
     assert rc == 1 and "record.mismatch" in problem_kinds(doc)
 
 
+def test_a_value_its_column_cannot_hold_is_named_not_a_crash(ingested):
+    if os.environ.get("CUSTODES_DB"):
+        pytest.skip("PostgreSQL's typed columns refuse such an edit")
+    _sql(ingested, "UPDATE provenance SET recorded_at = recorded_at || ' forged' WHERE original_name = 'a.mp4'")
+    proc = run_cli("verify", str(ingested), "--json")
+    assert proc.returncode == 1 and "internal error" not in proc.stderr
+    [problem] = json.loads(proc.stdout)["problems"]
+    assert problem["kind"] == "record.mismatch" and problem["where"].startswith("provenance:")
+    assert "edited past the application" in problem["message"] and "forged" in problem["message"]
+
+
 def test_human_output_names_the_problem(ingested):
     obj = next((ingested / "objects").glob("??/*"))
     obj.unlink()

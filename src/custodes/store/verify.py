@@ -39,6 +39,38 @@ class VerifyReport:
         }
 
 
+def unreadable_rows(case: Case) -> list[Problem]:
+    """Rows holding a value their column cannot hold (a date that is no date, text in a number): only an edit
+    past the application writes them, and every later read of the table would fail on them."""
+    from sqlalchemy import func
+
+    problems = []
+    with case.sessions() as s:
+        for table, (model, col) in seals.SEALED.items():
+            try:
+                for _row in s.scalars(select(model).execution_options(yield_per=2000)):
+                    pass
+                continue
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                s.rollback()
+                why = str(exc).splitlines()[0][:120]
+            group_col = getattr(model, col)
+            bad = []
+            for (group,) in s.execute(select(group_col).group_by(group_col).order_by(func.min(group_col))):
+                try:
+                    list(s.scalars(select(model).where(group_col == group)))
+                except (ValueError, TypeError, ArithmeticError):
+                    s.rollback()
+                    bad.append(group)
+            for group in bad or ["?"]:
+                problems.append(Problem("record.mismatch", f"{table}:{str(group)[:12]}",
+                                        f"{table} rows of {str(group)[:12]} hold a value their column cannot hold "
+                                        f"({why}): the database was edited past the application. Nothing else was "
+                                        "checked; restore the database from a backup or rebuild it with "
+                                        f"`custodes recover {case.root}`"))
+    return problems
+
+
 def verify_case(case: Case, expect_head: str | None = None,
                 progress: Callable[[int], None] = lambda n: None) -> VerifyReport:
     rep = VerifyReport()
@@ -50,6 +82,10 @@ def verify_case(case: Case, expect_head: str | None = None,
         rep.problems.append(Problem("ledger.head", expect_head,
                                     "the published head digest is not in this ledger: history was rewritten"))
 
+    unreadable = unreadable_rows(case)
+    if unreadable:  # nothing below can read these tables; say which rows, and stop
+        rep.problems.extend(unreadable)
+        return rep
     with case.sessions() as s:
         db_objects = {o.sha256: o for o in s.scalars(select(EvidenceObject))}
         provenance = list(s.scalars(select(Provenance)))
