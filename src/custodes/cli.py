@@ -724,12 +724,14 @@ def complaints_import(case_dir: CaseArg, csv_file: Annotated[Path, typer.Argumen
                       date_format: Annotated[str | None, typer.Option(
                           "--date-format", help="How the file writes dates, where they could be read two ways "
                           "(03/04/2012): DD/MM/YYYY, MM/DD/YYYY … or a strptime pattern such as "
-                          "'%m/%d/%Y %H:%M'")] = None,
+                          "'%m/%d/%Y %H:%M' (local clock time: no %z/%Z offset)")] = None,
                       actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Import complaints (start/end or date/from/to, facility, unit, person, text; optional camera, ref).
 
     Dates like 2026-03-14 02:01 and 14.03.2026 02:01 are read as they stand; dates with slashes only when the
-    file shows their order (25/03/2026), else give --date-format."""
+    file shows their order (25/03/2026), else give --date-format. With date/from/to, a "to" before the "from"
+    is on the next day (23:50 to 00:10). A header that repeats a column, or a row with more fields than the
+    header, is refused: nothing is imported."""
     from custodes.timeline.complaints import ComplaintsError, import_csv
 
     case = _open(case_dir)

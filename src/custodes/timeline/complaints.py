@@ -10,6 +10,12 @@ Dates: ``2026-03-14 02:01[:SS]`` and ``14.03.2026 02:01[:SS]`` are read as they 
 read only when its order is certain: ``25/03/2026`` can only be day first, and the file's other dates follow it;
 ``03/04/2012`` alone could be 3 April or 4 March, and the import is refused unless a format is given
 (``date_format``: ``DD/MM/YYYY``, ``MM/DD/YYYY``, … or a ``strptime`` pattern such as ``%m/%d/%Y %H:%M``).
+Times are wall-clock times as the cameras show them, without a zone: a format with a UTC offset (``%z``, ``%Z``)
+is refused. In the ``date``, ``from``, ``to`` layout a ``to`` before the ``from`` is on the next day (23:50–00:10).
+
+A register is evidence, so the import is strict: a header that repeats a column, a row with more fields than
+the header, or a format ``strptime`` cannot read back is refused with nothing imported. Recovery (``strict`` off)
+reads a preserved register as it was read when it was imported.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +51,40 @@ class ComplaintsError(Exception):
     pass
 
 
-def formats_for(date_format: str | None) -> tuple[str, ...] | None:
-    """The strptime patterns a ``--date-format`` stands for (a date alone gets the times added); None: none given."""
+def formats_for(date_format: str | None, strict: bool = False) -> tuple[str, ...] | None:
+    """The strptime patterns a ``--date-format`` stands for (a date alone gets the times added); None: none given.
+    ``strict`` (a new import): also refuse a pattern with a UTC offset or one that does not read back a date it
+    wrote (a directive strptime does not know, ``%I`` without ``%p`` …)."""
     if date_format is None or date_format == LEGACY:
         return None
     f = NAMED.get(date_format.strip().upper(), date_format.strip())
     if "%" not in f:
         raise ComplaintsError(f"--date-format {date_format!r}: give one of {', '.join(NAMED)} or a strptime "
                               "pattern such as '%m/%d/%Y %H:%M'")
-    return (f,) if "%H" in f else (f"{f} %H:%M:%S", f"{f} %H:%M", f)
+    has_time = "%H" in f or "%I" in f
+    if strict:
+        _check_format(date_format, f, has_time)
+    return (f,) if has_time else (f"{f} %H:%M:%S", f"{f} %H:%M", f)
+
+
+_KNOWN = datetime(2026, 3, 14, 14, 1, 5)  # day > 12, hour > 12: a pattern that reads it back reads it one way
+
+
+def _check_format(date_format: str, f: str, has_time: bool) -> None:
+    if re.search(r"%[-#^]?:?[zZ]", f.replace("%%", "")):
+        raise ComplaintsError(f"--date-format {date_format!r} has a UTC offset; complaint times are compared "
+                              "with the cameras' clock times, which carry none: write the times as the local "
+                              "clock showed them and give the format without %z/%Z")
+    try:
+        back = datetime.strptime(_KNOWN.strftime(f), f)
+    except ValueError as exc:
+        raise ComplaintsError(f"--date-format {date_format!r} is not a pattern that can be read ({exc}); nothing "
+                              "imported. Give one of DD/MM/YYYY, MM/DD/YYYY … or a strptime pattern such as "
+                              "'%m/%d/%Y %H:%M'") from exc
+    if back.date() != _KNOWN.date() or has_time and back.time().replace(second=0) != _KNOWN.time().replace(second=0):
+        raise ComplaintsError(f"--date-format {date_format!r} does not read dates back as written ("
+                              f"{_KNOWN:%Y-%m-%d %H:%M} written with it reads as {back:%Y-%m-%d %H:%M}); nothing "
+                              "imported. It needs the day, month and year (and %H, or %I with %p, for the hour)")
 
 
 def _when(value: str, slash: tuple[str, ...] = (), given: tuple[str, ...] | None = None) -> datetime:
@@ -63,6 +94,8 @@ def _when(value: str, slash: tuple[str, ...] = (), given: tuple[str, ...] | None
             t = datetime.strptime(v, f)
         except ValueError:
             continue
+        if t.tzinfo is not None:  # compared with camera clock times, which have no zone
+            raise ValueError(f"date/time {value!r} has a UTC offset; write it as the local clock showed it")
         if implausible(t):  # 9999-12-31 is a typo, and a window there would match nothing, ever
             raise ValueError(f"implausible date {value!r} (before {EARLIEST:%Y} or more than a year ahead)")
         return t
@@ -107,17 +140,19 @@ def _delimiter(textdata: str) -> str:
     return best if counts[best] else ","
 
 
-def parse_rows(data: bytes, date_format: str | None = None) -> list[dict[str, Any]]:
+def parse_rows(data: bytes, date_format: str | None = None, strict: bool = False) -> list[dict[str, Any]]:
     """The register's rows; ``date_format`` (``DD/MM/YYYY``, a strptime pattern …) for dates the file alone
-    leaves ambiguous, or ``LEGACY`` for a register imported before such dates were refused."""
+    leaves ambiguous, or ``LEGACY`` for a register imported before such dates were refused. ``strict`` (a new
+    import) refuses a repeated column, a row with more fields than the header and a format that does not read
+    back; off, a preserved register is read as it was when imported (recovery)."""
     try:
         textdata = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ComplaintsError(f"not UTF-8 text: {exc}") from exc
-    given = formats_for(date_format)
+    given = formats_for(date_format, strict)
     reader = csv.DictReader(io.StringIO(textdata), delimiter=_delimiter(textdata))
     try:
-        return _read_rows(reader, given, legacy=date_format == LEGACY)
+        return _read_rows(reader, given, legacy=date_format == LEGACY, strict=strict)
     except csv.Error as exc:  # a field over the csv module's size limit (often a stray quote mark), a NUL byte
         # line_num counts the lines of the rows read whole: the bad row starts on the next one
         raise ComplaintsError(f"line {reader.line_num + 1}: not a readable CSV row ({exc}); check for an "
@@ -125,16 +160,31 @@ def parse_rows(data: bytes, date_format: str | None = None) -> list[dict[str, An
 
 
 def _read_rows(reader: csv.DictReader[str], given: tuple[str, ...] | None = None,
-               legacy: bool = False) -> list[dict[str, Any]]:
+               legacy: bool = False, strict: bool = False) -> list[dict[str, Any]]:
     if not reader.fieldnames:
         raise ComplaintsError("empty file: no header row")
+    names = [c.strip().lower() for c in reader.fieldnames]
+    repeated = next((c for i, c in enumerate(names) if c and c in names[:i]), None)
+    if strict and repeated is not None:
+        raise ComplaintsError(f"the header has the column {repeated!r} more than once (columns "
+                              f"{', '.join(str(i + 1) for i, c in enumerate(names) if c == repeated)}); nothing "
+                              "imported. Keep one such column, or rename the others, and import the file again")
     cols = {c.strip().lower(): c for c in reader.fieldnames if c}
     has_range = "start" in cols and "end" in cols
     has_day = "date" in cols and "from" in cols and "to" in cols
     if not (has_range or has_day):
         raise ComplaintsError(f"need columns start,end or date,from,to; found {', '.join(cols) or 'none'}")
     rows, errors = [], []
-    raws = [{k.strip().lower(): (v or "").strip() for k, v in raw.items() if k} for raw in reader]
+    raws, extra = [], []
+    for i, raw in enumerate(reader, start=2):  # line numbers as a spreadsheet shows them
+        # fields past the header's columns (DictReader files them under None): not silently dropped
+        if any((v or "").strip() for v in raw.get(None) or ()):  # type: ignore[call-overload]
+            extra.append(i)
+        raws.append({k.strip().lower(): (v or "").strip() for k, v in raw.items() if k})
+    if strict and extra:
+        raise ComplaintsError(f"more fields than the header has columns on line(s) {', '.join(map(str, extra[:20]))}"
+                              f"{' …' if len(extra) > 20 else ''}; nothing imported. Give those fields a column "
+                              "(or quote a field that holds the separator) and import the file again")
     slash = () if given is not None else _slash_order(
         [r.get(c, "") for r in raws for c in (("start", "end") if has_range else ("date",))], legacy)
     for i, r in enumerate(raws, start=2):  # line numbers as a spreadsheet shows them
@@ -144,6 +194,8 @@ def _read_rows(reader: csv.DictReader[str], given: tuple[str, ...] | None = None
             else:
                 start = _when(f"{r['date']} {r['from']}", slash, given)
                 end = _when(f"{r['date']} {r['to']}", slash, given)
+                if end < start:  # 23:50 to 00:10: one date for both, so the end is on the next day
+                    end += timedelta(days=1)
             if end < start:
                 raise ValueError("end is before start")
         except ValueError as exc:
@@ -168,11 +220,12 @@ def complaint_row(register_sha256: str, r: dict[str, Any]) -> Complaint:
 
 def import_csv(case: Case, path: Path, actor: str, date_format: str | None = None) -> dict[str, Any]:
     """Preserve the register as evidence, then import its rows (all or nothing; re-import is a no-op)."""
+    formats_for(date_format, strict=True)  # a format that cannot be right is refused before the file is read
     case.ensure_schema()
     if path.stat().st_size > MAX_BYTES:
         raise ComplaintsError(f"{path} is larger than {MAX_BYTES // 1024 // 1024} MB; not a complaints register")
     data = path.read_bytes()
-    rows = parse_rows(data, date_format)
+    rows = parse_rows(data, date_format, strict=True)
     stored = case.store.put_file(path)
     with case.sessions() as s:
         if s.get(EvidenceObject, stored.sha256) is None:
