@@ -101,6 +101,8 @@ def test_cut_out_minute_and_backwards_clock_found_dated_on_the_timeline(tmp_path
     assert back["kind"] == "clock_runs_backwards" and back["offset_s"] == pytest.approx(4.0)
     assert "02:00:03" in back["seen"] and "02:00:02" in back["seen"] and back["value"] < 0
     assert not by_kind(found, "clean.mp4")  # an unbroken clock, its creation time agreeing: nothing
+    svg = Path(doc["plot"]).read_text()
+    assert "clock_jump_forward: the burnt-in clock jumps" in svg and "clock_runs_backwards" in svg
     shown = run_cli("timeline", str(case_dir)).stdout
     assert "EDIT" in shown and "about 60 s of clock time are missing" in " ".join(shown.split())
     # the findings are signals, sealed like every signal: one altered past the application is caught by verify

@@ -249,7 +249,7 @@ def write_svg(doc: dict[str, Any], path: Path) -> Path:
 
 
 def render_svg(doc: dict[str, Any]) -> str:
-    """A plain SVG timeline: one row per camera, recordings in blue, gaps in red."""
+    """A plain SVG timeline: one row per camera, recordings in blue, gaps in red, edits inside files in magenta."""
     cams = doc["cameras"]
     times = [r[k] for c in cams for r in c["recordings"] for k in ("start", "end")]
     if not times:
@@ -280,5 +280,12 @@ def render_svg(doc: dict[str, Any]) -> str:
                          'stroke="#c0392b" stroke-width="2" stroke-dasharray="4 2">'
                          f'<title>gap {g["start"]:%H:%M:%S}–{g["end"]:%H:%M:%S} ({g["duration_s"]:.0f} s)'
                          '</title></rect>')
+    rows = {c["camera"]: 30 + i * row for i, c in enumerate(cams)}
+    for e in doc.get("edits", []):  # edits inside files: a magenta tick at the moment, on the camera's row
+        if e.get("at") is None or e.get("camera") not in rows:
+            continue
+        y = rows[e["camera"]]
+        parts.append(f'<line x1="{x(e["at"]):.1f}" y1="{y - 4}" x2="{x(e["at"]):.1f}" y2="{y + 26}" stroke="#b0139b" '
+                     f'stroke-width="2"><title>{html.escape(e["kind"])}: {html.escape(e["seen"])}</title></line>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
