@@ -24,6 +24,7 @@ import base64
 import fnmatch
 import hashlib
 import json
+import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -32,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from custodes import __version__
-from custodes.analyze import scene_cuts
+from custodes.analyze import edits, scene_cuts
 from custodes.media.source import MediaRef
 from custodes.store import db, faults
 from custodes.store.case import Case
@@ -70,8 +71,24 @@ def _sha256_file(path: Path) -> str:
 
 
 def _ext(name: str) -> str:
+    """The package file's extension: the original's when it is plain ASCII letters and digits, else ``.bin``.
+    Package file names stay ASCII (SHA256SUMS, any file system, any verifier's shell)."""
     ext = Path(name).suffix.lower()
-    return ext if ext and len(ext) <= 6 and ext[1:].isalnum() else ".bin"
+    return ext if 1 < len(ext) <= 6 and ext[1:].isascii() and ext[1:].isalnum() else ".bin"
+
+
+def _sums_line(digest: str, rel: str) -> str:
+    """One SHA256SUMS line as GNU sha256sum reads it: a name with a backslash or a line break is escaped and
+    the line marked with a leading backslash."""
+    if not any(c in rel for c in "\\\n\r"):
+        return f"{digest}  {rel}\n"
+    escaped = rel.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return f"\\{digest}  {escaped}\n"
+
+
+def _finite(v: float | None) -> float | None:
+    """A number for items.json (strict JSON): None where it is missing or not finite."""
+    return float(v) if v is not None and math.isfinite(v) else None
 
 
 def _ledger_slice(case: Case, items: set[str], upto: int) -> list[dict[str, Any]]:
@@ -109,10 +126,12 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                    names: list[str] | None = None, cameras: list[str] | None = None,
                    since: datetime | None = None, until: datetime | None = None, language: str = "en",
                    derivatives: bool = True, timezone: str | None = None) -> dict[str, Any]:
-    """Write a package of the chosen exhibits: ``items`` (SHA-256 prefixes), ``names`` (file names, ``*``/``?``
-    wildcards, case-insensitive), ``cameras`` and a camera-clock window ``since``..``until`` (a recording that
-    overlaps it). Criteria of different kinds must all hold; none given: every video. Redacted copies of the
-    chosen originals travel with them unless ``derivatives`` is False."""
+    """Write a package of the chosen exhibits: ``items`` (SHA-256 prefixes), ``names`` (file names,
+    case-insensitive: a name is first taken as written, and only if no file has it as a pattern with ``*``/``?``/
+    ``[...]`` wildcards; a name written in full that belongs to two different files is refused, naming each with its
+    SHA-256, so that no exhibit is chosen by accident: choose them by ``items``), ``cameras`` and a camera-clock
+    window ``since``..``until`` (a recording that overlaps it). Criteria of different kinds must all hold; none
+    given: every video. Redacted copies of the chosen originals travel with them unless ``derivatives`` is False."""
     from custodes.export import strings
 
     if language not in strings.LANGUAGES:  # before anything is written
@@ -128,6 +147,9 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
         meta["timezone"] = timezone
     case.ensure_schema()
     out = out.resolve()
+    root = case.root.resolve()
+    if out == root or root in out.parents:
+        raise ExportError(f"{out} is inside the case folder {root}: write the package to a folder outside it")
     pending = _unfinished_exports(case, out)
     if out.exists() and any(out.iterdir()):
         finished = _confirm_if_complete(case, out, actor, pending)
@@ -155,6 +177,11 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                 select(Signal).where(Signal.sha256 == sha, Signal.kind == "loudness_db").order_by(Signal.start_s))]
             cuts = list(s.scalars(select(Signal).where(Signal.sha256 == sha, Signal.kind == "scene_cut")
                                   .order_by(Signal.start_s)))
+            found_edits = list(s.scalars(select(Signal).where(
+                Signal.sha256 == sha, or_(Signal.analyzer == edits.ANALYZER, Signal.kind.like("edits%")))
+                .order_by(Signal.start_s, Signal.id)))
+            own = s.get(Recording, sha)  # its own reading (a derivative's is not its original's)
+            examined = bool(found_edits) or bool(own is not None and (own.data or {}).get("edits"))
             der = s.get(Derivative, sha)
             if der is not None and not prov:  # a derivative: named, dated and clocked after its original
                 prov = list(s.scalars(select(Provenance).where(Provenance.sha256 == der.parent_sha256)))
@@ -188,6 +215,12 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                 # where the picture cuts inside the file: an edit, a camera switch or a jump in time
                 "scene_cuts": [{"t_s": c.start_s, "found_by": scene_cuts.found_by(c.data),
                                 "analyzer_version": c.version} for c in cuts],
+                # edits inside the file (analyze.edits): the clock jumping, holes in the frame timestamps, codec
+                # changes, the creation time against the overlay clock; each with the moment and what was seen
+                "edits": [{"kind": g.kind, "start_s": _finite(g.start_s), "end_s": _finite(g.end_s),
+                           "value": _finite(g.value), "seen": str((g.data or {}).get("seen") or g.kind),
+                           "analyzer_version": g.version} for g in found_edits],
+                "edits_examined": examined,
                 "transcript": [{"start_s": t.start_s, "end_s": t.end_s, "language": t.language, "text": t.text,
                                 "avg_logprob": t.avg_logprob, "engine": t.version,
                                 **({"translation": tr} if (tr := getattr(t, "translation", None)) else {})}
@@ -202,6 +235,16 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
     tmp = out.with_name(out.name + ".part")
     if tmp.exists():
         shutil.rmtree(tmp)
+    try:
+        return _write_package(case, out, tmp, actor, chosen, docs, pending, meta, left_out, language)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed export leaves no half-written package behind
+        raise
+
+
+def _write_package(case: Case, out: Path, tmp: Path, actor: str, chosen: list[str], docs: list[dict[str, Any]],
+                   pending: list[dict[str, Any]], meta: dict[str, Any], left_out: list[dict[str, str]],
+                   language: str) -> dict[str, Any]:
     (tmp / "originals").mkdir(parents=True)
     for d in docs:
         dst = tmp / d["file"]
@@ -211,7 +254,6 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                 h.update(chunk)
                 fout.write(chunk)
         if h.hexdigest() != d["sha256"]:
-            shutil.rmtree(tmp)
             raise ExportError(f"object {d['sha256']} does not match its hash: run `custodes verify`; nothing exported")
     # intent, effect, confirmation: the export event goes first (the package's ledger ends with it), the
     # package is moved into place, then export.done confirms it. A rerun after a kill reuses the intent.
@@ -250,7 +292,8 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
     files = {rel: copied.get(rel) or _sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
              for rel in [p.relative_to(tmp).as_posix()]}
     # for `sha256sum -c SHA256SUMS` alone: every file but itself and the manifest it is listed in
-    (tmp / "SHA256SUMS").write_text("".join(f"{h}  {rel}\n" for rel, h in files.items()), encoding="ascii")
+    (tmp / "SHA256SUMS").write_text("".join(_sums_line(h, rel) for rel, h in files.items()),
+                                    encoding="utf-8", errors="surrogateescape")
     files["SHA256SUMS"] = _sha256_file(tmp / "SHA256SUMS")
     manifest = {"format": FORMAT, "case_id": case.id, "case_title": case.meta.get("title", ""),
                 "created": created.isoformat(), "custodes_version": __version__, "language": language,
@@ -382,9 +425,22 @@ def _choose(s: Any, items: list[str] | None, names: list[str] | None, cameras: l
             picked.add(matches[0])
         chosen = picked
     if names:
-        pats = [n.casefold() for n in names]
-        by_name = {p.sha256 for p in s.scalars(select(Provenance))
-                   if any(fnmatch.fnmatchcase(p.original_name.casefold(), x) for x in pats)}
+        provs = list(s.scalars(select(Provenance).order_by(Provenance.sha256, Provenance.ledger_seq)))
+        by_name = set()
+        for n in names:
+            # the name as written first (a real name may hold [, ], * or ?), as a pattern only if no file has it
+            literal = [p for p in provs if p.original_name.casefold() == n.casefold()]
+            if literal:
+                shas = dict.fromkeys(p.sha256 for p in literal)
+                if len(shas) > 1:  # one name, different footage: the user must say which
+                    which = {sha: next(p for p in literal if p.sha256 == sha) for sha in shas}
+                    raise ExportError(f"the name {n!r} belongs to {len(shas)} different files: " + "; ".join(
+                        f"{sha} (from {p.source_path}{' ! ' + p.member_path if p.member_path else ''})"
+                        for sha, p in which.items()) + "; choose with --items and the SHA-256 (give each one "
+                        "to export them all)")
+                by_name |= set(shas)
+            else:
+                by_name |= {p.sha256 for p in provs if fnmatch.fnmatchcase(p.original_name.casefold(), n.casefold())}
         if not by_name:
             raise ExportError(f"no file is named {' or '.join(repr(n) for n in names)} (wildcards * and ? work)")
         chosen = by_name if chosen is None else chosen & by_name
@@ -483,9 +539,14 @@ Open a terminal in this folder and run:
     sha256sum -c SHA256SUMS
 
 (on macOS: shasum -a 256 -c SHA256SUMS). Every line must end in "OK". A line
-with "FAILED" names a file that was changed after export; a "No such file"
-names one that was removed. SHA256SUMS lists every file of the package except
-itself, manifest.json and manifest.sig, which step 2 checks.
+with "FAILED" names a file that differs from its line in SHA256SUMS; a "No such
+file" names one that was removed. SHA256SUMS lists every file of the package
+except itself, manifest.json and manifest.sig.
+
+This step proves only that the files match SHA256SUMS. It does not prove that
+SHA256SUMS is the one the exporter wrote: someone who changed a file and its
+line in SHA256SUMS would pass it. Only step 2 proves that: SHA256SUMS is
+listed in manifest.json, and the exporter signed manifest.json.
 
 Each original in originals/ is named by its own SHA-256: the name is the
 fingerprint of the footage as it was received.
@@ -495,7 +556,8 @@ fingerprint of the footage as it was received.
     custodes verify-package THIS_FOLDER
 
 checks, beyond step 1:
-  - manifest.json lists every file with its SHA-256, and nothing was added
+  - manifest.json lists every file with its SHA-256, SHA256SUMS included, and
+    every file matches it; nothing was added
     (no extra file, link or folder);
   - manifest.sig is a valid signature over manifest.json by the exporter's key;
   - that key was registered in the case's ledger and vouched for by the case key;
@@ -606,6 +668,7 @@ def _check_files(pkg: Path, files: dict[str, str], rep: PackageReport) -> dict[s
         actual[rel] = _sha256_file(p)
         if actual[rel] != digest:
             rep.problems.append(Problem("package.altered", rel, "content differs from the manifest's SHA-256"))
+    folders = {parent.as_posix() for rel in files for parent in Path(rel).parents} - {"."}
     for top, dirs, names in os.walk(pkg, followlinks=False):
         for name in sorted(dirs + names):
             p = Path(top) / name
@@ -613,6 +676,9 @@ def _check_files(pkg: Path, files: dict[str, str], rep: PackageReport) -> dict[s
             if p.is_symlink():
                 if rel not in files:  # a listed link is named above
                     rep.problems.append(Problem("package.extra", rel, "a link inside the package: added later"))
+            elif name in dirs and rel not in folders:
+                rep.problems.append(Problem("package.extra", rel, "folder not in the manifest (no file of the "
+                                            "package is in it): added later"))
             elif name in names and not p.is_file():
                 rep.problems.append(Problem("package.extra", rel, "not a plain file (a pipe, a device): added later"))
             elif name in names and rel not in files and rel not in ("manifest.json", "manifest.sig"):
@@ -682,11 +748,21 @@ def _check_exporter(manifest: dict[str, Any], mbytes: bytes, spath: Path, book: 
     elif pub is None:
         rep.problems.append(Problem("package.signature", "manifest.sig", f"exporter's key is not valid: {why}"))
     else:
+        raw = spath.read_bytes()
+        raw = raw[:-1] if raw.endswith(b"\n") else raw  # as written: one line of base64, nothing else
         try:
-            pub.verify(base64.b64decode(spath.read_text().strip()), mbytes)
-        except (InvalidSignature, ValueError):
-            rep.problems.append(Problem("package.signature", "manifest.json",
-                                        "manifest signature does not verify: the manifest was edited"))
+            sig = base64.b64decode(raw, validate=True)
+            if len(sig) != 64:  # an Ed25519 signature
+                raise ValueError(f"{len(sig)} bytes")
+        except ValueError:  # binascii.Error: anything but base64 in it
+            rep.problems.append(Problem("package.signature", "manifest.sig", "manifest.sig holds more than the "
+                                        "signature written at export (added or altered text)"))
+        else:
+            try:
+                pub.verify(sig, mbytes)
+            except (InvalidSignature, ValueError):
+                rep.problems.append(Problem("package.signature", "manifest.json",
+                                            "manifest signature does not verify: the manifest was edited"))
     if full and manifest.get("ledger_head") != rep.ledger_head:
         rep.problems.append(Problem("ledger.head", "ledger.jsonl",
                                     "last valid entry is not the manifest's ledger head"))

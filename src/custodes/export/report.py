@@ -167,6 +167,25 @@ def transcript_rows(rows: list[dict[str, Any]], start: datetime | None) -> list[
     return out
 
 
+def edit_rows(found: list[dict[str, Any]], start: datetime | None, lang: str) -> list[dict[str, str]]:
+    """Edits inside a file (analyze.edits): the moment (camera clock and position in the file) and what was seen."""
+    kinds = S.EDIT_KINDS.get(lang, {})
+    out = []
+    for e in found:
+        a = e.get("start_s")
+        b = e.get("end_s")
+        if a is None or not math.isfinite(float(a)):
+            at = "—"
+        else:
+            a = float(a)
+            b = float(b) if b is not None and math.isfinite(float(b)) and float(b) > a else a
+            at = span(a, b, start) if b > a else (
+                f"{(start + timedelta(seconds=a)):%H:%M:%S} ({offset(a)})" if start else offset(a))
+        kind = str(e.get("kind") or "")
+        out.append({"at": at, "what": kinds.get(kind, text(kind)), "seen": text(e.get("seen"), "")})
+    return out
+
+
 def render(ctx: dict[str, Any]) -> str:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -308,6 +327,8 @@ def context(case_meta: dict[str, Any], case_id: str, docs: list[dict[str, Any]],
             "cuts": [{"t": (f"{(start + timedelta(seconds=c['t_s'])):%H:%M:%S} ({c['t_s']:.1f} s)" if start
                             else f"{c['t_s']:.1f} s"), "keyframes": c["found_by"] == "keyframes"}
                      for c in d["scene_cuts"]],
+            "edits": edit_rows(d.get("edits") or [], start, lang),
+            "edits_examined": d.get("edits_examined", True),
             "gaps": cam_gaps,
             "transcript": transcript_rows(d["transcript"], start),
         })

@@ -18,10 +18,11 @@ EN: dict[str, str] = {
     "case_key": "Case key fingerprint",
     "how_to_verify": "How to verify this package",
     "how_to_verify_text": "Every file of the package is listed with its SHA-256 in SHA256SUMS: in the package "
-                          "folder, run <code>sha256sum -c SHA256SUMS</code>; every line must end in OK. Then "
-                          "run <code>custodes verify-package FOLDER</code>: it also checks the exporter's "
-                          "signature, the signed chain of custody and that every original was recorded at "
-                          "intake. VERIFY.txt explains both step by step.",
+                          "folder, run <code>sha256sum -c SHA256SUMS</code>; every line must end in OK. That "
+                          "proves only that the files match SHA256SUMS, not that SHA256SUMS is the exporter's. "
+                          "Then run <code>custodes verify-package FOLDER</code>: it proves that (SHA256SUMS is in "
+                          "the manifest the exporter signed) and also checks the signed chain of custody and "
+                          "that every original was recorded at intake. VERIFY.txt explains both step by step.",
     "page": "page",
     "of": "of",
     "contents": "Contents",
@@ -69,6 +70,9 @@ EN: dict[str, str] = {
     "edits": "edits annotation",
     "cuts": "Scene cuts inside the file (edits, camera switches, jumps in time)",
     "cut_keyframes": "or in the seconds before: found between keyframes",
+    "in_file_edits": "Signs of editing inside the file (the clock jumping, holes in the frame timestamps, "
+                     "codec changes)",
+    "edits_not_examined": "not examined (the file's clock was not read for the timeline)",
     "gaps": "Gaps in this camera's recording around this file",
     "gap_before": "before this file",
     "gap_after": "after this file",
@@ -114,8 +118,10 @@ RU: dict[str, str] = {
     "how_to_verify": "Как проверить этот пакет",
     "how_to_verify_text": "Каждый файл пакета указан со своим SHA-256 в файле SHA256SUMS: в папке пакета "
                           "выполните <code>sha256sum -c SHA256SUMS</code>; каждая строка должна заканчиваться "
-                          "на OK. Затем выполните <code>custodes verify-package ПАПКА</code>: программа также "
-                          "проверяет подпись экспортировавшего, подписанную цепочку хранения и то, что каждый "
+                          "на OK. Это доказывает лишь, что файлы совпадают с SHA256SUMS, но не то, что сам "
+                          "SHA256SUMS составлен экспортировавшим. Затем выполните <code>custodes verify-package "
+                          "ПАПКА</code>: программа доказывает это (SHA256SUMS указан в манифесте, подписанном "
+                          "экспортировавшим), а также проверяет подписанную цепочку хранения и то, что каждый "
                           "оригинал был записан при приёме. В VERIFY.txt оба шага описаны подробно.",
     "page": "страница",
     "of": "из",
@@ -164,6 +170,9 @@ RU: dict[str, str] = {
     "edits": "исправляет пометку",
     "cuts": "Склейки внутри файла (монтаж, переключение камер, скачки времени)",
     "cut_keyframes": "или в секунды до: найдено между ключевыми кадрами",
+    "in_file_edits": "Признаки монтажа внутри файла (скачки часов, пропуски в метках времени кадров, смена "
+                     "параметров кодека)",
+    "edits_not_examined": "не проверялось (часы файла не считывались для хронологии)",
     "gaps": "Пропуски в записи этой камеры рядом с файлом",
     "gap_before": "до этого файла",
     "gap_after": "после этого файла",
@@ -342,6 +351,24 @@ LEFT_OUT = {
 
 
 # roles of people in annotations, as the review app stores them (victim, perpetrator, witness)
+# what analyze.edits found, by kind; the sentence of what was seen is the analyzer's own (in English)
+EDIT_KINDS = {
+    "en": {"clock_jump_forward": "the on-screen clock jumps forward",
+           "clock_jump_backward": "the on-screen clock jumps back",
+           "clock_runs_backwards": "the on-screen clock runs backwards",
+           "timestamp_gap": "a hole in the frame timestamps",
+           "timestamps_backwards": "the frame timestamps go back",
+           "codec_change": "the picture's encoding changes",
+           "creation_time_mismatch": "the file's creation time disagrees with the on-screen clock"},
+    "ru": {"clock_jump_forward": "часы на экране скачут вперёд",
+           "clock_jump_backward": "часы на экране скачут назад",
+           "clock_runs_backwards": "часы на экране идут назад",
+           "timestamp_gap": "пропуск в метках времени кадров",
+           "timestamps_backwards": "метки времени кадров идут назад",
+           "codec_change": "меняются параметры кодирования изображения",
+           "creation_time_mismatch": "время создания файла расходится с часами на экране"},
+}
+
 ROLES = {"en": {}, "ru": {"victim": "потерпевший", "perpetrator": "нарушитель", "witness": "свидетель"}}
 
 
