@@ -933,8 +933,11 @@ def export(case_dir: CaseArg, out: Annotated[Path, typer.Option("--out", help="N
            items: Annotated[list[str] | None, typer.Option("--items", help="An item's file name (or the end of "
                                                            "its path) or SHA-256 (8+ digits); repeatable. Default: "
                                                            "every video", metavar="ITEM")] = None,
-           names: Annotated[list[str] | None, typer.Option("--name", help="File name, * and ? as wildcards "
-                                                           "(\"CAM-03*\"); repeatable", metavar="NAME")] = None,
+           names: Annotated[list[str] | None, typer.Option("--name", help="File name, taken as written "
+                                                           "first, else with * and ? as wildcards (\"CAM-03*\"); a "
+                                                           "name two different files share is refused, naming "
+                                                           "both: choose by --items SHA-256; repeatable",
+                                                           metavar="NAME")] = None,
            cameras: Annotated[list[str] | None, typer.Option("--camera", help="Camera id; repeatable",
                                                               metavar="CAMERA")] = None,
            since: Annotated[str | None, typer.Option("--since", help="Camera-clock time, \"2026-03-14 02:00:00\": "
