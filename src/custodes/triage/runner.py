@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from custodes.analyze import pleading
+from custodes.analyze import edits, pleading
 from custodes.engine import EngineError, make_engine
 from custodes.media.decode import DecodeError
 from custodes.media.source import MediaRef
@@ -121,9 +121,11 @@ def store_result(case: Case, sha: str, res: VideoResult, job_id: str | None = No
     """All of one video's results in one transaction, replacing any earlier ones: never duplicated."""
     now = datetime.now(UTC)
     with case.sessions() as s:
-        s.execute(delete(Signal).where(Signal.sha256 == sha))
+        # the findings of other stages stay: edits inside the file (timeline) do not depend on triage; pose
+        # looked at the segments being replaced, so it goes with them and is run again by the next `pose`
+        s.execute(delete(Signal).where(Signal.sha256 == sha, Signal.analyzer != edits.ANALYZER))
         s.execute(delete(Segment).where(Segment.sha256 == sha))
-        s.execute(delete(AnalysisRun).where(AnalysisRun.sha256 == sha, AnalysisRun.analyzer == ANALYZER))
+        s.execute(delete(AnalysisRun).where(AnalysisRun.sha256 == sha, AnalysisRun.analyzer.in_((ANALYZER, "pose"))))
         s.add_all(Signal(sha256=sha, analyzer=r.analyzer, version=r.version, kind=r.kind, start_s=r.start_s,
                          end_s=r.end_s, value=r.value, data=r.data) for r in res.signals)
         s.add_all(Segment(sha256=sha, start_s=g.start_s, end_s=g.end_s, score=g.score, reasons=g.reasons,
