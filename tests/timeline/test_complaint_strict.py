@@ -3,6 +3,7 @@ that cannot be right and UTC offsets are refused with a sentence; a window past 
 recovery still reads a register the way it was read when imported."""
 
 import json
+import os
 from datetime import datetime
 
 import pytest
@@ -84,6 +85,7 @@ def test_cli_refuses_with_one_sentence_and_records_nothing(tmp_path, case):
         import_csv(case, tmp_path / "absent.csv", "tester", "%Q")
 
 
+@pytest.mark.skipif(bool(os.environ.get("CUSTODES_DB")), reason="recovery rebuilds the SQLite file inside the case")
 def test_recover_reads_registers_as_they_were_imported(tmp_path, case):
     night = tmp_path / "night.csv"
     night.write_text("ref;date;from;to\nB;14.03.2026;23:50;00:10\n")
