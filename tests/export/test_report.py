@@ -112,7 +112,8 @@ def built(tmp_path_factory):
         s.add(seg)
         s.commit()
         if hasattr(db, "Review"):  # review states per flagged segment, where the case has them
-            s.add_all([db.Review(sha256=first, segment_id=seg.id, state=st, author=who, created_at=now, note="")
+            s.add_all([db.Review(sha256=first, segment_id=seg.id, start_s=seg.start_s, end_s=seg.end_s,
+                                 state=st, author=who, created_at=now, note="")
                        for st, who in (("annotated", "alice"), ("confirmed", "carol"))])
             s.commit()
     redacted = redact_item(case, first[:12], "editor", faces="blur")["derivative"]
