@@ -449,13 +449,19 @@ class VideoFingerprint(Base):
 
 
 class Review(Base):
-    """A reviewer's verdict on one flagged segment (web workspace). Append-only, like annotations: the newest row
-    per segment is its state; states are in ``custodes.web.review.STATES``."""
+    """A reviewer's verdict on one flagged stretch of a file (web workspace). Append-only, like annotations.
+
+    A verdict is about the span it judged (``sha256``, ``start_s``–``end_s`` of the segment when it was given),
+    not about a segment's row: triage run again replaces the segments (new ids), and a segment's state is the
+    newest review over the same span (``custodes.web.review.same_span``), never one about another time range.
+    ``segment_id`` is the segment it was given on, a hint only. States are in ``custodes.web.review.STATES``."""
 
     __tablename__ = "reviews"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sha256: Mapped[str] = mapped_column(ForeignKey("objects.sha256"), index=True)
-    segment_id: Mapped[int] = mapped_column(Integer, index=True)
+    segment_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
     state: Mapped[str] = mapped_column(String(32))
     author: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -323,25 +323,22 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
 
     # -- queue -----------------------------------------------------------------
 
-    def latest_states(s: Any, segment_ids: set[int] | list[int]) -> dict[int, dict[str, Any]]:
-        """Each segment's newest review (state, who, when); a segment without one is absent."""
-        out: dict[int, dict[str, Any]] = {}
-        ids = list(segment_ids)
-        for i in range(0, len(ids), 500):
-            for r in s.scalars(select(Review).where(Review.segment_id.in_(ids[i:i + 500])).order_by(Review.id)):
-                out[r.segment_id] = {"state": r.state, "by": r.author, "id": r.id}
-        return out
+    # a segment's state is the newest review over the same stretch of its file (web/review.py), whatever
+    # segment row it was given on: triage run again gives new ids, and a verdict never lands on another stretch
+    latest_states = rv.latest_states
 
     def newest_reviews() -> Any:
-        return select(func.max(Review.id).label("rid")).group_by(Review.segment_id).subquery()
+        """Per segment with a review over its stretch: (sid, rid) of the newest one."""
+        return (select(Segment.id.label("sid"), func.max(Review.id).label("rid"))
+                .join(Review, rv.span_match(Review, Segment)).group_by(Segment.id).subquery())
 
     def queue_counts() -> dict[str, Any]:
         """How many segments are in each review state, and the share that needs nobody's eyes now."""
         with case.sessions() as s:
             total = s.scalar(select(func.count()).select_from(Segment)) or 0
             newest = newest_reviews()
-            by_state = dict(s.execute(select(Review.state, func.count()).join(newest, newest.c.rid == Review.id)
-                                      .group_by(Review.state)).all())
+            by_state = dict(s.execute(select(Review.state, func.count()).select_from(newest)
+                                      .join(Review, newest.c.rid == Review.id).group_by(Review.state)).all())
         counts = {st: int(by_state.get(st, 0)) for st in rv.STATES}
         counts[rv.UNREVIEWED] = max(0, total - sum(counts.values()))
         done = sum(counts[st] for st in rv.DONE)
@@ -355,14 +352,14 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
              .where(Segment.score >= min_score))
         if camera:
             q = q.where(Recording.camera_id == camera)
-        reviewed_ids = select(Review.segment_id)
+        newest = newest_reviews()
+        reviewed_ids = select(newest.c.sid)
         if reviewed == "yes" or state in rv.STATES:
             q = q.where(Segment.id.in_(reviewed_ids))
         elif reviewed == "no" or state == rv.UNREVIEWED:
             q = q.where(Segment.id.not_in(reviewed_ids))
         if state in rv.STATES:
-            newest = newest_reviews()
-            q = q.where(Segment.id.in_(select(Review.segment_id).join(newest, newest.c.rid == Review.id)
+            q = q.where(Segment.id.in_(select(newest.c.sid).join(Review, newest.c.rid == Review.id)
                                        .where(Review.state == state)))
         return q
 
@@ -372,7 +369,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         q = queue_query(min_score, camera, reviewed, state).order_by(Segment.score.desc(), Segment.id)
         with case.sessions() as s:
             rows = s.execute(q.limit(limit).offset(offset)).all()
-            states = latest_states(s, {r.id for r in rows})
+            states = latest_states(s, rows)
         n = case.display_names({r.sha256 for r in rows})
         return [{"id": r.id, "sha256": r.sha256, "name": n.get(r.sha256, ""), "start_s": r.start_s,
                  "end_s": r.end_s, "score": round(r.score, 3), "reasons": rv.plain_reasons(r.reasons),
@@ -446,7 +443,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             prov = list(s.scalars(select(Provenance).where(Provenance.sha256 == sha256)))
             cuts = list(s.scalars(select(Signal).where(Signal.sha256 == sha256, Signal.kind == "scene_cut")
                                   .order_by(Signal.start_s)))
-            states = latest_states(s, [g.id for g in segs])
+            states = latest_states(s, segs)
             der = s.get(Derivative, sha256)
             parent_names = sorted({p.original_name for p in s.scalars(select(Provenance).where(
                 Provenance.sha256 == der.parent_sha256))}) if der else []
@@ -552,14 +549,14 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         views.record(v.name, "workspace data", sha256)
         with case.sessions() as s:
             media = s.get(MediaProbe, sha256)
-            segs = s.execute(select(Segment.id, Segment.start_s, Segment.end_s, Segment.score)
+            segs = s.execute(select(Segment.id, Segment.sha256, Segment.start_s, Segment.end_s, Segment.score)
                              .where(Segment.sha256 == sha256).order_by(Segment.start_s)).all()
             anns = s.execute(select(Annotation.id, Annotation.start_s, Annotation.end_s, Annotation.label,
                                     Annotation.supersedes).where(Annotation.sha256 == sha256)
                              .order_by(Annotation.id)).all()
             cuts = s.execute(select(Signal.start_s).where(Signal.sha256 == sha256, Signal.kind == "scene_cut")
                              .order_by(Signal.start_s)).all()
-            states = latest_states(s, [g.id for g in segs])
+            states = latest_states(s, segs)
         superseded = {a.supersedes for a in anns if a.supersedes}
         return {"sha256": sha256, "duration": media.duration_s if media else None,
                 "segments": [{"id": g.id, "start_s": g.start_s, "end_s": g.end_s, "score": round(g.score, 3),
@@ -836,20 +833,28 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             # the flagged segments it overlaps are now annotated (each its own review row and signed event)
             overlapping = list(s.scalars(select(Segment).where(Segment.sha256 == sha256, Segment.start_s < end_s + 0.05,
                                                                Segment.end_s > start_s - 0.05)))
-            states = latest_states(s, [g.id for g in overlapping])
+            by_file = rv.reviews_by_file(s, [sha256])
             for g in overlapping:
-                if states.get(g.id, {}).get("state") not in (rv.ANNOTATED, rv.CONFIRMED, rv.DISPUTED):
-                    add_review(s, v, g, rv.ANNOTATED, "")
+                mine = rv.over(by_file.get(sha256, []), g.start_s, g.end_s)
+                if mine and (mine[-1].state in (rv.ANNOTATED, *rv.SECOND_REVIEW) or (
+                        rv.second_review(mine) is not None and v.user.role not in CAN_SUPERSEDE_ANY)):
+                    continue  # annotated already, or a second reviewer's verdict stands (four eyes)
+                add_review(s, v, g, rv.ANNOTATED, "")
             s.commit()
             return {"id": a.id, "start_s": start_s, "end_s": end_s, "label": label, "people": people,
                     "note": note, "author": v.name}
 
-    def add_review(s: Any, v: Viewer, g: Segment, state: str, note: str) -> Review:
-        r = Review(sha256=g.sha256, segment_id=g.id, state=state, author=v.name, created_at=now(), note=note)
+    def add_review(s: Any, v: Viewer, g: Segment, state: str, note: str, overrides: Review | None = None) -> Review:
+        # the verdict is about the stretch it judged: its span is in the row and in the signed event, which is
+        # all `custodes recover` needs to bring it back (the note only as its hash)
+        r = Review(sha256=g.sha256, segment_id=g.id, start_s=g.start_s, end_s=g.end_s, state=state, author=v.name,
+                   created_at=now(), note=note)
         s.add(r)
-        s.log(v.name, "review", g.sha256, lambda: {"review": r.id, "segment": g.id, "state": state,
-                                                   "start_s": g.start_s, "end_s": g.end_s,
-                                                   "note_sha256": hashlib.sha256(note.encode()).hexdigest()})
+        s.log(v.name, "review", g.sha256, lambda: {
+            "review": r.id, "segment": g.id, "state": state, "start_s": r.start_s, "end_s": r.end_s,
+            "note_sha256": hashlib.sha256(note.encode()).hexdigest(),
+            **({"overrides": overrides.id, "overrides_state": overrides.state, "overrides_author": overrides.author}
+               if overrides is not None else {})})
         return r
 
     @app.post("/api/segments/{segment_id}/review")
@@ -857,7 +862,8 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                    v: Viewer = Depends(require)) -> Response:
         """Record a segment's review state (``{"state", "note"}``; states in web/review.py), sealed and signed.
         Confirming or disputing is a second review: it must come from someone other than whoever reviewed the
-        segment before."""
+        segment before; once given, only an investigator or an admin may record another state over it (the
+        event names the verdict it overrides)."""
         check_csrf(v, request.headers.get("x-csrf-token", ""))
         if v.user.role not in CAN_ANNOTATE:
             raise HTTPException(status_code=403, detail="Your role cannot record reviews.")
@@ -870,19 +876,27 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             g = s.get(Segment, segment_id) if 0 <= segment_id <= MAX_ROW_ID else None
             if g is None:
                 raise HTTPException(status_code=404, detail="There is no such segment in this case.")
-            before = list(s.scalars(select(Review).where(Review.segment_id == g.id).order_by(Review.id)))
-            if state in (rv.CONFIRMED, rv.DISPUTED):
-                first = [r for r in before if r.state not in (rv.CONFIRMED, rv.DISPUTED)]
+            before = rv.reviews_over(s, g)  # the reviews over this stretch, whatever segment row they were on
+            settled = rv.second_review(before)
+            overrides = None
+            if state in rv.SECOND_REVIEW:
+                first = rv.first_reviewers(before)
                 if not first:
                     return JSONResponse({"detail": "Nobody has reviewed this segment yet: there is nothing to "
                                          "confirm or dispute."}, status_code=422)
-                if all(r.author == v.name for r in first):
+                if first == {v.name}:
                     return JSONResponse({"detail": "A second review must come from someone else: you reviewed "
                                          "this segment yourself."}, status_code=422)
+            elif settled is not None:
+                if v.user.role not in CAN_SUPERSEDE_ANY:
+                    return JSONResponse({"detail": f"{settled.author} gave this segment a second review "
+                                         f"({settled.state}): only an investigator or an admin may record another "
+                                         "state over it now."}, status_code=403)
+                overrides = before[-1] if before[-1].state in rv.SECOND_REVIEW else None
             if before and before[-1].state == state and before[-1].author == v.name and before[-1].note == note:
                 return JSONResponse({"review": before[-1].id, "state": state, "progress": queue_counts(),
                                      "message": f"Already recorded: {state}."})
-            r = add_review(s, v, g, state, note)
+            r = add_review(s, v, g, state, note, overrides)
             s.commit()
             rid = r.id
         return JSONResponse({"review": rid, "state": state, "progress": queue_counts(),
