@@ -201,3 +201,56 @@ def test_kill_9_with_carved_clips_stored_then_resume(tmp_path: Path, clips: list
     assert member_set(killed, img) == member_set(whole, img)
     assert sum("[carved]" in m for m, *_ in member_set(killed, img)) == 2
     assert run_cli("verify", str(killed)).returncode == 0
+
+
+BOX_CHAIN = b"\x00\x00\x00\x08ftyp"  # an 8-byte 'ftyp' box, chained: a run of boxes that never holds an mdat
+
+
+def test_chained_boxes_in_free_space_parsed_once_and_a_clip_after_them_still_carved(tmp_path: Path,
+                                                                                  clips: list[Path]) -> None:
+    """A 40 MiB FAT32 card with 2 MiB of chained 8-byte 'ftyp' boxes in its unallocated tail (every sector a
+    header that walks up to 100,000 boxes: quadratic, minutes) and a real clip after them: each box of the run
+    is parsed about once, the clip is carved byte-identical, and the whole ingest takes seconds."""
+    need("mkfs.vfat")
+    img = tmp_path / "card.img"
+    size = 40 * MiB
+    sh("mkfs.vfat", "-F", "32", "-C", img, str(size // 1024))
+    clip = clips[0].read_bytes()
+    with open(img, "r+b") as fh:
+        fh.seek(size - 4 * MiB)
+        fh.write(BOX_CHAIN * (2 * MiB // 8))
+        fh.seek(size - MiB)
+        fh.write(clip)
+    raw = img.read_bytes()
+    work = carve.ScanWork(carve.SCAN_WORK_BASE)
+    found = list(carve.scan(lambda off, n: raw[off:off + n], [(0, size)], size, work=work))
+    assert [(c.offset, c.length, c.refused) for c in found] == [(size - MiB, len(clip), None)]
+    assert work.boxes < 2 * MiB // 8 + 1000 and work.stopped_at is None, work.boxes  # was ~10^9 box reads
+    case_dir = tmp_path / "case"
+    run_cli("init", str(case_dir), check=True)
+    ingest(case_dir, img)
+    ev = carved(events(case_dir, img))
+    assert [object_sha(v) for v in ev.values()] == [sha(clips[0])], sorted(ev)
+    (v,) = ev.values()
+    assert v["offset"] == size - MiB and v["recovery"] == "intact"
+
+
+def test_carving_budget_stops_the_scan_with_a_sentence(clips: list[Path]) -> None:
+    """Box runs crafted so that every sector's header jumps into one long shared tail (each walk a different
+    run): the scan's parsing budget stops it, with one last refusal saying where and why."""
+    tail_at = 256 * 1024
+    buf = bytearray(tail_at + 80_000)
+    for s in range(0, tail_at, 512):
+        buf[s:s + 8] = struct.pack(">I4s", tail_at - s, b"ftyp")
+    buf[tail_at:] = b"\x00\x00\x00\x08free" * (80_000 // 8)
+    data = bytes(buf) + bytes(512 - len(buf) % 512) + clips[0].read_bytes()  # the clip on a sector
+    work = carve.ScanWork(200_000)
+    found = list(carve.scan(lambda off, n: data[off:off + n], [(0, len(data))], len(data), work=work))
+    (stop,) = found
+    assert stop.kind == "stopped" and stop.length == 0 and work.stopped_at == stop.offset < tail_at
+    assert stop.refused and stop.refused.startswith(f"carving stopped early at byte {stop.offset:,}: ")
+    assert "not searched" in stop.refused and work.boxes <= 200_000
+    # unbounded, the same bytes are carved to the end: the clip after the tail is found
+    every = list(carve.scan(lambda off, n: data[off:off + n], [(0, len(data))], len(data),
+                            work=carve.ScanWork(None)))
+    assert [c.length for c in every] == [len(clips[0].read_bytes())]

@@ -16,6 +16,9 @@ blocks no allocated file holds: a header inside a stored file is that file's bus
 larger than the file system, or a file larger than ``MAX_CARVED_BYTES``, is refused as hostile; a file that runs
 past the file system's end is carved to the end and marked partial. The bytes are assumed contiguous from the
 header (what carving can know): where they cross blocks another file holds, the carved file is marked partial.
+The parsing is bounded too: a later box of a run already parsed is not parsed again as a header of its own
+(bytes crafted as endless chains of small boxes cost each box once, not once per sector), and one scan parses
+at most ``SCAN_WORK_BASE`` boxes plus one per KiB scanned; past that it stops and says where and why.
 
 ``playback`` decodes a stored file's video and says how much of it plays: a recovered or carved file that does
 not play whole is kept and marked partial with what could be decoded.
@@ -36,6 +39,10 @@ MAX_CARVED_BYTES = 64 << 30  # no camera writes one file this large; a header cl
 MAX_CARVED = 10_000  # carved files from one file system
 MIN_CARVED_BYTES = 1024
 MAX_BOXES = 100_000  # top-level boxes of one MP4 (fragmented MP4 has two per fragment)
+# boxes and chunks parsed in all of one file system's scan: a fixed allowance plus one per KiB scanned (a real
+# box run spends its boxes once, on bytes then skipped; only bytes crafted to be re-walked exhaust it)
+SCAN_WORK_BASE = 2_000_000
+SCAN_WORK_PER_BYTE = 1 / 1024
 # top-level box types of ISO base media / QuickTime files
 TOP_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"uuid", b"meta", b"pdin", b"moof", b"mfra",
              b"styp", b"sidx", b"ssix", b"prft", b"emsg", b"pnot", b"udta", b"junk", b"PICT", b"beam", b"jp2h"}
@@ -57,7 +64,7 @@ class Carved:
 
     @property
     def ext(self) -> str:
-        return {"mp4": "mp4", "avi": "avi"}[self.kind]
+        return {"mp4": "mp4", "avi": "avi", "stopped": "txt"}[self.kind]
 
     def describe(self) -> str:
         shown = ", ".join(f"{name} {size:,}" for name, size in self.structure[:8])
@@ -69,16 +76,47 @@ class Carved:
 Read = Callable[[int, int], bytes]
 
 
+@dataclass
+class ScanWork:
+    """The structure parsing one scan spends: boxes and chunks parsed, against ``budget`` (None: unbounded).
+
+    ``walked``: the sector-aligned offsets of the later boxes of the box runs parsed, up to ``run_end`` (a
+    header there is a later box of a run already walked: parsing it again gives a tail of the same run)."""
+
+    budget: int | None = None
+    boxes: int = 0
+    stopped_at: int | None = None
+    walked: set[int] = field(default_factory=set)
+    run_end: int = 0
+
+    def spend(self) -> bool:
+        """One more box or chunk to parse: False when the budget is spent (nothing counted)."""
+        if self.spent():
+            return False
+        self.boxes += 1
+        return True
+
+    def spent(self) -> bool:
+        return self.budget is not None and self.boxes >= self.budget
+
+
 def _box_type_ok(t: bytes) -> bool:
     return len(t) == 4 and all(32 <= c < 127 for c in t)
 
 
-def parse_mp4(read: Read, offset: int, end: int) -> Carved | None:
-    """The run of top-level boxes starting at ``offset`` (None when it is not an MP4/MOV file)."""
+def parse_mp4(read: Read, offset: int, end: int, work: ScanWork | None = None) -> Carved | None:
+    """The run of top-level boxes starting at ``offset`` (None when it is not an MP4/MOV file). ``work``
+    counts the boxes parsed and keeps where the run's boxes lie (``ScanWork.walked``)."""
     pos, seen = offset, set()
     boxes: list[tuple[str, int]] = []
     truncated = None
     while pos + 8 <= end and len(boxes) < MAX_BOXES:
+        if work is not None:
+            if pos > offset and pos % SECTOR == 0:
+                work.walked.add(pos)
+            work.run_end = max(work.run_end, pos)
+            if not work.spend():
+                return None
         head = read(pos, 16)
         if len(head) < 8:
             break
@@ -117,7 +155,7 @@ def parse_mp4(read: Read, offset: int, end: int) -> Carved | None:
     return Carved(offset, pos - offset, "mp4", boxes, truncated)
 
 
-def parse_avi(read: Read, offset: int, end: int) -> Carved | None:
+def parse_avi(read: Read, offset: int, end: int, work: ScanWork | None = None) -> Carved | None:
     head = read(offset, 24)
     if len(head) < 24 or head[:4] != b"RIFF" or head[8:12] != b"AVI " or head[12:16] != b"LIST" \
             or head[20:24] != b"hdrl":
@@ -125,6 +163,8 @@ def parse_avi(read: Read, offset: int, end: int) -> Carved | None:
     pos, truncated = offset, None
     chunks: list[tuple[str, int]] = []
     while pos + 12 <= end:
+        if work is not None and not work.spend():
+            return None
         h = read(pos, 12)
         if len(h) < 12 or h[:4] != b"RIFF" or h[8:12] != (b"AVI " if not chunks else b"AVIX"):
             break
@@ -146,10 +186,17 @@ def parse_avi(read: Read, offset: int, end: int) -> Carved | None:
 
 
 def scan(read: Read, ranges: list[tuple[int, int]], end: int, skip: Callable[[int], bool] | None = None,
-         limit: int = MAX_CARVED) -> Iterator[Carved]:
+         limit: int = MAX_CARVED, work: ScanWork | None = None) -> Iterator[Carved]:
     """Files found by structure whose header lies, sector-aligned, in one of ``ranges`` ((start, stop) byte
     offsets, sorted); a file may run on past its range (up to ``end``). ``skip(offset)``: headers not to carve
-    (inside a file recovered by other means). Found files do not overlap: scanning resumes after each."""
+    (inside a file recovered by other means). Found files do not overlap: scanning resumes after each.
+
+    A header that is a later box of a run of boxes already parsed (and rejected or refused) is not parsed
+    again: it would give a tail of the same run. The boxes parsed in all are bounded (``work``; by default
+    ``SCAN_WORK_BASE`` plus ``SCAN_WORK_PER_BYTE`` of the bytes in ``ranges``): when they are spent, scanning
+    stops and a last ``Carved`` with ``kind`` "stopped" says where and why (nothing carved)."""
+    if work is None:
+        work = ScanWork(SCAN_WORK_BASE + int(sum(b - a for a, b in ranges) * SCAN_WORK_PER_BYTE))
     resume, found = 0, 0
     for start, stop in ranges:
         pos = max(start, resume)
@@ -171,7 +218,18 @@ def scan(read: Read, ranges: list[tuple[int, int]], end: int, skip: Callable[[in
             for at in sorted(set(hits)):
                 if at < resume or (skip is not None and skip(at)):
                     continue
-                c = parse_avi(read, at, end) if read(at, 4) == b"RIFF" else parse_mp4(read, at, end)
+                if at < work.run_end and at in work.walked:
+                    continue  # a later box of a run already parsed
+                if len(work.walked) > 2 * MAX_BOXES:
+                    work.walked = {w for w in work.walked if w > at}
+                if work.spent():
+                    yield _stopped(at, work)
+                    return
+                is_avi = read(at, 4) == b"RIFF"
+                c = parse_avi(read, at, end, work) if is_avi else parse_mp4(read, at, end, work)
+                if c is None and work.spent():
+                    yield _stopped(at, work)
+                    return
                 if c is None:
                     continue
                 found += 1
@@ -183,6 +241,14 @@ def scan(read: Read, ranges: list[tuple[int, int]], end: int, skip: Callable[[in
             if resume > next_pos:
                 next_pos = resume + (-resume % SECTOR)
             pos = next_pos
+
+
+def _stopped(at: int, work: ScanWork) -> Carved:
+    work.stopped_at = at
+    return Carved(at, 0, "stopped", refused=(
+        f"carving stopped early at byte {at:,}: {work.boxes:,} box and chunk headers parsed, the most one file "
+        "system's scan may spend (bytes crafted or damaged to look like endless runs of MP4 boxes); the "
+        "unallocated space after that byte was not searched for deleted video"))
 
 
 # -- what plays -------------------------------------------------------------------
@@ -310,4 +376,4 @@ def playback_summary(p: dict[str, Any]) -> str:
     return f"{p['decoded_s']:.1f} s{of} decode ({p['frames']} frames{errs})"
 
 
-__all__ = ["Carved", "looks_like_video", "parse_avi", "parse_mp4", "playback", "playback_summary", "scan"]
+__all__ = ["Carved", "ScanWork", "looks_like_video", "parse_avi", "parse_mp4", "playback", "playback_summary", "scan"]

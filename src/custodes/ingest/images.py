@@ -605,6 +605,11 @@ class _FsWalk:
             return self.recovered.overlap(offset // bs, 1) > 0
 
         for c in carve.scan(read, ranges, end, skip):
+            if c.kind == "stopped":  # the scan's parsing budget is spent: say so, carve nothing more
+                yield self._refused(f"[carved]/stopped-at-byte-{self.fs_offset + c.offset}".encode(),
+                                    str(c.refused).replace(f"at byte {c.offset:,}",
+                                                           f"at byte {self.fs_offset + c.offset:,} of the image"))
+                continue
             yield self._carved(c, read)
 
     def _carved(self, c: carve.Carved, read: Any) -> MemberResult:
