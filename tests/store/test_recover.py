@@ -271,3 +271,65 @@ def test_a_signed_recover_event_cannot_make_an_ingested_clip_disappear(tmp_path,
     assert not rep.ok
     assert {"record.deleted", "record.not_rebuilt"} & {p.kind for p in rep.problems}, rep.problems
     assert "case.recovered" in {w.kind for w in rep.warnings}
+
+
+def test_recover_rebuilds_review_states_from_their_signed_events(tmp_path):
+    """Review finding: recover dropped every review verdict silently (0 rows, nothing said, verify OK)."""
+    from datetime import datetime
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select, text
+
+    from custodes.media.synth import ClipSpec, write_clip
+    from custodes.store.db import Review, Segment
+    from custodes.triage.runner import run_triage
+    from custodes.web.app import create_app
+    from custodes.web.users import add_user
+    from tests.web.conftest import PASSWORD, login, session_csrf
+
+    (tmp_path / "drive").mkdir()
+    write_clip(tmp_path / "drive" / "cam01.mp4", ClipSpec("CAM-01", datetime(2026, 3, 1, 10, 0, 0), 8, fps=8,
+                                                          size=(320, 180), struggles=[(2, 5)], seed=1))
+    case_dir = tmp_path / "case"
+    case = Case.init(case_dir, "tester")
+    Ingestor(case, "tester").run([tmp_path / "drive"])
+    run_triage(case, "tester", workers=1)
+
+    def reviewers(case):
+        for name in ("rita", "otto"):
+            add_user(case, name, "reviewer", PASSWORD, "tester")
+        out = []
+        for name in ("rita", "otto"):
+            c = TestClient(create_app(case), client=("127.0.0.1", 43000))
+            assert login(c, name).status_code == 303
+            c.headers["X-CSRF-Token"] = session_csrf(c)
+            out.append(c)
+        return out
+
+    rita, otto = reviewers(case)
+    with case.sessions() as s:
+        g = s.scalars(select(Segment).order_by(Segment.score.desc())).first()
+    assert rita.post(f"/api/segments/{g.id}/review", json={"state": "nothing of concern",
+                                                           "note": "a guard, not a fight"}).status_code == 200
+    assert otto.post(f"/api/segments/{g.id}/review", json={"state": "confirmed"}).status_code == 200
+    _lose_database(case_dir)
+    proc = run_cli("recover", str(case_dir))
+    assert proc.returncode == 0, proc.stderr
+    said = " ".join((proc.stdout + proc.stderr).split())
+    assert "2 review states (without note text)" in said and "review notes" in said, said
+    with Case(case_dir).sessions() as s:
+        rows = [(r.sha256, r.start_s, r.end_s, r.state, r.author, r.note) for r in s.scalars(select(Review))]
+    assert [r[:5] for r in rows] == [(g.sha256, g.start_s, g.end_s, "nothing of concern", "rita"),
+                                     (g.sha256, g.start_s, g.end_s, "confirmed", "otto")]
+    assert "rebuilt from the ledger" in rows[0][5] and rows[1][5] == ""  # an empty note is known by its hash
+    assert run_cli("verify", str(case_dir)).returncode == 0
+    # triage again (its results are not in the ledger) and the verdict is on the new segment over that stretch
+    case = Case(case_dir)
+    run_triage(case, "tester", workers=1)
+    rita, _ = reviewers(case)
+    assert {row["state"] for row in rita.get("/api/queue").json()} >= {"confirmed"}
+    assert run_cli("verify", str(case_dir)).returncode == 0
+    with case.engine.begin() as conn:
+        conn.execute(text("UPDATE reviews SET state = 'disputed' WHERE author = 'otto'"))
+    proc = run_cli("verify", str(case_dir))
+    assert proc.returncode != 0 and f"reviews:{g.sha256}" in proc.stdout + proc.stderr

@@ -6,10 +6,13 @@ ledger recorded, and the rest recomputed from the objects:
 
 - rebuilt from the ledger: batches, objects, provenance, refusals, redacted copies, annotations (label, time
   range, author, what they supersede; the note's text and the people are not in the ledger, only the note's
-  hash, so a rebuilt annotation says so), complaints (from the register preserved as an object);
+  hash, so a rebuilt annotation says so), review states (the file and stretch each verdict was about, its state,
+  who and when, what it overrode; the note's text is not in the ledger, only its hash, so a rebuilt review with a
+  note says so), complaints (from the register preserved as an object);
 - recomputed from the objects: media probes;
-- not rebuilt: triage results, recordings and transcripts (run ``triage`` and ``timeline`` again) and
-  review-app accounts (their passwords are not in the ledger: add them again with ``custodes user add``).
+- not rebuilt: triage results, recordings and transcripts (run ``triage`` and ``timeline`` again; the review
+  states attach to the new segments by their stretch), review and annotation note texts, and review-app accounts
+  (their passwords are not in the ledger: add them again with ``custodes user add``).
 
 The damaged file is moved aside, never deleted. A signed ``case.recover`` event records what was moved, what
 was rebuilt and what was not, before the rebuilt rows are committed with their own seal; ``verify`` checks
@@ -36,6 +39,7 @@ from custodes.store.db import (
     EvidenceObject,
     Provenance,
     Rejection,
+    Review,
     sqlite_url,
 )
 from custodes.store.seals import ACTION as SEAL
@@ -44,6 +48,7 @@ from custodes.store.seals import VOID
 ACTION = "case.recover"
 NOT_REBUILT = ["triage results (run `custodes triage`)", "recordings and clock overlays (run `custodes timeline`)",
                "transcripts and the search index (run `custodes triage`)",
+               "the texts of annotation and review notes (the ledger holds only their SHA-256; rebuilt rows say so)",
                "review-app accounts (passwords are not in the ledger: `custodes user add` again)"]
 
 
@@ -55,6 +60,8 @@ class RecoverReport:
     duplicate_ingest_events: list[str] = field(default_factory=list)
     skipped_events: list[int] = field(default_factory=list)  # seqs of events that never took effect
     not_rebuilt: list[str] = field(default_factory=lambda: list(NOT_REBUILT))
+    # each review state rebuilt: the file and stretch it judged, the state, who, when (the note only by its hash)
+    review_states: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -169,6 +176,7 @@ def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverRepo
     never = {int(k) for e in entries if e["action"] == SEAL and e["seq"] in voided_seals
              for k in (e.get("details") or {}).get("events") or []}
     annotations: dict[int, tuple[int, Annotation]] = {}
+    reviews: dict[int, tuple[int, Review]] = {}
     complaints: set[tuple[str, int]] = set()  # (register, row) rebuilt
     batches: dict[str, Batch] = {}
     origins: set[tuple[str, str, str, int]] = set()
@@ -250,14 +258,46 @@ def _rebuild(case: Case, s: Any, entries: list[dict[str, Any]], rep: RecoverRepo
                 note=f"[rebuilt from the ledger: the note's text and the people are not kept there; "
                      f"the note's SHA-256 was {d.get('note_sha256', '')}]",
                 author=e["actor"], created_at=_when(e), supersedes=d.get("supersedes")))
+        elif act == "review" and e.get("subject") and d.get("review") is not None:
+            rid = int(d["review"])
+            if rid in reviews:  # an id given twice, as for annotations: the later event is the row
+                rep.skipped_events.append(reviews[rid][0])
+            reviews[rid] = (e["seq"], _review_row(e, d))
         elif act == "complaints.import" and e.get("subject"):
             _rebuild_complaints(case, s, e, add_object, count, complaints)
     for _, row in annotations.values():
         if row.sha256 in objects:
             s.add(row)
             count("annotations (without note text and people)")
+    for _, review in sorted(reviews.values(), key=lambda x: x[1].id):
+        if review.sha256 in objects and review.start_s is not None and review.end_s is not None:
+            s.add(review)
+            count("review states (without note text)")
+            rep.review_states.append({"review": review.id, "sha256": review.sha256, "start_s": review.start_s,
+                                      "end_s": review.end_s, "state": review.state, "author": review.author,
+                                      "at": review.created_at.isoformat(), "note_kept": review.note == ""})
     s.flush()
     rep.rebuilt = counts
+
+
+EMPTY_NOTE = hashlib.sha256(b"").hexdigest()
+
+
+def _review_row(e: dict[str, Any], d: dict[str, Any]) -> Review:
+    """A review state as its signed event recorded it: the stretch of the file it judged, the state, who, when."""
+    def num(k: str) -> float | None:
+        try:
+            return float(d[k])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    note_sha = str(d.get("note_sha256", ""))
+    seg = d.get("segment")
+    return Review(id=int(d["review"]), sha256=e["subject"], segment_id=seg if isinstance(seg, int) else None,
+                  start_s=num("start_s"), end_s=num("end_s"), state=str(d.get("state", "")), author=e["actor"],
+                  created_at=_when(e),
+                  note="" if note_sha == EMPTY_NOTE else
+                  f"[rebuilt from the ledger: the note's text is not kept there; the note's SHA-256 was {note_sha}]")
 
 
 def _rebuild_complaints(case: Case, s: Any, e: dict[str, Any], add_object: Any, count: Any,
