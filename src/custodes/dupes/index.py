@@ -26,7 +26,7 @@ import io
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,15 @@ from sqlalchemy import delete, select
 from custodes.analyze import pdq, tmk
 from custodes.dupes import verify as vf
 from custodes.store.case import Case
-from custodes.store.db import AnalysisRun, FrameHash, HashBand, MediaProbe, Provenance, VideoFingerprint
+from custodes.store.db import (
+    AnalysisRun,
+    FrameHash,
+    HashBand,
+    MediaProbe,
+    Provenance,
+    Recording,
+    VideoFingerprint,
+)
 
 ANALYZER = "pdq"  # frame hashes and the TMK video fingerprint are made in one decoding pass
 FRAME_MATCH_BITS = 31
@@ -543,6 +551,10 @@ def _verified(case: Case, scored: list[tuple[Match, tuple[int, int], list[tuple[
         groups[find(x)].append(x)
     out: list[Match] = []
     done: dict[int, vf.Verdict] = {}
+    clocks = _overlay_clocks(case, set(parent))
+    for k, (m, _, _) in enumerate(scored):
+        if (why := clock_contradiction(m, clocks)) is not None:
+            done[k] = vf.Verdict(False, why)
     for members in groups.values():
         remaining = set(members)
         while len(remaining) > 1:
@@ -586,6 +598,40 @@ def _verified(case: Case, scored: list[tuple[Match, tuple[int, int], list[tuple[
                     m.tmk = tmk_scores(case, m.a, m.b, max(dur.get(m.a, 0.0), dur.get(m.b, 0.0)) + 2.0)
                     out.append(m)
     return out
+
+
+CLOCK_TOLERANCE_S = 3.0  # an overlay read to the second, on frames matched to a tenth, in re-encodes too
+
+
+def _overlay_clocks(case: Case, shas: set[str]) -> dict[str, tuple[str | None, datetime]]:
+    """Camera and clock start of each video whose burnt-in overlay was read (``custodes timeline``)."""
+    if not shas:
+        return {}
+    with case.sessions() as ss:
+        rows = ss.execute(select(Recording.sha256, Recording.camera_id, Recording.start_at)
+                          .where(Recording.sha256.in_(shas), Recording.source == "overlay"))
+        return {sha: (cam, start) for sha, cam, start in rows if start is not None}
+
+
+def clock_contradiction(m: Match, clocks: dict[str, tuple[str | None, datetime]]) -> str | None:
+    """Why the burnt-in clocks say ``a`` and ``b`` are different moments, or None.
+
+    A copy, a re-encode or a clip of a recording shows the recording's own burnt-in clock at the matched
+    frames. Two recordings of one fixed camera can look alike frame for frame (a still corridor, the same
+    people walking through), and only the clock in the picture tells them apart: where both overlays were
+    read and their clocks at the matched moment disagree by more than a few seconds, the pair is no copy."""
+    if m.a not in clocks or m.b not in clocks:
+        return None
+    (cam_a, start_a), (cam_b, start_b) = clocks[m.a], clocks[m.b]
+    t_a = m.frames[len(m.frames) // 2]["a_t"] if m.frames else 0.0
+    at_a = start_a + timedelta(seconds=t_a)
+    at_b = start_b + timedelta(seconds=m.rate * t_a + m.offset_s)
+    apart = abs((at_a - at_b).total_seconds())
+    if apart <= CLOCK_TOLERANCE_S * max(1.0, m.rate, 1.0 / max(m.rate, 1e-6)):
+        return None
+    same = f"the same camera ({cam_a})" if cam_a and cam_a == cam_b else "their cameras"
+    return (f"the burnt-in clocks differ by {apart:.0f} s at the matched frames ({at_a:%H:%M:%S} against "
+            f"{at_b:%H:%M:%S}): different moments of {same}, not a copy")
 
 
 def clusters(case: Case) -> dict[str, Any]:
