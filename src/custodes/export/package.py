@@ -187,11 +187,10 @@ def export_package(case: Case, out: Path, actor: str, items: list[str] | None = 
                 prov = list(s.scalars(select(Provenance).where(Provenance.sha256 == der.parent_sha256)))
                 rec = rec or s.get(Recording, der.parent_sha256)
             dur = _duration(s, sha, m, der)
-            review_model = getattr(db, "Review", None)  # segment review states, where the case has them
-            reviews = [] if review_model is None else [
-                {"segment_id": r.segment_id, "state": r.state, "author": r.author,
-                 "created_at": r.created_at.isoformat(), "note": r.note}
-                for r in s.scalars(select(review_model).where(review_model.sha256 == sha).order_by(review_model.id))]
+            # segment review states: about the stretch they judged (start/end), which survives a re-triage
+            reviews = [{"start_s": r.start_s, "end_s": r.end_s, "segment_id": r.segment_id, "state": r.state,
+                        "author": r.author, "created_at": r.created_at.isoformat(), "note": r.note}
+                       for r in s.scalars(select(db.Review).where(db.Review.sha256 == sha).order_by(db.Review.id))]
             name = prov[0].original_name if prov else f"{sha}.mp4"
             docs.append({
                 "sha256": sha, "size": obj.size if obj else None, "file": f"originals/{sha}{_ext(name)}",

@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from custodes.analyze.transcript_quality import fit_to_show
 from custodes.export import strings as S
+from custodes.web import review as review_rules  # what counts as a review of a stretch, as the app applies it
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 
@@ -261,9 +262,6 @@ def context(case_meta: dict[str, Any], case_id: str, docs: list[dict[str, Any]],
                        "how": "; ".join(str(x) for x in params.get("actions") or []) or text(der.get("kind")),
                        "c2pa": params.get("content_credentials") == "c2pa"}
         reviews = d.get("reviews") or []
-        by_segment: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-        for r in reviews:
-            by_segment[r.get("segment_id")].append(r)
         shown_anns = [a for a in d["annotations"]
                       if a["id"] not in {b.get("supersedes") for b in d["annotations"]}]
         reviewed = _who_reviewed(d["annotations"])
@@ -275,11 +273,15 @@ def context(case_meta: dict[str, Any], case_id: str, docs: list[dict[str, Any]],
                          "edits": a.get("supersedes") or ""})
         for a in shown_anns:
             first, second = reviewed.get(a["id"], (a["author"], ""))
-            if not second:  # a second reviewer's verdict on a flagged segment over the same stretch
-                seconds = [f"{r['author']} ({text(r['state'])})" for g in d["segments"]
-                           if g["start_s"] <= a["end_s"] and a["start_s"] <= g["end_s"]
-                           for r in by_segment.get(g.get("id"), []) if r["author"] != first
-                           and r["state"] in ("confirmed", "disputed")]
+            if not second:  # a second review (confirmed or disputed, by someone who did not review the stretch
+                # first, as the app enforces it) of a flagged segment over the same stretch
+                seconds = []
+                for g in d["segments"]:
+                    if g["start_s"] <= a["end_s"] and a["start_s"] <= g["end_s"]:
+                        over = review_rules.over(reviews, g["start_s"], g["end_s"])
+                        who = set(review_rules.second_reviewers(over)) - {first}
+                        seconds += [f"{r['author']} ({text(r['state'])})" for r in over
+                                    if r["author"] in who and r["state"] in review_rules.SECOND_REVIEW]
                 second = ", ".join(dict.fromkeys(seconds))
             summary[text(a["label"])].append({
                 "exhibit": numbers[d["sha256"]], "camera": text(rec.get("camera")),
@@ -320,7 +322,7 @@ def context(case_meta: dict[str, Any], case_id: str, docs: list[dict[str, Any]],
                           "reasons": text("; ".join(g["reasons"])),
                           "reviews": "; ".join(f"{text(r['state'])} ({text(r['author'])}, "
                                                f"{moment(r.get('created_at'), tz)})"
-                                               for r in by_segment.get(g.get("id"), []))}
+                                               for r in review_rules.over(reviews, g["start_s"], g["end_s"]))}
                          for g in d["segments"]
                          if math.isfinite(g["score"])],
             "annotations": anns,
