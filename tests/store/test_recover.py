@@ -84,6 +84,8 @@ def test_recover_rebuilds_the_database_from_the_ledger(tmp_path, drive):
     assert json.loads(run_cli("complaints", "list", str(case_dir), "--json").stdout) == complaints_before
     res = verify_case(Case(case_dir))
     assert res.ok, res.problems
+    lost = [w for w in res.warnings if w.kind == "record.not_rebuilt"]  # what to run again, and the lost notes
+    assert lost and "notes" in lost[0].message and "custodes transcribe" in lost[0].message
     # a second ingest of the same drive finds everything already there: no second record, no second event
     rep2 = Ingestor(Case(case_dir), "tester").run([drive])
     assert rep2.objects_new == 0 and rep2.duplicates == 0

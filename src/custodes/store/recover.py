@@ -47,7 +47,7 @@ from custodes.store.seals import VOID
 
 ACTION = "case.recover"
 NOT_REBUILT = ["triage results (run `custodes triage`)", "recordings and clock overlays (run `custodes timeline`)",
-               "transcripts and the search index (run `custodes triage`)",
+               "transcripts and the search index (run `custodes transcribe`)",
                "the texts of annotation and review notes (the ledger holds only their SHA-256; rebuilt rows say so)",
                "review-app accounts (passwords are not in the ledger: `custodes user add` again)"]
 

@@ -163,6 +163,9 @@ def verify_case(case: Case, expect_head: str | None = None,
         rep.warnings.append(Problem("case.recovered", f"seq {e['seq']}", f"the case database was rebuilt from the "
                                     f"ledger by {e['actor']} at {e['time']} (the old one kept as "
                                     f"{', '.join(d.get('moved_aside') or []) or 'nothing'})"))
+        if d.get("not_rebuilt"):  # what the ledger could not give back (note texts, analysis: run again)
+            rep.warnings.append(Problem("record.not_rebuilt", f"seq {e['seq']}", "not rebuilt by that recovery: "
+                                        + "; ".join(str(x) for x in d["not_rebuilt"])))
 
     def file_origin(ev: dict[str, Any]) -> tuple[Any, ...]:
         d = ev.get("details") or {}
