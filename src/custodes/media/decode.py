@@ -1,6 +1,6 @@
 """Decoding through PyAV with the cheapest pass that answers the question.
 
-* ``packet_timeline``: demux only, no decoding — per-second video bytes and
+* ``packet_timeline``: demux only, no decoding — video bytes per second (for the seconds that hold packets) and
   keyframe times. Bits spent per second follow the amount of motion, so this
   is a motion proxy at thousands of times real time.
 * ``audio_envelope``: decodes audio only (cheap) into loudness per step.
@@ -48,18 +48,42 @@ def _demux_until_damaged(c: Any, stream: Any) -> Iterator[Any]:
 
 @dataclass
 class PacketTimeline:
+    """Video bytes per second, kept only for the seconds that hold video packets: a container's timestamps
+    may jump (a clock reset, or a hostile file claiming 10^7 s between two frames), and the time between holds
+    nothing to keep. ``seconds``: whole seconds from the first packet that hold one, ascending; ``video_bytes``:
+    bytes of inter (non-key) frames in each (0 for a second of keyframes only)."""
+
     duration_s: float
-    video_bytes_per_s: np.ndarray  # bytes of inter (non-key) frames per whole second
+    seconds: np.ndarray  # int64
+    video_bytes: np.ndarray  # float64, one per entry of ``seconds``
     keyframes: list[float] = field(default_factory=list)
     has_video: bool = True
     declared_s: float | None = None  # what the container claims; more than duration_s when truncated
 
+    @property
+    def video_bytes_per_s(self) -> np.ndarray:
+        """Dense bytes per whole second (zeros where no packet is): for short videos only (it is as long as
+        the timestamps claim)."""
+        n = int(self.seconds[-1]) + 1 if len(self.seconds) else 0
+        arr = np.zeros(n)
+        arr[self.seconds] = self.video_bytes
+        return arr
+
+    def gaps(self, at_least_s: float) -> list[tuple[float, float]]:
+        """(start, end) of the stretches of at least ``at_least_s`` seconds without any video packet."""
+        if len(self.seconds) < 2:
+            return []
+        jumps = np.flatnonzero(np.diff(self.seconds) > at_least_s)
+        return [(float(self.seconds[i] + 1), float(self.seconds[i + 1])) for i in jumps]
+
 
 def packet_timeline(path: MediaRef) -> PacketTimeline:
+    """Demux only: bytes per second of video and keyframe times. Memory grows with the packets there are,
+    never with the time a container's timestamps claim."""
     with _open(path) as c:
         if not c.streams.video:
             dur = (c.duration or 0) / 1e6
-            return PacketTimeline(dur, np.zeros(max(1, math.ceil(dur))), [], has_video=False)
+            return PacketTimeline(dur, np.zeros(0, np.int64), np.zeros(0), [], has_video=False)
         vs = c.streams.video[0]
         declared = c.duration / 1e6 if c.duration else None
         tb = float(vs.time_base or 0)
@@ -75,17 +99,17 @@ def packet_timeline(path: MediaRef) -> PacketTimeline:
                 start = t
             t -= start
             last = max(last, t)
+            k = int(t)  # a second before the first packet's (reordered frames): not one of this timeline
+            if k >= 0:
+                sizes.setdefault(k, 0)
             if pkt.is_keyframe:
                 # intra frames cost bits for scene detail, not motion: keep them out of the proxy
                 keys.append(round(t, 3))
-            else:
-                sizes[int(t)] = sizes.get(int(t), 0) + pkt.size
-    n = int(last) + 1
-    arr = np.zeros(n)
-    for k, v in sizes.items():
-        if 0 <= k < n:
-            arr[k] = v
-    return PacketTimeline(last + 1.0 / 30, arr, keys, declared_s=declared)
+            elif k >= 0:
+                sizes[k] += pkt.size
+    seconds = np.array(sorted(sizes), dtype=np.int64)
+    return PacketTimeline(last + 1.0 / 30, seconds, np.array([float(sizes[k]) for k in seconds]), keys,
+                          declared_s=declared)
 
 
 @dataclass

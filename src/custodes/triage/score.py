@@ -53,6 +53,7 @@ PAD_S = motion.WINDOW_S  # one analysis window either side of every second that 
 SEGMENT_THRESHOLD = 0.5
 # a lull this short inside one event (a beating pauses, the camera turns away) does not split it in two
 MERGE_GAP_S = motion.WINDOW_S
+GAP_NOTE_S = 60.0  # a stretch this long without any video packet (a jump in the timestamps) is reported
 BITRATE_FACTOR = 1.6  # seconds spending this many times the video's median inter-frame bits are candidates
 LOUDNESS_OVER_MEDIAN_DB = 10.0
 VISUAL_WEIGHT = 0.8
@@ -111,10 +112,14 @@ class VideoResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def _spans_from_mask(mask: np.ndarray, step: float, pad: float, duration: float) -> list[tuple[float, float]]:
+def _spans_from_mask(mask: np.ndarray, step: float, pad: float, duration: float,
+                     at: np.ndarray | None = None) -> list[tuple[float, float]]:
+    """Padded, merged spans of the steps ``mask`` selects: step ``i`` starts at ``i * step``, or at
+    ``at[i] * step`` when ``at`` is given (the steps that hold something, sparse)."""
     spans: list[tuple[float, float]] = []
     for i in np.flatnonzero(mask):
-        a, b = max(0.0, i * step - pad), min(duration, (i + 1) * step + pad)
+        k = float(at[i]) if at is not None else float(i)
+        a, b = max(0.0, k * step - pad), min(duration, (k + 1) * step + pad)
         if spans and a <= spans[-1][1]:
             spans[-1] = (spans[-1][0], max(spans[-1][1], b))
         else:
@@ -123,12 +128,18 @@ def _spans_from_mask(mask: np.ndarray, step: float, pad: float, duration: float)
 
 
 def candidate_spans(duration: float, bitrate: np.ndarray, loud_db: np.ndarray | None,
-                    loud_step: float) -> list[tuple[float, float]]:
+                    loud_step: float, seconds: np.ndarray | None = None) -> list[tuple[float, float]]:
+    """The spans worth decoding. ``bitrate``: video bytes per second, dense, or, with ``seconds``, only for
+    the seconds that hold video (``PacketTimeline.seconds``). A video whose timestamps claim more than
+    ``FULL_ANALYSIS_MAX_S`` but whose packets fill no more seconds than that (a jump in its timestamps) is
+    analysed end to end where it has video: the runs of seconds that hold packets."""
     if duration <= FULL_ANALYSIS_MAX_S:
         return [(0.0, duration)]
+    if seconds is not None and 0 < len(seconds) <= FULL_ANALYSIS_MAX_S:
+        return _spans_from_mask(np.ones(len(seconds), bool), 1.0, 0.0, duration, seconds)
     med = float(np.median(bitrate[bitrate > 0])) if np.any(bitrate > 0) else 0.0
     mask_v = bitrate > BITRATE_FACTOR * med if med > 0 else bitrate > 0
-    spans = _spans_from_mask(mask_v, 1.0, PAD_S, duration)
+    spans = _spans_from_mask(mask_v, 1.0, PAD_S, duration, seconds)
     if loud_db is not None and len(loud_db):
         mask_a = loud_db > float(np.median(loud_db)) + LOUDNESS_OVER_MEDIAN_DB
         spans += _spans_from_mask(mask_a, loud_step, PAD_S, duration)
@@ -210,6 +221,16 @@ def _audio_events(path: MediaRef, a: float, b: float) -> tuple[np.ndarray, dict[
 
 
 def analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResult:
+    """The fast pass, candidate spans and windows of one video. Running out of memory on it (a hostile file
+    the bounds here do not foresee) fails this video with a sentence, not an empty ``MemoryError``."""
+    try:
+        return _analyze_video(path, with_audio_events)
+    except MemoryError:
+        return VideoResult(ok=False, error="analysis ran out of memory (MemoryError) on this file: it may be "
+                                           "built to exhaust memory; the stored file is unchanged, not analysed")
+
+
+def _analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResult:
     res = VideoResult(ok=True)
     try:
         pt = packet_timeline(path)
@@ -222,10 +243,15 @@ def analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResult
     if pt.declared_s and pt.declared_s > duration + 2.0:
         errors.append(f"video data ends at {duration:.1f}s of a declared {pt.declared_s:.1f}s: truncated; "
                       "decoding stopped there")
+    for a, b in pt.gaps(GAP_NOTE_S):
+        errors.append(f"the video's timestamps jump from {a:.1f}s to {b:.1f}s: no video in those "
+                      f"{b - a:,.0f}s, nothing there to analyse")
     v = "fast-1"
-    med_rate = float(np.median(pt.video_bytes_per_s[pt.video_bytes_per_s > 0])) if np.any(pt.video_bytes_per_s) else 1.0
-    for i, bps in enumerate(pt.video_bytes_per_s):
-        res.signals.append(SignalRow("bitrate", v, "bitrate_ratio", float(i), float(min(i + 1, duration)),
+    # one row per second that holds video: a jump in the timestamps is a hole without rows, not millions of 0s
+    vb = pt.video_bytes
+    med_rate = float(np.median(vb[vb > 0])) if np.any(vb > 0) else 1.0
+    for sec, bps in zip(pt.seconds, vb, strict=True):
+        res.signals.append(SignalRow("bitrate", v, "bitrate_ratio", float(sec), float(min(sec + 1, duration)),
                                      round(float(bps) / max(med_rate, 1.0), 3)))
     env = None
     try:
@@ -243,8 +269,8 @@ def analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResult
     except DecodeError:
         key_cuts = []
     frame_cuts: list[float] = []
-    spans = candidate_spans(duration, pt.video_bytes_per_s, env.rms_db if env else None,
-                            env.step_s if env else 0.5)
+    spans = candidate_spans(duration, pt.video_bytes, env.rms_db if env else None,
+                            env.step_s if env else 0.5, pt.seconds)
     for a, b in spans:
         res.signals.append(SignalRow("candidates", v, "candidate_span", a, b, 1.0))
     booster, cnn = load_models()
