@@ -73,7 +73,8 @@ def _analyze(ref: MediaRef) -> VideoResult:
     try:
         return analyze_video(ref)
     except Exception as exc:  # a hostile file must not take the batch down
-        return VideoResult(ok=False, error=f"analysis failed: {type(exc).__name__}: {exc}")
+        why = str(exc).strip() or "no message"  # MemoryError and friends carry none
+        return VideoResult(ok=False, error=f"analysis failed: {type(exc).__name__}: {why}")
 
 
 @dataclass
