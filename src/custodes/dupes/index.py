@@ -528,14 +528,8 @@ def find_matches(case: Case, verify: bool = True) -> list[Match]:
     return _verified(case, scored, dur, borders)
 
 
-def _verified(case: Case, scored: list[tuple[Match, tuple[int, int], list[tuple[float, float]]]],
-              dur: dict[str, float], borders: dict[str, list[float] | None]) -> list[Match]:
-    """Verify on pixels only as many pairs as the clusters need: within each group of hash matches, from
-    the longest video out, each member against the members already verified (best hash match first)."""
-    by_video: dict[str, list[int]] = defaultdict(list)
-    for k, (m, _, _) in enumerate(scored):
-        by_video[m.a].append(k)
-        by_video[m.b].append(k)
+def _connected(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """The groups of videos that pairs connect (union-find), keyed by a member of each."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -544,14 +538,27 @@ def _verified(case: Case, scored: list[tuple[Match, tuple[int, int], list[tuple[
             x = parent[x]
         return x
 
-    for m, _, _ in scored:
-        parent[find(m.a)] = find(m.b)
+    for a, b in pairs:
+        parent[find(a)] = find(b)
     groups: dict[str, list[str]] = defaultdict(list)
     for x in list(parent):
         groups[find(x)].append(x)
+    return groups
+
+
+def _verified(case: Case, scored: list[tuple[Match, tuple[int, int], list[tuple[float, float]]]],
+              dur: dict[str, float], borders: dict[str, list[float] | None]) -> list[Match]:
+    """Verify on pixels only as many pairs as the clusters need: within each group of hash matches, from
+    the longest video out, each member against the members already verified (best hash match first)."""
+    by_video: dict[str, list[int]] = defaultdict(list)
+    for k, (m, _, _) in enumerate(scored):
+        by_video[m.a].append(k)
+        by_video[m.b].append(k)
+    groups = _connected([(m.a, m.b) for m, _, _ in scored])
+    videos = {x for members in groups.values() for x in members}
     out: list[Match] = []
     done: dict[int, vf.Verdict] = {}
-    clocks = _overlay_clocks(case, set(parent))
+    clocks = _overlay_clocks(case, videos)
     for k, (m, _, _) in enumerate(scored):
         if (why := clock_contradiction(m, clocks)) is not None:
             done[k] = vf.Verdict(False, why)
@@ -636,27 +643,16 @@ def clock_contradiction(m: Match, clocks: dict[str, tuple[str | None, datetime]]
 
 def clusters(case: Case) -> dict[str, Any]:
     matches = find_matches(case)
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for m in matches:
-        parent[find(m.a)] = find(m.b)
-    groups: dict[str, list[str]] = defaultdict(list)
-    for x in list(parent):
-        groups[find(x)].append(x)
+    groups = _connected([(m.a, m.b) for m in matches])
+    videos = {x for members in groups.values() for x in members}
     with case.sessions() as s:
-        media = {m.sha256: m for m in s.scalars(select(MediaProbe).where(MediaProbe.sha256.in_(list(parent))))}
+        media = {m.sha256: m for m in s.scalars(select(MediaProbe).where(MediaProbe.sha256.in_(list(videos))))}
         copies: dict[str, list[str]] = defaultdict(list)
         for sha, name in s.execute(select(Provenance.sha256, Provenance.original_name)
-                                   .where(Provenance.sha256.in_(list(parent))).order_by(Provenance.recorded_at)):
+                                   .where(Provenance.sha256.in_(list(videos))).order_by(Provenance.recorded_at)):
             copies[sha].append(name)
-    stats = _stats(case, set(parent))
-    borders = {sha: stats.get(sha, {}).get("borders") for sha in parent}
+    stats = _stats(case, videos)
+    borders = {sha: stats.get(sha, {}).get("borders") for sha in videos}
 
     def label(sha: str) -> str:
         return copies[sha][0] if copies.get(sha) else sha[:12]

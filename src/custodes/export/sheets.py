@@ -10,7 +10,7 @@ frames near each other are decoded once, far ones are reached by a forward seek.
 from __future__ import annotations
 
 import av
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from custodes.media import thumbs
 from custodes.media.source import MediaRef, av_source, frame_size_refusal, limit_decoder, open_source
@@ -62,16 +62,4 @@ def contact_sheet(path: MediaRef, duration: float, n: int = 8, cols: int = 4, wi
             frames = _frames(path, times, width)
     except (av.error.FFmpegError, OSError, EOFError, ValueError):
         return thumbs.contact_sheet(path, duration, n=n, cols=cols, width=width)
-    if not frames:
-        return None
-    h = max(f.height for _, f in frames)
-    rows = (len(frames) + cols - 1) // cols
-    sheet = Image.new("RGB", (cols * width, rows * h), (20, 20, 20))
-    draw = ImageDraw.Draw(sheet)
-    for i, (t, f) in enumerate(frames):
-        x, y = (i % cols) * width, (i // cols) * h
-        sheet.paste(f, (x, y))
-        m, s = divmod(int(t), 60)
-        draw.rectangle([x, y + h - 16, x + 44, y + h], fill=(0, 0, 0))
-        draw.text((x + 3, y + h - 14), f"{m}:{s:02d}", fill=(255, 255, 255))
-    return sheet
+    return thumbs.tile(frames, cols, width)

@@ -63,6 +63,11 @@ def contact_sheet(path: MediaRef, duration: float, n: int = 12, cols: int = 4, w
         f = frame_at(path, t, width)
         if f is not None:
             frames.append((t, f))
+    return tile(frames, cols, width)
+
+
+def tile(frames: list[tuple[float, Image.Image]], cols: int, width: int) -> Image.Image | None:
+    """Frames (time, picture) laid out ``cols`` to a row, each labelled with its time (m:ss)."""
     if not frames:
         return None
     h = max(f.height for _, f in frames)
