@@ -88,7 +88,7 @@ class Tracker:
             return
         self.shown = True
         self.last = time.monotonic()
-        self.board.console.print(f"{self.label}: {text}", markup=False, highlight=False)
+        self.board.console.print(f"{self.label}: {text}", markup=False, highlight=False, soft_wrap=True)
 
     def set_total(self, total: float) -> None:
         self.total = total
@@ -181,6 +181,7 @@ def step(console: Console, text: str, quiet: bool = False) -> Iterator[None]:
             yield
         return
     t0 = time.monotonic()
-    console.print(f"{text.rstrip('…. ')} …", markup=False, highlight=False)
+    console.print(f"{text.rstrip('…. ')} …", markup=False, highlight=False, soft_wrap=True)
     yield
-    console.print(f"{text.rstrip('…. ')}: done in {time.monotonic() - t0:.1f} s", markup=False, highlight=False)
+    console.print(f"{text.rstrip('…. ')}: done in {time.monotonic() - t0:.1f} s", markup=False, highlight=False,
+                  soft_wrap=True)
