@@ -195,3 +195,11 @@ def test_search_cli_json(searchable):
     doc = cli_json("search", str(case.root), "cell", "--kind", "transcript")
     assert doc["query"] == "cell" and all(h["kind"] == "transcript" for h in doc["hits"])
     assert run_cli("search", str(case.root), "!!!").returncode == 1
+
+
+def test_postgres_query_matches_numbers_read_after_a_hyphen():
+    from custodes.search.index import _pg_query
+
+    # PostgreSQL indexes 'CAM-02' as 'cam' and '-02': a query for "CAM 02" must match that
+    assert _pg_query("CAM 02") == "'CAM' & ('02':* | '-02':*)"
+    assert _pg_query("02 door") == "('02' | '-02') & 'door':*"

@@ -75,7 +75,13 @@ def _pg_query(q: str) -> str:
     words = re.findall(r"\w+", q, flags=re.UNICODE)
     if not words:
         raise SearchError("the query has no words")
-    return " & ".join([f"'{w}'" for w in words[:-1]] + [f"'{words[-1]}':*"])
+
+    def term(w: str, prefix: str = "") -> str:
+        # PostgreSQL's parser reads the digits after a hyphen as a signed number ('CAM-02' is 'cam', '-02'):
+        # a number in a query matches either form
+        return f"('{w}'{prefix} | '-{w}'{prefix})" if w.isdigit() else f"'{w}'{prefix}"
+
+    return " & ".join([term(w) for w in words[:-1]] + [term(words[-1], ":*")])
 
 
 def search(case: Case, q: str, limit: int = 50, kind: str | None = None) -> list[dict[str, Any]]:
