@@ -24,6 +24,10 @@ from tests.conftest import run_cli
 
 pytest.importorskip("ray")
 RAY = Path(sys.executable).parent / "ray"
+# The engine does not depend on the database backend (only the driver writes, through the same session code
+# as the local engine), and two local Ray clusters at once on one machine share /tmp/ray and talk across:
+# the Ray tests run once, on the SQLite pass, which runs beside the PostgreSQL pass.
+pytestmark = pytest.mark.no_database
 
 
 def _free_port() -> int:
