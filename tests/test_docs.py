@@ -9,7 +9,8 @@ What a page needs before its first command is named in an HTML comment at its to
 
 Outputs are compared as runs of words (where a message wraps depends on the paths in it), after
 box-drawing runs are collapsed and hexadecimal digests masked (they change with every key and every encoder
-build). In a shown output, ``…`` stands for any text, a line holding only ``…`` for any number of lines. A command expected to fail ends with the comment ``# exits N``; every other command must exit 0.
+build). In a shown output, ``…`` stands for any text, a line holding only ``…`` for any number of lines.
+A command expected to fail ends with the comment ``# exits N``; every other command must exit 0.
 """
 
 from __future__ import annotations
