@@ -13,7 +13,7 @@ import av
 from PIL import Image
 
 from custodes.media import thumbs
-from custodes.media.source import MediaRef, av_source, frame_size_refusal, limit_decoder, open_source
+from custodes.media.source import MediaRef, av_source, open_source
 
 SEEK_AHEAD_S = 4.0  # a target further than this ahead is reached by seeking, nearer by decoding on
 
@@ -21,15 +21,9 @@ SEEK_AHEAD_S = 4.0  # a target further than this ahead is reached by seeking, ne
 def _frames(path: MediaRef, times: list[float], width: int) -> list[tuple[float, Image.Image]]:
     out: list[tuple[float, Image.Image]] = []
     with open_source(av_source(path)) as c:
-        if not c.streams.video:
+        if (stream := thumbs.picture_stream(c)) is None:
             return out
-        vs = c.streams.video[0]
-        cc = vs.codec_context
-        if cc is None or frame_size_refusal(cc.width, cc.height):
-            return out
-        limit_decoder(vs)
-        cc.thread_count = 1
-        tb = float(vs.time_base or 0) or 1e-6
+        vs, tb = stream
         pending = sorted(times)
         last = -1.0
         while pending:
@@ -41,10 +35,8 @@ def _frames(path: MediaRef, times: list[float], width: int) -> list[tuple[float,
                 ft = frame.time if frame.time is not None else t
                 last = ft
                 if ft >= t - 0.05:
-                    if frame_size_refusal(frame.width, frame.height):
+                    if (img := thumbs.scaled(frame, width)) is None:
                         return out
-                    height = max(2, int(frame.height * width / max(1, frame.width)))
-                    img = frame.reformat(width=width, height=height, format="rgb24").to_image()
                     while pending and pending[0] <= ft + 0.05:
                         out.append((pending.pop(0), img))
                     got = True

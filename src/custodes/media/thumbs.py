@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from typing import Any
 
 import av
 from PIL import Image, ImageDraw
@@ -26,26 +27,39 @@ def frame_at(path: MediaRef, t: float, width: int = 320) -> Image.Image | None:
             return None
 
 
+def picture_stream(c: Any) -> tuple[Any, float] | None:
+    """The first video stream of an open container, set up for taking a few pictures, and its time base;
+    None when there is none or its frames are too large to decode."""
+    if not c.streams.video:
+        return None
+    vs = c.streams.video[0]
+    cc = vs.codec_context
+    if cc is None or frame_size_refusal(cc.width, cc.height):
+        return None
+    limit_decoder(vs)
+    # one decoder thread: frame threads each hold frames of their own, and a picture needs one frame
+    cc.thread_count = 1
+    return vs, float(vs.time_base or 0) or 1e-6
+
+
+def scaled(frame: Any, width: int) -> Image.Image | None:
+    """A decoded frame as a picture ``width`` wide, scaled by libswscale straight from the decoder's YUV (never a
+    full-size RGB copy); None when the frame is too large (a stream may change size midway)."""
+    if frame_size_refusal(frame.width, frame.height):
+        return None
+    height = max(2, int(frame.height * width / max(1, frame.width)))
+    return frame.reformat(width=width, height=height, format="rgb24").to_image()
+
+
 def _frame_at(path: MediaRef, t: float, width: int) -> Image.Image | None:
     with open_source(av_source(path)) as c:
-        if not c.streams.video:
+        if (stream := picture_stream(c)) is None:
             return None
-        vs = c.streams.video[0]
-        cc = vs.codec_context
-        if cc is None or frame_size_refusal(cc.width, cc.height):
-            return None
-        limit_decoder(vs)
-        # one decoder thread: frame threads each hold frames of their own, and a thumbnail needs one frame
-        cc.thread_count = 1
-        tb = float(vs.time_base or 0) or 1e-6
+        vs, tb = stream
         c.seek(int(max(0.0, t) / tb), stream=vs, backward=True)
         for frame in c.decode(vs):
             if frame.time is None or frame.time >= t - 0.05:
-                if frame_size_refusal(frame.width, frame.height):  # a stream may change size midway
-                    return None
-                # scaled by libswscale straight from the decoder's YUV: never a full-size RGB copy
-                height = max(2, int(frame.height * width / max(1, frame.width)))
-                return frame.reformat(width=width, height=height, format="rgb24").to_image()
+                return scaled(frame, width)
     return None
 
 
