@@ -34,7 +34,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from custodes.analyze import scene_cuts
+from custodes.analyze import edits, scene_cuts
 from custodes.store.case import Case
 from custodes.store.db import (
     Annotation,
@@ -444,6 +444,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             cuts = list(s.scalars(select(Signal).where(Signal.sha256 == sha256, Signal.kind == "scene_cut")
                                   .order_by(Signal.start_s)))
             states = latest_states(s, segs)
+            found_edits = edit_marks(s, sha256, rec)
             der = s.get(Derivative, sha256)
             parent_names = sorted({p.original_name for p in s.scalars(select(Provenance).where(
                 Provenance.sha256 == der.parent_sha256))}) if der else []
@@ -466,6 +467,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             # an edit, a camera switch or a jump in time inside one file (analyze.scene_cuts): the keyframe pass
             # dates a cut to the keyframe after it, the frame pass to the frame
             "cuts": [{"t": c.start_s, "found_by": scene_cuts.found_by(c.data)} for c in cuts],
+            "edits": found_edits,
             "segments": [{"id": g.id, "start_s": g.start_s, "end_s": g.end_s, "score": round(g.score, 3),
                           "reasons": rv.plain_reasons(g.reasons),
                           "state": states[g.id]["state"] if g.id in states else rv.UNREVIEWED,
@@ -474,6 +476,20 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                              "note": a.note, "author": a.author, "created_at": a.created_at.isoformat(),
                              "supersedes": a.supersedes, "current": a.id not in superseded} for a in anns],
         }
+
+    def edit_marks(s: Any, sha256: str, rec: Recording | None) -> list[dict[str, Any]]:
+        """Edits inside the file (analyze.edits: the clock jumping or running backwards, holes in the frame
+        timestamps, a picture size change, a creation time unlike the clock): where each is (``t``, seconds into
+        the file) and, worded as the export report words them, the moment (``at``) and what was seen."""
+        from custodes.export.report import edit_rows
+
+        found = [g for g in s.scalars(select(Signal).where(Signal.sha256 == sha256, Signal.analyzer == edits.ANALYZER)
+                                      .order_by(Signal.start_s, Signal.id))]
+        plain = [{"kind": g.kind, "start_s": g.start_s, "end_s": g.end_s,
+                  "seen": str((g.data or {}).get("seen") or g.kind)} for g in found]
+        rows = edit_rows(plain, rec.start_at if rec is not None else None, "en")
+        return [{"t": g.start_s if g.start_s is not None and math.isfinite(g.start_s) else None, "kind": g.kind,
+                 **row} for g, row in zip(found, rows, strict=True)]
 
     def gaps_beside(rec: Recording) -> list[dict[str, Any]]:
         """Recording missing on this camera right after or right before this file (as timeline/build.py finds
@@ -530,7 +546,9 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             words = list(s.scalars(select(TranscriptSegment).where(TranscriptSegment.sha256 == sha256)
                                    .order_by(TranscriptSegment.start_s)))
             rec = s.get(Recording, sha256)
+            found_edits = edit_marks(s, sha256, rec)
         return {
+            "edits": found_edits,
             "curve": [[round((a + b) / 2, 2), round(float(val), 3)] for a, b, val in curve
                       if math.isfinite(val)],
             "transcript": [{"start_s": w.start_s, "end_s": w.end_s, "language": w.language, "text": w.text,

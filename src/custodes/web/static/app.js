@@ -191,6 +191,11 @@
       const m = document.createElement("div"); m.className = "cutm"; m.style.left = pct(c.t); m.title = "cut at " + c.t + " s";
       track.appendChild(m);
     });
+    (d.edits || []).forEach(e => {  // edits inside the file (clock jumps, timestamp holes...) at their moment
+      if (e.t === null || e.t === undefined) return;
+      const m = document.createElement("div"); m.className = "editm"; m.style.left = pct(e.t);
+      m.title = e.at + ": " + e.what; track.appendChild(m);
+    });
     tick(); showClocks();
   });
   let lastWord = null;
