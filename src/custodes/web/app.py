@@ -902,7 +902,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                 if not first:
                     return JSONResponse({"detail": "Nobody has reviewed this segment yet: there is nothing to "
                                          "confirm or dispute."}, status_code=422)
-                if first == {v.name}:
+                if v.name in first:  # also when others reviewed it too: four eyes means none of yours
                     return JSONResponse({"detail": "A second review must come from someone else: you reviewed "
                                          "this segment yourself."}, status_code=422)
             elif settled is not None:
