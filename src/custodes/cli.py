@@ -616,7 +616,8 @@ def timeline(case_dir: CaseArg, camera: Annotated[str | None, typer.Option("--ca
     for c in doc["cameras"]:
         t = Table("start", "end", "file", "from", "conf.", title=f"{c['camera']}: {len(c['recordings'])} recording(s)")
         for r in c["recordings"]:
-            t.add_row(f"{r['start']:%Y-%m-%d %H:%M:%S}", f"{r['end']:%H:%M:%S}", _n(r["name"]), _n(r["source"]),
+            gone = f" (deleted on the source; recovered {r['recovery']})" if r.get("deleted") else ""
+            t.add_row(f"{r['start']:%Y-%m-%d %H:%M:%S}", f"{r['end']:%H:%M:%S}", _n(r["name"]) + gone, _n(r["source"]),
                       f"{r['confidence']:.2f}")
         Console().print(t)
         for g in c["gaps"]:

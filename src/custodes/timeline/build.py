@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, select
 from custodes.analyze import edits, overlay
 from custodes.media.source import frame_size_refusal
 from custodes.store.case import Case
-from custodes.store.db import EvidenceObject, MediaProbe, Recording, Signal
+from custodes.store.db import EvidenceObject, MediaProbe, Provenance, Recording, Signal
 
 GAP_TOLERANCE_S = 3.0
 MAX_GAP_S = 4 * 3600.0
@@ -171,6 +171,9 @@ def build_timeline(case: Case, camera: str | None = None) -> dict[str, Any]:
         found_edits = [tuple(r) for r in s.execute(
             select(Signal.sha256, Signal.kind, Signal.start_s, Signal.end_s, Signal.value, Signal.data)
             .where(Signal.analyzer == edits.ANALYZER).order_by(Signal.sha256, Signal.start_s))]
+        member_seqs = {seq: sha for seq, sha in s.execute(select(Provenance.ledger_seq, Provenance.sha256).where(
+            Provenance.member_path != "", Provenance.ledger_seq.is_not(None))) if seq is not None}
+    recovered = _recovered(case, member_seqs)
     placed: dict[str, list[dict[str, Any]]] = {}
     unplaced = []
     for r in recs:
@@ -186,7 +189,9 @@ def build_timeline(case: Case, camera: str | None = None) -> dict[str, Any]:
         cam = r.camera_id or "unknown camera"
         placed.setdefault(cam, []).append({
             "sha256": r.sha256, "name": names.get(r.sha256, ""), "start": r.start_at, "end": r.end_at,
-            "source": r.source, "confidence": round(r.confidence, 3), "cuts_s": cuts_in.get(r.sha256, [])})
+            "source": r.source, "confidence": round(r.confidence, 3), "cuts_s": cuts_in.get(r.sha256, []),
+            # recovered from a deleted file (or carved from free space) on a disk image: "intact" or "partial"
+            "deleted": r.sha256 in recovered, "recovery": recovered.get(r.sha256)})
     cameras: list[dict[str, Any]] = []
     for cam in sorted(placed):
         if camera and cam != camera:
@@ -220,6 +225,24 @@ def build_timeline(case: Case, camera: str | None = None) -> dict[str, Any]:
     in_files.sort(key=lambda e: (e["at"] is None, e["at"] or datetime.min, e["name"]))
     return {"cameras": cameras, "gaps": [g for c in cameras for g in c["gaps"]], "overlaps": overlaps,
             "cuts": cuts, "edits": in_files, "unplaced": unplaced}
+
+
+def _recovered(case: Case, seqs: dict[int, str]) -> dict[str, str]:
+    """Objects whose ingest event (ledger seq -> sha256: members of disk images and archives) says the file was
+    deleted on the image (ingest/images.py): sha256 -> how it was recovered ("intact", "partial")."""
+    out: dict[str, str] = {}
+    if not seqs:
+        return out
+    last = max(seqs)
+    for e in case.ledger.entries():
+        seq = e.get("seq")
+        if isinstance(seq, int) and seq in seqs:
+            d = e.get("details") or {}
+            if d.get("deleted") is True:
+                out[seqs[seq]] = str(d.get("recovery") or "recovered")
+        if isinstance(seq, int) and seq >= last:
+            break
+    return out
 
 
 def _simultaneous(spans: list[tuple[str, datetime, datetime]]) -> list[dict[str, Any]]:
