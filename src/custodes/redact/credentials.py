@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -91,8 +92,89 @@ def signer_fingerprint(chain_pem: bytes) -> str:
 _DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")  # id-kp-documentSigning (RFC 9336)
 
 
-def case_credentials(keys_dir: Path, case_id: str, password: bytes | None = None) -> tuple[bytes, bytes]:
+CA_EVENT = "c2pa.ca"  # ledger action: the case's C2PA CA certificates (ca.pem) and signer, when issued
+
+
+def certificate_record(cert: x509.Certificate) -> dict[str, str]:
+    """What the ledger keeps of one certificate: its SHA-256 (DER), subject and subject key identifier."""
+    try:
+        ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex()
+    except x509.ExtensionNotFound:
+        ski = ""
+    return {"sha256": cert.fingerprint(hashes.SHA256()).hex(), "subject": cert.subject.rfc4514_string(),
+            "ski": ski, "serial": f"{cert.serial_number:x}"}
+
+
+def credentials_record(keys_dir: Path) -> dict[str, Any] | None:
+    """The ``c2pa.ca`` event details for the certificates now in ``keys/c2pa/``; None when there are none."""
+    d = keys_dir / "c2pa"
+    ca_p, chain_p = d / "ca.pem", d / "signer-chain.pem"
+    if not ca_p.is_file() or not chain_p.is_file():
+        return None
+    return {"ca": [certificate_record(c) for c in x509.load_pem_x509_certificates(ca_p.read_bytes())],
+            "signer": certificate_record(x509.load_pem_x509_certificates(chain_p.read_bytes())[0])}
+
+
+def recorded_credentials(entries: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The latest ``c2pa.ca`` ledger event (entries in order), or None when the case has none."""
+    last = None
+    for e in entries:
+        if e.get("action") == CA_EVENT:
+            last = e
+    return last
+
+
+def credentials_problems(keys_dir: Path, event: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(where, sentence) for each way the C2PA certificates in ``keys/c2pa/`` differ from the ledger's latest
+    ``c2pa.ca`` event. Without an event, only that ca.pem starts with the CA of the signer's chain."""
+    d = keys_dir / "c2pa"
+    ca_p, chain_p = d / "ca.pem", d / "signer-chain.pem"
+    out: list[tuple[str, str]] = []
+
+    def certs(p: Path) -> list[x509.Certificate] | None:
+        try:
+            found = x509.load_pem_x509_certificates(p.read_bytes())
+        except (OSError, ValueError):
+            return None
+        return found or None
+
+    if event is None:
+        ca, chain = certs(ca_p), certs(chain_p)
+        if ca_p.exists() and chain_p.exists() and (ca is None or chain is None or ca[0] != chain[-1]):
+            out.append((str(ca_p), "the case CA certificate (keys/c2pa/ca.pem) is not the CA of the derivative "
+                                   "signer's chain: it was replaced or edited"))
+        return out
+    seq, want = event["seq"], event.get("details") or {}
+    recorded = [c.get("sha256") for c in want.get("ca") or []]
+    ca = certs(ca_p)
+    if ca is None:
+        out.append((str(ca_p), f"the case CA certificate (keys/c2pa/ca.pem) is missing or unreadable, but ledger "
+                               f"seq {seq} recorded it"))
+    elif [c.fingerprint(hashes.SHA256()).hex() for c in ca] != recorded:
+        out.append((str(ca_p), f"the case CA certificates in keys/c2pa/ca.pem differ from those ledger seq {seq} "
+                               "recorded: the file was replaced or edited"))
+    chain = certs(chain_p)
+    signer = (want.get("signer") or {}).get("sha256")
+    if chain is None or chain[0].fingerprint(hashes.SHA256()).hex() != signer or \
+            chain[-1].fingerprint(hashes.SHA256()).hex() not in recorded[:1]:
+        out.append((str(chain_p), f"the derivative signer's chain (keys/c2pa/signer-chain.pem) is missing or differs "
+                                  f"from the certificates ledger seq {seq} recorded: it was replaced or edited"))
+    for r in sorted(d.glob("retired-*/ca.pem")):
+        old = certs(r)
+        if old is None or any(c.fingerprint(hashes.SHA256()).hex() not in recorded for c in old):
+            out.append((str(r), f"the retired CA certificate {r.parent.name}/ca.pem is not one ledger seq {seq} "
+                                "recorded: it was replaced or edited"))
+    return out
+
+
+def case_credentials(keys_dir: Path, case_id: str, password: bytes | None = None,
+                     on_issue: Callable[[dict[str, Any]], None] | None = None) -> tuple[bytes, bytes]:
     """(certificate chain PEM, private key PEM) for signing this case's derivatives; made once.
+
+    ``on_issue`` is called with the ``c2pa.ca`` ledger event details (each CA certificate of ca.pem and the
+    signer's: SHA-256, subject, key identifier; for a reissue, the retired CA) when certificates are issued,
+    before any file of them is written: a kill between leaves an event for certificates never stored, and
+    the next use issues (and records) new ones.
 
     In an encrypted case the key file is encrypted PKCS#8; the plain PEM exists only in memory.
 
@@ -105,11 +187,13 @@ def case_credentials(keys_dir: Path, case_id: str, password: bytes | None = None
     """
     d = keys_dir / "c2pa"
     chain_p, key_p = d / "signer-chain.pem", d / "signer.key"
+    retired_record: dict[str, str] | None = None
     if chain_p.exists() and key_p.exists():
         if not certificate_problems(chain_p.read_bytes()):
             stored = serialization.load_pem_private_key(key_p.read_bytes(), password=password)
             return chain_p.read_bytes(), _plain_pem(stored)
         old = x509.load_pem_x509_certificates(chain_p.read_bytes())[-1]
+        retired_record = certificate_record(old)
         retired = d / f"retired-{old.serial_number:x}"[:64]
         retired.mkdir(mode=0o700, exist_ok=True)
         for f in ("signer-chain.pem", "signer.key"):
@@ -143,6 +227,12 @@ def case_credentials(keys_dir: Path, case_id: str, password: bytes | None = None
     enc = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     trusted = ca.public_bytes(serialization.Encoding.PEM) + b"".join(
         r.read_bytes() for r in sorted(d.glob("retired-*/ca.pem")))
+    if on_issue is not None:
+        on_issue({"ca": [certificate_record(c) for c in x509.load_pem_x509_certificates(trusted)],
+                  "signer": certificate_record(cert),
+                  **({"retired": retired_record} if retired_record else {}), "reason":
+                  "reissued: the stored certificates lack what a strict reader requires" if retired_record
+                  else "issued"})
     (d / "ca.pem").write_bytes(trusted)
     chain_p.write_bytes(chain)
     fd = os.open(key_p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -11,7 +11,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from custodes.redact.credentials import case_credentials, sign_derivative, signer_fingerprint
+from custodes.redact.credentials import (
+    CA_EVENT,
+    case_credentials,
+    credentials_problems,
+    credentials_record,
+    recorded_credentials,
+    sign_derivative,
+    signer_fingerprint,
+)
 from custodes.redact.faces import VERSION, RedactionError, redact_video
 from custodes.store import faults
 from custodes.store.case import Case
@@ -67,7 +75,7 @@ def redact_item(case: Case, item: str, actor: str, faces: str = "blur", start_s:
             d = str(scratch)
             out = Path(d) / "redacted.mp4"
             res = redact_video(case.store.media_ref(parent), out, faces, start_s, end_s, audio)
-            chain, key = case_credentials(case.keyring.root, case.id, case.keyring.password)
+            chain, key = _credentials(case, actor)
             signed = Path(d) / "redacted-signed.mp4"
             with case.store.open(parent) as original:
                 sign_derivative(out, signed, original, parent, name, actions, chain, key,
@@ -101,6 +109,27 @@ def redact_item(case: Case, item: str, actor: str, faces: str = "blur", start_s:
         s.log(actor, "redact", parent, {"derivative": sha, **params})
         s.commit()
     return {"original": parent, "derivative": sha, "size": size, **({"adopted": True} if adopted else {}), **params}
+
+
+def _credentials(case: Case, actor: str) -> tuple[bytes, bytes]:
+    """The case's signing chain and key, its certificates recorded in the ledger (``c2pa.ca``) when issued.
+
+    A case made before these events has certificates and no event: the first redaction after records them
+    (``recorded_late``), once they are found consistent (ca.pem starts with the signer's CA). Nothing is signed
+    with certificates that differ from the ledger's record."""
+    root = case.keyring.root
+    issued: list[dict[str, Any]] = []
+    chain, key = case_credentials(root, case.id, case.keyring.password,
+                                  on_issue=lambda d: issued.append(case.ledger.append(actor, CA_EVENT, None, d)))
+    event = issued[-1] if issued else recorded_credentials(case.ledger.entries())
+    problems = credentials_problems(root, event)
+    if event is None and not problems and (now := credentials_record(root)) is not None:
+        event = case.ledger.append(actor, CA_EVENT, None, {**now, "reason": "recorded late: certificates issued "
+                                                           "before Custodes recorded them", "recorded_late": True})
+        problems = credentials_problems(root, event)
+    if problems:
+        raise RedactionError(f"{problems[0][1]}; nothing was redacted (run `custodes verify {case.root}`)")
+    return chain, key
 
 
 def _sha256_file(path: Path) -> str:

@@ -208,6 +208,7 @@ def verify_case(case: Case, expect_head: str | None = None,
                                             f"{e['subject'][:12]}… was interrupted before its copy was stored: "
                                             "nothing of it was kept; run the same redact again"))
     _check_case_file(case, lc, rep)
+    _check_credentials(case, lc, rep)
     tmp = case.store.tmp_dir
     if tmp.is_dir() and any(tmp.iterdir()):
         rep.warnings.append(Problem("store.partial", str(tmp), "partial writes from an interrupted ingest "
@@ -301,3 +302,18 @@ def _check_case_file(case: Case, lc: LedgerCheck, rep: VerifyReport) -> None:
     elif have != want[0]:
         rep.problems.append(Problem("case.altered", "case.json", f"case.json differs from what ledger seq {want[1]} "
                                     "recorded: edited by hand"))
+
+
+def _check_credentials(case: Case, lc: LedgerCheck, rep: VerifyReport) -> None:
+    """The case's C2PA certificates (keys/c2pa/: what a recipient adds to their trust list) against the
+    ledger's latest ``c2pa.ca`` event. A case whose certificates predate these events is warned about (its next
+    redaction records them), not failed: only its signer chain and ca.pem are checked against each other."""
+    from custodes.redact.credentials import credentials_problems, recorded_credentials
+
+    event = recorded_credentials(lc.by_seq[k] for k in sorted(lc.by_seq))
+    for where, message in credentials_problems(case.keyring.root, event):
+        rep.problems.append(Problem("credentials.altered", where, message))
+    if event is None and (case.keyring.root / "c2pa" / "ca.pem").exists():
+        rep.warnings.append(Problem("credentials.unrecorded", "keys/c2pa/ca.pem", "no ledger event records the "
+                                    "case's C2PA CA certificates (made by an older Custodes): the next redaction "
+                                    "records them"))
