@@ -61,7 +61,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory, drive: Path) -> tuple[ob
     return full_state(case.root)
 
 
-@pytest.mark.parametrize("point", ["ingest.group@4", "ledger.before.ingest@4", "ledger.after.ingest@4"])
+@pytest.mark.parametrize("point", ["ingest.group@3", "ledger.before.ingest@3", "ledger.after.ingest@3"])
 def test_kill_inside_a_group_of_many_members_then_resume(tmp_path: Path, drive: Path,
                                                          reference: tuple[object, ...], point: str) -> None:
     case_dir = tmp_path / "case"
@@ -72,18 +72,18 @@ def test_kill_inside_a_group_of_many_members_then_resume(tmp_path: Path, drive: 
     rep = verify_case(Case(case_dir))
     kinds = Counter(p.kind for p in rep.problems)
     prov, objs = full_state(case_dir)[:2]
-    # the kill came in the 64-file group: the three groups before it (1 + 4 + 16 files) are recorded
-    assert len(prov) == (21 if point == "ingest.group@4" else 85)
-    if point == "ingest.group@4":
+    # the kill came in the 256-file group: the two groups before it (16 + 64 files) are recorded
+    assert len(prov) == (80 if point == "ingest.group@3" else 336)
+    if point == "ingest.group@3":
         assert kinds["object.unrecorded"] >= 60, rep.problems  # named, durable, no row: "run ingest again"
-    elif point == "ledger.before.ingest@4":
+    elif point == "ledger.before.ingest@3":
         assert kinds["record.unlogged"] >= 60, rep.problems  # rows without their events
     else:
         assert rep.ok, rep.problems
     resumed = run_cli("ingest", str(case_dir), str(drive), "--json")
     assert resumed.returncode == 0, resumed.stderr
     doc = json.loads(resumed.stdout)
-    assert doc["reconciled_events"] == (64 if point == "ledger.before.ingest@4" else 0)
+    assert doc["reconciled_events"] == (256 if point == "ledger.before.ingest@3" else 0)
     assert full_state(case_dir) == reference  # one event per provenance row, the same rows and objects
     assert list((case_dir / "objects" / ".tmp").iterdir()) == []
     rep = verify_case(Case(case_dir))

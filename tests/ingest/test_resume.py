@@ -54,6 +54,12 @@ def largest_part(tmp):
     return max(sizes)
 
 
+def _entries(tmp):
+    with contextlib.suppress(FileNotFoundError):
+        return list(tmp.iterdir())
+    return []
+
+
 def wait_for(cond, timeout=60):
     end = time.time() + timeout
     while time.time() < end:
@@ -75,9 +81,9 @@ def test_sigkill_mid_file_then_resume(tmp_path, drive, reference):
     Case.init(case_dir, "tester")
     proc = start_ingest(case_dir, drive, delay=0.05)
     tmp = case_dir / "objects" / ".tmp"
-    # wait until the second big file is half copied: a partial temp exists and one object is done
-    assert wait_for(lambda: largest_part(tmp) > 8 << 20
-                    and len(list((case_dir / "objects").glob("??/*"))) >= 1)
+    # wait until the second big file is being copied: one file staged whole in the group, not yet named, and a
+    # partial temporary of the next one
+    assert wait_for(lambda: largest_part(tmp) >= 24 << 20 and len(_entries(tmp)) >= 2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert list(tmp.iterdir()), "the kill must have happened mid-file"

@@ -3,8 +3,9 @@
 Order of work, chosen so that ``kill -9`` (or a power cut) at any moment loses
 nothing and duplicates nothing on the next run. Files are recorded in groups
 (up to ``GROUP_FILES`` files, ``GROUP_BYTES`` bytes or ``GROUP_SECONDS``
-seconds; the first group of a run holds one file and each next one four times as
-many), so that the durable writes are paid once per group, not once per file:
+seconds; the first group of a run holds 16 files and each next one four times as
+many: a kill loses at most a group's rows, which the re-run records), so that
+the durable writes are paid once per group, not once per file:
 
 1. each file's bytes are streamed into a temporary of the object store (hash
    while copying) and staged there, not yet named;
@@ -131,7 +132,7 @@ class Ingestor:
         self.probe_media = probe_media
         self.report = IngestReport(batch_id=str(uuid.uuid4()))
         self._queue: list[_Queued] = []  # staged objects whose rows are not yet written
-        self._group_limit = 1  # files in the next group: 1 first, then 4, 16... up to GROUP_FILES
+        self._group_limit = 16  # files in the next group: 16 first, then 64, 256 (GROUP_FILES)
         self._group_started = 0.0
         self._done: dict[tuple[str, int, int], list[str]] = {}  # see _done_files
         self._seqs: dict[str, int] = {}  # provenance id -> seq of its event, not yet written to the row
@@ -211,9 +212,9 @@ class Ingestor:
             summary = {k: v for k, v in self.report.as_dict().items()
                        if k not in ("refused", "problem_media", "batch_id")}
             case.ledger.append(self.actor, "batch.end", None, {"batch": self.report.batch_id, **summary})
-            from custodes.search.index import reindex
+            from custodes.search.index import index_new_names
 
-            reindex(case, kinds=("note",))  # batch notes and file names become searchable
+            index_new_names(case)  # batch notes and file names become searchable
         return self.report
 
     def _ingest_sources(self, sources: list[Path]) -> None:

@@ -60,6 +60,30 @@ def reindex(case: Case, kinds: tuple[str, ...] = ("transcript", "overlay", "note
     return n
 
 
+def index_new_names(case: Case) -> int:
+    """Make the batch notes and file names that are not yet searchable searchable (the end of an ingest).
+
+    Only rows the index lacks are added, so an ingest into a large case costs its own files, not the case's;
+    rows a killed run recorded but never indexed are picked up by the next run. Provenance rows and batch
+    notes never change once written, so an entry once made stays right."""
+    case.ensure_schema()
+    n = 0
+    with case.sessions() as s:
+        have = set(s.scalars(text("SELECT ref FROM search_index WHERE kind = 'note'")))
+        for bid, note in s.execute(select(Batch.id, Batch.note)):
+            if note and str(bid) not in have:
+                _put(s, "note", None, None, None, str(bid), note)
+                n += 1
+        rows = s.execute(select(Provenance.id, Provenance.sha256, Provenance.original_name,
+                                Provenance.source_path, Provenance.member_path))
+        for pid, sha, name, path, member in rows:
+            if str(pid) not in have:
+                _put(s, "note", sha, None, None, str(pid), f"{name} {path} {member}")
+                n += 1
+        s.commit()
+    return n
+
+
 def _fts_query(q: str) -> str:
     """User words → an FTS5 query: every word must occur (prefix match on the last), quoted so that
     punctuation and FTS operators in user input cannot break or widen the query."""

@@ -77,19 +77,37 @@ def _norm(value: Any) -> Any:
 LATE_COLUMNS = {"raw_name", "translation"}
 
 
-def row_text(model: Any, row: Any) -> str:
-    values = {c.key: _norm(getattr(row, c.key)) for c in inspect(model).column_attrs}
-    values = {k: v for k, v in values.items() if not (k in LATE_COLUMNS and v is None)}
+def _text(values: dict[str, Any]) -> str:
+    values = {k: _norm(v) for k, v in values.items() if not (k in LATE_COLUMNS and v is None)}
     return json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def row_text(model: Any, row: Any) -> str:
+    return _text({c.key: getattr(row, c.key) for c in inspect(model).column_attrs})
+
+
+def _group_texts(s: Session, table: str, keys: list[str] | None = None) -> dict[str, list[str]]:
+    """The row texts of a table's groups (of ``keys``, or all), read as plain rows: building ORM objects for
+    every row of a commit of hundreds of files cost more than the rest of its seal."""
+    model, col = SEALED[table]
+    attrs = [(c.key, c.columns[0]) for c in inspect(model).column_attrs]
+    at = [k for k, _ in attrs].index(col)
+    stmt = select(*[c for _, c in attrs])
+    if keys is not None:
+        stmt = stmt.where(getattr(model, col).in_(keys))
+    texts: dict[str, list[str]] = {}
+    for row in s.execute(stmt):
+        texts.setdefault(str(row[at]), []).append(_text({k: v for (k, _), v in zip(attrs, row, strict=True)}))
+    return texts
+
+
+def _digest(rows: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest() if rows else ""
 
 
 def group_digest(s: Session, table: str, key: str) -> str:
     """SHA-256 over the group's rows (sorted, normalised); "" when the group has no rows."""
-    model, col = SEALED[table]
-    rows = sorted(row_text(model, r) for r in s.scalars(select(model).where(getattr(model, col) == key)))
-    if not rows:
-        return ""
-    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+    return _digest(_group_texts(s, table, [key]).get(key, []))
 
 
 def group_digests(s: Session, groups: list[tuple[str, str]]) -> dict[str, str]:
@@ -99,15 +117,11 @@ def group_digests(s: Session, groups: list[tuple[str, str]]) -> dict[str, str]:
         by_table.setdefault(table, []).append(key)
     out: dict[str, str] = {}
     for table, keys in by_table.items():
-        model, col = SEALED[table]
         for i in range(0, len(keys), 500):
             part = keys[i:i + 500]
-            texts: dict[str, list[str]] = {k: [] for k in part}
-            for r in s.scalars(select(model).where(getattr(model, col).in_(part))):
-                texts.setdefault(str(getattr(r, col)), []).append(row_text(model, r))
+            texts = _group_texts(s, table, part)
             for key in part:
-                rows = sorted(texts[key])
-                out[group_name(table, key)] = hashlib.sha256("\n".join(rows).encode()).hexdigest() if rows else ""
+                out[group_name(table, key)] = _digest(texts.get(key, []))
     return dict(sorted(out.items()))
 
 
@@ -123,12 +137,9 @@ def split_group(name: str) -> tuple[str, str]:
 def all_groups(s: Session) -> dict[str, str]:
     """Every group in the database with its digest (one pass per table)."""
     out: dict[str, str] = {}
-    for table, (model, col) in SEALED.items():
-        texts: dict[str, list[str]] = {}
-        for r in s.scalars(select(model)):
-            texts.setdefault(str(getattr(r, col)), []).append(row_text(model, r))
-        for key, rows in texts.items():
-            out[group_name(table, key)] = hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()
+    for table in SEALED:
+        for key, rows in _group_texts(s, table).items():
+            out[group_name(table, key)] = _digest(rows)
     return out
 
 
