@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -16,13 +17,45 @@ REPO = Path(__file__).resolve().parents[1]
 FIGHT_SURV = Path(os.environ.get("CUSTODES_FIGHT_SURV", REPO.parent / "shared" / "data" / "fight-surv"))
 
 
+def _session_members(sid: int) -> list[int]:
+    """Live processes of session ``sid`` (zombies, which hold nothing, left out)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            out.append(int(stat.parent.name))
+    return out
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run the real installed CLI in a subprocess, as a user would."""
-    proc = subprocess.run([sys.executable, "-m", "custodes", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=600)
+    """Run the real installed CLI in a subprocess, as a user would.
+
+    It runs in a session of its own, so that when a fault hook kills it (kill -9) every process it started
+    can be found afterwards: none may be left 10 s later (workers, decoders, trackers), or the test fails."""
+    cmd = [sys.executable, "-m", "custodes", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})}, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.communicate()
+        raise
+    if proc.returncode == -9:
+        deadline = time.monotonic() + 10
+        while _session_members(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = _session_members(proc.pid)
+        if left:
+            os.killpg(proc.pid, 9)
+        assert not left, f"custodes {' '.join(args)} was killed and left processes {left} running after 10 s"
+    result = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     if check and proc.returncode != 0:
-        raise AssertionError(f"custodes {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
+        raise AssertionError(f"custodes {' '.join(args)} failed ({proc.returncode}):\n{err}")
+    return result
 
 
 def cli_json(*args: str) -> object:
