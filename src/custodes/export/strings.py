@@ -239,6 +239,11 @@ METHOD = {
     ],
 }
 
+MEASURED = {  # the method statement's last part: figures from export/measured.py
+    "en": ("Measured error rates", "No error rates were measured for this version of the tool."),
+    "ru": ("Измеренная частота ошибок", "Для этой версии программы частота ошибок не измерялась."),
+}
+
 GLOSSARY = {
     "en": [
         ("SHA-256", "A 64-character fingerprint of a file's exact bytes. Changing a single bit changes it."),
@@ -335,6 +340,7 @@ LEFT_OUT = {
         "not_chosen": "not among the exhibits chosen for this package",
         "derivative": "a redacted copy of a file not in this package",
         "refused": "refused at intake",
+        "stored_later": "a file at the same place was stored by another intake; it may not be the same file",
         "archive": "an archive; the files inside it are listed on their own",
     },
     "ru": {
@@ -345,6 +351,7 @@ LEFT_OUT = {
         "not_chosen": "не выбран для этого пакета",
         "derivative": "обезличенная копия файла, не вошедшего в пакет",
         "refused": "отклонён при приёме",
+        "stored_later": "файл по тому же пути принят при другом приёме; это может быть другой файл",
         "archive": "архив; файлы из него указаны отдельно",
     },
 }
