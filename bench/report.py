@@ -111,15 +111,28 @@ def write(results: list[dict[str, Any]], out: Path) -> None:
     """What bench/run.py calls at the end of a run: results.json, then the docs page."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(_strict(results), indent=2, allow_nan=False) + "\n")
-    PAGE.write_text(render(merge(results)), encoding="utf-8")
+    doc = merge(results)
+    PAGE.write_text(render(doc), encoding="utf-8")
+    write_measured(doc)
+
+
+def write_measured(doc: dict[str, Any]) -> None:
+    """The figures the package report's method statement quotes (src/custodes/export/measured.py)."""
+    sys.path.insert(0, str(REPO / "src"))
+    from custodes.export import measured
+
+    measured.FILE.write_text(json.dumps(measured.pick(doc.get("benches") or {}), indent=1, ensure_ascii=False,
+                                        allow_nan=False) + "\n", encoding="utf-8")
 
 
 def main() -> int:
     if not STORE.is_file():
         print(f"{STORE.relative_to(REPO)} does not exist yet: run `make bench`", file=sys.stderr)
         return 1
-    PAGE.write_text(render(json.loads(STORE.read_text())), encoding="utf-8")
-    print(f"wrote {PAGE.relative_to(REPO)}")
+    doc = json.loads(STORE.read_text())
+    PAGE.write_text(render(doc), encoding="utf-8")
+    write_measured(doc)
+    print(f"wrote {PAGE.relative_to(REPO)} and src/custodes/export/measured.json")
     return 0
 
 

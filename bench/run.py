@@ -2,10 +2,12 @@
 
 Ingest throughput is compared with ``sha256sum`` over the same files (one read
 pass each, page cache warmed first for both). Results are printed and written
-to ``bench/out/results.json``.
+to ``bench/out/results.json`` and merged into ``docs/benchmarks.json``, from which ``docs/benchmarks.md`` is
+rendered (``bench/report.py``).
 
 ``CUSTODES_BENCH_ONLY=small-files`` runs only the rows of many small files (300 real fight-surv clips, a
-5,000-member zip: ingest's per-file durable work, grouped); ``CUSTODES_BENCH_ONLY=ingest`` every ingest row.
+5,000-member zip: ingest's per-file durable work, grouped); ``CUSTODES_BENCH_ONLY=ingest`` every ingest row;
+``export``, ``dupes``, ``web``, ``image``, ``speech`` and ``redact`` one part each.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from rich.table import Table
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
+import report  # noqa: E402  (bench/report.py, found through the path above)
+
 FIGHT_SURV = Path(os.environ.get("CUSTODES_FIGHT_SURV", REPO.parent / "shared" / "data" / "fight-surv"))
 console = Console()
 
@@ -143,6 +147,7 @@ def main() -> int:
     scale_result: dict | None = None
     dupes_scale: dict | None = None
     export_result: dict | None = None
+    image_rows: list[dict] = []
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     only = os.environ.get("CUSTODES_BENCH_ONLY", "")
@@ -150,7 +155,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
             results = bench_small_files(Path(d))
         _print_ingest(results)
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        report.write(results, out)
         if only == "small-files":
             return 0
     elif only == "export":
@@ -159,7 +164,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
             export_result = export_bench.run(Path(d), FIGHT_SURV)
         _print_export(export_result)
-        (out / "export.json").write_text(json.dumps(export_result, indent=2) + "\n")
+        report.write([export_result], out)
         return 0
     elif only == "dupes":  # near-duplicates alone: the variant set and the archive-scale search
         import dupes_bench
@@ -168,7 +173,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
             rows = [dupes_bench.run(Path(d), FIGHT_SURV), dupes_scale_bench.run(Path(d))]
         _print_dupes(rows[0], rows[1])
-        (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+        report.write(rows, out)
         return 0
     elif only == "web":  # the review app alone: latency under 20 users, and the JS+CSS budget
         import web_bench
@@ -176,7 +181,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
             web_result = web_bench.run(Path(d))
         console.print_json(json.dumps(web_result))
-        (out / "web.json").write_text(json.dumps(web_result, indent=2) + "\n")
+        report.write([web_result], out)
         return 0
     elif only == "image":  # a 4 GiB card image against sha256sum; overlays of 16 clips against decoding them
         import image_bench
@@ -184,11 +189,27 @@ def main() -> int:
         with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
             rows = image_bench.run(Path(d), FIGHT_SURV)
         console.print_json(json.dumps(rows))
-        (out / "image.json").write_text(json.dumps(rows, indent=2) + "\n")
+        report.write(rows, out)
+        return 0
+    elif only == "speech":  # transcription time and word error rate against faster-whisper run directly
+        import speech_bench
+
+        with console.status("speech: word error rate on synthesised English and Russian…"):
+            rows = [speech_bench.run()]
+        console.print_json(json.dumps(rows))
+        report.write(rows, out)
+        return 0
+    elif only == "redact":  # face redaction against deface on the same frames
+        import redact_bench
+
+        with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
+            rows = [redact_bench.run(Path(d), FIGHT_SURV)]
+        console.print(redact_bench.summary(rows[0]))
+        report.write(rows, out)
         return 0
     elif only:
         console.print(f"[red]CUSTODES_BENCH_ONLY={only!r}: known are 'small-files', 'ingest', 'export', "
-                      "'dupes', 'web' and 'image'[/]")
+                      "'dupes', 'web', 'image', 'speech' and 'redact'[/]")
         return 2
     with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
         work = Path(d)
@@ -218,10 +239,9 @@ def main() -> int:
                                 "(alone: CUSTODES_BENCH_ONLY=image)…"):
                 image_rows = image_bench.run(work, FIGHT_SURV)
             console.print_json(json.dumps(image_rows))
-            (out / "image.json").write_text(json.dumps(image_rows, indent=2) + "\n")
         if only == "ingest":
             _print_ingest(results)
-            (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+            report.write(results, out)
             return 0
         import triage_bench
 
@@ -342,7 +362,7 @@ def main() -> int:
                           f"{p['hours']} h ({p['days']} days)")
     extra = [r for r in (robustness_result, dupes_result, dupes_scale, speech_result, web_result, redact_result,
                          scale_result, export_result) if r]
-    (out / "results.json").write_text(json.dumps(results + triage_results + extra, indent=2) + "\n")
+    report.write(results + triage_results + image_rows + extra, out)
     return 0
 
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from markupsafe import Markup
 
 from custodes.analyze.transcript_quality import fit_to_show
+from custodes.export import measured
 from custodes.export import strings as S
 from custodes.web import review as review_rules  # what counts as a review of a stretch, as the app applies it
 
@@ -347,6 +348,7 @@ def context(case_meta: dict[str, Any], case_id: str, docs: list[dict[str, Any]],
         "ledger_head": ledger[-1]["hash"], "summary": [{"label": k, "rows": v} for k, v in sorted(summary.items())],
         "exhibits": exhibits, "timeline": tl,
         "custody": custody_rows(ledger, names, tz, lang),
-        "method": S.METHOD[lang], "glossary": S.GLOSSARY[lang],
+        "method": [*S.METHOD[lang], (S.MEASURED[lang][0], " ".join(measured.sentences(lang)) or S.MEASURED[lang][1])],
+        "glossary": S.GLOSSARY[lang],
         "left_out": left_out,
     }
