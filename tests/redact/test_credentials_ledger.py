@@ -146,3 +146,25 @@ def test_verify_package_catches_a_swapped_case_ca(tmp_path, ingested):
     assert [(p.kind, p.where) for p in rep.problems] == [("package.altered", "credentials/case-ca.pem")]
     proc = run_cli("verify-package", str(bad))
     assert proc.returncode == 1 and "package.altered" in proc.stdout + proc.stderr
+
+
+def test_kill_after_the_ca_event_is_unfinished_not_tampering_and_the_next_redaction_finishes(tmp_path, ingested):
+    """kill -9 between the signed c2pa.ca event and the certificates put in place: verify warns (the recorded
+    certificates lie whole in keys/c2pa/pending/), it does not report tampering; the next redaction issues anew."""
+    case, original = ingested
+    killed = run_cli("redact", str(case.root), original[:12], "--faces", "blur", "--json",
+                     env={"CUSTODES_FAULT": "c2pa.issued"})
+    assert killed.returncode == -9, killed.stderr
+    c2pa = case.keyring.root / "c2pa"
+    assert (c2pa / "pending" / "signer.key").is_file() and not (c2pa / "ca.pem").exists()
+    rep = verify_case(Case(case.root))
+    assert rep.ok, rep.problems
+    assert "credentials.unfinished" in {w.kind for w in rep.warnings}
+    # a pending/ that is not what the ledger recorded is no excuse: tampering is still named
+    (c2pa / "pending" / "ca.pem").write_bytes(foreign_ca(tmp_path))
+    assert "credentials.altered" in kinds(verify_case(Case(case.root)))
+    done = run_cli("redact", str(case.root), original[:12], "--faces", "blur", "--json")
+    assert done.returncode == 0, done.stderr
+    assert not (c2pa / "pending").exists() and len(ca_events(Case(case.root))) == 2
+    rep = verify_case(Case(case.root))
+    assert rep.ok and not [w for w in rep.warnings if w.kind.startswith("credentials.")], (rep.problems, rep.warnings)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from custodes import __version__
+from custodes.store import faults
 
 
 def _name(cn: str, case_id: str) -> x509.Name:
@@ -173,8 +175,9 @@ def case_credentials(keys_dir: Path, case_id: str, password: bytes | None = None
 
     ``on_issue`` is called with the ``c2pa.ca`` ledger event details (each CA certificate of ca.pem and the
     signer's: SHA-256, subject, key identifier; for a reissue, the retired CA) when certificates are issued,
-    before any file of them is written: a kill between leaves an event for certificates never stored, and
-    the next use issues (and records) new ones.
+    once they are staged whole in ``keys/c2pa/pending/`` and before they are moved into place: a kill between
+    leaves the recorded certificates there (``unfinished_issue``; verify warns), and the next use issues (and
+    records) new ones.
 
     In an encrypted case the key file is encrypted PKCS#8; the plain PEM exists only in memory.
 
@@ -227,18 +230,49 @@ def case_credentials(keys_dir: Path, case_id: str, password: bytes | None = None
     enc = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     trusted = ca.public_bytes(serialization.Encoding.PEM) + b"".join(
         r.read_bytes() for r in sorted(d.glob("retired-*/ca.pem")))
+    # Staged, recorded, then moved into place: a kill after the ledger event leaves the recorded certificates
+    # whole in pending/ (verify warns `credentials.unfinished`, not tampering); the next use issues anew.
+    pending = d / PENDING
+    if pending.exists():
+        shutil.rmtree(pending)
+    pending.mkdir(mode=0o700)
+    staged = {"ca.pem": trusted, "signer-chain.pem": chain,
+              "signer.key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)}
+    for name, data in staged.items():
+        fd = os.open(pending / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            os.fsync(fh.fileno())
     if on_issue is not None:
         on_issue({"ca": [certificate_record(c) for c in x509.load_pem_x509_certificates(trusted)],
                   "signer": certificate_record(cert),
                   **({"retired": retired_record} if retired_record else {}), "reason":
                   "reissued: the stored certificates lack what a strict reader requires" if retired_record
                   else "issued"})
-    (d / "ca.pem").write_bytes(trusted)
-    chain_p.write_bytes(chain)
-    fd = os.open(key_p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc))
+    faults.point("c2pa.issued")  # kill -9 tests: the event signed, the certificates still in pending/
+    for name in staged:  # the key last: a case with a key always has the chain it belongs to
+        os.replace(pending / name, d / name)
+    pending.rmdir()
     return chain, key_pem
+
+
+PENDING = "pending"  # keys/c2pa/pending/: certificates being issued (case_credentials)
+
+
+def unfinished_issue(keys_dir: Path, event: dict[str, Any] | None) -> bool:
+    """Whether keys/c2pa/pending/ holds exactly the certificates the latest ``c2pa.ca`` event recorded: an
+    issue killed after its event and before the move into place (the next redaction issues anew)."""
+    pending = keys_dir / "c2pa" / PENDING
+    if event is None or not pending.is_dir():
+        return False
+    want = event.get("details") or {}
+    try:
+        ca = x509.load_pem_x509_certificates((pending / "ca.pem").read_bytes())
+        chain = x509.load_pem_x509_certificates((pending / "signer-chain.pem").read_bytes())
+    except (OSError, ValueError):
+        return False
+    return ([c.fingerprint(hashes.SHA256()).hex() for c in ca] == [c.get("sha256") for c in want.get("ca") or []]
+            and chain[0].fingerprint(hashes.SHA256()).hex() == (want.get("signer") or {}).get("sha256"))
 
 
 def sign_derivative(unsigned: Path, signed: Path, original: BinaryIO, original_sha256: str, original_name: str,

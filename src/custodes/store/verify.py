@@ -308,9 +308,14 @@ def _check_credentials(case: Case, lc: LedgerCheck, rep: VerifyReport) -> None:
     """The case's C2PA certificates (keys/c2pa/: what a recipient adds to their trust list) against the
     ledger's latest ``c2pa.ca`` event. A case whose certificates predate these events is warned about (its next
     redaction records them), not failed: only its signer chain and ca.pem are checked against each other."""
-    from custodes.redact.credentials import credentials_problems, recorded_credentials
+    from custodes.redact.credentials import credentials_problems, recorded_credentials, unfinished_issue
 
     event = recorded_credentials(lc.by_seq[k] for k in sorted(lc.by_seq))
+    if unfinished_issue(case.keyring.root, event):
+        rep.warnings.append(Problem("credentials.unfinished", "keys/c2pa/pending", f"issuing the C2PA certificates "
+                                    f"that ledger seq {event['seq'] if event else '?'} records was interrupted "
+                                    "before they were put in place: the next redaction issues new ones"))
+        return
     for where, message in credentials_problems(case.keyring.root, event):
         rep.problems.append(Problem("credentials.altered", where, message))
     if event is None and (case.keyring.root / "c2pa" / "ca.pem").exists():
