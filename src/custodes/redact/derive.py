@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import shutil
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -119,14 +121,22 @@ def _credentials(case: Case, actor: str) -> tuple[bytes, bytes]:
     with certificates that differ from the ledger's record."""
     root = case.keyring.root
     issued: list[dict[str, Any]] = []
-    chain, key = case_credentials(root, case.id, case.keyring.password,
-                                  on_issue=lambda d: issued.append(case.ledger.append(actor, CA_EVENT, None, d)))
-    event = issued[-1] if issued else recorded_credentials(case.ledger.entries())
-    problems = credentials_problems(root, event)
-    if event is None and not problems and (now := credentials_record(root)) is not None:
-        event = case.ledger.append(actor, CA_EVENT, None, {**now, "reason": "recorded late: certificates issued "
-                                                           "before Custodes recorded them", "recorded_late": True})
+    # one process at a time from issue to record: two redactions at once (the app and the CLI) would otherwise
+    # both issue, leaving two events and a key from one run beside the chain of the other
+    fd = os.open(case.root / ".credentials.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        chain, key = case_credentials(root, case.id, case.keyring.password,
+                                      on_issue=lambda d: issued.append(case.ledger.append(actor, CA_EVENT, None, d)))
+        event = issued[-1] if issued else recorded_credentials(case.ledger.entries())
         problems = credentials_problems(root, event)
+        if event is None and not problems and (now := credentials_record(root)) is not None:
+            event = case.ledger.append(actor, CA_EVENT, None, {
+                **now, "reason": "recorded late: certificates issued before Custodes recorded them",
+                "recorded_late": True})
+            problems = credentials_problems(root, event)
+    finally:
+        os.close(fd)
     if problems:
         raise RedactionError(f"{problems[0][1]}; nothing was redacted (run `custodes verify {case.root}`)")
     return chain, key
