@@ -362,3 +362,12 @@ def test_demo_speech_transcribed_and_translated_in_the_report(demo_drive, tmp_pa
     assert russian and all('class="mark tr-mark">machine translation' in t for _, t in russian)
     text = " ".join(pdf_text(tmp_path / "pkg" / "report.pdf").split())
     assert "machine translation" in text and not re.search(r"(\b\w+\b[,.]? )\1{3,}", text)
+    # the demo case's package, moved to another folder, checks with sha256sum alone and with verify-package
+    moved = tmp_path / "handed-over"
+    shutil.copytree(tmp_path / "pkg", moved)
+    ok = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=moved, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    rep = verify_package(moved)
+    assert rep.ok, rep.problems
+    # the method statement quotes the measured error rates with their run
+    assert "Measured error rates" in text and "make bench" in text

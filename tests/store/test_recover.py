@@ -101,7 +101,9 @@ def test_wal_deleted_after_a_kill_is_recovered_without_duplicates(tmp_path, driv
     import subprocess
     import sys
 
-    (drive / "big.bin").write_bytes(os.urandom(12 << 20))
+    for i in range(20):  # the first group of a run (16 files) is recorded before big.bin is reached
+        (drive / f"a{i:02d}.txt").write_text(f"log page {i}")
+    (drive / "big.bin").write_bytes(os.urandom(12 << 20))  # still being copied when the kill comes
     case_dir = tmp_path / "case"
     run_cli("init", str(case_dir), check=True)  # every step in its own process, as a user runs them
     proc = subprocess.Popen([sys.executable, "-m", "custodes", "ingest", str(case_dir), str(drive)],
