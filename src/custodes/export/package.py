@@ -500,14 +500,15 @@ def _left_out(s: Any, chosen: set[str], language: str) -> list[dict[str, str]]:
                 reason = why.get(m.status, m.status) + (f": {m.reason}" if m.reason else "")
         out.append({"name": name or "—", "sha256": obj.sha256, "reason": reason})
     stored: dict[tuple[str, str], set[str]] = {}  # (source, member) -> the ingests (batches) that stored it
+    members_stored: dict[str, set[str]] = {}  # archive source -> the ingests that stored any member of it
     for src, member, batch in s.execute(select(Provenance.source_path, Provenance.member_path, Provenance.batch_id)):
         stored.setdefault((src, member or ""), set()).add(batch)
         if member:
-            stored.setdefault((src, "!members"), set()).add(batch)  # some member of this archive
+            members_stored.setdefault(src, set()).add(batch)
     for r in s.scalars(select(Rejection).order_by(Rejection.recorded_at)):  # never stored: no SHA-256 to give
         by = stored.get((r.source_path, r.member_path or ""), set())
         if not r.member_path:  # a file, or a whole archive refused: was something stored there since?
-            by = by | stored.get((r.source_path, "!members"), set())
+            by = by | members_stored.get(r.source_path, set())
         # Always listed: a path says nothing of which file was there (cards reuse names), so a later intake
         # at the same place (or an earlier one) is said beside the refusal, never taken to undo it.
         later = f"; {why['stored_later']}" if by - {r.batch_id} else ""

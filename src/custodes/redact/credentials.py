@@ -129,7 +129,11 @@ def recorded_credentials(entries: Iterable[dict[str, Any]]) -> dict[str, Any] | 
 def credentials_problems(keys_dir: Path, event: dict[str, Any] | None) -> list[tuple[str, str]]:
     """(where, sentence) for each way the C2PA certificates in ``keys/c2pa/`` differ from the ledger's latest
     ``c2pa.ca`` event. Without an event, only that ca.pem starts with the CA of the signer's chain."""
-    d = keys_dir / "c2pa"
+    return _problems(keys_dir / "c2pa", event)
+
+
+def _problems(d: Path, event: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """``credentials_problems`` of the certificates in folder ``d`` (keys/c2pa/, or its pending/)."""
     ca_p, chain_p = d / "ca.pem", d / "signer-chain.pem"
     out: list[tuple[str, str]] = []
 
@@ -263,16 +267,7 @@ def unfinished_issue(keys_dir: Path, event: dict[str, Any] | None) -> bool:
     """Whether keys/c2pa/pending/ holds exactly the certificates the latest ``c2pa.ca`` event recorded: an
     issue killed after its event and before the move into place (the next redaction issues anew)."""
     pending = keys_dir / "c2pa" / PENDING
-    if event is None or not pending.is_dir():
-        return False
-    want = event.get("details") or {}
-    try:
-        ca = x509.load_pem_x509_certificates((pending / "ca.pem").read_bytes())
-        chain = x509.load_pem_x509_certificates((pending / "signer-chain.pem").read_bytes())
-    except (OSError, ValueError):
-        return False
-    return ([c.fingerprint(hashes.SHA256()).hex() for c in ca] == [c.get("sha256") for c in want.get("ca") or []]
-            and chain[0].fingerprint(hashes.SHA256()).hex() == (want.get("signer") or {}).get("sha256"))
+    return event is not None and pending.is_dir() and not _problems(pending, event)
 
 
 def sign_derivative(unsigned: Path, signed: Path, original: BinaryIO, original_sha256: str, original_name: str,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import shutil
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -123,9 +121,7 @@ def _credentials(case: Case, actor: str) -> tuple[bytes, bytes]:
     issued: list[dict[str, Any]] = []
     # one process at a time from issue to record: two redactions at once (the app and the CLI) would otherwise
     # both issue, leaving two events and a key from one run beside the chain of the other
-    fd = os.open(case.root / ".credentials.lock", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with case.exclusive("credentials", wait=True):
         chain, key = case_credentials(root, case.id, case.keyring.password,
                                       on_issue=lambda d: issued.append(case.ledger.append(actor, CA_EVENT, None, d)))
         event = issued[-1] if issued else recorded_credentials(case.ledger.entries())
@@ -135,8 +131,6 @@ def _credentials(case: Case, actor: str) -> tuple[bytes, bytes]:
                 **now, "reason": "recorded late: certificates issued before Custodes recorded them",
                 "recorded_late": True})
             problems = credentials_problems(root, event)
-    finally:
-        os.close(fd)
     if problems:
         raise RedactionError(f"{problems[0][1]}; nothing was redacted (run `custodes verify {case.root}`)")
     return chain, key

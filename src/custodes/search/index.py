@@ -8,6 +8,7 @@ made (end of an ingest, overlay reading, transcription), never per query.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import select, text
@@ -49,12 +50,8 @@ def reindex(case: Case, kinds: tuple[str, ...] = ("transcript", "overlay", "note
                         _put(s, "overlay", r.sha256, rd.get("t"), rd.get("t"), r.sha256, line)
                         n += 1
         if "note" in kinds:
-            for b in s.scalars(select(Batch)):
-                if b.note:
-                    _put(s, "note", None, None, None, b.id, b.note)
-                    n += 1
-            for p in s.scalars(select(Provenance)):
-                _put(s, "note", p.sha256, None, None, p.id, f"{p.original_name} {p.source_path} {p.member_path}")
+            for sha, ref, body in _note_entries(s):
+                _put(s, "note", sha, None, None, ref, body)
                 n += 1
         s.commit()
     return n
@@ -70,18 +67,23 @@ def index_new_names(case: Case) -> int:
     n = 0
     with case.sessions() as s:
         have = set(s.scalars(text("SELECT ref FROM search_index WHERE kind = 'note'")))
-        for bid, note in s.execute(select(Batch.id, Batch.note)):
-            if note and str(bid) not in have:
-                _put(s, "note", None, None, None, str(bid), note)
-                n += 1
-        rows = s.execute(select(Provenance.id, Provenance.sha256, Provenance.original_name,
-                                Provenance.source_path, Provenance.member_path))
-        for pid, sha, name, path, member in rows:
-            if str(pid) not in have:
-                _put(s, "note", sha, None, None, str(pid), f"{name} {path} {member}")
+        for sha, ref, body in _note_entries(s):
+            if ref not in have:
+                _put(s, "note", sha, None, None, ref, body)
                 n += 1
         s.commit()
     return n
+
+
+def _note_entries(s: Session) -> Iterator[tuple[str | None, str, str]]:
+    """(sha256, ref, text) of every "note" entry: each batch note, and each file's name and where it was."""
+    for bid, note in s.execute(select(Batch.id, Batch.note)).all():
+        if note:
+            yield None, str(bid), note
+    for pid, sha, name, path, member in s.execute(select(
+            Provenance.id, Provenance.sha256, Provenance.original_name, Provenance.source_path,
+            Provenance.member_path)).all():
+        yield sha, str(pid), f"{name} {path} {member}"
 
 
 def _fts_query(q: str) -> str:

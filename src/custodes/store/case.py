@@ -381,12 +381,13 @@ class Case:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     @contextmanager
-    def exclusive(self, what: str) -> Iterator[None]:
-        """One writer at a time per case for long jobs (ingest), across processes."""
+    def exclusive(self, what: str, wait: bool = False) -> Iterator[None]:
+        """One writer at a time per case for long jobs (ingest), across processes; ``wait`` queues behind the
+        other one instead of refusing (short steps, such as issuing the C2PA certificates)."""
         fd = os.open(self.root / f".{what}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
                 raise CaseError(f"another `{what}` is running on this case; wait for it to finish") from exc
             yield
