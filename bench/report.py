@@ -95,8 +95,12 @@ def render(doc: dict[str, Any]) -> str:
         load = f"; load average {run['load_1min']} as it finished" if "load_1min" in run else ""
         parts += [f"## {name}", "", f"Measured {run['date']} at commit `{run['commit']}` ({run['host']}{load}).", "",
                   "| measure | value |", "|---|---|"]
+        tables = []
         for key, value in result.items():
             if key == "bench":
+                continue
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                tables.append((key, value))  # rows of one shape: a table of their own, after the measures
                 continue
             if isinstance(value, dict) and all(not isinstance(v, dict) for v in value.values()) and len(value) <= 12:
                 for sub, v in value.items():
@@ -104,6 +108,11 @@ def render(doc: dict[str, Any]) -> str:
             else:
                 parts.append(f"| {key} | {_cell(value)} |")
         parts.append("")
+        for key, rows in tables:
+            columns = list(dict.fromkeys(k for row in rows for k in row))
+            parts += [f"{key}:", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            parts += ["| " + " | ".join(_cell(row.get(c)) for c in columns) + " |" for row in rows]
+            parts.append("")
     return "\n".join(parts)
 
 

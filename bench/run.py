@@ -7,7 +7,9 @@ rendered (``bench/report.py``).
 
 ``CUSTODES_BENCH_ONLY=small-files`` runs only the rows of many small files (300 real fight-surv clips, a
 5,000-member zip: ingest's per-file durable work, grouped); ``CUSTODES_BENCH_ONLY=ingest`` every ingest row;
-``export``, ``dupes``, ``web``, ``image``, ``speech`` and ``redact`` one part each.
+``export``, ``dupes``, ``web``, ``image``, ``speech``, ``redact``, ``cross-source`` (the violence models
+trained on one source and scored on another) and ``throughput`` (triage on a 1-hour video against a plain
+decode) one part each.
 """
 
 from __future__ import annotations
@@ -147,6 +149,7 @@ def main() -> int:
     scale_result: dict | None = None
     dupes_scale: dict | None = None
     export_result: dict | None = None
+    cross_result: dict | None = None
     image_rows: list[dict] = []
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
@@ -207,9 +210,25 @@ def main() -> int:
         console.print(redact_bench.summary(rows[0]))
         report.write(rows, out)
         return 0
+    elif only == "cross-source":  # violence models trained on one source, scored on the other, and grouped CV
+        import cross_source_bench
+
+        with console.status("violence models across sources (fight-surv <-> hockey; features cached)…"):
+            rows = [cross_source_bench.run()]
+        console.print(cross_source_bench.summary(rows[0]))
+        report.write(rows, out)
+        return 0
+    elif only == "throughput":  # triage's fast and full pass on a 1-hour 720p video against a plain decode
+        import triage_bench
+
+        with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
+            rows = triage_bench.throughput(Path(d))
+        console.print_json(json.dumps(rows))
+        report.write(rows, out)
+        return 0
     elif only:
         console.print(f"[red]CUSTODES_BENCH_ONLY={only!r}: known are 'small-files', 'ingest', 'export', "
-                      "'dupes', 'web', 'image', 'speech' and 'redact'[/]")
+                      "'dupes', 'web', 'image', 'speech', 'redact', 'cross-source' and 'throughput'[/]")
         return 2
     with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
         work = Path(d)
@@ -261,6 +280,11 @@ def main() -> int:
 
             with console.status("violence model on degraded footage (noise, darkness, low resolution, 10 fps)…"):
                 robustness_result = robustness_bench.run(FIGHT_SURV, cnn_folds=cnn_folds)
+            import cross_source_bench
+
+            with console.status("violence models across sources (fight-surv <-> hockey)…"):
+                cross_result = cross_source_bench.run()
+            console.print(cross_source_bench.summary(cross_result))
             import redact_bench
 
             with console.status("face redaction vs deface: real faces over real CCTV, 1,200 frames "
@@ -360,8 +384,8 @@ def main() -> int:
         for p in r["projection_100k_hours"]:
             console.print(f"  100,000 h of footage on {p['machines']} x {p['cores_each']} cores: "
                           f"{p['hours']} h ({p['days']} days)")
-    extra = [r for r in (robustness_result, dupes_result, dupes_scale, speech_result, web_result, redact_result,
-                         scale_result, export_result) if r]
+    extra = [r for r in (robustness_result, cross_result, dupes_result, dupes_scale, speech_result, web_result,
+                         redact_result, scale_result, export_result) if r]
     report.write(results + triage_results + image_rows + extra, out)
     return 0
 

@@ -1,17 +1,26 @@
-"""The training data of both violence models: fight-surv's clips, their labels, source groups and motion.
+"""The training data of the violence models: labelled clips, their source groups and motion.
 
-Data: ``fight/`` and ``noFight/`` 2-second CCTV clips (Aktı et al. 2019, MIT). Each clip goes through
-one ``analyze.motion`` pass at a fixed 240x180 and the source's frame rate up to 30 fps (resolution is
-normalised because it differs by class in this data set), which gives both the LightGBM features
-(``triage.train``) and the cell grids the CNN learns from (``triage.train_cnn``). Source groups come
-from ``videos.txt``: clips cut from the same YouTube video must never sit on both sides of a split.
+Two sources, each a folder of ``fight/`` and ``noFight/`` clips (``SOURCES``):
+
+- fight-surv: 2-second CCTV clips (Aktı et al. 2019, MIT). Source groups come from ``videos.txt``: clips
+  cut from the same YouTube video must never sit on both sides of a split.
+- hockey: 1.6-second NHL broadcast clips (Hockey Fights, Bermejo Nievas et al. 2011, for research). No
+  grouping by game is known, so each clip is its own group (in-source CV flatters a model there), and the
+  "hockeyfights.com" watermark some fight clips carry is painted out before motion is measured
+  (``hockey_mask``), so no model can learn it.
+
+Each clip goes through one ``analyze.motion`` pass at a fixed 240x180 and the source's frame rate up to 30
+fps (resolution is normalised because it differs by class in fight-surv), which gives both the LightGBM
+features (``triage.train``) and the cell grids the CNN learns from (``triage.train_cnn``). The pass over a
+source is cached (``cached_dataset``): the benches read each source several times.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +39,7 @@ class Dataset:
     y: np.ndarray  # 1 = fight
     groups: list[int]  # source video of each clip
     files: list[str]
+    source: str = "fight-surv"  # a key of SOURCES
 
     def provenance(self) -> dict[str, object]:
         """What a trained model's metadata says of its data: counts, source and a digest of the clips'
@@ -38,7 +48,25 @@ class Dataset:
         for f in sorted(self.files):
             digest.update(hashlib.sha256(Path(f).read_bytes()).digest())
         return {"clips": int(len(self.y)), "positives": int(self.y.sum()),
-                "data": "fight-surv (Aktı et al. 2019, MIT)", "data_sha256": digest.hexdigest()}
+                "data": SOURCES[self.source].citation, "data_sha256": digest.hexdigest()}
+
+    def subset(self, keep: np.ndarray) -> Dataset:
+        idx = np.flatnonzero(keep) if keep.dtype == bool else keep
+        return Dataset(X=self.X[idx], cells=[self.cells[i] for i in idx], y=self.y[idx],
+                       groups=[self.groups[i] for i in idx], files=[self.files[i] for i in idx], source=self.source)
+
+
+def joined(parts: list[Dataset]) -> tuple[Dataset, np.ndarray]:
+    """The sources as one training set (groups kept apart) and each clip's source index."""
+    offset, groups, which = 0, [], []
+    for k, d in enumerate(parts):
+        groups += [g + offset for g in d.groups]
+        offset = max(groups) + 1
+        which += [k] * len(d.y)
+    both = Dataset(X=np.vstack([d.X for d in parts]), cells=[c for d in parts for c in d.cells],
+                   y=np.concatenate([d.y for d in parts]), groups=groups, files=[f for d in parts for f in d.files],
+                   source="+".join(d.source for d in parts))
+    return both, np.asarray(which)
 
 
 def clip_files(data: Path) -> tuple[list[str], list[int]]:
@@ -66,6 +94,49 @@ def source_groups(data: Path, names: list[str]) -> list[int]:
     return [groups.get(n, 10_000 + i) for i, n in enumerate(names)]
 
 
+def own_groups(data: Path, names: list[str]) -> list[int]:
+    """No grouping known: every clip its own group."""
+    return list(range(len(names)))
+
+
+Frames = Iterator[tuple[float, np.ndarray]]
+
+
+def hockey_mask(frames: Frames) -> Frames:
+    """Hockey Fights' frames with the "hockeyfights.com" watermark's corner painted black: it sits at the
+    bottom left of the picture (inside the black borders) on some fight clips and no calm ones, so a model
+    could learn it instead of the fight. Black like the borders beside it, and on every clip of both classes."""
+    for t, f in frames:
+        h, w = f.shape[:2]
+        f = f.copy()
+        f[int(h * 0.72):int(h * 0.88), : int(w * 0.45)] = 0
+        yield t, f
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    citation: str  # what a model's metadata says of this data
+    listing: str  # the file that marks a folder as this source
+    groups: Callable[[Path, list[str]], list[int]]
+    mask: Callable[[Frames], Frames] | None = None
+
+
+SOURCES: dict[str, Source] = {
+    "fight-surv": Source("fight-surv", "fight-surv (Aktı et al. 2019, MIT)", "videos.txt", source_groups),
+    "hockey": Source("hockey", "Hockey Fights (Bermejo Nievas et al. 2011; distributed for research)",
+                     "videos.tsv", own_groups, hockey_mask),
+}
+
+
+def source_of(data: Path) -> Source:
+    """The source a folder holds, by its listing file (fight-surv when neither is there)."""
+    for s in SOURCES.values():
+        if (data / s.listing).exists():
+            return s
+    return SOURCES["fight-surv"]
+
+
 def features_and_cells(frames: Iterable[tuple[float, np.ndarray]]) -> tuple[np.ndarray | None, np.ndarray]:
     """LightGBM features (None when the clip is too short) and cell grids (pairs, 5, rows, cols) of one
     clip, from one motion pass."""
@@ -74,21 +145,57 @@ def features_and_cells(frames: Iterable[tuple[float, np.ndarray]]) -> tuple[np.n
     return tr.window_features(), cells
 
 
-def track_clip(path: str) -> tuple[np.ndarray | None, np.ndarray]:
+def track_clip(path: str, source: str = "fight-surv") -> tuple[np.ndarray | None, np.ndarray]:
     import cv2
 
     cv2.setNumThreads(1)
-    return features_and_cells(gray_frames(Path(path), fps=motion.FPS, size=motion.SIZE))
+    frames = gray_frames(Path(path), fps=motion.FPS, size=motion.SIZE)
+    mask = SOURCES[source].mask
+    return features_and_cells(mask(frames) if mask else frames)
+
+
+def _track(args: tuple[str, str]) -> tuple[np.ndarray | None, np.ndarray]:
+    return track_clip(*args)
 
 
 def load_dataset(data: Path, workers: int = 2) -> Dataset:
     """Every clip that gives features (at least three frame pairs), in ``clip_files`` order."""
+    source = source_of(data)
     files, labels = clip_files(data)
     with worker_pool(workers) as ex:
-        tracked = list(ex.map(track_clip, files, chunksize=4))
+        tracked = list(ex.map(_track, [(f, source.name) for f in files], chunksize=4))
     keep = [i for i, (f, _) in enumerate(tracked) if f is not None]
     return Dataset(X=np.stack([tracked[i][0] for i in keep]),  # type: ignore[misc]
                    cells=[cell_cnn.normalise(tracked[i][1]) for i in keep],
                    y=np.asarray([labels[i] for i in keep]),
-                   groups=source_groups(data, [Path(files[i]).stem for i in keep]),
-                   files=[files[i] for i in keep])
+                   groups=source.groups(data, [Path(files[i]).stem for i in keep]),
+                   files=[files[i] for i in keep], source=source.name)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "custodes" / "train-features"
+
+
+def cached_dataset(data: Path, workers: int = 2) -> Dataset:
+    """``load_dataset``, kept in ``cache_dir()`` under a key of the motion version and every clip's path,
+    size and modification time: a changed, added or removed clip, or new motion code, measures again."""
+    files, _ = clip_files(data)
+    key = hashlib.sha256(f"{motion.VERSION}|{source_of(data).name}".encode())
+    for f in files:
+        st = os.stat(f)
+        key.update(f"|{f}|{st.st_size}|{st.st_mtime_ns}".encode())
+    path = cache_dir() / f"{source_of(data).name}-{motion.VERSION}-{key.hexdigest()[:16]}.npz"
+    if path.exists():
+        z = np.load(path)
+        bounds = np.cumsum(z["pairs"])[:-1]
+        cells = np.split(z["cells"], bounds, axis=1)
+        return Dataset(X=z["X"], cells=list(cells), y=z["y"], groups=z["groups"].tolist(),
+                       files=z["files"].tolist(), source=str(z["source"]))
+    d = load_dataset(data, workers)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.npz")
+    np.savez(tmp, X=d.X, cells=np.concatenate(d.cells, axis=1), pairs=np.asarray([c.shape[1] for c in d.cells]),
+             y=d.y, groups=np.asarray(d.groups), files=np.asarray(d.files), source=np.asarray(d.source))
+    os.replace(tmp, path)
+    return d

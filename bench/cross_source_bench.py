@@ -1,0 +1,79 @@
+"""Triage across sources: trained on fight-surv, scored on hockey, the reverse, and grouped CV (issue 24).
+
+``CUSTODES_BENCH_ONLY=cross-source make bench`` runs it alone. Each model family goes through the same
+protocol (``triage.generalise.protocol``), so rows compare:
+
+- motion features + LightGBM (the shipped ``violence-motion-6-lgb`` recipe, retrained per split);
+- MC3-18's pooled 512 features (Kinetics-400 pretrained, fine-tuned on fight-surv by its authors) + a
+  logistic head trained per split; its own fine-tuned output scored as it ships (fight-surv figures with it
+  are contaminated: it saw every fight-surv clip in training, so only its hockey figures count);
+- the mean of the motion and MC3 scores.
+
+Motion and MC3 features are measured once per source and cached (``triage.dataset.cache_dir``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("CUSTODES_DATA", REPO.parent / "shared" / "data"))
+
+
+def run(data: Path = DATA, workers: int = 2) -> dict[str, Any]:
+    from custodes.triage import generalise
+    from custodes.triage.dataset import cached_dataset
+
+    fs = cached_dataset(data / "fight-surv", workers)
+    hockey = cached_dataset(data / "hockey", workers)
+    out: dict[str, Any] = {
+        "bench": "violence models across sources (fight-surv CCTV <-> hockey broadcast; clip scores)",
+        "clips": {"fight-surv": [int(len(fs.y)), int(fs.y.sum())], "hockey": [int(len(hockey.y)), int(hockey.y.sum())]},
+        "note": "hockey has no known grouping by game: its in-source CV is optimistic; the hockeyfights.com "
+                "watermark corner is painted out on every hockey clip",
+    }
+    families = {"motion LightGBM": generalise.protocol(fs, hockey), **_mc3_rows(fs, hockey, workers)}
+    out["rows"] = [{"model": family, "measured as": how, **figures}
+                   for family, rows in families.items() if isinstance(rows, dict)
+                   for how, figures in (rows.items() if "roc_auc" not in rows else [("fight-surv -> hockey", rows)])]
+    out["skipped"] = [f"{family}: {why}" for family, why in families.items() if isinstance(why, str)] or None
+    return out
+
+
+def _mc3_rows(fs: Any, hockey: Any, workers: int) -> dict[str, Any]:
+    try:
+        from custodes.analyze import video_net
+    except ImportError:
+        return {"MC3-18": "skipped: custodes.analyze.video_net is not there"}
+    if not video_net.available():
+        return {"MC3-18": f"skipped: {video_net.unavailable_reason()}"}
+    from custodes.triage import generalise
+
+    emb = {d.source: video_net.cached_embeddings(d.files, workers) for d in (fs, hockey)}
+
+    def head(train: Any, tr: np.ndarray, test: Any, te: np.ndarray) -> np.ndarray:
+        return generalise.logistic_scores(emb[train.source][1][tr], train.y[tr], emb[test.source][1][te])
+
+    def ensemble(train: Any, tr: np.ndarray, test: Any, te: np.ndarray) -> np.ndarray:
+        return (head(train, tr, test, te) + generalise.motion_lightgbm(train, tr, test, te)) / 2
+
+    shipped = emb["hockey"][0]
+    return {"MC3-18 as shipped (fine-tuned on fight-surv) -> hockey": generalise.figures(hockey.y, shipped),
+            "MC3-18 features + logistic head": generalise.protocol(fs, hockey, head),
+            "mean of motion LightGBM and MC3-18 head": generalise.protocol(fs, hockey, ensemble)}
+
+
+def summary(r: dict[str, Any]) -> str:
+    lines = [r["bench"]] + [f"  {row['model']}, {row['measured as']}: ROC AUC {row['roc_auc']}, ECE {row['ece']}"
+                            for row in r["rows"]]
+    return "\n".join(lines + [f"  skipped {s}" for s in r["skipped"] or []])
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=1))
