@@ -56,7 +56,21 @@ demo: venv
 test: venv pose c2pa-reader
 	scripts/run-tests
 
-bench: venv
+# ThreatExchange's reference tools for the near-duplicate comparison (bench only, BSD): built from source,
+# so they need FFmpeg's headers and SWIG
+BENCH_APT := pkg-config swig libavdevice-dev libavfilter-dev libavformat-dev libavcodec-dev libswresample-dev \
+	libswscale-dev libavutil-dev
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	@missing=""; for p in $(BENCH_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	$(PIP) install -q 'vpdq==0.2.5' 'tmkpy==0.1.1'
+	touch $(BENCH_STAMP)
+
+bench: venv pose $(BENCH_STAMP)
 	$(PY) bench/run.py
 
 # the docs as a small offline site in site/ (MkDocs; its theme ships its own files, nothing is fetched)
