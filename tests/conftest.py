@@ -15,6 +15,7 @@ from custodes.store.case import Case
 
 REPO = Path(__file__).resolve().parents[1]
 FIGHT_SURV = Path(os.environ.get("CUSTODES_FIGHT_SURV", REPO.parent / "shared" / "data" / "fight-surv"))
+HOCKEY = FIGHT_SURV.parent / "hockey"
 
 
 def _session_members(sid: int) -> list[int]:
@@ -89,6 +90,13 @@ def fight_surv() -> Path:
     if not (FIGHT_SURV / "fight").is_dir():
         pytest.skip(f"real test data not found at {FIGHT_SURV}")
     return FIGHT_SURV
+
+
+@pytest.fixture(scope="session")
+def hockey() -> Path:
+    if not (HOCKEY / "fight").is_dir():
+        pytest.skip(f"real test data not found at {HOCKEY}")
+    return HOCKEY
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

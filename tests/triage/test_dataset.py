@@ -53,3 +53,52 @@ def test_dataset_gives_each_usable_clip_the_features_triage_scores(tmp_path, fig
         f.write(b"\0")
     assert data.provenance()["data_sha256"] != before["data_sha256"]
 
+
+
+def _copy_clips(dst: Path, src: Path, names: dict[str, tuple[str, ...]]) -> None:
+    for sub, stems in names.items():
+        (dst / sub).mkdir(parents=True)
+        for n in stems:
+            shutil.copy2(src / sub / f"{n}.mp4", dst / sub / f"{n}.mp4")
+
+
+def test_hockey_is_a_source_of_its_own_with_its_watermark_painted_out(tmp_path, hockey):
+    from custodes.triage.dataset import hockey_mask, source_of, track_clip
+
+    _copy_clips(tmp_path, hockey, {"fight": ("test-fi0", "test-fi1"), "noFight": ("test-no0",)})
+    shutil.copy2(hockey / "videos.tsv", tmp_path / "videos.tsv")
+    assert source_of(tmp_path).name == "hockey"
+    data = load_dataset(tmp_path, workers=1)
+    assert data.source == "hockey" and data.groups == [0, 1, 2]  # no grouping by game is known
+    assert data.provenance()["data"].startswith("Hockey Fights")
+    # the corner is black on every frame, so nothing moves there
+    frames = list(gray_frames(Path(data.files[0]), fps=FPS, size=SIZE))
+    masked = list(hockey_mask(iter(frames)))
+    w, h = SIZE
+    assert all(f[int(h * 0.75):int(h * 0.85), : int(w * 0.4)].max() == 0 for _, f in masked)
+    assert any(f[int(h * 0.75):int(h * 0.85), : int(w * 0.4)].max() > 0 for _, f in frames)
+    np.testing.assert_allclose(data.X[0], track_clip(data.files[0], "hockey")[0], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(data.X[0], track_clip(data.files[0], "fight-surv")[0])
+
+
+def test_a_cached_source_reads_back_the_same_and_a_changed_clip_measures_again(tmp_path, fight_surv, monkeypatch):
+    from custodes.triage.dataset import cache_dir, cached_dataset, joined
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data_dir = tmp_path / "fs"
+    _copy_clips(data_dir, fight_surv, {"fight": ("fi001", "fi002"), "noFight": ("nofi001",)})
+    shutil.copy2(fight_surv / "videos.txt", data_dir / "videos.txt")
+    first = cached_dataset(data_dir, workers=1)
+    assert len(list(cache_dir().glob("*.npz"))) == 1
+    again = cached_dataset(data_dir, workers=1)
+    np.testing.assert_array_equal(first.X, again.X)
+    assert [c.shape for c in first.cells] == [c.shape for c in again.cells]
+    assert all(np.array_equal(a, b) for a, b in zip(first.cells, again.cells, strict=True))
+    assert (again.groups, again.files, again.source) == (first.groups, first.files, "fight-surv")
+    shutil.copy2(fight_surv / "noFight" / "nofi002.mp4", data_dir / "noFight" / "nofi001.mp4")  # other bytes
+    changed = cached_dataset(data_dir, workers=1)
+    assert len(list(cache_dir().glob("*.npz"))) == 2 and not np.allclose(changed.X[2], first.X[2])
+
+    both, which = joined([first, first])
+    assert which.tolist() == [0, 0, 0, 1, 1, 1]
+    assert not set(both.groups[:3]) & set(both.groups[3:])  # one source's groups never merge with the other's
