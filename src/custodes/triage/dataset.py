@@ -48,7 +48,8 @@ class Dataset:
         for f in sorted(self.files):
             digest.update(hashlib.sha256(Path(f).read_bytes()).digest())
         return {"clips": int(len(self.y)), "positives": int(self.y.sum()),
-                "data": SOURCES[self.source].citation, "data_sha256": digest.hexdigest()}
+                "data": " + ".join(SOURCES[s].citation for s in self.source.split("+")),
+                "data_sha256": digest.hexdigest()}
 
     def subset(self, keep: np.ndarray) -> Dataset:
         idx = np.flatnonzero(keep) if keep.dtype == bool else keep
@@ -180,6 +181,7 @@ def cache_dir() -> Path:
 def cached_dataset(data: Path, workers: int = 2) -> Dataset:
     """``load_dataset``, kept in ``cache_dir()`` under a key of the motion version and every clip's path,
     size and modification time: a changed, added or removed clip, or new motion code, measures again."""
+    data = data.resolve()  # one key however the folder was named
     files, _ = clip_files(data)
     key = hashlib.sha256(f"{motion.VERSION}|{source_of(data).name}".encode())
     for f in files:

@@ -42,7 +42,7 @@ from custodes.media.source import MediaRef
 from custodes.triage import cell_cnn
 
 MODEL_DIR = Path(__file__).parent / "models"
-LGB_MODEL_NAME = "violence-motion-6-lgb-1"
+LGB_MODEL_NAME = "violence-motion-6-lgb-2"
 # the visual score's models: each errs on other clips, and their mean ranks fight-surv better than either
 # (grouped CV: LightGBM 0.89, CNN 0.86, mean 0.90-0.91)
 MODEL_NAME = f"{LGB_MODEL_NAME}+{cell_cnn.MODEL_NAME.removeprefix(f'violence-{motion.VERSION}-')}"
@@ -67,17 +67,32 @@ AUDIO_WEIGHT = 0.7
 DECODE_BATCH = 32
 
 
+class MotionModel:
+    """The LightGBM model on motion features, its probabilities tempered by the temperature in its metadata
+    (``triage.train.fit_temperature``: fitted across sources, so that unseen footage does not pile up at 1)."""
+
+    def __init__(self, booster: Any, temperature: float) -> None:
+        self.booster, self.temperature = booster, temperature
+
+    def num_feature(self) -> int:
+        return int(self.booster.num_feature())
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.booster.predict(X, raw_score=True) / self.temperature))
+
+
 @functools.lru_cache(maxsize=1)
-def load_model() -> Any:
+def load_model() -> MotionModel:
     import lightgbm as lgb
 
     meta = json.loads((MODEL_DIR / f"{LGB_MODEL_NAME}.json").read_text())
     if meta["features"] != motion.FEATURE_NAMES:
         raise RuntimeError(f"model {LGB_MODEL_NAME} was trained on other features than {motion.VERSION}")
-    return lgb.Booster(model_file=str(MODEL_DIR / f"{LGB_MODEL_NAME}.txt"))
+    return MotionModel(lgb.Booster(model_file=str(MODEL_DIR / f"{LGB_MODEL_NAME}.txt")),
+                       float(meta.get("temperature", 1.0)))
 
 
-def load_models() -> tuple[Any, cell_cnn.CellCNN]:
+def load_models() -> tuple[MotionModel, cell_cnn.CellCNN]:
     return load_model(), cell_cnn.load()
 
 
