@@ -36,12 +36,24 @@ def run(data: Path = DATA, workers: int = 2) -> dict[str, Any]:
         "note": "hockey has no known grouping by game: its in-source CV is optimistic; the hockeyfights.com "
                 "watermark corner is painted out on every hockey clip",
     }
-    families = {"motion LightGBM": generalise.protocol(fs, hockey), **_mc3_rows(fs, hockey, workers)}
+    families: dict[str, Any] = {"motion LightGBM": generalise.protocol(fs, hockey)}
+    t = _shipped_temperature()
+    families[f"motion LightGBM tempered (T = {t}, as shipped)"] = generalise.protocol(
+        fs, hockey, generalise.tempered(t), shuffles=(0,))
+    families.update(_mc3_rows(fs, hockey, workers))
     out["rows"] = [{"model": family, "measured as": how, **figures}
                    for family, rows in families.items() if isinstance(rows, dict)
                    for how, figures in (rows.items() if "roc_auc" not in rows else [("fight-surv -> hockey", rows)])]
     out["skipped"] = [f"{family}: {why}" for family, why in families.items() if isinstance(why, str)] or None
     return out
+
+
+def _shipped_temperature() -> float:
+    import json
+
+    from custodes.triage import score
+
+    return float(json.loads((score.MODEL_DIR / f"{score.LGB_MODEL_NAME}.json").read_text())["temperature"])
 
 
 def _mc3_rows(fs: Any, hockey: Any, workers: int) -> dict[str, Any]:

@@ -26,12 +26,14 @@ SATURATED = 0.98
 
 
 def lightgbm_scores(Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray,
-                    seeds: tuple[int, ...] = CV_SEEDS) -> np.ndarray:
-    """Mean probability of LightGBM models (the shipped parameters, one per seed) trained on ``Xtr``."""
+                    seeds: tuple[int, ...] = CV_SEEDS, temperature: float = 1.0) -> np.ndarray:
+    """Probability from the mean margin of LightGBM models (the shipped parameters, one per seed) trained on
+    ``Xtr``, tempered as the shipped model is (p = sigmoid(margin / temperature))."""
     import lightgbm as lgb
 
-    return np.mean([lgb.train({**PARAMS, "seed": s}, lgb.Dataset(Xtr, ytr), ROUNDS).predict(Xte) for s in seeds],
-                   axis=0)
+    margin = np.mean([lgb.train({**PARAMS, "seed": s}, lgb.Dataset(Xtr, ytr), ROUNDS).predict(Xte, raw_score=True)
+                      for s in seeds], axis=0)
+    return 1.0 / (1.0 + np.exp(-margin / temperature))
 
 
 def logistic_scores(Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, c: float = 0.1) -> np.ndarray:
@@ -73,6 +75,13 @@ Scorer = Callable[[Dataset, np.ndarray, Dataset, np.ndarray], np.ndarray]
 
 def motion_lightgbm(train: Dataset, tr: np.ndarray, test: Dataset, te: np.ndarray) -> np.ndarray:
     return lightgbm_scores(train.X[tr], train.y[tr], test.X[te])
+
+
+def tempered(temperature: float) -> Scorer:
+    """``motion_lightgbm`` tempered like the shipped model (``triage.train.fit_temperature``)."""
+    def scorer(train: Dataset, tr: np.ndarray, test: Dataset, te: np.ndarray) -> np.ndarray:
+        return lightgbm_scores(train.X[tr], train.y[tr], test.X[te], temperature=temperature)
+    return scorer
 
 
 def grouped_oof(data: Dataset, scorer: Scorer, shuffle: int = 0) -> np.ndarray:
