@@ -846,8 +846,14 @@ def user_list(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def serve(case_dir: CaseArg, host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+def serve(case_dirs: Annotated[list[Path], typer.Argument(
+              help="One case folder; or several, or a folder holding cases, for a team server", metavar="CASE")],
+          host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port")] = 8080,
+          server_dir: Annotated[Path | None, typer.Option(
+              "--server", help="Team server folder (server users, sessions), outside every case; default "
+              "$CUSTODES_SERVER, else $XDG_STATE_HOME/custodes/server. Given or with several cases: a team "
+              "server", metavar="DIR")] = None,
           trusted_proxy: Annotated[str | None, typer.Option(
               "--trusted-proxy", help="Address(es) of your HTTPS proxy, comma-separated: only then is "
               "X-Forwarded-For read (for the address in the audit and the login throttle)")] = None,
@@ -857,34 +863,67 @@ def serve(case_dir: CaseArg, host: Annotated[str, typer.Option(help="Address to 
           session_hours: Annotated[float, typer.Option(
               "--session-hours", min=0.1, max=168, help="Absolute session lifetime; sessions also end after "
               "8 h idle")] = 12.0) -> None:
-    """Serve the review app for this case (log in at /login; API docs at /api/docs)."""
+    """Serve the review app (log in at /login; API docs at /api/docs).
+
+    One case: its own accounts (custodes user add). Several cases, a folder of cases, or --server:
+    a team server, each case at /c/NAME/ for its members only, users at server level.
+
+    A case's account is the membership, with its role. An existing account becomes a server user
+    at its first login, with its password. Admins add users and members at /admin; each change
+    is signed into that case's ledger.
+    """
     from datetime import timedelta
 
     import uvicorn
 
     from custodes.web.app import create_app
     from custodes.web.background import server_config
+    from custodes.web.team import TeamError, TeamStore, create_team_app, default_dir, find_cases, slugs_for
 
-    case = _open(case_dir)
-    _serve_checks(case, host, port)
+    try:
+        found = find_cases(case_dirs)
+    except TeamError as exc:
+        _fail(_e(str(exc)))
+    lifetime = timedelta(hours=session_hours)
+    if len(found) == 1 and server_dir is None and (case_dirs[0] / "case.json").is_file():
+        case = _open(found[0])
+        _serve_checks([case], host, port)
+        app: Any = create_app(case, session_lifetime=lifetime, secure_cookies=secure_cookies)
+        where = ""
+    else:
+        cases = {slug: _open(d) for slug, d in slugs_for(found).items()}
+        folder = server_dir or default_dir()
+        if any(folder.resolve() == c.root.resolve() or c.root.resolve() in folder.resolve().parents
+               for c in cases.values()):
+            _fail(f"the server folder {_e(str(folder))} is inside a case: keep the server's state outside every "
+                  "case (choose another with --server)")
+        try:
+            store = TeamStore(folder)
+        except TeamError as exc:
+            _fail(_e(str(exc)))
+        _serve_checks(list(cases.values()), host, port, store.users())
+        app = create_team_app(cases, store, session_lifetime=lifetime, secure_cookies=secure_cookies)
+        where = f"; team server of {len(cases)} case(s): " + ", ".join(f"/c/{s}/" for s in cases) + \
+            f"; server folder {folder}"
     if host not in ("127.0.0.1", "localhost", "::1") and not secure_cookies:
         console.print("[yellow]Serving beyond this machine without TLS: put it behind an HTTPS proxy "
                       "(and use --secure-cookies, --trusted-proxy).[/]")
-    console.print(f"Review app: http://{host}:{port}/login  (Ctrl-C to stop)")
-    app = create_app(case, session_lifetime=timedelta(hours=session_hours), secure_cookies=secure_cookies)
+    console.print(f"Review app: http://{host}:{port}/login  (Ctrl-C to stop){_e(where)}")
     uvicorn.Server(server_config(app, host, port, trusted_proxy)).run()
 
 
-def _serve_checks(case: Any, host: str, port: int) -> None:
+def _serve_checks(cases: list[Any], host: str, port: int, server_users: list[str] | None = None) -> None:
     """What would make a served app useless, said before any URL is printed: no one who can log in, or a port
     another program holds."""
     import socket
 
     from custodes.web.users import list_users
 
-    if not any(not u["disabled"] for u in list_users(case)):
-        _fail(f"no one can log in: this case has no active users. Add one with `custodes user add {case.root} "
-              "NAME --role investigator` (it asks for a password), then run serve again")
+    if not server_users and not any(not u["disabled"] for c in cases for u in list_users(c)):
+        what = "this case has no active users" if server_users is None else \
+            "neither the server nor any of its cases has an active user"
+        _fail(f"no one can log in: {what}. Add one with `custodes user add {cases[0].root} "
+              "NAME --role admin` (it asks for a password), then run serve again")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
@@ -1032,7 +1071,7 @@ def demo(directory: Annotated[Path, typer.Argument(help="Where to build the demo
     console.print(f"Review app credentials: user [bold]{DEMO_USER}[/], password [bold]{DEMO_PASSWORD}[/] "
                   "(demo only — add real users with `custodes user add`).")
     if not no_serve:
-        serve(directory, host="127.0.0.1", port=port)
+        serve([directory], host="127.0.0.1", port=port)
 
 
 def main() -> None:
