@@ -118,8 +118,11 @@ class Viewer:
         return self.user.name
 
 
-def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secure_cookies: bool = False) -> FastAPI:
-    """``secure_cookies``: for a deployment behind TLS (the browser then sends the cookies only over HTTPS)."""
+def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secure_cookies: bool = False,
+               team: Any = None) -> FastAPI:
+    """``secure_cookies``: for a deployment behind TLS (the browser then sends the cookies only over HTTPS).
+    ``team``: the team server (web/team.py) this app serves the case for, under ``/c/<slug>/``: people log in
+    at the server, and this app opens its own session for a member on their first request into the case."""
     if case.low_space and case.engine.dialect.name == "sqlite":
         # on a full disk the case database is opened for one process at a time (store/db.py): a server would
         # lock every other command out for as long as it runs
@@ -141,7 +144,18 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
     app = FastAPI(title=f"Custodes — {case.meta.get('title', '')}", docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json", lifespan=lifespan)
     app.state.views = views
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    team_seqs: dict[str, int] = {}  # on a team server: case session (its HMAC) -> seq of its signed login
+    team_lock = threading.Lock()
+
+    def page_context(request: Request) -> dict[str, Any]:
+        """Every page: where this case is served (``base``) and, on a team server, the viewer's cases."""
+        name = getattr(request.state, "viewer_name", None)
+        cases = team.memberships(name) if team is not None and name else None
+        return {"base": base(request), "team_cases": cases,
+                "team_slug": request.scope.get("root_path", "").rsplit("/", 1)[-1] if team is not None else "",
+                "team_admin": bool(cases and any(c.role == "admin" for c in cases))}
+
+    templates = Jinja2Templates(directory=str(HERE / "templates"), context_processors=[page_context])
     templates.env.globals["_"] = gettext
     templates.env.globals["languages"] = LANGUAGES
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -160,11 +174,85 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         resp.headers["Cache-Control"] = "no-store"
         return resp
 
+    def base(request: Request) -> str:
+        """Where this app is served: "" alone, ``/c/<slug>`` on a team server."""
+        return str(request.scope.get("root_path", ""))
+
     def audit(actor: str, action: str, subject: str | None, details: dict[str, Any]) -> None:
         case.ledger.append(actor, action, subject, details)
 
+    def open_team_session(request: Request, name: str, digest: str) -> int | None:
+        """A member's first request into this case in their server session: the signed login event, then the
+        case's session row (as /login does in a case served alone)."""
+        with team_lock:
+            if digest in team_seqs:
+                return team_seqs[digest]
+            with case.sessions() as s:
+                user = s.scalars(select(User).where(User.name == name)).first()
+                if user is None or user.disabled or not team.linked(name, case):
+                    return None
+                uid = user.id
+            ip = request.client.host if request.client else "?"
+            signed = case.ledger.append(name, "login", None, {"ip": ip, "session": tokens.fingerprint(digest),
+                                                              "via": "team server"})
+            with case.sessions() as s:
+                old = s.get(WebSession, digest)
+                if old is not None:  # removed and added again: a fresh row for the new login
+                    s.delete(old)
+                    s.flush()
+                s.add(WebSession(token_hash=digest, user_id=uid, csrf=secrets.token_urlsafe(32),
+                                 created_at=now(), last_seen=now(), played=[]))
+                s.commit()
+            tokens.remember(signed, digest)
+            team_seqs[digest] = signed["seq"]
+            return int(signed["seq"])
+
+    def end_team_session(token: str) -> None:
+        """The server session is logged out: so is this case's session of it."""
+        digest = tokens.digest(token)
+        if team_seqs.pop(digest, None) is None:
+            return
+        with case.sessions() as s:
+            sess = s.get(WebSession, digest)
+            user = s.get(User, sess.user_id) if sess is not None else None
+            if sess is not None:
+                s.delete(sess)
+                s.commit()
+        if user is not None:
+            audit(user.name, "logout", None, {"via": "team server"})
+
+    if team is not None:
+        team.on_end(end_team_session)
+
+    def team_logout(request: Request) -> Response:
+        from custodes.web.team import TEAM_COOKIE
+
+        who = request.scope.get("custodes.team")
+        if who:
+            team.end(who[1])
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(TEAM_COOKIE, **cookie_flags)
+        return resp
+
+    def session_key(request: Request) -> tuple[int, str] | None:
+        if team is None:
+            return SessionKeys.parse(request.cookies.get(SESSION_COOKIE, ""))
+        who = request.scope.get("custodes.team")  # set by the server for a member of this case only
+        if not who:
+            return None
+        name, token = who
+        digest = tokens.digest(token)
+        with case.sessions() as s:
+            live = s.get(WebSession, digest) is not None
+        if not live:
+            team_seqs.pop(digest, None)
+        seq = team_seqs.get(digest) if live else None
+        if seq is None:
+            seq = open_team_session(request, name, digest)
+        return None if seq is None else (seq, token)
+
     def current(request: Request) -> Viewer | None:
-        cookie = SessionKeys.parse(request.cookies.get(SESSION_COOKIE, ""))
+        cookie = session_key(request)
         if cookie is None:
             return None
         seq, token = cookie
@@ -184,6 +272,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             if now() - _aware(sess.last_seen) > timedelta(minutes=1):  # not a disk write per request
                 sess.last_seen = now()
                 s.commit()
+            request.state.viewer_name = user.name
             return Viewer(user, sess, prefs.data if prefs else None)
 
     def require(request: Request) -> Viewer:
@@ -250,63 +339,70 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
 
     # -- login -----------------------------------------------------------------
 
-    @app.get("/login", response_class=HTMLResponse)
-    def login_page(request: Request, error: str = "") -> Response:
-        token = secrets.token_urlsafe(32)
-        resp = templates.TemplateResponse(request, "login.html", {"csrf": token, "error": error,
-                                                                  "title": case.meta.get("title", "")})
-        resp.set_cookie(PRELOGIN_CSRF, token, max_age=3600, **cookie_flags)
-        return resp
+    if team is not None:
+        @app.get("/login")
+        def team_login(request: Request) -> Response:
+            """On a team server everyone logs in at the server's own /login."""
+            return RedirectResponse("/login", status_code=303)
 
-    @app.post("/login")
-    def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
-              csrf: Annotated[str, Form()]) -> Response:
-        cookie = request.cookies.get(PRELOGIN_CSRF, "")
-        if not cookie or not secrets.compare_digest(cookie, csrf):
-            raise HTTPException(status_code=403, detail="bad or missing CSRF token")
-        # the socket peer, or what the proxy named with --trusted-proxy said (web/background.py)
-        ip = request.client.host if request.client else "?"
-        name = username[:64]
-        with _login_lock(case), case.sessions() as s:
-            # count and reserve at once: this attempt is a failure until its password checks out, so requests
-            # sent together cannot all pass the count before any of them is written
-            fails = s.scalar(select(func.count()).select_from(LoginAttempt).where(
-                LoginAttempt.ok.is_(False), LoginAttempt.at >= now() - THROTTLE_WINDOW,
-                (LoginAttempt.name == name) | (LoginAttempt.ip == ip))) or 0
-            if fails >= THROTTLE_MAX_FAILURES:
-                raise HTTPException(status_code=429, detail="Too many failed logins for this user name or "
-                                    "address: wait 15 minutes and try again.",
-                                    headers={"Retry-After": str(int(THROTTLE_WINDOW.total_seconds()))})
-            attempt = LoginAttempt(name=name, ip=ip, ok=False, at=now())
-            s.add(attempt)
-            s.commit()
-        with case.sessions() as s:
-            user = s.scalars(select(User).where(User.name == username)).first()
-        if user is None:
-            dummy_check()
-            ok = False
-        else:
-            ok = check_password(user, password) and not user.disabled
-        if not ok:
-            return RedirectResponse("/login?error=Wrong+user+name+or+password", status_code=303)
-        assert user is not None
-        token = secrets.token_urlsafe(32)  # always a new session: a planted cookie is never adopted
-        digest = tokens.digest(token)
-        # the signed event first: a session row exists only with the login event that vouches for it
-        signed = case.ledger.append(user.name, "login", None, {"ip": ip, "session": tokens.fingerprint(digest)})
-        with case.sessions() as s:
-            s.add(WebSession(token_hash=digest, user_id=user.id, csrf=secrets.token_urlsafe(32),
-                             created_at=now(), last_seen=now(), played=[]))
-            reserved = s.get(LoginAttempt, attempt.id)
-            if reserved is not None:
-                reserved.ok = True
-            s.commit()
-        tokens.remember(signed, digest)
-        resp = RedirectResponse("/", status_code=303)
-        resp.set_cookie(SESSION_COOKIE, SessionKeys.cookie(signed["seq"], token),
-                        max_age=int(session_lifetime.total_seconds()), **cookie_flags)
-        resp.delete_cookie(PRELOGIN_CSRF, **cookie_flags)
-        return resp
+    else:  # a case served alone: its own accounts log in here
+        @app.get("/login", response_class=HTMLResponse)
+        def login_page(request: Request, error: str = "") -> Response:
+            token = secrets.token_urlsafe(32)
+            resp = templates.TemplateResponse(request, "login.html", {"csrf": token, "error": error,
+                                                                      "title": case.meta.get("title", "")})
+            resp.set_cookie(PRELOGIN_CSRF, token, max_age=3600, **cookie_flags)
+            return resp
+
+        @app.post("/login")
+        def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
+                  csrf: Annotated[str, Form()]) -> Response:
+            cookie = request.cookies.get(PRELOGIN_CSRF, "")
+            if not cookie or not secrets.compare_digest(cookie, csrf):
+                raise HTTPException(status_code=403, detail="bad or missing CSRF token")
+            # the socket peer, or what the proxy named with --trusted-proxy said (web/background.py)
+            ip = request.client.host if request.client else "?"
+            name = username[:64]
+            with _login_lock(case), case.sessions() as s:
+                # count and reserve at once: this attempt is a failure until its password checks out, so requests
+                # sent together cannot all pass the count before any of them is written
+                fails = s.scalar(select(func.count()).select_from(LoginAttempt).where(
+                    LoginAttempt.ok.is_(False), LoginAttempt.at >= now() - THROTTLE_WINDOW,
+                    (LoginAttempt.name == name) | (LoginAttempt.ip == ip))) or 0
+                if fails >= THROTTLE_MAX_FAILURES:
+                    raise HTTPException(status_code=429, detail="Too many failed logins for this user name or "
+                                        "address: wait 15 minutes and try again.",
+                                        headers={"Retry-After": str(int(THROTTLE_WINDOW.total_seconds()))})
+                attempt = LoginAttempt(name=name, ip=ip, ok=False, at=now())
+                s.add(attempt)
+                s.commit()
+            with case.sessions() as s:
+                user = s.scalars(select(User).where(User.name == username)).first()
+            if user is None:
+                dummy_check()
+                ok = False
+            else:
+                ok = check_password(user, password) and not user.disabled
+            if not ok:
+                return RedirectResponse("/login?error=Wrong+user+name+or+password", status_code=303)
+            assert user is not None
+            token = secrets.token_urlsafe(32)  # always a new session: a planted cookie is never adopted
+            digest = tokens.digest(token)
+            # the signed event first: a session row exists only with the login event that vouches for it
+            signed = case.ledger.append(user.name, "login", None, {"ip": ip, "session": tokens.fingerprint(digest)})
+            with case.sessions() as s:
+                s.add(WebSession(token_hash=digest, user_id=user.id, csrf=secrets.token_urlsafe(32),
+                                 created_at=now(), last_seen=now(), played=[]))
+                reserved = s.get(LoginAttempt, attempt.id)
+                if reserved is not None:
+                    reserved.ok = True
+                s.commit()
+            tokens.remember(signed, digest)
+            resp = RedirectResponse("/", status_code=303)
+            resp.set_cookie(SESSION_COOKIE, SessionKeys.cookie(signed["seq"], token),
+                            max_age=int(session_lifetime.total_seconds()), **cookie_flags)
+            resp.delete_cookie(PRELOGIN_CSRF, **cookie_flags)
+            return resp
 
     @app.post("/logout")
     def logout(request: Request, csrf: Annotated[str, Form()], v: Viewer = Depends(require)) -> Response:
@@ -317,6 +413,8 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                 s.delete(sess)
                 s.commit()
         audit(v.name, "logout", None, {})
+        if team is not None:  # every case's session of this server session ends with it
+            return team_logout(request)
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(SESSION_COOKIE, **cookie_flags)
         return resp
@@ -345,11 +443,13 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         return {"total": total, "counts": counts, "done": done,
                 "percent": round(100.0 * done / total, 1) if total else 100.0}
 
-    def queue_query(min_score: float, camera: str, reviewed: str, state: str) -> Any:
+    def queue_query(min_score: float, camera: str, reviewed: str, state: str, only: list[str] | None = None) -> Any:
         q = (select(Segment.id, Segment.sha256, Segment.start_s, Segment.end_s, Segment.score, Segment.reasons,
                     Recording.camera_id, Recording.start_at)
              .outerjoin(Recording, Recording.sha256 == Segment.sha256)
              .where(Segment.score >= min_score))
+        if only is not None:  # "my queue": the videos assigned to the viewer
+            q = q.where(Segment.sha256.in_(only))
         if camera:
             q = q.where(Recording.camera_id == camera)
         newest = newest_reviews()
@@ -364,9 +464,9 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         return q
 
     def queue_data(min_score: float, camera: str, reviewed: str, limit: int, offset: int = 0,
-                   state: str = "") -> list[dict[str, Any]]:
+                   state: str = "", only: list[str] | None = None) -> list[dict[str, Any]]:
         # filters and the limit run in SQL on the score index: a page costs the rows it shows
-        q = queue_query(min_score, camera, reviewed, state).order_by(Segment.score.desc(), Segment.id)
+        q = queue_query(min_score, camera, reviewed, state, only).order_by(Segment.score.desc(), Segment.id)
         with case.sessions() as s:
             rows = s.execute(q.limit(limit).offset(offset)).all()
             states = latest_states(s, rows)
@@ -378,28 +478,108 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                  "clock": (r.start_at + timedelta(seconds=r.start_s)).strftime("%Y-%m-%d %H:%M:%S")
                  if r.start_at else ""} for r in rows]
 
+    def assigned(s: Any, user_id: int) -> list[str]:
+        """The videos assigned to this user (kept with their settings: work allocation, not evidence)."""
+        prefs = s.get(UserPrefs, user_id)
+        return [x for x in (prefs.data.get("assigned") or []) if isinstance(x, str)] if prefs else []
+
+    def mine_only(v: Viewer, mine: str) -> list[str] | None:
+        if mine not in ("1", "yes", "true"):
+            return None
+        with case.sessions() as s:
+            return assigned(s, v.user.id)
+
+    def assignees() -> list[str]:
+        with case.sessions() as s:
+            return [u.name for u in s.scalars(select(User).where(User.disabled.is_(False),
+                                                                 User.role.in_(CAN_ANNOTATE)).order_by(User.name))
+                    if team is None or team.linked(u.name, case)]
+
+    def assign(v: Viewer, to: str, items: list[str]) -> str:
+        """Assign the videos to ``to`` (each video to one reviewer at a time), or to nobody when ``to`` is empty;
+        signed into the ledger. Returns the sentence saying what was done."""
+        if v.user.role not in CAN_SUPERSEDE_ANY:
+            raise HTTPException(status_code=403, detail="Only an investigator or an admin assigns videos.")
+        items = list(dict.fromkeys(x for x in items if isinstance(x, str)))
+        if not items or len(items) > 1000:
+            raise HTTPException(status_code=422, detail="Name between 1 and 1000 videos to assign.")
+        for sha in items:
+            known_object(sha)
+        if to and to not in assignees():
+            raise HTTPException(status_code=422, detail=f"{to[:64]} is not a reviewer, investigator or admin of "
+                                "this case: choose someone from the list.")
+        with case.sessions() as s:
+            target = s.scalars(select(User).where(User.name == to)).first() if to else None
+            chosen = set(items)
+            for row in s.scalars(select(UserPrefs)):  # off anyone else's queue
+                had = [x for x in (row.data.get("assigned") or []) if isinstance(x, str)]
+                if target is None or row.user_id != target.id:
+                    kept = [x for x in had if x not in chosen]
+                    if kept != had:
+                        row.data = {**row.data, "assigned": kept}
+            if target is not None:
+                theirs = s.get(UserPrefs, target.id)
+                data = dict(theirs.data) if theirs else {}
+                had = [x for x in (data.get("assigned") or []) if isinstance(x, str)]
+                data["assigned"] = had + [x for x in items if x not in had]
+                if theirs is None:
+                    s.add(UserPrefs(user_id=target.id, data=data))
+                else:
+                    theirs.data = data
+            s.log(v.name, "assign", None, {"user": to or None, "items": items})
+            s.commit()
+        n = f"{len(items)} video{'s' if len(items) != 1 else ''}"
+        return f"Assigned {n} to {to}." if to else f"{n} no longer assigned to anyone."
+
+    @app.post("/api/assignments")
+    def api_assign(request: Request, body: dict[str, Any], v: Viewer = Depends(require)) -> dict[str, Any]:
+        """Assign videos to a reviewer's queue (investigators and admins): ``{"user": "rita", "items": [sha256,
+        ...]}``; ``"user": ""`` takes them off everyone's queue. Signed into the ledger (``assign``)."""
+        check_csrf(v, request.headers.get("x-csrf-token", ""))
+        items = body.get("items")
+        if not isinstance(items, list):
+            raise HTTPException(status_code=422, detail="items must be a list of SHA-256 digests.")
+        return {"message": assign(v, str(body.get("user") or ""), items)}
+
+    @app.post("/assign")
+    def assign_form(request: Request, csrf: Annotated[str, Form()], user: Annotated[str, Form()] = "",
+                    items: Annotated[list[str] | None, Form()] = None, back: Annotated[str, Form()] = "",
+                    v: Viewer = Depends(require)) -> Response:
+        check_csrf(v, csrf)
+        from urllib.parse import urlencode
+
+        said = assign(v, user, items or [])
+        query = back if re.fullmatch(r"[A-Za-z0-9_.=&%+-]*", back[:500]) else ""
+        return RedirectResponse(f"{base(request)}/?{query}{'&' if query else ''}{urlencode({'said': said})}",
+                                status_code=303)
+
     @app.get("/", response_class=HTMLResponse)
     def queue_page(request: Request, min_score: float = 0.0, camera: str = "", reviewed: str = "", state: str = "",
-                   page: Annotated[int, Query(ge=1, le=100000)] = 1, v: Viewer = Depends(require)) -> Response:
+                   page: Annotated[int, Query(ge=1, le=100000)] = 1, mine: str = "", said: str = "",
+                   v: Viewer = Depends(require)) -> Response:
         with case.sessions() as s:
             cameras = sorted({c for (c,) in s.execute(select(Recording.camera_id).distinct()) if c})
-        rows = queue_data(min_score, camera, reviewed, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE, state)
+        only = mine_only(v, mine)
+        rows = queue_data(min_score, camera, reviewed, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE, state, only)
         more = len(rows) > PAGE_SIZE
         for r in rows[:PAGE_SIZE]:
             views.record(v.name, "queue", r["sha256"], detail=f"page {page}")
         return templates.TemplateResponse(request, "queue.html", {
             "v": v, "rows": rows[:PAGE_SIZE], "cameras": cameras, "page": page, "more": more,
             "first_rank": (page - 1) * PAGE_SIZE, "progress": queue_counts(), "states": rv.ALL_STATES,
-            "f": {"min_score": min_score, "camera": camera, "reviewed": reviewed, "state": state},
+            "f": {"min_score": min_score, "camera": camera, "reviewed": reviewed, "state": state,
+                  "mine": "1" if only is not None else ""},
+            "assignees": assignees() if v.user.role in CAN_SUPERSEDE_ANY else [], "said": said[:200],
             "title": case.meta.get("title", "")})
 
     @app.get("/api/queue")
     def api_queue(min_score: float = 0.0, camera: str = "", reviewed: str = "", state: str = "",
                   limit: Annotated[int, Query(ge=1, le=10000)] = 100,
-                  offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+                  offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0, mine: str = "",
                   v: Viewer = Depends(require)) -> list[dict[str, Any]]:
-        """The ranked review queue (same filters as the page), each segment with its review state."""
-        rows = queue_data(min_score, camera, reviewed, limit, offset, state)
+        """The ranked review queue (same filters as the page; ``mine=1``: only the videos assigned to you), each
+        segment with its review state."""
+        rows = queue_data(min_score, camera, reviewed, limit, offset, state, mine_only(v, mine))
         for r in rows:
             views.record(v.name, "queue", r["sha256"], detail="api")
         return rows
@@ -410,7 +590,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         return queue_counts()
 
     @app.get("/api/queue/neighbour")
-    def api_neighbour(segment: Annotated[int, Query(ge=0, le=MAX_ROW_ID)],
+    def api_neighbour(request: Request, segment: Annotated[int, Query(ge=0, le=MAX_ROW_ID)],
                       direction: Annotated[str, Query(pattern="^(next|previous)$")] = "next",
                       v: Viewer = Depends(require)) -> dict[str, Any]:
         """The segment after (or before) this one in the queue's order (score, then id), whatever file it is in;
@@ -430,7 +610,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         if row is None:
             return {"segment": None}
         return {"segment": row.id, "sha256": row.sha256, "start_s": row.start_s,
-                "url": f"/items/{row.sha256}?seg={row.id}&t={row.start_s}"}
+                "url": f"{base(request)}/items/{row.sha256}?seg={row.id}&t={row.start_s}"}
 
     # -- item and media --------------------------------------------------------
 
@@ -762,7 +942,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                 "person_role": person_role, "supersedes": supersedes}
         try:
             saved = save_annotation(v, sha256, form)
-            return RedirectResponse(f"/items/{sha256}?t={saved['start_s']}", status_code=303)
+            return RedirectResponse(f"{base(request)}/items/{sha256}?t={saved['start_s']}", status_code=303)
         except FormError as exc:
             status, message = exc.args
             if "text/html" in request.headers.get("accept", ""):  # a browser's form: show it again, as typed
@@ -945,7 +1125,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                       lang: Annotated[str, Form()] = "", v: Viewer = Depends(require)) -> Response:
         check_csrf(v, csrf)
         store_prefs(v, {"blur": blur == "1", "grey": grey == "1", "mute": mute == "1", "lang": lang})
-        return RedirectResponse("/settings?saved=1", status_code=303)
+        return RedirectResponse(base(request) + "/settings?saved=1", status_code=303)
 
     @app.post("/api/prefs")
     def api_prefs(request: Request, body: dict[str, Any], v: Viewer = Depends(require)) -> dict[str, Any]:
@@ -958,7 +1138,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         return {"safe": safe, "lang": body.get("lang", v.lang)}
 
     @app.post("/settings/safe-viewing")
-    def safe_viewing(csrf: Annotated[str, Form()], on: Annotated[str, Form()],
+    def safe_viewing(request: Request, csrf: Annotated[str, Form()], on: Annotated[str, Form()],
                      v: Viewer = Depends(require)) -> Response:
         check_csrf(v, csrf)
         with case.sessions() as s:
@@ -967,7 +1147,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             u.safe_viewing = on == "1"
             s.commit()
         store_prefs(v, dict.fromkeys(SAFE_KEYS, on == "1"))
-        return RedirectResponse("/", status_code=303)
+        return RedirectResponse(base(request) + "/", status_code=303)
 
     # -- search and timeline ---------------------------------------------------
 

@@ -48,6 +48,17 @@ RU: dict[str, str] = {
     "segments / transcript / annotations tab": "вкладки фрагменты / расшифровка / разметка",
     "next / previous row on the queue page; Enter opens it": "строка очереди вниз / вверх; Enter открывает",
     "show or hide this help; Esc closes it": "показать или скрыть подсказку; Esc закрывает",
+    # the team server
+    "Cases": "Дела", "Your cases": "Ваши дела", "Users and cases": "Пользователи и дела", "My queue": "Моя очередь",
+    "Assign the videos on this page to": "Поручить видео с этой страницы", "nobody": "никому", "Assign": "Поручить",
+    "You are not a member of any case yet: ask an admin to add you to one.":
+        "Вы пока не участвуете ни в одном деле: попросите администратора добавить вас.",
+    "Add a user": "Добавить пользователя", "User name": "Имя пользователя", "Password": "Пароль",
+    "Add user": "Добавить", "Remove from this case": "Убрать из дела", "Add to this case": "Добавить в дело",
+    "A user of this server logs in here and sees only the cases they are a member of.":
+        "Пользователь сервера входит здесь и видит только дела, в которых участвует.",
+    "Passwords need at least": "Пароль — не меньше", "characters; give it to the person by a safe channel.":
+        "символов; передайте его человеку надёжным способом.",
 }
 
 
@@ -58,5 +69,5 @@ def lookup(lang: str, text: str) -> str:
 @pass_context
 def gettext(ctx: Any, text: str) -> str:
     """``{{ _("Queue") }}`` in a template: in the language of the user the page is for."""
-    v = ctx.get("v")
+    v = ctx.get("v") or ctx.get("tv")  # a case's page, or a team server's own page
     return lookup(getattr(v, "lang", "en"), text)

@@ -84,3 +84,56 @@ def list_users(case: Case) -> list[dict[str, Any]]:
     with case.sessions() as s:
         return [{"name": u.name, "role": u.role, "disabled": u.disabled, "created_at": u.created_at.isoformat()}
                 for u in s.scalars(select(User).order_by(User.name))]
+
+
+# -- membership on a team server (web/team.py) ---------------------------------
+# A case's account row is its membership: the role in this case, disabled when the person is removed. A row the
+# team server made has no password of its own (this marker verifies no password): its owner logs in at the
+# server, whose password is the one that counts.
+TEAM_HASH = "team-server: no password of its own"
+
+
+def has_own_password(user: User) -> bool:
+    return user.password_hash != TEAM_HASH
+
+
+def add_member(case: Case, name: str, role: str, actor: str) -> str:
+    """Give ``name`` the ``role`` in this case: a new account row, or the existing one enabled and given the role.
+    Each change is signed into the ledger as the per-case account commands sign theirs (user.add, user.enable,
+    user.role). Returns what changed: "added", "enabled", "role" or "" (already so)."""
+    case.ensure_schema()
+    if not NAME_RE.match(name):
+        raise UserError("user names are 2–64 letters, digits, . _ @ -")
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    with case.sessions() as s:
+        user = s.scalars(select(User).where(User.name == name)).first()
+        if user is None:
+            s.add(User(name=name, role=role, password_hash=TEAM_HASH, disabled=False, safe_viewing=True,
+                       created_at=datetime.now(UTC)))
+            s.log(actor, "user.add", None, {"user": name, "role": role, "via": "team server"})
+            done = "added"
+        elif user.disabled:
+            previous, user.disabled, user.role = user.role, False, role
+            s.log(actor, "user.enable", None, {"user": name, "role": role, "previous_role": previous,
+                                               "via": "team server"})
+            done = "enabled"
+        elif user.role != role:
+            previous, user.role = user.role, role
+            s.log(actor, "user.role", None, {"user": name, "role": role, "previous_role": previous,
+                                             "via": "team server"})
+            done = "role"
+        else:
+            return ""
+        s.commit()
+    return done
+
+
+def remove_member(case: Case, name: str, actor: str) -> None:
+    """Take ``name`` out of this case: the account is disabled (its history stays, its sessions end at once)."""
+    case.ensure_schema()
+    with case.sessions() as s:
+        user = s.scalars(select(User).where(User.name == name)).first()
+        if user is None or user.disabled:
+            raise UserError(f"{name} is not a member of this case")
+    set_disabled(case, name, True, actor)

@@ -3,6 +3,7 @@
   "use strict";
   const $ = id => document.getElementById(id);
   const csrf = document.body.dataset.csrf || "";
+  const base = document.body.dataset.base || "";  // "" alone, "/c/<case>" on a team server
   const typing = el => el && (["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName) || el.isContentEditable);
   const REMINDER_MS = 45 * 60 * 1000;
   const started = Number(sessionStorage.getItem("custodes-started") || Date.now());
@@ -174,7 +175,7 @@
       box.appendChild(p);
     });
   };
-  fetch("/api/items/" + sha + "/strip", {credentials: "same-origin"}).then(r => r.json()).then(d => {
+  fetch(base + "/api/items/" + sha + "/strip", {credentials: "same-origin"}).then(r => r.json()).then(d => {
     strip = d;
     clockStart = d.clock_start ? new Date(d.clock_start + "Z") : null;
     drawCurve(); drawAnnotations(d.annotations); renderTranscript(d.transcript);
@@ -227,7 +228,7 @@
     const id = currentSeg();
     if (id === undefined || id === null) { status("This item has no flagged segments."); return Promise.resolve(); }
     ws.dataset.moving = "1";  // until it has moved (a test, or a quick second press, can wait for it)
-    return fetch("/api/queue/neighbour?segment=" + id + "&direction=" + direction, {credentials: "same-origin"})
+    return fetch(base + "/api/queue/neighbour?segment=" + id + "&direction=" + direction, {credentials: "same-origin"})
       .then(r => r.json()).then(n => {
         if (!n.segment) {
           status(direction === "next" ? "That was the last segment in the queue." : "This is the first segment in the queue.");
@@ -242,7 +243,7 @@
   const setState = (state, then) => {
     const id = currentSeg();
     if (id === undefined || id === null) { status("This item has no flagged segments to review."); return; }
-    post("/api/segments/" + id + "/review", {state}).then(({ok, j}) => {
+    post(base + "/api/segments/" + id + "/review", {state}).then(({ok, j}) => {
       if (!ok) { status(j.detail, true); return; }
       const li = document.querySelector('li.segment[data-seg-id="' + id + '"] .state');
       if (li) { li.textContent = state; li.className = "state state-" + state.replace(/ /g, "-"); }
@@ -328,7 +329,7 @@
     const body = {label: label.value, start_s: start.value, end_s: end.value, note: $("note").value, people,
       supersedes: $("supersedes").value || null};
     saving = true;
-    post("/api/items/" + sha + "/annotations", body).then(({ok, j}) => {
+    post(base + "/api/items/" + sha + "/annotations", body).then(({ok, j}) => {
       saving = false;
       if (!ok) { err.textContent = j.detail; err.hidden = false; return; }  // the input stays as typed
       addToList({...j.annotation, supersedes: body.supersedes ? Number(body.supersedes) : null});

@@ -1,0 +1,661 @@
+"""The team server: one ``custodes serve`` for many cases, users at server level and a role per case.
+
+Where things live:
+
+- **Server state** (who may log in, their password hashes, server sessions, the login throttle and a log of
+  server-level changes) is a small SQLite database in the server folder (``--server``, default
+  ``$XDG_STATE_HOME/custodes/server``), never inside a case: a case stays a self-contained evidence store that
+  can be exported, backed up or moved to another server.
+- **Membership** is the case's own account row (``users`` in the case database): its role in that case, and
+  ``disabled`` once the person is removed. Every change is signed into that case's ledger (``user.add``,
+  ``user.enable``, ``user.role``, ``user.disable``; web/users.py), as ``custodes user`` signs its changes.
+
+Existing per-case accounts keep working. On a team server a case's account named N is the membership of the
+server user N only once it is *linked*: an admin added N to the case on the server, or N logged in at the
+server with the password that case's account has. Two different people who happen to share a name in two
+cases are therefore never merged. A name the server does not know yet is adopted at its first login: the
+password of a case account with that name becomes the server password (its argon2id hash is copied).
+
+Each case is served under ``/c/<slug>/`` (the case folder's name) by its own review app (web/app.py), which
+keeps its own per-case session, bound to a signed ``login`` event in that case's ledger, opened on the first
+request into the case. A request under ``/c/<slug>/`` from someone who is not an active, linked member of that
+case gets the same 404 as an unknown case: nothing about the case, not even that it exists, is shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from custodes.store.case import Case
+from custodes.store.db import User, UserPrefs
+from custodes.web.i18n import LANGUAGES, gettext
+from custodes.web.users import (
+    MIN_PASSWORD,
+    NAME_RE,
+    ROLES,
+    UserError,
+    add_member,
+    check_password,
+    dummy_check,
+    has_own_password,
+    remove_member,
+)
+
+HERE = Path(__file__).parent
+TEAM_COOKIE = "custodes_team"
+PRELOGIN_CSRF = "custodes_login_csrf"
+SECRET_FILE = "sessions.secret"
+SESSION_IDLE = timedelta(hours=8)
+THROTTLE_WINDOW_S = 15 * 60
+THROTTLE_MAX_FAILURES = 5
+SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SCOPE_KEY = "custodes.team"  # (name, token) of the server session, set by the dispatcher for a case's app
+NOT_FOUND = "There is no such page or item in this case: check the address, or go back to the queue."
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, disabled INTEGER NOT NULL
+    DEFAULT 0, created_at TEXT NOT NULL, created_by TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS links (name TEXT NOT NULL, case_id TEXT NOT NULL, at TEXT NOT NULL, how TEXT NOT NULL,
+    PRIMARY KEY (name, case_id));
+CREATE TABLE IF NOT EXISTS sessions (token_hash TEXT PRIMARY KEY, name TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_at REAL NOT NULL, last_seen REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS attempts (id INTEGER PRIMARY KEY, name TEXT NOT NULL, ip TEXT NOT NULL,
+    ok INTEGER NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS attempts_at ON attempts (at);
+CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL,
+    action TEXT NOT NULL, details TEXT NOT NULL);
+"""
+
+
+class TeamError(Exception):
+    pass
+
+
+def default_dir() -> Path:
+    """Where the team server keeps its own state unless ``--server`` says otherwise."""
+    if os.environ.get("CUSTODES_SERVER"):
+        return Path(os.environ["CUSTODES_SERVER"])
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "custodes" / "server"
+
+
+def _iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class TeamStore:
+    """The server's own database (``server.db``) and session secret in the server folder (mode 0700)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        try:
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(root, 0o700)
+        except OSError as exc:
+            raise TeamError(f"cannot use {root} as the server folder ({exc.strerror or exc}): choose another "
+                            "with --server") from None
+        if (root / "case.json").exists():
+            raise TeamError(f"{root} is a case folder: the server keeps its state outside every case; choose "
+                            "another folder with --server")
+        self.db = root / "server.db"
+        self._lock = threading.Lock()
+        with self.connect() as c:
+            c.executescript(SCHEMA)
+        self.secret = self._secret()
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.db, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            yield conn
+        finally:
+            conn.close()
+
+    def _secret(self) -> bytes:
+        path = self.root / SECRET_FILE
+        if not path.exists():
+            tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(os.urandom(32))
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        raw = path.read_bytes()
+        if len(raw) != 32:
+            raise TeamError(f"{path} is damaged (not 32 bytes): delete it and start the server again (everyone "
+                            "will have to log in again)")
+        return raw
+
+    def digest(self, token: str) -> str:
+        return hmac.new(self.secret, token.encode(), hashlib.sha256).hexdigest()
+
+    def log(self, actor: str, action: str, details: dict[str, Any]) -> None:
+        with self.connect() as c:
+            c.execute("INSERT INTO events (at, actor, action, details) VALUES (?, ?, ?, ?)",
+                      (_iso(), actor, action, json.dumps(details, ensure_ascii=False, sort_keys=True)))
+
+    # -- users -------------------------------------------------------------------
+
+    def user(self, name: str) -> tuple[str, bool] | None:
+        """(password hash, disabled) of a server user."""
+        with self.connect() as c:
+            row = c.execute("SELECT password_hash, disabled FROM users WHERE name = ?", (name,)).fetchone()
+        return (row[0], bool(row[1])) if row else None
+
+    def users(self) -> list[str]:
+        with self.connect() as c:
+            return [r[0] for r in c.execute("SELECT name FROM users WHERE disabled = 0 ORDER BY name")]
+
+    def add_user(self, name: str, password_hash: str, actor: str, how: str) -> None:
+        with self.connect() as c:
+            try:
+                c.execute("INSERT INTO users (name, password_hash, disabled, created_at, created_by) "
+                          "VALUES (?, ?, 0, ?, ?)", (name, password_hash, _iso(), actor))
+            except sqlite3.IntegrityError:
+                raise UserError(f"There is already a user {name} on this server.") from None
+        self.log(actor, "user.add", {"user": name, "how": how})
+
+    # -- links (which case account is which server user's membership) -------------
+
+    def links(self) -> set[tuple[str, str]]:
+        with self.connect() as c:
+            return {(r[0], r[1]) for r in c.execute("SELECT name, case_id FROM links")}
+
+    def link(self, name: str, case_id: str, how: str, actor: str) -> None:
+        with self.connect() as c:
+            c.execute("INSERT OR IGNORE INTO links (name, case_id, at, how) VALUES (?, ?, ?, ?)",
+                      (name, case_id, _iso(), how))
+        self.log(actor, "link", {"user": name, "case_id": case_id, "how": how})
+
+    # -- sessions and the throttle ------------------------------------------------------
+
+    def reserve_attempt(self, name: str, ip: str) -> int | None:
+        """Count the recent failures for this name or address and, below the limit, reserve this attempt as a
+        failure until its password checks out (requests sent together cannot all pass the count)."""
+        with self._lock, self.connect() as c:
+            since = time.time() - THROTTLE_WINDOW_S
+            fails = c.execute("SELECT count(*) FROM attempts WHERE ok = 0 AND at >= ? AND (name = ? OR ip = ?)",
+                              (since, name, ip)).fetchone()[0]
+            if fails >= THROTTLE_MAX_FAILURES:
+                return None
+            return int(c.execute("INSERT INTO attempts (name, ip, ok, at) VALUES (?, ?, 0, ?)",
+                                 (name, ip, time.time())).lastrowid or 0)
+
+    def attempt_ok(self, attempt: int) -> None:
+        with self.connect() as c:
+            c.execute("UPDATE attempts SET ok = 1 WHERE id = ?", (attempt,))
+
+    def open_session(self, name: str) -> tuple[str, str]:
+        """A new server session: (token for the cookie, CSRF token)."""
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        with self.connect() as c:
+            c.execute("INSERT INTO sessions (token_hash, name, csrf, created_at, last_seen) VALUES (?, ?, ?, ?, ?)",
+                      (self.digest(token), name, csrf, time.time(), time.time()))
+        return token, csrf
+
+    def session(self, token: str, lifetime: timedelta) -> tuple[str, str] | None:
+        """(name, csrf) of a live session: not idle for 8 h, within its lifetime, its user not disabled."""
+        digest = self.digest(token)
+        with self.connect() as c:
+            row = c.execute("SELECT s.name, s.csrf, s.created_at, s.last_seen, u.disabled FROM sessions s "
+                            "JOIN users u ON u.name = s.name WHERE s.token_hash = ?", (digest,)).fetchone()
+            if row is None:
+                return None
+            name, csrf, created, seen, disabled = row
+            t = time.time()
+            if disabled or t - seen > SESSION_IDLE.total_seconds() or t - created > lifetime.total_seconds():
+                return None
+            if t - seen > 60:  # not a disk write per request
+                c.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (t, digest))
+        return str(name), str(csrf)
+
+    def end_session(self, token: str) -> None:
+        with self.connect() as c:
+            c.execute("DELETE FROM sessions WHERE token_hash = ?", (self.digest(token),))
+
+
+@dataclass
+class Member:
+    slug: str
+    title: str
+    role: str
+
+
+class Team:
+    """What the cases' review apps ask of the server: who is logged in, who is a member of which case."""
+
+    def __init__(self, store: TeamStore, cases: dict[str, Case]) -> None:
+        self.store = store
+        self.cases = cases
+        self._links = store.links()
+        self._enders: list[Callable[[str], None]] = []
+
+    def linked(self, name: str, case: Case) -> bool:
+        return (name, case.id) in self._links
+
+    def link(self, name: str, case: Case, how: str, actor: str) -> None:
+        if (name, case.id) not in self._links:
+            self.store.link(name, case.id, how, actor)
+            self._links.add((name, case.id))
+
+    def role_in(self, name: str, case: Case) -> str | None:
+        """The role of ``name`` in ``case``: an active account of the case, linked to the server user."""
+        if not self.linked(name, case):
+            return None
+        with case.sessions() as s:
+            row = s.execute(select(User.role, User.disabled).where(User.name == name)).first()
+        return None if row is None or row.disabled else str(row.role)
+
+    def memberships(self, name: str) -> list[Member]:
+        out = []
+        for slug, case in self.cases.items():
+            role = self.role_in(name, case)
+            if role is not None:
+                out.append(Member(slug, str(case.meta.get("title") or slug), role))
+        return out
+
+    def admin_cases(self, name: str) -> list[str]:
+        return [m.slug for m in self.memberships(name) if m.role == "admin"]
+
+    def lang(self, name: str) -> str:
+        """The interface language the user chose in a case (server pages follow it)."""
+        for case in self.cases.values():
+            if not self.linked(name, case):
+                continue
+            with case.sessions() as s:
+                uid = s.scalar(select(User.id).where(User.name == name, User.disabled.is_(False)))
+                prefs = s.get(UserPrefs, uid) if uid is not None else None
+            if prefs is not None and prefs.data.get("lang") in LANGUAGES:
+                return str(prefs.data["lang"])
+        return "en"
+
+    def on_end(self, ender: Callable[[str], None]) -> None:
+        """A case's app ends its own session of a server session being logged out."""
+        self._enders.append(ender)
+
+    def end(self, token: str) -> None:
+        for ender in self._enders:
+            ender(token)
+        self.store.end_session(token)
+
+
+def slugs_for(case_dirs: list[Path]) -> dict[str, Path]:
+    """Each case's address on the server: its folder's name (made unique with -2, -3 …)."""
+    out: dict[str, Path] = {}
+    for d in case_dirs:
+        base = re.sub(r"[^A-Za-z0-9_.-]", "-", d.resolve().name).strip("-.") or "case"
+        slug, n = base[:60], 2
+        while slug in out:
+            slug, n = f"{base[:56]}-{n}", n + 1
+        out[slug] = d
+    return out
+
+
+def find_cases(paths: list[Path]) -> list[Path]:
+    """The case folders named, a folder holding cases standing for every case in it (by name)."""
+    out: list[Path] = []
+    for p in paths:
+        if (p / "case.json").is_file():
+            out.append(p)
+        elif p.is_dir():
+            inside = sorted(x for x in p.iterdir() if (x / "case.json").is_file())
+            if not inside:
+                raise TeamError(f"{p} is neither a case nor a folder holding cases (no case.json in it or in "
+                                "its folders): name the case folders")
+            out.extend(inside)
+        else:
+            raise TeamError(f"{p} is not a folder: name a case folder or a folder holding cases")
+    seen: set[Path] = set()
+    unique = []
+    for p in out:
+        if p.resolve() not in seen:
+            seen.add(p.resolve())
+            unique.append(p)
+    return unique
+
+
+class TeamViewer:
+    """Someone logged in at the server, on a server page."""
+
+    def __init__(self, name: str, csrf: str, lang: str, cases: list[Member]) -> None:
+        self.name, self.csrf, self.lang, self.cases = name, csrf, lang, cases
+
+
+def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: timedelta = timedelta(hours=12),
+                    secure_cookies: bool = False) -> Any:
+    """The server: its own pages (login, the cases, users and membership) and each case's review app under
+    ``/c/<slug>/``, behind a check that the person is a member of that case."""
+    from custodes.web.app import create_app
+
+    team = Team(store, cases)
+    apps = {slug: create_app(case, session_lifetime=session_lifetime, secure_cookies=secure_cookies, team=team)
+            for slug, case in cases.items()}
+    cookie_flags: dict[str, Any] = {"httponly": True, "samesite": "strict", "secure": secure_cookies}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> Any:
+        yield
+        for a in apps.values():
+            a.state.views.close()
+
+    server = FastAPI(title="Custodes team server", docs_url=None, redoc_url=None, openapi_url=None,
+                     lifespan=lifespan)
+    server.state.team = team
+    server.state.case_apps = apps
+    templates = Jinja2Templates(directory=str(HERE / "templates"), context_processors=[
+        lambda request: {"base": "", "team_cases": None}])
+    templates.env.globals["_"] = gettext
+    templates.env.globals["languages"] = LANGUAGES
+    server.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @server.middleware("http")
+    async def headers(request: Request, call_next: Any) -> Response:
+        resp: Response = await call_next(request)
+        resp.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; media-src 'self'; "
+                                                   "style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    def viewer(request: Request) -> TeamViewer | None:
+        token = request.cookies.get(TEAM_COOKIE, "")
+        if not token or len(token) > 128:
+            return None
+        found = store.session(token, session_lifetime)
+        if found is None:
+            return None
+        name, csrf = found
+        return TeamViewer(name, csrf, team.lang(name), team.memberships(name))
+
+    def require(request: Request) -> TeamViewer:
+        tv = viewer(request)
+        if tv is None:
+            raise HTTPException(status_code=401, detail="log in first")
+        return tv
+
+    def check_csrf(tv: TeamViewer, token: str) -> None:
+        if not token or not secrets.compare_digest(token, tv.csrf):
+            raise HTTPException(status_code=403, detail="bad or missing CSRF token")
+
+    def page(request: Request, name: str, tv: TeamViewer | None, status: int = 200, **ctx: Any) -> Response:
+        return templates.TemplateResponse(request, name, {"v": None, "tv": tv, "title": "team server", **ctx},
+                                          status_code=status)
+
+    def error(request: Request, status: int, sentence: str, headers: Any = None) -> Response:
+        if "text/html" in request.headers.get("accept", ""):
+            heading = {404: "Not found", 403: "Not allowed", 429: "Too many tries"}.get(status, "That did not work")
+            return page(request, "error.html", None, status, heading=heading, sentence=sentence)
+        return JSONResponse({"detail": sentence}, status_code=status, headers=headers)
+
+    @server.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 401:
+            return RedirectResponse("/login", status_code=303)
+        detail = str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = NOT_FOUND
+        return error(request, exc.status_code, detail, exc.headers)
+
+    @server.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request, error: str = "") -> Response:
+        token = secrets.token_urlsafe(32)
+        resp = page(request, "login.html", None, csrf=token, error=error)
+        resp.set_cookie(PRELOGIN_CSRF, token, max_age=3600, **cookie_flags)
+        return resp
+
+    def adopt(name: str, password: str) -> bool:
+        """No server user of this name yet: a case account with this name and password becomes one."""
+        for case in cases.values():
+            with case.sessions() as s:
+                row = s.scalars(select(User).where(User.name == name, User.disabled.is_(False))).first()
+            if row is not None and has_own_password(row) and check_password(row, password):
+                with contextlib.suppress(UserError):  # logged in twice at once: the other request adopted it
+                    store.add_user(name, row.password_hash, name, f"adopted from case {case.id}")
+                return True
+        dummy_check()
+        return False
+
+    def link_own_accounts(name: str, password: str) -> None:
+        """Case accounts of this name whose own password is this one are this person's memberships."""
+        for case in cases.values():
+            if team.linked(name, case):
+                continue
+            with case.sessions() as s:
+                row = s.scalars(select(User).where(User.name == name)).first()
+            if row is not None and has_own_password(row) and check_password(row, password):
+                team.link(name, case, "same password", name)
+
+    @server.post("/login")
+    def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
+              csrf: Annotated[str, Form()]) -> Response:
+        cookie = request.cookies.get(PRELOGIN_CSRF, "")
+        if not cookie or not secrets.compare_digest(cookie, csrf):
+            raise HTTPException(status_code=403, detail="bad or missing CSRF token")
+        ip = request.client.host if request.client else "?"
+        name = username[:64]
+        attempt = store.reserve_attempt(name, ip)
+        if attempt is None:
+            raise HTTPException(status_code=429, detail="Too many failed logins for this user name or address: "
+                                "wait 15 minutes and try again.", headers={"Retry-After": str(THROTTLE_WINDOW_S)})
+        known = store.user(name) if NAME_RE.match(name) else None
+        if known is None:
+            ok = NAME_RE.match(name) is not None and adopt(name, password)
+        else:
+            ok = not known[1] and check_password(User(password_hash=known[0]), password)
+        if not ok:
+            return RedirectResponse("/login?error=Wrong+user+name+or+password", status_code=303)
+        store.attempt_ok(attempt)
+        link_own_accounts(name, password)
+        token, _ = store.open_session(name)
+        store.log(name, "login", {"ip": ip})
+        resp = RedirectResponse("/", status_code=303)
+        resp.set_cookie(TEAM_COOKIE, token, max_age=int(session_lifetime.total_seconds()), **cookie_flags)
+        resp.delete_cookie(PRELOGIN_CSRF, **cookie_flags)
+        return resp
+
+    def logout_response(request: Request) -> Response:
+        token = request.cookies.get(TEAM_COOKIE, "")
+        if token:
+            team.end(token)
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(TEAM_COOKIE, **cookie_flags)
+        return resp
+
+    server.state.logout_response = logout_response
+
+    @server.post("/logout")
+    def logout(request: Request, csrf: Annotated[str, Form()]) -> Response:
+        check_csrf(require(request), csrf)
+        return logout_response(request)
+
+    @server.get("/", response_class=HTMLResponse)
+    def home(request: Request) -> Response:
+        """The cases this person is a member of; straight into the case when there is one."""
+        tv = require(request)
+        if len(tv.cases) == 1 and not team.admin_cases(tv.name):
+            return RedirectResponse(f"/c/{tv.cases[0].slug}/", status_code=303)
+        return page(request, "team_home.html", tv)
+
+    def admin_of(tv: TeamViewer, slug: str) -> Case:
+        """The case, if ``tv`` is its admin; for anyone else the 404 of a case that is not there."""
+        if slug not in team.admin_cases(tv.name):
+            raise HTTPException(status_code=404, detail=NOT_FOUND)
+        return cases[slug]
+
+    @server.get("/admin", response_class=HTMLResponse)
+    def admin_page(request: Request, done: str = "", error: str = "") -> Response:
+        """Users and membership, for the cases this person is an admin of."""
+        tv = require(request)
+        mine = team.admin_cases(tv.name)
+        if not mine:
+            raise HTTPException(status_code=404, detail=NOT_FOUND)
+        rows = []
+        for slug in mine:
+            case = cases[slug]
+            with case.sessions() as s:
+                members = [{"name": u.name, "role": u.role} for u in s.scalars(
+                    select(User).where(User.disabled.is_(False)).order_by(User.name)) if team.linked(u.name, case)]
+            rows.append({"slug": slug, "title": case.meta.get("title") or slug, "members": members})
+        return page(request, "team_admin.html", tv, cases=rows, users=store.users(), roles=ROLES,
+                    done=done[:200], error=error[:300], min_password=MIN_PASSWORD)
+
+    def back(done: str = "", error: str = "") -> Response:
+        from urllib.parse import urlencode
+
+        return RedirectResponse("/admin?" + urlencode({"done": done} if done else {"error": error}), status_code=303)
+
+    @server.post("/admin/users")
+    def admin_add_user(request: Request, csrf: Annotated[str, Form()], name: Annotated[str, Form()],
+                       password: Annotated[str, Form()]) -> Response:
+        tv = require(request)
+        check_csrf(tv, csrf)
+        if not team.admin_cases(tv.name):
+            raise HTTPException(status_code=404, detail=NOT_FOUND)
+        name = name.strip()
+        if not NAME_RE.match(name):
+            return back(error="A user name is 2–64 letters, digits, . _ @ or -: choose another.")
+        if len(password) < MIN_PASSWORD:
+            return back(error=f"The password has fewer than {MIN_PASSWORD} characters: choose a longer one.")
+        from custodes.web.users import _hasher
+
+        try:
+            store.add_user(name, _hasher.hash(password), tv.name, "added by an admin")
+        except UserError as exc:
+            return back(error=f"{exc} Add them to a case below instead.")
+        return back(done=f"Added user {name}. Now add them to a case.")
+
+    @server.post("/admin/members")
+    def admin_add_member(request: Request, csrf: Annotated[str, Form()], case: Annotated[str, Form()],
+                         name: Annotated[str, Form()], role: Annotated[str, Form()]) -> Response:
+        tv = require(request)
+        check_csrf(tv, csrf)
+        target = admin_of(tv, case)
+        name = name.strip()
+        if store.user(name) is None:
+            return back(error=f"There is no user {name[:64]} on this server: add them first (Add a user).")
+        if role not in ROLES:
+            return back(error=f"The role is one of {', '.join(ROLES)}.")
+        try:
+            team.link(name, target, "added by an admin", tv.name)
+            changed = add_member(target, name, role, tv.name)
+        except UserError as exc:
+            return back(error=str(exc))
+        title = target.meta.get("title") or case
+        return back(done=f"{name} is now {role} in {title}." if changed else f"{name} was already {role} in {title}.")
+
+    @server.post("/admin/members/remove")
+    def admin_remove_member(request: Request, csrf: Annotated[str, Form()], case: Annotated[str, Form()],
+                            name: Annotated[str, Form()]) -> Response:
+        tv = require(request)
+        check_csrf(tv, csrf)
+        target = admin_of(tv, case)
+        if team.role_in(name, target) == "admin":
+            with target.sessions() as s:
+                admins = [u.name for u in s.scalars(select(User).where(User.role == "admin",
+                                                                       User.disabled.is_(False)))
+                          if team.linked(u.name, target)]
+            if admins == [name]:
+                return back(error="This is the last admin of this case on the server: make someone else admin "
+                            "first.")
+        try:
+            remove_member(target, name, tv.name)
+        except UserError as exc:
+            return back(error=str(exc))
+        return back(done=f"{name} is no longer a member of {target.meta.get('title') or case}.")
+
+    return TeamDispatch(server, team, apps, session_lifetime)
+
+
+class TeamDispatch:
+    """The ASGI app: ``/c/<slug>/…`` to that case's review app for its members, everything else to the server.
+    A non-member and an unknown case get the very same 404."""
+
+    def __init__(self, server: FastAPI, team: Team, apps: dict[str, Any], lifetime: timedelta) -> None:
+        self.server, self.team, self.apps, self.lifetime = server, team, apps, lifetime
+        self.state = server.state
+
+    @property
+    def routes(self) -> Any:
+        return self.server.routes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/c/"):
+            await self.server(scope, receive, send)
+            return
+        slug, _, rest = path[3:].partition("/")
+        request = Request(scope)
+        token = request.cookies.get(TEAM_COOKIE, "")
+        known, who = await anyio.to_thread.run_sync(self._who, token, slug)
+        if not known:
+            api = rest.startswith(("api/", "media/", "thumbs/", "reports/", "raw/"))
+            resp: Response = JSONResponse({"detail": "log in first"}, status_code=401) if api else \
+                RedirectResponse("/login", status_code=303)
+        elif who is None:
+            resp = self._not_found(request)
+        else:
+            sub = dict(scope, path="/" + rest, raw_path=("/" + rest).encode(),
+                       root_path=scope.get("root_path", "") + f"/c/{slug}")
+            sub[SCOPE_KEY] = (who, token)
+            await self.apps[slug](sub, receive, send)
+            return
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        await resp(scope, receive, send)
+
+    def _who(self, token: str, slug: str) -> tuple[bool, str | None]:
+        """(logged in at all, the name if a member of this case)."""
+        if not token or len(token) > 128:
+            return False, None
+        found = self.team.store.session(token, self.lifetime)
+        if found is None:
+            return False, None
+        name = found[0]
+        case = self.team.cases.get(slug) if SLUG_RE.match(slug) else None
+        if case is None or self.team.role_in(name, case) is None:
+            return True, None
+        return True, name
+
+    def _not_found(self, request: Request) -> Response:
+        if "text/html" in request.headers.get("accept", ""):
+            import html
+
+            return HTMLResponse(
+                "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Not found — Custodes</title>"
+                "<link rel=\"stylesheet\" href=\"/static/app.css\"><main><h1>Not found</h1>"
+                f"<p role=\"alert\" id=\"error-sentence\">{html.escape(NOT_FOUND)}</p>"
+                "<p><a href=\"/\">Your cases</a></p></main></html>", status_code=404)
+        return JSONResponse({"detail": NOT_FOUND}, status_code=404)
