@@ -8,6 +8,10 @@ folds' *clean* clips (grouped by source video, as in ``make bench``'s cross-vali
 the clean AUC is what a user should expect on such footage before any retraining. The noisy conditions
 run twice, with and without ``analyze.motion``'s noise smoothing, so that the remedy is measured
 against its own baseline in the same run.
+
+A body-worn camera's wearer motion (``bench/bodyworn.py``: bob, sway, roll, walk zoom, turns, a hand over
+the lens, fisheye) is a condition here too (``BODYWORN``, and each part alone, ``BODYWORN_PARTS``), measured
+by ``bench/bodyworn_bench.py`` (its own part of ``make bench``: ``CUSTODES_BENCH_ONLY=bodyworn``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
+import bodyworn  # bench/bodyworn.py (bench/ is on the path: bench/run.py puts it there)
 import cv2
 import numpy as np
 
@@ -77,6 +82,16 @@ CONDITIONS: dict[str, Callable[[Frames], Frames]] = {
 }
 TEN_FPS = "10 fps camera"
 NIGHT = "night camera (grain sigma 20 at source, H.264 CRF 28)"
+BODYWORN = "body-worn (simulated wearer motion: bob, sway, turns, hand occlusion, fisheye)"
+# each part of the wearer motion alone (the camera-motion parts on a slightly zoomed frame, as in BODYWORN)
+BODYWORN_PARTS: dict[str, tuple[str, ...]] = {
+    BODYWORN: bodyworn.PARTS,
+    "body-worn, bob and sway only (translation)": ("bob",),
+    "body-worn, roll and walk zoom only": ("roll",),
+    "body-worn, turn only (fast pan)": ("turn",),
+    "body-worn, hand occlusion only": ("hand",),
+    "body-worn, fisheye only": ("fisheye",),
+}
 UNSMOOTHED = ", without noise smoothing"  # the remedy's baseline: no smoothing (so also the clean-footage flow window)
 
 
@@ -111,6 +126,9 @@ def _degraded_features(path: str, condition: str) -> Tracked:
         with tempfile.TemporaryDirectory() as tmp:
             night_copy(path, f"{tmp}/night.mp4")
             return _tracked(gray_frames(Path(f"{tmp}/night.mp4"), fps=FPS, size=SIZE))
+    elif condition in BODYWORN_PARTS:  # each clip moves its own way, seeded by its name
+        frames = bodyworn.apply(gray_frames(Path(path), fps=FPS, size=SIZE), Path(path).stem,
+                                BODYWORN_PARTS[condition])
     else:
         frames = gray_frames(Path(path), fps=FPS, size=SIZE)
         if condition:
@@ -118,9 +136,16 @@ def _degraded_features(path: str, condition: str) -> Tracked:
     return _tracked(frames)
 
 
-def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None) -> dict:
+def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None, conditions: list[str] | None = None,
+        calm_only: tuple[str, ...] = (), only_clips: dict[str, set[str]] | None = None,
+        bench: str = "violence model on degraded footage (trained clean, tested degraded; grouped 5-fold)") -> dict:
     """``cnn_folds``: the CNN networks of each fold of shuffle 0 (from the cross-validation stage, whose
-    splits these are); with them the visual score triage uses (mean of LightGBM and CNN) is measured too."""
+    splits these are); with them the visual score triage uses (mean of LightGBM and CNN) is measured too.
+
+    ``conditions``: which to measure (the clean footage, "", always; default: every degradation above but the
+    body-worn ones). Those in ``calm_only`` are measured on the calm clips only (their calm clips' mean p, no
+    AUC: half the cost), and those in ``only_clips`` on the calm clips of those names only (their mean p
+    beside the clean mean p of the same clips: a hand that covers the lens in some clips)."""
     import lightgbm as lgb
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -131,18 +156,33 @@ def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None) -> di
     files, labels = clip_files(data)
     y = np.asarray(labels)
     groups = source_groups(data, [Path(f).stem for f in files])
-    noisy = [c for c in CONDITIONS if "noise" in c] + [NIGHT]
-    conditions = ["", *CONDITIONS, TEN_FPS, NIGHT, *(c + UNSMOOTHED for c in noisy)]
+    if conditions is None:
+        noisy = [c for c in CONDITIONS if "noise" in c] + [NIGHT]
+        conditions = ["", *CONDITIONS, TEN_FPS, NIGHT, *(c + UNSMOOTHED for c in noisy)]
+    conditions = ["", *(c for c in conditions if c)]
+    only_clips = only_clips or {}
+    subset = {c: np.ones(len(y), bool) for c in conditions}
+    for c in calm_only:
+        subset[c] = y == 0
+    for c, names in only_clips.items():
+        subset[c] = (y == 0) & np.isin([Path(f).stem for f in files], sorted(names))
     feats: dict[str, np.ndarray] = {}
     cells: dict[str, list[np.ndarray]] = {}
     with worker_pool(workers) as ex:
         for c in conditions:
-            rows = list(ex.map(_features, [(f, c) for f in files], chunksize=4))
+            todo = np.flatnonzero(subset[c])
+            rows = list(ex.map(_features, [(files[i], c) for i in todo], chunksize=4))
             width = next(len(r) for r, _ in rows if r is not None)
-            feats[c] = np.stack([r if r is not None else np.full(width, np.nan, np.float32) for r, _ in rows])
+            got = np.stack([r if r is not None else np.full(width, np.nan, np.float32) for r, _ in rows])
+            # clips not measured in a condition keep their clean rows (they are not reported under it)
+            feats[c] = feats[""].copy() if c else got
+            feats[c][todo] = got
             if cnn_folds is not None:
                 # a clip too short to track scores as a blank one (two still pairs)
-                cells[c] = [x if x.shape[1] else np.zeros((5, 2, *motion.GRID), np.float32) for _, x in rows]
+                tracked = [x if x.shape[1] else np.zeros((5, 2, *motion.GRID), np.float32) for _, x in rows]
+                cells[c] = list(cells[""]) if c else tracked
+                for i, x in zip(todo, tracked, strict=True):
+                    cells[c][i] = x
     pred = {c: np.zeros(len(y)) for c in conditions}
     visual = {c: np.zeros(len(y)) for c in conditions}
     splits = StratifiedGroupKFold(5, shuffle=True, random_state=0).split(feats[""], y, groups)
@@ -154,12 +194,23 @@ def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None) -> di
                 from custodes.triage.train_cnn import predict
 
                 visual[c][te] = (pred[c][te] + predict(cnn_folds[k], [cells[c][i] for i in te])) / 2
-    out = {"bench": "violence model on degraded footage (trained clean, tested degraded; grouped 5-fold)",
-           "roc_auc": {(c or "clean"): round(roc_auc(y, pred[c]), 3) for c in conditions},
-           # false alarms: how far calm footage rises towards "fight" when degraded
-           "calm_clips_mean_p": {(c or "clean"): round(float(pred[c][y == 0].mean()), 3) for c in conditions}}
+    full = [c for c in conditions if c not in calm_only and c not in only_clips]
+
+    def calm(p: dict[str, np.ndarray]) -> dict[str, float]:
+        return {(c or "clean"): round(float(p[c][(y == 0) & subset[c]].mean()), 3) for c in conditions}
+
+    def same_clips(p: dict[str, np.ndarray]) -> dict[str, dict[str, float | int]]:
+        return {c: {"clips": int(subset[c].sum()), "mean_p": round(float(p[c][subset[c]].mean()), 3),
+                    "clean_mean_p_same_clips": round(float(p[""][subset[c]].mean()), 3)} for c in only_clips}
+
+    out: dict = {"bench": bench, "roc_auc": {(c or "clean"): round(roc_auc(y, pred[c]), 3) for c in full},
+                 # false alarms: how far calm footage rises towards "fight" when degraded
+                 "calm_clips_mean_p": calm(pred)}
+    if only_clips:
+        out["calm_clips_subset"] = same_clips(pred)
     if cnn_folds is not None:
-        out["visual_score_roc_auc"] = {(c or "clean"): round(roc_auc(y, visual[c]), 3) for c in conditions}
-        out["visual_score_calm_clips_mean_p"] = {(c or "clean"): round(float(visual[c][y == 0].mean()), 3)
-                                                 for c in conditions}
+        out["visual_score_roc_auc"] = {(c or "clean"): round(roc_auc(y, visual[c]), 3) for c in full}
+        out["visual_score_calm_clips_mean_p"] = calm(visual)
+        if only_clips:
+            out["visual_score_calm_clips_subset"] = same_clips(visual)
     return out
