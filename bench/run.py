@@ -8,8 +8,9 @@ rendered (``bench/report.py``).
 ``CUSTODES_BENCH_ONLY=small-files`` runs only the rows of many small files (300 real fight-surv clips, a
 5,000-member zip: ingest's per-file durable work, grouped); ``CUSTODES_BENCH_ONLY=ingest`` every ingest row;
 ``export``, ``dupes``, ``web``, ``image``, ``speech``, ``redact``, ``cross-source`` (the violence models
-trained on one source and scored on another) and ``throughput`` (triage on a 1-hour video against a plain
-decode) one part each.
+trained on one source and scored on another), ``throughput`` (triage on a 1-hour video against a plain
+decode) and ``bodyworn`` (simulated wearer motion: the robustness table and false alarms per hour of calm
+footage; ``CUSTODES_BENCH_WORKERS`` sets its worker processes, default 2) one part each.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import report  # noqa: E402  (bench/report.py, found through the path above)
 
 FIGHT_SURV = Path(os.environ.get("CUSTODES_FIGHT_SURV", REPO.parent / "shared" / "data" / "fight-surv"))
+HOCKEY = Path(os.environ.get("CUSTODES_HOCKEY", REPO.parent / "shared" / "data" / "hockey"))
 console = Console()
 
 
@@ -150,6 +152,7 @@ def main() -> int:
     dupes_scale: dict | None = None
     export_result: dict | None = None
     cross_result: dict | None = None
+    bodyworn_rows: list[dict] = []
     image_rows: list[dict] = []
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
@@ -226,9 +229,18 @@ def main() -> int:
         console.print_json(json.dumps(rows))
         report.write(rows, out)
         return 0
+    elif only == "bodyworn":  # body-worn camera motion: robustness rows and false alarms per hour of calm footage
+        import bodyworn_bench
+
+        with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
+            rows = bodyworn_bench.run(FIGHT_SURV, int(os.environ.get("CUSTODES_BENCH_WORKERS", "2")),
+                                      hockey=HOCKEY, work=Path(d))
+        console.print(bodyworn_bench.summary(rows))
+        report.write(rows, out)
+        return 0
     elif only:
         console.print(f"[red]CUSTODES_BENCH_ONLY={only!r}: known are 'small-files', 'ingest', 'export', "
-                      "'dupes', 'web', 'image', 'speech', 'redact', 'cross-source' and 'throughput'[/]")
+                      "'dupes', 'web', 'image', 'speech', 'redact', 'cross-source', 'throughput' and 'bodyworn'[/]")
         return 2
     with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
         work = Path(d)
@@ -280,6 +292,12 @@ def main() -> int:
 
             with console.status("violence model on degraded footage (noise, darkness, low resolution, 10 fps)…"):
                 robustness_result = robustness_bench.run(FIGHT_SURV, cnn_folds=cnn_folds)
+            import bodyworn_bench
+
+            with console.status("body-worn camera motion: robustness and false alarms per hour (alone: "
+                                "CUSTODES_BENCH_ONLY=bodyworn)…"):
+                bodyworn_rows = bodyworn_bench.run(FIGHT_SURV, cnn_folds=cnn_folds, hockey=HOCKEY, work=work)
+            console.print(bodyworn_bench.summary(bodyworn_rows))
             import cross_source_bench
 
             with console.status("violence models across sources (fight-surv <-> hockey)…"):
@@ -384,8 +402,8 @@ def main() -> int:
         for p in r["projection_100k_hours"]:
             console.print(f"  100,000 h of footage on {p['machines']} x {p['cores_each']} cores: "
                           f"{p['hours']} h ({p['days']} days)")
-    extra = [r for r in (robustness_result, cross_result, dupes_result, dupes_scale, speech_result, web_result,
-                         redact_result, scale_result, export_result) if r]
+    extra = [r for r in (robustness_result, *bodyworn_rows, cross_result, dupes_result, dupes_scale, speech_result,
+                         web_result, redact_result, scale_result, export_result) if r]
     report.write(results + triage_results + image_rows + extra, out)
     return 0
 
