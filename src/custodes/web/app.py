@@ -90,6 +90,12 @@ def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+def route_path(request: Request) -> str:
+    """The path within this app: on a team server without its ``/c/<slug>`` prefix (the scope's root_path)."""
+    path, root = request.url.path, str(request.scope.get("root_path", ""))
+    return path[len(root):] if root and path.startswith(root + "/") else path
+
+
 def _login_lock(case: Case) -> threading.Lock:
     """One lock per case and process: the throttle's count and the reservation of an attempt happen under it
     (``custodes serve`` is one process)."""
@@ -295,7 +301,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         return obj
 
     def wants_html(request: Request) -> bool:
-        return "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api/")
+        return "text/html" in request.headers.get("accept", "") and not route_path(request).startswith("/api/")
 
     def error_page(request: Request, status: int, sentence: str, headers: Mapping[str, str] | None = None) -> Response:
         """A browser gets a page in the app's look with the sentence; a script gets ``{"detail": ...}``."""
@@ -313,8 +319,8 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 401 and not request.url.path.startswith(("/api/", "/media/", "/thumbs/", "/reports/",
-                                                                        "/raw/")):
+        if exc.status_code == 401 and not route_path(request).startswith(("/api/", "/media/", "/thumbs/", "/reports/",
+                                                                           "/raw/")):
             return RedirectResponse("/login", status_code=303)
         detail = str(exc.detail)
         if exc.status_code == 404 and detail in ("Not Found", "no such item"):

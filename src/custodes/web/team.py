@@ -627,8 +627,8 @@ class TeamDispatch:
         elif who is None:
             resp = self._not_found(request)
         else:
-            sub = dict(scope, path="/" + rest, raw_path=("/" + rest).encode(),
-                       root_path=scope.get("root_path", "") + f"/c/{slug}")
+            # as Starlette mounts an app: the whole path, and the prefix the app is served under as root_path
+            sub = dict(scope, root_path=scope.get("root_path", "") + f"/c/{slug}")
             sub[SCOPE_KEY] = (who, token)
             await self.apps[slug](sub, receive, send)
             return
