@@ -86,16 +86,43 @@ def test_existing_case_accounts_keep_working_and_a_namesake_gets_nothing(team_ca
     assert team_login(rita, "rita").status_code == 303
     assert str(rita.get("/").url).endswith(f"/c/{B}/")
     assert rita.get(f"/c/{A}/").status_code == 404
-    # otto has an account in B, but the server's otto (added by alma, another password) is someone else
+    # otto has an account of his own in B: alma (admin of A only) cannot create a server otto who would
+    # lock him out and, once B's admin added "otto", be otto in B (found by review); the refusal says no more
+    # than for any name already taken
     alma = TestClient(app, client=("127.0.0.1", 53002))
     team_login(alma, "alma")
-    alma.post("/admin/users", data={"csrf": csrf_of(alma, "/admin"), "name": "otto",
-                                    "password": "another otto entirely"})
-    other = TestClient(app, client=("127.0.0.1", 53003))
-    assert team_login(other, "otto", "another otto entirely").status_code == 303
-    assert other.get(f"/c/{B}/").status_code == 404
-    assert "not a member of any case" in other.get("/").text
-    assert team_login(TestClient(app), "otto").headers["location"].startswith("/login?error=")
+    r = alma.post("/admin/users", data={"csrf": csrf_of(alma, "/admin"), "name": "otto",
+                                        "password": "another otto entirely"})
+    assert "There is already a user otto on this server" in r.text
+    assert team_login(TestClient(app), "otto", "another otto entirely").headers["location"].startswith(
+        "/login?error=")
+    otto = TestClient(app, client=("127.0.0.1", 53003))
+    assert team_login(otto, "otto").status_code == 303
+    assert otto.get(f"/c/{B}/").status_code == 200 and otto.get(f"/c/{A}/").status_code == 404
+
+
+def test_an_admin_cannot_hand_a_case_account_to_a_namesake_nor_leave_the_case_without_an_admin(team_cases):
+    from custodes.web.users import _hasher, add_user
+
+    app, store, case_a, case_b = team_cases
+    # zoe has her own account in A; a server user of the same name (say adopted from another case) is not
+    # necessarily her: an admin's add must not link them, she joins by logging in with her own password
+    add_user(case_a, "zoe", "reviewer", "zoe's own password", "tester")
+    store.add_user("zoe", _hasher.hash("someone else's password"), "tester", "test")
+    alma = TestClient(app, client=("127.0.0.1", 53101))
+    team_login(alma, "alma")
+    token = csrf_of(alma, "/admin")
+    before = len(ledger(case_a, "user.add", "user.enable", "user.role"))
+    r = alma.post("/admin/members", data={"csrf": token, "case": A, "name": "zoe", "role": "admin"})
+    assert "account of their own in this case" in r.text
+    assert len(ledger(case_a, "user.add", "user.enable", "user.role")) == before
+    impostor = TestClient(app, client=("127.0.0.1", 53102))
+    assert team_login(impostor, "zoe", "someone else's password").status_code == 303
+    assert impostor.get(f"/c/{A}/").status_code == 404
+    # demoting the last admin is refused as removing her is
+    r = alma.post("/admin/members", data={"csrf": token, "case": A, "name": "alma", "role": "viewer"})
+    assert "last admin" in r.text
+    assert alma.get("/admin").status_code == 200
 
 
 def test_assigned_videos_make_up_my_queue(team_cases):

@@ -24,7 +24,6 @@ case gets the same 404 as an unknown case: nothing about the case, not even that
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -442,11 +441,36 @@ def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: 
             with case.sessions() as s:
                 row = s.scalars(select(User).where(User.name == name, User.disabled.is_(False))).first()
             if row is not None and has_own_password(row) and check_password(row, password):
-                with contextlib.suppress(UserError):  # logged in twice at once: the other request adopted it
+                try:
                     store.add_user(name, row.password_hash, name, f"adopted from case {case.id}")
+                except UserError:
+                    # logged in at the same moment as another request that adopted this name: it is this
+                    # person only if the password stored by that request is theirs too (two people who share
+                    # a name in two cases must never be merged)
+                    stored = store.user(name)
+                    return stored is not None and not stored[1] and check_password(
+                        User(password_hash=stored[0]), password)
                 return True
         dummy_check()
         return False
+
+    def case_account_of_its_own(name: str) -> bool:
+        """Some served case has an account of this name with its own password: that name belongs to
+        whoever knows that password, and an admin must not create a server user who would take it over."""
+        for case in cases.values():
+            with case.sessions() as s:
+                row = s.scalars(select(User).where(User.name == name)).first()
+            if row is not None and has_own_password(row):
+                return True
+        return False
+
+    def last_admin(target: Case, name: str) -> bool:
+        if team.role_in(name, target) != "admin":
+            return False
+        with target.sessions() as s:
+            admins = [u.name for u in s.scalars(select(User).where(User.role == "admin", User.disabled.is_(False)))
+                      if team.linked(u.name, target)]
+        return admins == [name]
 
     def link_own_accounts(name: str, password: str) -> None:
         """Case accounts of this name whose own password is this one are this person's memberships."""
@@ -551,6 +575,8 @@ def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: 
             return back(error=f"The password has fewer than {MIN_PASSWORD} characters: choose a longer one.")
         from custodes.web.users import _hasher
 
+        if case_account_of_its_own(name):  # the same sentence as for a server user: names are not confirmed
+            return back(error=f"There is already a user {name} on this server. Add them to a case below instead.")
         try:
             store.add_user(name, _hasher.hash(password), tv.name, "added by an admin")
         except UserError as exc:
@@ -568,6 +594,15 @@ def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: 
             return back(error=f"There is no user {name[:64]} on this server: add them first (Add a user).")
         if role not in ROLES:
             return back(error=f"The role is one of {', '.join(ROLES)}.")
+        if not team.linked(name, target):
+            with target.sessions() as s:
+                row = s.scalars(select(User).where(User.name == name)).first()
+            if row is not None and has_own_password(row):
+                # that account is whoever knows its password, not necessarily the server user of this name
+                return back(error=f"{name} has an account of their own in this case: they join by logging in "
+                            "at /login with that account's password.")
+        if role != "admin" and last_admin(target, name):
+            return back(error="This is the last admin of this case on the server: make someone else admin first.")
         try:
             team.link(name, target, "added by an admin", tv.name)
             changed = add_member(target, name, role, tv.name)
@@ -582,14 +617,8 @@ def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: 
         tv = require(request)
         check_csrf(tv, csrf)
         target = admin_of(tv, case)
-        if team.role_in(name, target) == "admin":
-            with target.sessions() as s:
-                admins = [u.name for u in s.scalars(select(User).where(User.role == "admin",
-                                                                       User.disabled.is_(False)))
-                          if team.linked(u.name, target)]
-            if admins == [name]:
-                return back(error="This is the last admin of this case on the server: make someone else admin "
-                            "first.")
+        if last_admin(target, name):
+            return back(error="This is the last admin of this case on the server: make someone else admin first.")
         try:
             remove_member(target, name, tv.name)
         except UserError as exc:
