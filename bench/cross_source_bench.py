@@ -65,17 +65,11 @@ def _score_clip(path: str) -> tuple[float, Any]:
 def mc3_embeddings(files: list[str], workers: int) -> tuple[np.ndarray, np.ndarray]:
     """MC3-18's fight probability and 512 pooled features of each whole clip (16 frames), cached under the
     network's version and every clip's path, size and modification time (~1-1.6 CPU-s a clip)."""
-    import hashlib
-
     from custodes.analyze import video_net
     from custodes.engine.local import worker_pool
-    from custodes.triage.dataset import cache_dir
+    from custodes.triage.dataset import cache_path
 
-    key = hashlib.sha256(video_net.VERSION.encode())
-    for f in files:
-        st = os.stat(f)
-        key.update(f"|{f}|{st.st_size}|{st.st_mtime_ns}".encode())
-    path = cache_dir() / f"{video_net.VERSION}-{key.hexdigest()[:16]}.npz"
+    path = cache_path(video_net.VERSION, files)
     if path.exists():
         z = np.load(path)
         return z["p_fight"], z["features"]

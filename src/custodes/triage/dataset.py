@@ -178,16 +178,23 @@ def cache_dir() -> Path:
     return Path(base) / "custodes" / "train-features"
 
 
+def cache_path(prefix: str, files: list[str]) -> Path:
+    """Where a measurement of ``files`` is cached: ``prefix`` (what measured them, with its version) and a
+    digest of every file's path, size and modification time, so a changed, added or removed file measures
+    again."""
+    key = hashlib.sha256(prefix.encode())
+    for f in files:
+        st = os.stat(f)
+        key.update(f"|{f}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return cache_dir() / f"{prefix}-{key.hexdigest()[:16]}.npz"
+
+
 def cached_dataset(data: Path, workers: int = 2) -> Dataset:
     """``load_dataset``, kept in ``cache_dir()`` under a key of the motion version and every clip's path,
     size and modification time: a changed, added or removed clip, or new motion code, measures again."""
     data = data.resolve()  # one key however the folder was named
     files, _ = clip_files(data)
-    key = hashlib.sha256(f"{motion.VERSION}|{source_of(data).name}".encode())
-    for f in files:
-        st = os.stat(f)
-        key.update(f"|{f}|{st.st_size}|{st.st_mtime_ns}".encode())
-    path = cache_dir() / f"{source_of(data).name}-{motion.VERSION}-{key.hexdigest()[:16]}.npz"
+    path = cache_path(f"{source_of(data).name}-{motion.VERSION}", files)
     if path.exists():
         z = np.load(path)
         bounds = np.cumsum(z["pairs"])[:-1]
