@@ -115,8 +115,9 @@ def searchable(tmp_path_factory, demo_drive):
 
 def test_transcribe_case_and_rerun(searchable):
     case, doc = searchable
-    # 7: the WhatsApp re-encode has no audio track
-    assert doc["transcribed"] == 7 and doc["failed"] == 0 and doc["segments"] >= 4
+    # 7: the WhatsApp re-encode has no audio track; the drive has three utterances (demo/build.py), at least one
+    # segment each (Whisper may or may not split "Cell check, block B. All quiet." in two: both are right)
+    assert doc["transcribed"] == 7 and doc["failed"] == 0 and doc["segments"] >= 3
     again = transcribe_case(case)
     assert again["transcribed"] == 0 and again["skipped_current"] == 7
 
