@@ -124,6 +124,15 @@ class Viewer:
         return self.user.name
 
 
+# every answer of the review app and of the team server: nothing from elsewhere, no framing, no caching
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; "
+                                "script-src 'self'; frame-ancestors 'none'"),
+    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
 def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secure_cookies: bool = False,
                team: Any = None) -> FastAPI:
     """``secure_cookies``: for a deployment behind TLS (the browser then sends the cookies only over HTTPS).
@@ -172,12 +181,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             resp: Response = await call_next(request)
         except Exception as exc:  # a full disk, a database gone: one sentence, never a traceback page
             resp = failure_response(request, exc)
-        resp.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; media-src 'self'; "
-                                                   "style-src 'self'; script-src 'self'; frame-ancestors 'none'")
-        resp.headers["X-Frame-Options"] = "DENY"
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"
-        resp.headers["Cache-Control"] = "no-store"
+        resp.headers.update(SECURITY_HEADERS)
         return resp
 
     def base(request: Request) -> str:

@@ -21,6 +21,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from custodes.store.case import Case
@@ -46,13 +47,11 @@ def _ledger_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-def load_secret(case: Case) -> bytes:
-    if case.keys is not None:
-        return case.keys.sub("web-sessions")  # from the case key: as protected as the database and the keys
-    path = case.root / "keys" / SECRET_FILE
+def secret_file(path: Path) -> bytes | None:
+    """The 32 random bytes in ``path``, written first if it is not there (mode 0600, synced); None when the
+    file holds anything else (the caller says what to do in its own words)."""
     if not path.exists():
-        path.parent.mkdir(mode=0o700, exist_ok=True)
-        tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(os.urandom(32))
@@ -65,7 +64,16 @@ def load_secret(case: Case) -> bytes:
         finally:
             tmp.unlink()
     raw = path.read_bytes()
-    if len(raw) != 32:
+    return raw if len(raw) == 32 else None
+
+
+def load_secret(case: Case) -> bytes:
+    if case.keys is not None:
+        return case.keys.sub("web-sessions")  # from the case key: as protected as the database and the keys
+    path = case.root / "keys" / SECRET_FILE
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    raw = secret_file(path)
+    if raw is None:
         raise SessionError(f"{path} is damaged (not 32 bytes): delete it and start the review app again "
                            "(everyone will have to log in again)")
     if case.meta.get("keys_protected"):

@@ -136,22 +136,11 @@ class TeamStore:
             conn.close()
 
     def _secret(self) -> bytes:
+        from custodes.web.sessions import secret_file
+
         path = self.root / SECRET_FILE
-        if not path.exists():
-            tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(os.urandom(32))
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                pass
-            finally:
-                tmp.unlink()
-        raw = path.read_bytes()
-        if len(raw) != 32:
+        raw = secret_file(path)
+        if raw is None:
             raise TeamError(f"{path} is damaged (not 32 bytes): delete it and start the server again (everyone "
                             "will have to log in again)")
         return raw
@@ -380,13 +369,10 @@ def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: 
 
     @server.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
+        from custodes.web.app import SECURITY_HEADERS
+
         resp: Response = await call_next(request)
-        resp.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; media-src 'self'; "
-                                                   "style-src 'self'; script-src 'self'; frame-ancestors 'none'")
-        resp.headers["X-Frame-Options"] = "DENY"
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"
-        resp.headers["Cache-Control"] = "no-store"
+        resp.headers.update(SECURITY_HEADERS)
         return resp
 
     def viewer(request: Request) -> TeamViewer | None:
