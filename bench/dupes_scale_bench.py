@@ -59,6 +59,13 @@ def build(case: Case, n_videos: int, frames: int, planted: int, seed: int = 3) -
     return plants
 
 
+SIZES = (10_000, 100_000)  # what make bench reports: the target at 10,000 and the archive figure at 100,000
+
+
+def run_sizes(work: Path) -> list[dict]:
+    return [run(work, n) for n in SIZES]
+
+
 def run(work: Path, n_videos: int = 10_000, frames: int = 30, planted: int = 50) -> dict:
     case = Case.init(work / f"dupes-scale-{n_videos}", "bench")
     t0 = time.perf_counter()
@@ -76,10 +83,11 @@ def run(work: Path, n_videos: int = 10_000, frames: int = 30, planted: int = 50)
     matches = find_matches(case, verify=False)
     t_match = time.perf_counter() - t0
     found = {(min(m.a, m.b), max(m.a, m.b)) for m in matches}
-    return {"bench": "near-duplicate search at archive scale (synthetic frame hashes)",
+    return {"bench": f"near-duplicate search at archive scale ({n_videos:,} videos of synthetic frame hashes)",
             "videos": n_videos, "frames": n_videos * frames, "planted_copies": planted,
             "candidate_video_pairs": rows, "search_s": round(t_match, 1), "candidate_join_s": round(t_pairs, 1),
-            "load_hashes_s": round(t_load, 1), "target": "search < 10 s at 10,000 videos",
+            "load_hashes_s": round(t_load, 1),
+            "target": "search < 10 s at 10,000 videos" if n_videos <= 10_000 else "reported (the target is at 10,000)",
             "planted_found": sum(p in found for p in plants), "false_matches": len(found - set(plants)),
             "load_s": round(t_build, 1)}
 

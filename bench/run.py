@@ -127,14 +127,14 @@ def _print_export(r: dict) -> None:
                   f"verify-package in {r['verify_package_s']} s ({'OK' if r['verify_package_ok'] else 'FAILED'})")
 
 
-def _print_dupes(r: dict | None, scale: dict | None) -> None:
+def _print_dupes(r: dict | None, scales: list[dict] | None) -> None:
     if r:
         console.print(f"{r['bench']}: {r['videos']} videos, pair precision {r['pair_precision']} "
                       f"({r['false_pairs']} false pairs, {r['same_camera_false_pairs']} of them other moments of a "
                       f"source's camera), pair recall {r['pair_recall']} (hashing {r['hash_s']} s, clustering "
                       f"{r['cluster_s']} s). Recall per variant: " +
                       ", ".join(f"{k} {v}" for k, v in r["recall_per_variant"].items()) + f". Target: {r['target']}")
-    if scale:
+    for scale in scales or []:
         console.print(f"{scale['bench']}: {scale['videos']} videos, {scale['frames']} frames: search "
                       f"{scale['search_s']} s, {scale['planted_found']}/{scale['planted_copies']} planted copies "
                       f"found, {scale['false_matches']} false. Target: {scale['target']}")
@@ -149,7 +149,7 @@ def main() -> int:
     web_result: dict | None = None
     redact_result: dict | None = None
     scale_result: dict | None = None
-    dupes_scale: dict | None = None
+    dupes_scale: list[dict] = []
     export_result: dict | None = None
     cross_result: dict | None = None
     bodyworn_rows: list[dict] = []
@@ -177,8 +177,9 @@ def main() -> int:
         import dupes_scale_bench
 
         with tempfile.TemporaryDirectory(dir=os.environ.get("CUSTODES_BENCH_DIR")) as d:
-            rows = [dupes_bench.run(Path(d), FIGHT_SURV), dupes_scale_bench.run(Path(d))]
-        _print_dupes(rows[0], rows[1])
+            rows = [dupes_bench.run(Path(d), FIGHT_SURV), *dupes_scale_bench.run_sizes(Path(d))]
+        console.print(dupes_bench.table(rows[0]))
+        _print_dupes(rows[0], rows[1:])
         report.write(rows, out)
         return 0
     elif only == "web":  # the review app alone: latency under 20 users, and the JS+CSS budget
@@ -318,8 +319,8 @@ def main() -> int:
                 export_result = export_bench.run(work, FIGHT_SURV)
         import dupes_scale_bench
 
-        with console.status("near-duplicates at archive scale: 10,000 videos of frame hashes…"):
-            dupes_scale = dupes_scale_bench.run(work)
+        with console.status("near-duplicates at archive scale: 10,000 and 100,000 videos of frame hashes…"):
+            dupes_scale = dupes_scale_bench.run_sizes(work)
         import web_bench
 
         with console.status("review app: load test on loopback (30 s; alone: CUSTODES_BENCH_ONLY=web)…"):
@@ -402,7 +403,7 @@ def main() -> int:
         for p in r["projection_100k_hours"]:
             console.print(f"  100,000 h of footage on {p['machines']} x {p['cores_each']} cores: "
                           f"{p['hours']} h ({p['days']} days)")
-    extra = [r for r in (robustness_result, *bodyworn_rows, cross_result, dupes_result, dupes_scale, speech_result,
+    extra = [r for r in (robustness_result, *bodyworn_rows, cross_result, dupes_result, *dupes_scale, speech_result,
                          web_result, redact_result, scale_result, export_result) if r]
     report.write(results + triage_results + image_rows + extra, out)
     return 0
