@@ -133,6 +133,7 @@ def evaluate(work: Path, drive: Path, data: Path, sources: list[Path], unrelated
             "same_camera_other_moments": len(same_camera), "same_camera_false_pairs": ours["same_camera_false"],
             "recall_per_variant": per_variant, "pair_precision": ours["precision"],
             "pair_recall": ours["recall"], "false_pairs": ours["false_pairs"],
+            "false_pair_names": ours["false_pair_names"],
             "target": f"recall >= {TARGET_RECALL} on every variant at precision >= {TARGET_PRECISION}",
             "target_met": min(per_variant.values()) >= TARGET_RECALL and ours["precision"] >= TARGET_PRECISION,
             "make_variants_s": round(t_make, 1), "hash_s": round(t_hash, 1), "cluster_s": round(t_cluster, 1),
@@ -145,19 +146,22 @@ def score(label: dict[str, str], names: list[str], sources: list[Path], same_cam
     pair of names, and per variant how many sources have that variant in their own cluster."""
     tp = fp = fn = 0
     same_camera_false = 0
+    false_names: list[str] = []
     cam = {p.name for p in same_camera}
     for a, b in itertools.combinations(names, 2):
         same_true = truth(a) == truth(b)
         same_pred = a in label and label.get(a) == label.get(b)
         tp += same_true and same_pred
         fp += (not same_true) and same_pred
+        if same_pred and not same_true and len(false_names) < 20:
+            false_names.append(f"{a} ~ {b}")
         fn += same_true and not same_pred
         if same_pred and not same_true and (a in cam or b in cam or rec.get(truth(a)) == rec.get(truth(b))):
             same_camera_false += 1
     found = {v: sum(1 for s in sources if s.name in label and label.get(f"{s.stem}_{v}.mp4") == label[s.name])
              for v in ALL_VARIANTS}
     return {"found": found, "precision": round(tp / max(tp + fp, 1), 3), "recall": round(tp / max(tp + fn, 1), 3),
-            "false_pairs": fp, "same_camera_false": same_camera_false}
+            "false_pairs": fp, "same_camera_false": same_camera_false, "false_pair_names": false_names}
 
 
 def _row(tool: str, s: dict[str, Any], n: int, matched_pairs: int | None = None) -> dict[str, Any]:
