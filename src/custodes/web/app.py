@@ -52,6 +52,7 @@ from custodes.store.db import (
     UserPrefs,
     WebSession,
 )
+from custodes.web import exposure
 from custodes.web import review as rv
 from custodes.web.audit import ViewAudit
 from custodes.web.failures import failure_response
@@ -1132,20 +1133,31 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
     @app.post("/settings")
     def settings_form(request: Request, csrf: Annotated[str, Form()], blur: Annotated[str, Form()] = "",
                       grey: Annotated[str, Form()] = "", mute: Annotated[str, Form()] = "",
-                      lang: Annotated[str, Form()] = "", v: Viewer = Depends(require)) -> Response:
+                      lang: Annotated[str, Form()] = "", exposure_limit_min: Annotated[str | None, Form()] = None,
+                      exposure_break_min: Annotated[str | None, Form()] = None,
+                      case_exposure_limit_min: Annotated[str | None, Form()] = None,
+                      case_exposure_break_min: Annotated[str | None, Form()] = None,
+                      v: Viewer = Depends(require)) -> Response:
         check_csrf(v, csrf)
+        limits = {"exposure_limit_min": exposure_limit_min, "exposure_break_min": exposure_break_min,
+                  "case_exposure_limit_min": case_exposure_limit_min,
+                  "case_exposure_break_min": case_exposure_break_min}
+        exposure.save_settings(case, v, {k: x for k, x in limits.items() if x is not None})  # first: it checks
         store_prefs(v, {"blur": blur == "1", "grey": grey == "1", "mute": mute == "1", "lang": lang})
         return RedirectResponse(base(request) + "/settings?saved=1", status_code=303)
 
     @app.post("/api/prefs")
     def api_prefs(request: Request, body: dict[str, Any], v: Viewer = Depends(require)) -> dict[str, Any]:
         """Safe viewing, each part on its own: ``{"blur": true, "grey": false, "mute": true}``; remembered for
-        the user (every page, thumbnail and contact sheet follows it)."""
+        the user (every page, thumbnail and contact sheet follows it). The exposure meter's limits too:
+        ``exposure_limit_min`` and ``exposure_break_min`` (null: the case's), and for an admin
+        ``case_exposure_limit_min`` and ``case_exposure_break_min``, the case's defaults (web/exposure.py)."""
         check_csrf(v, request.headers.get("x-csrf-token", ""))
         if "lang" in body and body["lang"] not in LANGUAGES:
             raise HTTPException(status_code=422, detail=f"The language is one of: {', '.join(LANGUAGES)}.")
+        limits = exposure.save_settings(case, v, {k: x for k, x in body.items() if "exposure_" in k})
         safe = store_prefs(v, {k: body[k] for k in (*SAFE_KEYS, "lang") if k in body})
-        return {"safe": safe, "lang": body.get("lang", v.lang)}
+        return {"safe": safe, "lang": body.get("lang", v.lang), "exposure": limits}
 
     @app.post("/settings/safe-viewing")
     def safe_viewing(request: Request, csrf: Annotated[str, Form()], on: Annotated[str, Form()],
@@ -1158,6 +1170,8 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             s.commit()
         store_prefs(v, dict.fromkeys(SAFE_KEYS, on == "1"))
         return RedirectResponse(base(request) + "/", status_code=303)
+
+    exposure.install(app, templates, case, require, check_csrf)  # the exposure meter's endpoints (issue 22)
 
     # -- search and timeline ---------------------------------------------------
 
