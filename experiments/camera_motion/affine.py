@@ -150,8 +150,9 @@ def run(n: int) -> None:
             y = np.array([1] * len(fights) + [0] * len(calm))[ok]
             out[(mode, moved)] = (roc_auc_score(y, p), p[y == 1].mean(), p[y == 0].mean(),
                                   (p[y == 0] >= score.SEGMENT_THRESHOLD).mean())
-            print(mode, "moved" if moved else "still", "AUC %.3f  fight mean p %.3f  calm mean p %.3f  calm >= "
-                  "threshold %.2f" % out[(mode, moved)], flush=True)
+            auc, fight_p, calm_p, flagged = out[(mode, moved)]
+            print(mode, "moved" if moved else "still", f"AUC {auc:.3f}  fight mean p {fight_p:.3f}  calm mean p "
+                  f"{calm_p:.3f}  calm >= threshold {flagged:.2f}", flush=True)
 
 
 if __name__ == "__main__":
