@@ -482,22 +482,26 @@ class Ledger:
         except (TypeError, ValueError):
             return None
 
-    def entries(self) -> Iterator[dict[str, Any]]:
-        """Every entry in order. A torn last line (an interrupted write, not an event) is not read, so
-        every reader works before the next write repairs it; a whole last entry that lost only its newline
-        is read."""
+    def entries(self, action: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every entry in order (or those of one ``action``). A torn last line (an interrupted write, not an
+        event) is not read, so every reader works before the next write repairs it; a whole last entry that lost
+        only its newline is read."""
         if not self.path.exists():
             return
+        # in a plain ledger a line that does not hold the action's name cannot be one of its events: not decoded
+        needle = json.dumps(action).encode() if action is not None and not self.keys else None
         with open(self.path, "rb") as fh:
             for line in fh:
-                if not line.strip():
+                if not line.strip() or (needle is not None and needle not in line):
                     continue
                 if not line.endswith(b"\n"):
                     whole = self._whole_entry(line)
-                    if whole is not None:
+                    if whole is not None and (action is None or whole.get("action") == action):
                         yield whole
                     return
-                yield self._decode(line)
+                entry = self._decode(line)
+                if action is None or entry.get("action") == action:
+                    yield entry
 
     def head(self) -> tuple[int, str]:
         seq, h = -1, GENESIS

@@ -26,6 +26,7 @@ from custodes.analyze import edits, overlay
 from custodes.media.source import frame_size_refusal
 from custodes.store.case import Case
 from custodes.store.db import EvidenceObject, MediaProbe, Provenance, Recording, Signal
+from custodes.timeline.cameras import camera_names
 
 GAP_TOLERANCE_S = 3.0
 MAX_GAP_S = 4 * 3600.0
@@ -174,6 +175,7 @@ def build_timeline(case: Case, camera: str | None = None) -> dict[str, Any]:
         member_seqs = {seq: sha for seq, sha in s.execute(select(Provenance.ledger_seq, Provenance.sha256).where(
             Provenance.member_path != "", Provenance.ledger_seq.is_not(None))) if seq is not None}
     recovered = _recovered(case, member_seqs)
+    corrected = camera_names(case)  # an investigator's corrections of misread names (timeline.cameras)
     placed: dict[str, list[dict[str, Any]]] = {}
     unplaced = []
     for r in recs:
@@ -183,12 +185,14 @@ def build_timeline(case: Case, camera: str | None = None) -> dict[str, Any]:
                 "no clock in overlay or metadata"
             if r.start_at is not None and implausible(r.start_at):
                 reason = f"implausible time {r.start_at.isoformat(sep=' ')} ignored"
-            unplaced.append({"sha256": r.sha256, "name": names.get(r.sha256, ""), "camera": r.camera_id,
+            unplaced.append({"sha256": r.sha256, "name": names.get(r.sha256, ""),
+                             "camera": corrected.get(r.camera_id, r.camera_id) if r.camera_id else r.camera_id,
                              "reason": reason})
             continue
-        cam = r.camera_id or "unknown camera"
+        cam = corrected.get(r.camera_id, r.camera_id) if r.camera_id else "unknown camera"
         placed.setdefault(cam, []).append({
             "sha256": r.sha256, "name": names.get(r.sha256, ""), "start": r.start_at, "end": r.end_at,
+            "camera_read": r.camera_id,
             "source": r.source, "confidence": round(r.confidence, 3), "cuts_s": cuts_in.get(r.sha256, []),
             # recovered from a deleted file (or carved from free space) on a disk image: "intact" or "partial"
             "deleted": r.sha256 in recovered, "recovery": recovered.get(r.sha256)})

@@ -52,7 +52,7 @@ from custodes.store.db import (
     UserPrefs,
     WebSession,
 )
-from custodes.web import exposure
+from custodes.web import exposure, timeline_view
 from custodes.web import review as rv
 from custodes.web.audit import ViewAudit
 from custodes.web.failures import failure_response
@@ -1197,14 +1197,9 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         return templates.TemplateResponse(request, "search.html", {"v": v, "q": q, "hits": hits, "error": error,
                                                                    "title": case.meta.get("title", "")})
 
-    @app.get("/timeline", response_class=HTMLResponse)
-    def timeline_page(request: Request, v: Viewer = Depends(require)) -> Response:
-        from custodes.timeline.build import build_timeline
-
-        doc = build_timeline(case)
-        views.record(v.name, "timeline", None)
-        return templates.TemplateResponse(request, "timeline.html", {"v": v, "doc": doc,
-                                                                     "title": case.meta.get("title", "")})
+    # the timeline page, its lanes' data and the camera corrections (web/timeline_view.py)
+    timeline_view.install(app, templates, case, require, check_csrf,
+                          lambda who, what, subject: views.record(who, what, subject))
 
     @app.get("/redactions", response_class=HTMLResponse)
     def redactions_page(request: Request, v: Viewer = Depends(require)) -> Response:
