@@ -1137,12 +1137,13 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                       exposure_break_min: Annotated[str | None, Form()] = None,
                       case_exposure_limit_min: Annotated[str | None, Form()] = None,
                       case_exposure_break_min: Annotated[str | None, Form()] = None,
-                      v: Viewer = Depends(require)) -> Response:
+                      exposure_form: Annotated[str, Form()] = "", v: Viewer = Depends(require)) -> Response:
         check_csrf(v, csrf)
         limits = {"exposure_limit_min": exposure_limit_min, "exposure_break_min": exposure_break_min,
                   "case_exposure_limit_min": case_exposure_limit_min,
                   "case_exposure_break_min": case_exposure_break_min}
-        exposure.save_settings(case, v, {k: x for k, x in limits.items() if x is not None})  # first: it checks
+        # an empty field arrives as None: in the page's form (exposure_form) it means "the case's"
+        exposure.save_settings(case, v, {k: x or "" for k, x in limits.items() if x is not None or exposure_form})
         store_prefs(v, {"blur": blur == "1", "grey": grey == "1", "mute": mute == "1", "lang": lang})
         return RedirectResponse(base(request) + "/settings?saved=1", status_code=303)
 

@@ -74,8 +74,7 @@ RU = {
     "empty: the case default": "пусто — как принято в деле",
     "Case default, for everyone without their own (admin)": "Принято в деле — для всех, кто не задал своё (админ.)",
     "You have reached your daily limit of flagged footage": "Вы достигли дневного предела тяжёлых записей",
-    "You have watched": "Вы посмотрели", "minutes of flagged footage today. The video is paused.":
-        "минут отмеченных записей сегодня. Видео остановлено.",
+    "The video is paused.": "Видео остановлено.",
     "It is a good moment to stop for today: step away from the screen, talk to someone, do something ordinary. "
     "The footage will still be here tomorrow.":
         "Хороший момент, чтобы закончить на сегодня: отойдите от экрана, поговорите с кем-нибудь, займитесь "
@@ -85,8 +84,7 @@ RU = {
         "нагрузку.",
     "Stop for today": "Закончить на сегодня", "Continue knowingly": "Продолжить осознанно",
     "Time for a break": "Пора сделать перерыв",
-    "minutes of flagged footage without a break. The video is paused.":
-        "минут отмеченных записей без перерыва. Видео остановлено.",
+    "Flagged footage without a break:": "Отмеченных записей без перерыва:",
     "Stand up, look away from the screen, breathe slowly for a few minutes.":
         "Встаньте, отведите взгляд от экрана, несколько минут спокойно подышите.",
     "Back to work": "Вернуться к работе",
