@@ -48,3 +48,10 @@ def b_ids(case_b) -> dict[str, object]:
         assert seg is not None, "case B has no segments: triage did not run"
         objects = [o.sha256 for o in s.scalars(select(EvidenceObject))]
     return {"sha256": seg.sha256, "segment_id": seg.id, "objects": objects}
+
+
+def change_password(client: TestClient, current: str, new: str, again: str | None = None, csrf: str | None = None):
+    """The /password form, as a browser sends it."""
+    token = csrf if csrf is not None else csrf_of(client, "/password")
+    return client.post("/password", data={"csrf": token, "current": current, "new": new,
+                                          "again": new if again is None else again}, follow_redirects=False)

@@ -1,6 +1,7 @@
 """The admin's journey on a team server in a real browser (Debian chromium, Playwright): an admin logs in, adds
-a user and gives them one case with a role; that user logs in, sees only that case in the switcher, and gets
-404 for an item URL of the other case. Screenshots at 1440x900 and 1280x720 go to test-artifacts/."""
+a user and gives them one case with a role; that user logs in, must first choose a password of their own
+(the admin knows the first one), then sees only that case in the switcher, and gets 404 for an item URL of
+the other case. Screenshots at 1440x900 and 1280x720 go to test-artifacts/."""
 
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from tests.web.team_fixtures import A, B, b_ids, make_team
 from tests.web.test_browser import ARGS, ARTIFACTS, CHROMIUM
 
 NEW_PASSWORD = "a long new password"
+OWN_PASSWORD = "the reviewer's own password"
 
 
 def log_in(page, server, name, password):
@@ -43,7 +45,7 @@ def test_admin_adds_a_user_to_one_case_who_sees_only_that_case_in_chromium(web_c
             admin.click("#add-user-button")
             assert f"Added user {name}" in admin.inner_text("#admin-done")
             section = admin.locator(f'section.case-members[data-case="{A}"]')
-            section.locator("select.member-name").select_option(name)
+            section.locator("input.member-name").fill(name)  # typed: the server's other users are not listed
             section.locator("select.member-role").select_option("reviewer")
             section.locator("button.add-member-button").click()
             assert f"{name} is now reviewer in A block" in admin.inner_text("#admin-done")
@@ -53,6 +55,24 @@ def test_admin_adds_a_user_to_one_case_who_sees_only_that_case_in_chromium(web_c
 
             user = browser.new_page(viewport={"width": width, "height": height})
             log_in(user, server, name, NEW_PASSWORD)
+            # alma set that password: first the user chooses their own, and nothing else opens before
+            user.wait_for_url(server + "/password")
+            assert user.locator("#must-change").count() == 1
+            user.goto(server + f"/c/{A}/")
+            assert user.url == server + "/password"
+            user.fill("#current-password", NEW_PASSWORD)
+            user.fill("#new-password", OWN_PASSWORD)
+            user.fill("#new-password-again", OWN_PASSWORD + " typo")
+            user.click("#change-password-button")
+            assert "The two new passwords differ" in user.inner_text("#password-error")
+            user.screenshot(path=str(ARTIFACTS / f"team-password-refused-{width}x{height}.png"))
+            user.fill("#current-password", NEW_PASSWORD)
+            user.fill("#new-password", OWN_PASSWORD)
+            user.fill("#new-password-again", OWN_PASSWORD)
+            user.click("#change-password-button")
+            user.wait_for_url(server + "/password?done=1")
+            assert "Your password is changed" in user.inner_text("#password-done")
+            user.click("#password-done a")
             user.wait_for_url(server + f"/c/{A}/")
             switcher = user.inner_text("#case-switcher")
             assert "A block" in switcher and str(case_b.meta["title"]) not in switcher
