@@ -59,6 +59,16 @@ RU: dict[str, str] = {
         "Пользователь сервера входит здесь и видит только дела, в которых участвует.",
     "Passwords need at least": "Пароль — не меньше", "characters; give it to the person by a safe channel.":
         "символов; передайте его человеку надёжным способом.",
+    "Change password": "Сменить пароль", "Current password": "Нынешний пароль", "New password": "Новый пароль",
+    "New password again": "Новый пароль ещё раз", "Reset password": "Сбросить пароль",
+    "An admin set your password, so they know it: choose one of your own before you go on. Nothing else opens "
+    "until you do.": "Ваш пароль задал администратор, и он его знает: прежде чем продолжить, выберите свой. "
+                     "До этого ничего другого не откроется.",
+    "Your password is changed. Every other session of yours has ended.":
+        "Пароль изменён. Все другие ваши сеансы завершены.",
+    "characters. Your other sessions end when you change it.":
+        "символов. При смене пароля другие ваши сеансы завершатся.",
+    "At their first login they must choose their own.": "При первом входе человек должен выбрать свой пароль.",
 }
 
 
