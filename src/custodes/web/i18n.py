@@ -69,6 +69,21 @@ RU: dict[str, str] = {
     "characters. Your other sessions end when you change it.":
         "символов. При смене пароля другие ваши сеансы завершатся.",
     "At their first login they must choose their own.": "При первом входе человек должен выбрать свой пароль.",
+    # the timeline page (web/timeline_view.py, templates/timeline.html)
+    "Timeline and gaps": "Хронология и пропуски", "Cameras over time": "Камеры во времени",
+    "zoom in (+)": "крупнее (+)", "zoom out (−)": "мельче (−)", "whole case (0)": "всё дело (0)",
+    "whole case": "всё дело", "recording": "запись", "gap": "пропуск",
+    "Timeline: + and − zoom, arrow keys move, click opens the moment":
+    "Хронология: + и − меняют масштаб, стрелки сдвигают, щелчок открывает этот момент",
+    "Scroll or + / − to zoom, drag or ← → to move; click a recording or a segment to open it at that moment.":
+    "Колесо мыши или + / − меняют масштаб, перетаскивание или ← → сдвигают; щелчок по записи или фрагменту "
+    "открывает её в этот момент.",
+    "files have no clock time and are not on the timeline.": "файлов без времени на кадре не показаны на хронологии.",
+    "Cameras": "Камеры", "read on the footage as": "прочитано на кадре как", "files": "файлы", "gaps": "пропуски",
+    "correct the name, or merge into another camera": "исправить название или объединить с другой камерой",
+    "new name": "новое название", "e.g. OCR read 0 as O": "напр.: распознано O вместо 0", "Rename": "Переименовать",
+    "Gaps: time with no recording": "Пропуски: время без записи", "none found": "не найдено",
+    "Several cameras at once": "Несколько камер одновременно", "none": "нет",
 }
 
 
