@@ -69,6 +69,22 @@ RU: dict[str, str] = {
     "characters. Your other sessions end when you change it.":
         "символов. При смене пароля другие ваши сеансы завершатся.",
     "At their first login they must choose their own.": "При первом входе человек должен выбрать свой пароль.",
+    # the team server's sentences on the password page ({n}: a length limit)
+    "This form had expired (it was opened before you last logged in, or in another window): fill it in again.":
+        "Форма устарела (её открыли до последнего входа или в другом окне): заполните её ещё раз.",
+    "Fill in all three fields: your current password, then the new one twice.":
+        "Заполните все три поля: нынешний пароль, затем новый дважды.",
+    "The new password has fewer than {n} characters: choose a longer one.":
+        "В новом пароле меньше {n} символов: выберите пароль длиннее.",
+    "The new password has more than {n} characters: choose a shorter one.":
+        "В новом пароле больше {n} символов: выберите пароль короче.",
+    "The two new passwords differ: type the same new password twice.":
+        "Два новых пароля не совпадают: введите один и тот же новый пароль дважды.",
+    "The new password is the one you have now: choose another.": "Новый пароль совпадает с нынешним: выберите другой.",
+    "The current password is wrong: type the one you logged in with.":
+        "Нынешний пароль неверен: введите тот, с которым вы вошли.",
+    "Too many failed logins for this user name or address: wait 15 minutes and try again.":
+        "Слишком много неудачных попыток входа для этого имени или адреса: подождите 15 минут и попробуйте снова.",
     # the timeline page (web/timeline_view.py, templates/timeline.html)
     "Timeline and gaps": "Хронология и пропуски", "Cameras over time": "Камеры во времени",
     "zoom in (+)": "крупнее (+)", "zoom out (−)": "мельче (−)", "whole case (0)": "всё дело (0)",
