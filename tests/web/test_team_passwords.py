@@ -296,3 +296,21 @@ def test_a_server_folder_from_before_password_changes_is_upgraded_in_place(tmp_p
     name, _, must = store.session(token, timedelta(hours=1))
     assert (name, must) == ("olga", False)
     TeamStore(folder)  # opened again: nothing to add
+
+
+def test_the_password_page_speaks_the_language_the_person_chose(team_cases):
+    from custodes.store.db import UserPrefs
+
+    app, store, case_a, _ = team_cases
+    alma_adds(app, "tina", port=60701)
+    with case_a.sessions() as s:  # as /settings stores it (she cannot open it before changing her password)
+        s.add(UserPrefs(user_id=s.scalar(select(User.id).where(User.name == "tina")), data={"lang": "ru"}))
+        s.commit()
+    tina = TestClient(app, client=("127.0.0.1", 60702))
+    team_login(tina, "tina", SET_BY_ALMA)
+    page = tina.get("/password").text
+    assert '<html lang="ru">' in page and "Сменить пароль" in page and "Ваш пароль задал администратор" in page
+    r = change_password(tina, SET_BY_ALMA, "short one")
+    assert "В новом пароле меньше 10 символов" in r.text
+    r = change_password(tina, "not the current one", OWN)
+    assert "Нынешний пароль неверен" in r.text

@@ -52,7 +52,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from custodes.store.case import Case
 from custodes.store.db import User, UserPrefs
-from custodes.web.i18n import LANGUAGES, gettext
+from custodes.web.i18n import LANGUAGES, gettext, lookup
 from custodes.web.users import (
     MIN_PASSWORD,
     NAME_RE,
@@ -626,7 +626,10 @@ def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: 
 
     def password_form(request: Request, tv: TeamViewer, error: str = "", done: bool = False,
                       status: int = 200, headers: dict[str, str] | None = None) -> Response:
-        resp = page(request, "team_password.html", tv, status, error=error, done=done, min_password=MIN_PASSWORD)
+        """The page, its sentence in the person's language (``{n}`` in it: the length limit it is about)."""
+        n = MAX_PASSWORD if "more than" in error else MIN_PASSWORD
+        said = lookup(tv.lang, error).format(n=n) if error else ""
+        resp = page(request, "team_password.html", tv, status, error=said, done=done, min_password=MIN_PASSWORD)
         if headers:
             resp.headers.update(headers)
         return resp
@@ -648,11 +651,11 @@ def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: 
             return password_form(request, tv, "Fill in all three fields: your current password, then the new one "
                                  "twice.", status=422)
         if len(new) < MIN_PASSWORD:
-            return password_form(request, tv, f"The new password has fewer than {MIN_PASSWORD} characters: "
-                                 "choose a longer one.", status=422)
+            return password_form(request, tv, "The new password has fewer than {n} characters: choose a longer one.",
+                                 status=422)
         if len(new) > MAX_PASSWORD:
-            return password_form(request, tv, f"The new password has more than {MAX_PASSWORD} characters: "
-                                 "choose a shorter one.", status=422)
+            return password_form(request, tv, "The new password has more than {n} characters: choose a shorter one.",
+                                 status=422)
         if new != again:
             return password_form(request, tv, "The two new passwords differ: type the same new password twice.",
                                  status=422)
