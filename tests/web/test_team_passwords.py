@@ -314,3 +314,15 @@ def test_the_password_page_speaks_the_language_the_person_chose(team_cases):
     assert "В новом пароле меньше 10 символов" in r.text
     r = change_password(tina, "not the current one", OWN)
     assert "Нынешний пароль неверен" in r.text
+
+
+def test_a_link_cannot_put_words_on_the_admin_page(team_cases):
+    app, *_ = team_cases
+    alma = alma_adds(app, "tina", port=60801)  # her own redirects still say what was done
+    page = alma.get("/admin?done=Your+account+is+locked%3A+call+%2B7+000+000+00+00").text
+    assert 'id="admin-done"' not in page and "locked" not in page
+    r = alma.post("/admin/members", data={"csrf": csrf_of(alma, "/admin"), "case": A, "name": "tina",
+                                          "role": "viewer"}, follow_redirects=False)
+    forged = r.headers["location"].replace("tina+is+now", "tina+was+never")
+    assert "tina is now viewer in A block" in alma.get(r.headers["location"]).text
+    assert 'id="admin-done"' not in alma.get(forged).text

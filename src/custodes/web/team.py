@@ -710,15 +710,21 @@ def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: 
         return page(request, "team_admin.html", tv, status, cases=rows, users=sorted(known), roles=ROLES,
                     done=done[:200], error=error[:300], typed=typed or {}, min_password=MIN_PASSWORD)
 
-    @server.get("/admin", response_class=HTMLResponse)
-    def admin_page(request: Request, done: str = "") -> Response:
-        """Users and membership, for the cases this person is an admin of."""
-        return admin_view(request, require(request), done=done)
+    def done_mac(tv: TeamViewer, done: str) -> str:
+        return store.digest(f"admin-done\0{tv.csrf}\0{done}")[:32]
 
-    def back(done: str) -> Response:
+    @server.get("/admin", response_class=HTMLResponse)
+    def admin_page(request: Request, done: str = "", mac: str = "") -> Response:
+        """Users and membership, for the cases this person is an admin of. The sentence of what was done comes
+        from this server's own redirect only (a link someone sends cannot put words on the page)."""
+        tv = require(request)
+        said = done if done and secrets.compare_digest(mac.encode(), done_mac(tv, done).encode()) else ""
+        return admin_view(request, tv, done=said)
+
+    def back(tv: TeamViewer, done: str) -> Response:
         from urllib.parse import urlencode
 
-        return RedirectResponse("/admin?" + urlencode({"done": done}), status_code=303)
+        return RedirectResponse("/admin?" + urlencode({"done": done, "mac": done_mac(tv, done)}), status_code=303)
 
     @server.post("/admin/users")
     def admin_add_user(request: Request, csrf: Annotated[str, Form()] = "", name: Annotated[str, Form()] = "",
@@ -749,7 +755,7 @@ def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: 
             store.add_user(name, _hasher.hash(password), tv.name, "added by an admin", must_change=True)
         except UserError as exc:
             return refuse(f"{exc} Add them to a case below instead.", 409)
-        return back(f"Added user {name}. Now add them to a case; at their first login they choose their own "
+        return back(tv, f"Added user {name}. Now add them to a case; at their first login they choose their own "
                     "password.")
 
     @server.post("/admin/members")
@@ -786,7 +792,7 @@ def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: 
         except UserError as exc:
             return refuse(str(exc))
         title = target.meta.get("title") or case
-        return back(f"{name} is now {role} in {title}." if changed else f"{name} was already {role} in {title}.")
+        return back(tv, f"{name} is now {role} in {title}." if changed else f"{name} was already {role} in {title}.")
 
     @server.post("/admin/members/remove")
     def admin_remove_member(request: Request, csrf: Annotated[str, Form()] = "", case: Annotated[str, Form()] = "",
@@ -807,7 +813,7 @@ def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: 
             remove_member(target, name, tv.name)
         except UserError as exc:
             return refuse(str(exc))
-        return back(f"{name} is no longer a member of {target.meta.get('title') or case}.")
+        return back(tv, f"{name} is no longer a member of {target.meta.get('title') or case}.")
 
     @server.post("/admin/password")
     def admin_reset_password(request: Request, csrf: Annotated[str, Form()] = "", case: Annotated[str, Form()] = "",
@@ -842,7 +848,7 @@ def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: 
         store.set_password(name, _hasher.hash(password), True, tv.name)
         store.end_sessions(name)
         team.password_changed(name, tv.name, reset=True)
-        return back(f"The password of {name} is reset and their sessions have ended. Give them the new password "
+        return back(tv, f"The password of {name} is reset and their sessions have ended. Give them the new password "
                     "by a safe channel: at their next login they must choose their own.")
     return TeamDispatch(server, team, apps, session_lifetime)
 
