@@ -640,20 +640,23 @@ def timeline(case_dir: CaseArg, camera: Annotated[str | None, typer.Option("--ca
 
 
 @app.command()
-def dupes(case_dir: CaseArg, as_json: JsonOpt = False) -> None:
+def dupes(case_dir: CaseArg, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Clusters of near-duplicates (copies, re-encodes, clips) with each clip's offset in its source.
-    Exact duplicates are one object with several origins (see `items`). Hashes new videos first (resumable)."""
+    Exact duplicates are one object with several origins (see `items`). Hashes new videos first (resumable).
+    The matches are stored (sealed in the ledger, replacing the previous run's): in the review app a cluster
+    is one row of the queue, and a review of one copy covers the others."""
     from custodes.dupes.index import clusters, hash_videos
 
     case = _open(case_dir)
     with _per_video_progress("hashing frames", as_json) as advance:
         hash_videos(case, progress=advance)
-    doc = clusters(case)
+    doc = clusters(case, actor=_actor(actor))
     if as_json:
         _print_json(doc)
         return
     if not doc["clusters"]:
         console.print("No near-duplicates found.")
+    console.print(f"{doc['matches']} match(es) stored as run {doc['run']} (replacing the previous run's).")
     for i, c in enumerate(doc["clusters"], 1):
         t = Table("sha256", "names", "relation", "offset in source", "duration", "resolution", "what was done",
                   title=f"Cluster {i}: {len(c['members'])} versions of one recording")

@@ -662,7 +662,9 @@ def clock_contradiction(m: Match, clocks: dict[str, tuple[str | None, datetime]]
             f"{at_b:%H:%M:%S}): different moments of {same}, not a copy")
 
 
-def clusters(case: Case) -> dict[str, Any]:
+def clusters(case: Case, save: bool = True, actor: str = "custodes") -> dict[str, Any]:
+    """The clusters of near-duplicates; with ``save`` (the default) the matches are also stored as this run's
+    finding, replacing the previous run's (``custodes.dupes.store``: sealed, with a signed ``dupes.run``)."""
     matches = find_matches(case)
     groups = _connected([(m.a, m.b) for m in matches])
     videos = {x for members in groups.values() for x in members}
@@ -678,6 +680,11 @@ def clusters(case: Case) -> dict[str, Any]:
     def label(sha: str) -> str:
         return copies[sha][0] if copies.get(sha) else sha[:12]
 
+    run = None
+    if save:
+        from custodes.dupes.store import save_matches
+
+        run = save_matches(case, matches, {sha: label(sha) for sha in videos}, borders, actor)["run"]
     out = []
     for members in groups.values():
         longest = max(members, key=lambda x: (media[x].duration_s or 0, x))
@@ -708,4 +715,4 @@ def clusters(case: Case) -> dict[str, Any]:
                           "relation": rel, "transforms": how.get(x, [])})
         out.append({"members": items, "matches": [asdict(m) for m in matches if m.a in members]})
     out.sort(key=lambda c: -len(c["members"]))
-    return {"clusters": out, "matches": len(matches)}
+    return {"clusters": out, "matches": len(matches), "run": run}

@@ -474,3 +474,23 @@ class UserPrefs(Base):
     __tablename__ = "user_prefs"
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class DupeMatch(Base):
+    """A near-duplicate pair found by one run of ``custodes dupes`` (a finding, sealed like segments): ``a`` (the
+    shorter) lies in ``b`` at ``b_time = rate · a_time + offset_s``. A re-run replaces every row of the previous run
+    in one sealed commit with a signed ``dupes.run`` event naming both runs."""
+
+    __tablename__ = "dupe_matches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(36), index=True)
+    a: Mapped[str] = mapped_column(ForeignKey("objects.sha256"), index=True)
+    b: Mapped[str] = mapped_column(ForeignKey("objects.sha256"), index=True)
+    offset_s: Mapped[float] = mapped_column(Float)
+    rate: Mapped[float] = mapped_column(Float, default=1.0)
+    match: Mapped[float] = mapped_column(Float)  # share of a's frames matching at that alignment
+    views: Mapped[str] = mapped_column(String(80))
+    transforms: Mapped[list[str]] = mapped_column(JSON, default=list)  # in words, with the files' names
+    frames: Mapped[list[dict[str, float]]] = mapped_column(JSON, default=list)  # matched frame times a_t, b_t
+    verification: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -38,6 +38,7 @@ from custodes.store.db import (
     Annotation,
     Complaint,
     Derivative,
+    DupeMatch,
     EvidenceObject,
     MediaProbe,
     Provenance,
@@ -57,7 +58,7 @@ SEALED: dict[str, tuple[Any, str]] = {
         (EvidenceObject, "sha256"), (Provenance, "sha256"), (Rejection, "id"), (MediaProbe, "sha256"),
         (Recording, "sha256"), (Segment, "sha256"), (Signal, "sha256"), (TranscriptSegment, "sha256"),
         (Annotation, "sha256"), (Derivative, "sha256"), (Complaint, "source_sha256"), (User, "name"),
-        (Review, "sha256"),
+        (Review, "sha256"), (DupeMatch, "a"),
     )
 }
 SEALED_MODELS = {model: (table, col) for table, (model, col) in SEALED.items()}
