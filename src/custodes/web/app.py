@@ -448,13 +448,26 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             newest = newest_reviews()
             by_state = dict(s.execute(select(Review.state, func.count()).select_from(newest)
                                       .join(Review, newest.c.rid == Review.id).group_by(Review.state)).all())
+            _, cover, _ = dupes_view(s)
         counts = {st: int(by_state.get(st, 0)) for st in rv.STATES}
+        for c in cover.values():  # a review given in a copy covers the aligned stretch here (dupes/store.py)
+            if c["state"] in counts:
+                counts[c["state"]] += 1
         counts[rv.UNREVIEWED] = max(0, total - sum(counts.values()))
         done = sum(counts[st] for st in rv.DONE)
-        return {"total": total, "counts": counts, "done": done,
+        return {"total": total, "counts": counts, "done": done, "covered": len(cover),
                 "percent": round(100.0 * done / total, 1) if total else 100.0}
 
-    def queue_query(min_score: float, camera: str, reviewed: str, state: str, only: list[str] | None = None) -> Any:
+    def dupes_view(s: Any) -> tuple[Any, dict[int, dict[str, Any]], set[int]]:
+        """Near-duplicate clusters, the segments a review in a copy covers, and the copies' segments the source's
+        row stands for (custodes.dupes.store; derived at read time, nothing written)."""
+        from custodes.dupes.store import queue_view
+
+        return queue_view(s)
+
+    def queue_query(min_score: float, camera: str, reviewed: str, state: str, only: list[str] | None = None,
+                    dv: Any = None) -> Any:
+        _, cover, hidden = dv if dv is not None else ({}, {}, set())
         q = (select(Segment.id, Segment.sha256, Segment.start_s, Segment.end_s, Segment.score, Segment.reasons,
                     Recording.camera_id, Recording.start_at)
              .outerjoin(Recording, Recording.sha256 == Segment.sha256)
@@ -463,26 +476,44 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             q = q.where(Segment.sha256.in_(only))
         if camera:
             q = q.where(Recording.camera_id == camera)
+        if hidden:  # a copy's segment whose stretch the source's row stands for
+            q = q.where(Segment.id.not_in(sorted(hidden)))
         newest = newest_reviews()
         reviewed_ids = select(newest.c.sid)
-        if reviewed == "yes" or state in rv.STATES:
-            q = q.where(Segment.id.in_(reviewed_ids))
+        covered_ids = sorted(cover)
+        if state in rv.STATES:
+            own = Segment.id.in_(select(newest.c.sid).join(Review, newest.c.rid == Review.id)
+                                 .where(Review.state == state))
+            by_copy = sorted(k for k, c in cover.items() if c["state"] == state)
+            q = q.where(own | Segment.id.in_(by_copy) if by_copy else own)
+        elif reviewed == "yes":
+            q = q.where(Segment.id.in_(reviewed_ids) | Segment.id.in_(covered_ids) if covered_ids
+                        else Segment.id.in_(reviewed_ids))
         elif reviewed == "no" or state == rv.UNREVIEWED:
             q = q.where(Segment.id.not_in(reviewed_ids))
-        if state in rv.STATES:
-            q = q.where(Segment.id.in_(select(newest.c.sid).join(Review, newest.c.rid == Review.id)
-                                       .where(Review.state == state)))
+            if covered_ids:
+                q = q.where(Segment.id.not_in(covered_ids))
         return q
 
     def queue_data(min_score: float, camera: str, reviewed: str, limit: int, offset: int = 0,
                    state: str = "", only: list[str] | None = None) -> list[dict[str, Any]]:
         # filters and the limit run in SQL on the score index: a page costs the rows it shows
-        q = queue_query(min_score, camera, reviewed, state, only).order_by(Segment.score.desc(), Segment.id)
         with case.sessions() as s:
+            dv = dupes_view(s)
+            q = queue_query(min_score, camera, reviewed, state, only, dv).order_by(Segment.score.desc(), Segment.id)
             rows = s.execute(q.limit(limit).offset(offset)).all()
             states = latest_states(s, rows)
-        n = case.display_names({r.sha256 for r in rows})
-        return [{"id": r.id, "sha256": r.sha256, "name": n.get(r.sha256, ""), "start_s": r.start_s,
+        cl, cover, _ = dv
+        for k, c in cover.items():
+            states.setdefault(k, c)
+        n = case.display_names({r.sha256 for r in rows} | {x for r in rows for x in cl.others(r.sha256)}
+                               | {c["from"] for c in cover.values()})
+        return [{"copies": [{"sha256": y, "name": n.get(y, y[:12]), "relation": cl.members[y].relation}
+                            for y in cl.others(r.sha256)] if r.sha256 in cl.members
+                 and cl.members[r.sha256].source == r.sha256 else [],
+                 "covered_by": {"name": n.get(cover[r.id]["from"], ""), "sha256": cover[r.id]["from"],
+                                "at": cover[r.id]["at"], "by": cover[r.id]["by"]} if r.id in cover else None,
+                 "id": r.id, "sha256": r.sha256, "name": n.get(r.sha256, ""), "start_s": r.start_s,
                  "end_s": r.end_s, "score": round(r.score, 3), "reasons": rv.plain_reasons(r.reasons),
                  "camera": r.camera_id or "", "reviewed": r.id in states,
                  "state": states[r.id]["state"] if r.id in states else rv.UNREVIEWED,
@@ -616,6 +647,10 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             else:
                 cond = (Segment.score > cur.score) | ((Segment.score == cur.score) & (Segment.id < cur.id))
                 order = (Segment.score.asc(), Segment.id.desc())
+            _, cover, hidden = dupes_view(s)
+            skip = sorted(set(cover) | hidden)  # a stretch a copy's review covers, or the source's row stands for
+            if skip:
+                cond = cond & Segment.id.not_in(skip)
             row = s.execute(select(Segment.id, Segment.sha256, Segment.start_s).where(cond).order_by(*order)
                             .limit(1)).first()
         if row is None:
@@ -635,11 +670,19 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             cuts = list(s.scalars(select(Signal).where(Signal.sha256 == sha256, Signal.kind == "scene_cut")
                                   .order_by(Signal.start_s)))
             states = latest_states(s, segs)
+            from custodes.dupes.store import covered, load_clusters, member_panel
+
+            cl = load_clusters(s)
+            cover = covered(s, cl, segs) if sha256 in cl.members else {}
             found_edits = edit_marks(s, sha256, rec)
             der = s.get(Derivative, sha256)
             parent_names = sorted({p.original_name for p in s.scalars(select(Provenance).where(
                 Provenance.sha256 == der.parent_sha256))}) if der else []
         superseded = {a.supersedes for a in anns if a.supersedes}
+        dn = case.display_names(cl.others(sha256)) if sha256 in cl.members else {}
+        copies = member_panel(cl, sha256, dn)
+        for k, c in cover.items():
+            states.setdefault(k, {**c, "from_name": dn.get(c["from"], c["from"][:12])})
         gaps_near = gaps_beside(rec) if rec is not None and rec.camera_id and rec.start_at and rec.end_at else []
         names = sorted({p.original_name for p in prov})
         derived = None
@@ -662,7 +705,10 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             "segments": [{"id": g.id, "start_s": g.start_s, "end_s": g.end_s, "score": round(g.score, 3),
                           "reasons": rv.plain_reasons(g.reasons),
                           "state": states[g.id]["state"] if g.id in states else rv.UNREVIEWED,
-                          "state_by": states[g.id]["by"] if g.id in states else ""} for g in segs],
+                          "state_by": states[g.id]["by"] if g.id in states else "",
+                          "covered_by": {"sha256": cover[g.id]["from"], "name": states[g.id]["from_name"],
+                                         "at": cover[g.id]["at"]} if g.id in cover else None} for g in segs],
+            "copies": copies,
             "annotations": [{"id": a.id, "start_s": a.start_s, "end_s": a.end_s, "label": a.label, "people": a.people,
                              "note": a.note, "author": a.author, "created_at": a.created_at.isoformat(),
                              "supersedes": a.supersedes, "current": a.id not in superseded} for a in anns],
