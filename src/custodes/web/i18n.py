@@ -101,6 +101,11 @@ RU: dict[str, str] = {
     "Gaps: time with no recording": "Пропуски: время без записи", "none found": "не найдено",
     "Several cameras at once": "Несколько камер одновременно", "none": "нет",
 }
+# near-duplicate copies (custodes.dupes.store): the queue's "+N copies", the workspace's copies panel
+RU.update({"copies": "копии", "covered by review of": "покрыт просмотром", "at": "на",
+           "Copies of this footage": "Копии этой записи", "this file starts at": "этот файл начинается на",
+           "in it": "в ней", "speed": "скорость", "source (longest)": "исходник (самый длинный)",
+           "copy / re-encode": "копия / перекодирование", "clip": "фрагмент записи"})
 
 
 def lookup(lang: str, text: str) -> str:
