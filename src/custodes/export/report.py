@@ -232,7 +232,7 @@ def custody_rows(ledger: list[dict[str, Any]], names: dict[str, str], tz: tzinfo
             "state": text(d.get("state")),
             "name": text(d.get("original_name") or names.get(subject)), "reason": text(d.get("reason")),
             "source": text(d.get("source_path") or d.get("source")), "user": text(d.get("user")),
-            "role": text(d.get("role")),
+            "role": text(d.get("role")), "camera": text(d.get("camera")), "to": text(d.get("to")),
             "sources": ", ".join(str(x) for x in d.get("sources") or []) or "—"})
         template = acts.get(str(e.get("action")), str(e.get("action")))
         what = template.format_map(fields)

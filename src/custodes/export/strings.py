@@ -320,6 +320,7 @@ ACTIONS = {
         "playback": "played {subject} in the review app",
         "logout": "signed out of the review app",
         "dupes.run": "searched the case for near-duplicate copies",
+        "camera.rename": "recorded that camera {camera} as read from the overlay is camera {to} ({reason})",
     },
     "ru": {
         "case.create": "открыл(а) дело",
@@ -360,6 +361,7 @@ ACTIONS = {
         "playback": "воспроизвёл(ла) {subject} в приложении",
         "logout": "вышел(ла) из приложения",
         "dupes.run": "провёл(а) поиск почти одинаковых копий в деле",
+        "camera.rename": "записал(а), что камера {camera}, как её прочитали с экранной надписи, — это камера {to} ({reason})",
     },
 }
 

@@ -89,7 +89,7 @@ def _minute(t: Any) -> str:
 
 
 def install(app: Any, templates: Any, case: Case, require: Callable[..., Any],
-            check_csrf: Callable[[Any, str], None], audit: Callable[[str, str, str | None], None]) -> None:
+            check_csrf: Callable[[Any, str], None], record_view: Callable[[str, str, str | None], None]) -> None:
     """The timeline page, its data and the camera corrections on the review app."""
     router = APIRouter()
     templates.env.filters["human_seconds"] = _seconds
@@ -104,12 +104,12 @@ def install(app: Any, templates: Any, case: Case, require: Callable[..., Any],
 
     @router.get("/timeline", response_class=HTMLResponse)
     def timeline_page(request: Request, v: Any = Depends(require)) -> Response:
-        audit(v.name, "timeline", None)
+        record_view(v.name, "timeline", None)
         return page(request, v)
 
     @router.get("/api/timeline")
     def api_timeline(v: Any = Depends(require)) -> dict[str, Any]:
-        audit(v.name, "timeline", None)
+        record_view(v.name, "timeline", None)
         return {**timeline_data(case), "can_rename": v.user.role in CAN_RENAME}
 
     def do_rename(v: Any, camera: str, to: str, reason: str) -> dict[str, Any]:
