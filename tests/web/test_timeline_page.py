@@ -206,3 +206,27 @@ def test_lanes_zoom_and_a_click_opens_the_segment_in_chromium(cam_case):
         page.locator(f'rect[data-seg="{seg}"]').click()
         page.wait_for_url(f"**/items/{shas[2]}?seg={seg}&t=120")
         browser.close()
+
+
+def test_the_queue_and_the_workspace_show_the_corrected_camera(cam_case):
+    """After the merge the review app speaks of one camera: the queue's filter lists CH-01 only and finds all
+    three files, a queue row and the workspace of the misread file say CH-01 (the workspace adds what was read),
+    and the first file's gap note, a gap only because the middle file was misread, is gone."""
+    case, shas = cam_case
+    ivan = TestClient(create_app(case))
+    login(ivan, "ivan")
+    before = ivan.get(f"/items/{shas[0]}").text
+    assert "Recording missing on CH-01 after this file: 600 s" in before
+    assert {r["sha256"] for r in ivan.get("/api/queue", params={"camera": "CH-01"}).json()} == \
+        {shas[0], shas[2]}
+    rename_camera(case, "ivan", "CH-OT", "CH-01", "0 read as O")
+
+    rows = ivan.get("/api/queue", params={"camera": "CH-01"}).json()
+    assert {r["sha256"] for r in rows} == set(shas) and {r["camera"] for r in rows} == {"CH-01"}
+    assert ivan.get("/api/queue", params={"camera": "CH-OT"}).json() == []  # corrected away
+    queue = ivan.get("/").text
+    assert '<option >CH-01</option>' in queue and '>CH-OT</option>' not in queue
+    middle = ivan.get(f"/items/{shas[1]}").text
+    assert "CH-01" in middle and "read as</span>" not in middle and "(read as CH-OT)" in middle
+    assert "Recording missing" not in ivan.get(f"/items/{shas[0]}").text
+    assert ivan.get(f"/api/items/{shas[1]}/strip").json()["camera"] == "CH-01"

@@ -75,6 +75,15 @@ def shown(names: dict[str, str], read: str | None) -> str | None:
     return names.get(read, read) if read else read
 
 
+def readings(names: dict[str, str], camera: str) -> list[str]:
+    """The names as read that are shown as ``camera``: the name itself unless it was corrected into another,
+    and every reading corrected into it (a filter or a gap search by the shown camera looks for all of them)."""
+    out = {r for r, to in names.items() if to == camera}
+    if names.get(camera, camera) == camera:
+        out.add(camera)
+    return sorted(out)
+
+
 def clean_name(value: str) -> str:
     text = unicodedata.normalize("NFC", str(value)).strip()
     text = re.sub(r"\s+", " ", text)

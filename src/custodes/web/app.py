@@ -52,6 +52,7 @@ from custodes.store.db import (
     UserPrefs,
     WebSession,
 )
+from custodes.timeline import cameras as cam_names
 from custodes.web import exposure, timeline_view
 from custodes.web import review as rv
 from custodes.web.audit import ViewAudit
@@ -474,8 +475,8 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
              .where(Segment.score >= min_score))
         if only is not None:  # "my queue": the videos assigned to the viewer
             q = q.where(Segment.sha256.in_(only))
-        if camera:
-            q = q.where(Recording.camera_id == camera)
+        if camera:  # the camera as shown: every name as read that an investigator corrected into it
+            q = q.where(Recording.camera_id.in_(cam_names.readings(cam_names.camera_names(case), camera)))
         if hidden:  # a copy's segment whose stretch the source's row stands for
             q = q.where(Segment.id.not_in(sorted(hidden)))
         newest = newest_reviews()
@@ -504,6 +505,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             rows = s.execute(q.limit(limit).offset(offset)).all()
             states = latest_states(s, rows)
         cl, cover, _ = dv
+        corrected = cam_names.camera_names(case)
         for k, c in cover.items():
             states.setdefault(k, c)
         n = case.display_names({r.sha256 for r in rows} | {x for r in rows for x in cl.others(r.sha256)}
@@ -515,7 +517,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                                 "at": cover[r.id]["at"], "by": cover[r.id]["by"]} if r.id in cover else None,
                  "id": r.id, "sha256": r.sha256, "name": n.get(r.sha256, ""), "start_s": r.start_s,
                  "end_s": r.end_s, "score": round(r.score, 3), "reasons": rv.plain_reasons(r.reasons),
-                 "camera": r.camera_id or "", "reviewed": r.id in states,
+                 "camera": cam_names.shown(corrected, r.camera_id) or "", "reviewed": r.id in states,
                  "state": states[r.id]["state"] if r.id in states else rv.UNREVIEWED,
                  "clock": (r.start_at + timedelta(seconds=r.start_s)).strftime("%Y-%m-%d %H:%M:%S")
                  if r.start_at else ""} for r in rows]
@@ -600,7 +602,9 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                    page: Annotated[int, Query(ge=1, le=100000)] = 1, mine: str = "", said: str = "",
                    v: Viewer = Depends(require)) -> Response:
         with case.sessions() as s:
-            cameras = sorted({c for (c,) in s.execute(select(Recording.camera_id).distinct()) if c})
+            corrected = cam_names.camera_names(case)
+            cameras = sorted({corrected.get(c, c) for (c,) in s.execute(select(Recording.camera_id).distinct())
+                              if c})
         only = mine_only(v, mine)
         rows = queue_data(min_score, camera, reviewed, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE, state, only)
         more = len(rows) > PAGE_SIZE
@@ -695,7 +699,8 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             "sha256": sha256, "names": names, "derived": derived, "kind": item_kind(media, names),
             "origins": [p.source_path + (f" ! {p.member_path}" if p.member_path else "") for p in prov],
             "duration": media.duration_s if media else None, "status": media.status if media else "",
-            "camera": rec.camera_id if rec else "",
+            "camera": cam_names.shown(cam_names.camera_names(case), rec.camera_id) or "" if rec else "",
+            "camera_read": rec.camera_id or "" if rec else "",
             "start": rec.start_at.isoformat(sep=" ") if rec and rec.start_at else "",
             "gaps": gaps_near,
             # an edit, a camera switch or a jump in time inside one file (analyze.scene_cuts): the keyframe pass
@@ -736,7 +741,9 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
 
         assert rec.start_at is not None and rec.end_at is not None
         tol = timedelta(seconds=GAP_TOLERANCE_S)
-        cam = (Recording.camera_id == rec.camera_id) & (Recording.sha256 != rec.sha256) & \
+        corrected = cam_names.camera_names(case)  # the camera as shown: all its readings (timeline.cameras)
+        same = cam_names.readings(corrected, corrected.get(rec.camera_id or "", rec.camera_id or ""))
+        cam = Recording.camera_id.in_(same) & (Recording.sha256 != rec.sha256) & \
             Recording.start_at.is_not(None) & Recording.end_at.is_not(None)
         out: list[dict[str, Any]] = []
         with case.sessions() as s:
@@ -793,7 +800,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                                       for x in (w.words or []) if x.get("start") is not None]} for w in words],
             "clock_start": rec.start_at.isoformat() if rec and rec.start_at else None,
             "clock_source": rec.source if rec else "none",
-            "camera": rec.camera_id if rec else "",
+            "camera": cam_names.shown(cam_names.camera_names(case), rec.camera_id) or "" if rec else "",
         }
 
     @app.get("/api/items/{sha256}/strip")

@@ -10,6 +10,9 @@ from jinja2 import pass_context
 LANGUAGES = {"en": "English", "ru": "Русский"}
 
 RU: dict[str, str] = {
+    "read as": "прочитано как",
+    "The overlay reads this camera so; an investigator corrected the name on the timeline page.":
+        "Так камеру прочитали с экранной надписи; следователь исправил название на странице хронологии.",
     "Queue": "Очередь", "Search": "Поиск", "Timeline & gaps": "Хронология и пропуски", "Complaints": "Жалобы",
     "Redactions": "Обезличивание", "Settings": "Настройки", "Log out": "Выйти", "? keys": "? клавиши",
     "Keys": "Клавиши", "Review queue": "Очередь просмотра", "reviewed": "просмотрено", "segments": "фрагментов",
