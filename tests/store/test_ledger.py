@@ -273,3 +273,21 @@ def test_a_forged_last_line_is_never_completed_nor_signed_onto(tmp_path):
     with pytest.raises(LedgerError, match="does not follow"):
         Ledger(led.path, KeyRing(tmp_path / "keys")).append("alice", "note", None, {})
     assert led.path.read_bytes() == before
+
+
+def test_entries_after_reads_only_what_was_appended_and_leaves_a_torn_line(tmp_path):
+    """A reader that keeps a summary (the camera corrections) asks for what came after its last offset: it gets
+    exactly the new entries, of one action if asked, and a torn last line only once it is whole."""
+    led = make_ledger(tmp_path, 2)
+    first, offset = led.entries_after(0, "note")
+    assert [e["details"]["i"] for e in first] == [0, 1] and offset == led.path.stat().st_size
+    assert led.entries_after(offset) == ([], offset)
+    led.append("alice", "other", None, {})
+    led.append("alice", "note", None, {"i": 2})
+    more, offset2 = led.entries_after(offset, "note")
+    assert [e["details"]["i"] for e in more] == [2]
+    whole = lines(led)[-1]
+    with open(led.path, "a") as fh:  # an append caught half-way
+        fh.write(whole[:40])
+    torn, offset3 = led.entries_after(offset2)
+    assert torn == [] and offset3 == offset2

@@ -503,6 +503,27 @@ class Ledger:
                 if action is None or entry.get("action") == action:
                     yield entry
 
+    def entries_after(self, offset: int, action: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        """The whole entries written after byte ``offset`` (a value this method returned before, or 0), and the
+        offset to ask from next time: a reader that keeps a summary of the ledger (the camera corrections) reads
+        only what was appended since, not the whole file on every request. A torn last line is left for later."""
+        if not self.path.exists():
+            return [], 0
+        needle = json.dumps(action).encode() if action is not None and not self.keys else None
+        out: list[dict[str, Any]] = []
+        with open(self.path, "rb") as fh:
+            fh.seek(offset)
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break
+                offset += len(line)
+                if not line.strip() or (needle is not None and needle not in line):
+                    continue
+                entry = self._decode(line)
+                if action is None or entry.get("action") == action:
+                    out.append(entry)
+        return out, offset
+
     def head(self) -> tuple[int, str]:
         seq, h = -1, GENESIS
         for e in self.entries():

@@ -21,7 +21,7 @@ from custodes.store.case import Case
 ACTION = "camera.rename"
 MAX_NAME = 64
 MAX_REASON = 500
-_cache: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
+_cache: dict[str, tuple[int | None, int, list[dict[str, Any]]]] = {}
 
 
 class CameraNameError(ValueError):
@@ -55,20 +55,22 @@ def replay(events: Iterable[dict[str, Any]]) -> dict[str, str]:
 
 
 def camera_names(case: Case) -> dict[str, str]:
-    """``{name as read: name shown}`` for the case's corrected cameras (cached until the ledger grows)."""
+    """``{name as read: name shown}`` for the case's corrected cameras. The ledger grows with every page view,
+    so the corrections are kept per ledger file and only what was appended since the last call is read."""
     path = case.ledger.path
     try:
         st = path.stat()
-        stamp = (st.st_size, st.st_mtime_ns)
     except OSError:
         return {}
     key = str(path)
-    hit = _cache.get(key)
-    if hit is not None and hit[0] == stamp:
-        return dict(hit[1])
-    names = replay(case.ledger.entries(ACTION))
-    _cache[key] = (stamp, names)
-    return dict(names)
+    ident, offset, events = _cache.get(key, (None, 0, []))
+    if ident != st.st_ino or st.st_size < offset:  # a new or rewritten file (a recovery, a re-key): from the start
+        offset, events = 0, []
+    if st.st_size != offset:
+        more, offset = case.ledger.entries_after(offset, ACTION)
+        events = events + more
+    _cache[key] = (st.st_ino, offset, events)
+    return replay(events)
 
 
 def shown(names: dict[str, str], read: str | None) -> str | None:

@@ -1254,6 +1254,8 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
     # the timeline page, its lanes' data and the camera corrections (web/timeline_view.py)
     timeline_view.install(app, templates, case, require, check_csrf,
                           lambda who, what, subject: views.record(who, what, subject))
+    from custodes.web import waveform_view  # the strip's audio waveform, /api/items/{sha}/peaks (web/waveform_view.py)
+    waveform_view.install(app, case, require, known_object, lambda who, what, subject: views.record(who, what, subject))
 
     @app.get("/redactions", response_class=HTMLResponse)
     def redactions_page(request: Request, v: Viewer = Depends(require)) -> Response:

@@ -30,7 +30,7 @@ RU: dict[str, str] = {
     "Сохранить (Ctrl+Enter)", "No annotations yet.": "Разметки пока нет.", "No flagged segments.":
     "Отмеченных фрагментов нет.", "No transcript for this item.": "Расшифровки нет.", "Contact sheet": "Раскадровка",
     "Origins": "Происхождение", "flagged segment": "отмеченный фрагмент", "annotation": "разметка", "cut": "склейка",
-    "marked in/out": "отметка начала/конца", "Safe viewing": "Бережный просмотр",
+    "marked in/out": "отметка начала/конца", "loudness": "громкость", "Safe viewing": "Бережный просмотр",
     "Blur pictures": "Размывать изображение",
     "Grey (no colour)": "Серым (без цвета)", "Start videos muted": "Видео без звука", "Language": "Язык",
     "Save settings": "Сохранить настройки", "Saved.": "Сохранено.", "Content warning: flagged as likely violent.":

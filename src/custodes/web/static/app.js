@@ -148,6 +148,40 @@
     g.stroke();
   };
   window.addEventListener("resize", drawCurve);
+  // the sound's loudness as a thin band under the score curve (peaks from /peaks, 0-255 per bucket): a picture
+  // of loudness, drawn whatever safe viewing's mute says, since nothing here can be heard
+  let wave = null;
+  const drawWave = () => {
+    const c = $("waveform");
+    if (!c || !wave) return;
+    const ps = wave.peaks || [], bs = Number(wave.bucket_s) || 0;
+    c.dataset.reason = wave.reason || "";
+    if (!ps.length || !bs || !duration) { c.hidden = true; c.dataset.ready = "1"; return; }
+    c.hidden = false; c.title = wave.reason || "";
+    c.width = c.clientWidth; c.height = c.clientHeight;
+    const g = c.getContext("2d"), w = c.width;
+    // between the flagged-segment marks (top 14 px) and the annotation lane (bottom 12 px)
+    const mid = 14 + (c.height - 26) / 2, half = (c.height - 26) / 2;
+    g.clearRect(0, 0, w, c.height);
+    // one column per pixel: the loudest bucket under it; square root so quiet speech still shows
+    const col = [];
+    for (let x = 0; x < w; x++) {
+      const i0 = Math.floor(duration * x / w / bs), i1 = Math.max(i0 + 1, Math.ceil(duration * (x + 1) / w / bs));
+      let m = 0;
+      for (let i = i0; i < i1 && i < ps.length; i++) if (ps[i] > m) m = ps[i];
+      col.push(half * Math.sqrt(m / 255));
+    }
+    g.fillStyle = "#7d9cbf"; g.beginPath(); g.moveTo(0, mid);
+    col.forEach((h, x) => g.lineTo(x, mid - Math.max(0.5, h)));
+    for (let x = w - 1; x >= 0; x--) g.lineTo(x, mid + Math.max(0.5, col[x]));
+    g.closePath(); g.fill();
+    c.dataset.ready = "1"; c.dataset.buckets = String(ps.length);
+  };
+  window.addEventListener("resize", drawWave);
+  // asked for only after the strip's own data, so a first (slow) decode never holds up the page
+  const loadWave = () => fetch(base + "/api/items/" + sha + "/peaks", {credentials: "same-origin"})
+    .then(r => r.json()).then(d => { wave = d; drawWave(); })
+    .catch(() => { wave = {peaks: [], reason: "The waveform could not be loaded."}; drawWave(); });
   const drawAnnotations = anns => {
     const lane = $("ann-lane");
     lane.textContent = "";
@@ -197,7 +231,7 @@
       const m = document.createElement("div"); m.className = "editm"; m.style.left = pct(e.t);
       m.title = e.at + ": " + e.what; track.appendChild(m);
     });
-    tick(); showClocks();
+    tick(); showClocks(); loadWave();
   });
   let lastWord = null;
   const tick = () => {
