@@ -6,6 +6,7 @@ waveform to disk. In Chromium the strip draws the band after the page loads, and
 
 import json
 import os
+import re
 import time
 
 import pytest
@@ -64,6 +65,18 @@ def test_peaks_are_decoded_once_then_served_from_the_cache(wave_case):
         assert (case.reports / "peaks" / f"{mute}.json").is_file()
     seen = {(v["what"], v["subject"]) for v in views_of(case, "rita", before)}
     assert ("waveform", tone) in seen and ("waveform", mute) in seen
+
+
+def test_the_legend_names_the_band_in_english_and_russian(wave_case):
+    case, tone, _ = wave_case
+    c = TestClient(create_app(case), client=("127.0.0.46", 1))
+    login(c, "rita")
+    page = c.get(f"/items/{tone}").text
+    assert '<canvas id="waveform"' in page and '<span class="k wave"></span> loudness' in page
+    assert ' style="' not in page  # drawn and sized from app.js: the CSP allows no inline styles
+    c.headers["X-CSRF-Token"] = re.search(r'name="csrf" value="([^"]+)"', c.get("/").text).group(1)
+    assert c.post("/api/prefs", json={"lang": "ru"}).json()["lang"] == "ru"
+    assert '<span class="k wave"></span> громкость' in c.get(f"/items/{tone}").text
 
 
 def test_a_cache_of_another_format_is_decoded_again(wave_case):
@@ -128,6 +141,8 @@ def test_the_strip_draws_the_waveform_in_chromium(wave_case):
         page.click("#login-button")
         page.goto(server + f"/items/{tone}")
         wait_until(page, "document.getElementById('waveform').dataset.ready === '1'")
+        # safe viewing mutes the player by default; the band is a picture of loudness and is drawn all the same
+        assert page.evaluate("document.getElementById('player').muted") is True
         assert page.locator("#waveform").is_visible()
         assert page.get_attribute("#waveform", "data-buckets") in ("50", "51", "52")
         # drawn: painted pixels per column, a hairline over the silent first half and a band over the tone
