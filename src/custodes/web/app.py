@@ -1258,6 +1258,10 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                           lambda who, what, subject: views.record(who, what, subject))
     from custodes.web import waveform_view  # the strip's audio waveform, /api/items/{sha}/peaks (web/waveform_view.py)
     waveform_view.install(app, case, require, known_object, lambda who, what, subject: views.record(who, what, subject))
+    if team is None:  # changing one's own password; on a team server its own /password (web/password_view.py)
+        from custodes.web import password_view
+
+        password_view.install(app, templates, case, require, check_csrf)
 
     @app.get("/redactions", response_class=HTMLResponse)
     def redactions_page(request: Request, v: Viewer = Depends(require)) -> Response:

@@ -109,6 +109,9 @@ RU.update({"copies": "копии", "covered by review of": "покрыт про�
            "Copies of this footage": "Копии этой записи", "this file starts at": "этот файл начинается на",
            "in it": "в ней", "speed": "скорость", "source (longest)": "исходник (самый длинный)",
            "copy / re-encode": "копия / перекодирование", "clip": "фрагмент записи"})
+# changing one's own password in a case served alone (web/password_view.py; its refusals are the team server's)
+RU.update({"Your password was changed.": "Ваш пароль изменён.",
+           "Every other session of yours has ended.": "Все другие ваши сеансы завершены."})
 
 
 def lookup(lang: str, text: str) -> str:

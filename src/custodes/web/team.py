@@ -409,6 +409,35 @@ class MustChange(Exception):
 EXPIRED = "This form had expired (it was opened before you last logged in, or in another window): fill it in again."
 THROTTLED = "Too many failed logins for this user name or address: wait 15 minutes and try again."
 MAX_PASSWORD = 1024
+# the password page's sentences, shared with a case served alone (web/password_view.py) so that both say, and
+# translate, the same; ``{n}`` in one is the length limit it is about (password_sentence fills it in)
+FILL_ALL = "Fill in all three fields: your current password, then the new one twice."
+TOO_SHORT = "The new password has fewer than {n} characters: choose a longer one."
+TOO_LONG = "The new password has more than {n} characters: choose a shorter one."
+DIFFER = "The two new passwords differ: type the same new password twice."
+SAME = "The new password is the one you have now: choose another."
+WRONG_CURRENT = "The current password is wrong: type the one you logged in with."
+
+
+def new_password_problem(current: str, new: str, again: str) -> str:
+    """What is wrong with a change of one's own password as typed (the sentence, in English), or "". The current
+    password is checked after this, by the caller, under the login's throttle."""
+    if not current or not new or not again:
+        return FILL_ALL
+    if len(new) < MIN_PASSWORD:
+        return TOO_SHORT
+    if len(new) > MAX_PASSWORD:
+        return TOO_LONG
+    if new != again:
+        return DIFFER
+    if new == current:
+        return SAME
+    return ""
+
+
+def password_sentence(lang: str, sentence: str) -> str:
+    """A sentence of the password page in ``lang``, its length limit filled in."""
+    return lookup(lang, sentence).format(n=MAX_PASSWORD if sentence == TOO_LONG else MIN_PASSWORD)
 
 
 def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: timedelta = timedelta(hours=12),
@@ -627,8 +656,7 @@ def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: 
     def password_form(request: Request, tv: TeamViewer, error: str = "", done: bool = False,
                       status: int = 200, headers: dict[str, str] | None = None) -> Response:
         """The page, its sentence in the person's language (``{n}`` in it: the length limit it is about)."""
-        n = MAX_PASSWORD if "more than" in error else MIN_PASSWORD
-        said = lookup(tv.lang, error).format(n=n) if error else ""
+        said = password_sentence(tv.lang, error) if error else ""
         resp = page(request, "team_password.html", tv, status, error=said, done=done, min_password=MIN_PASSWORD)
         if headers:
             resp.headers.update(headers)
@@ -647,29 +675,16 @@ def create_team_app(cases: dict[str, Case], store: TeamStore, session_lifetime: 
         tv = require(request, changing=True)
         if not csrf_ok(tv, csrf):
             return password_form(request, tv, EXPIRED, status=403)
-        if not current or not new or not again:
-            return password_form(request, tv, "Fill in all three fields: your current password, then the new one "
-                                 "twice.", status=422)
-        if len(new) < MIN_PASSWORD:
-            return password_form(request, tv, "The new password has fewer than {n} characters: choose a longer one.",
-                                 status=422)
-        if len(new) > MAX_PASSWORD:
-            return password_form(request, tv, "The new password has more than {n} characters: choose a shorter one.",
-                                 status=422)
-        if new != again:
-            return password_form(request, tv, "The two new passwords differ: type the same new password twice.",
-                                 status=422)
-        if new == current:
-            return password_form(request, tv, "The new password is the one you have now: choose another.",
-                                 status=422)
+        problem = new_password_problem(current, new, again)
+        if problem:
+            return password_form(request, tv, problem, status=422)
         ip = request.client.host if request.client else "?"
         attempt = store.reserve_attempt(tv.name, ip)  # the login's throttle: no more guesses here than there
         if attempt is None:
             return password_form(request, tv, THROTTLED, status=429, headers={"Retry-After": str(THROTTLE_WINDOW_S)})
         known = store.user(tv.name)
         if known is None or not check_password(User(password_hash=known[0]), current):
-            return password_form(request, tv, "The current password is wrong: type the one you logged in with.",
-                                 status=403)
+            return password_form(request, tv, WRONG_CURRENT, status=403)
         store.attempt_ok(attempt)
         store.set_password(tv.name, _hasher.hash(new), False, tv.name)
         store.end_sessions(tv.name, keep=request.cookies.get(TEAM_COOKIE, ""))
