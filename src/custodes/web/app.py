@@ -104,6 +104,22 @@ def _login_lock(case: Case) -> threading.Lock:
     return _login_locks.setdefault(case.root, threading.Lock())
 
 
+def reserve_login_attempt(case: Case, name: str, ip: str) -> int | None:
+    """Reserve one attempt at a password for ``name`` from ``ip`` (/login, /password): counted and written at
+    once under the login's lock, so requests sent together cannot all pass the count before any is written; a
+    failure until the caller marks it good. None when the throttle is full."""
+    with _login_lock(case), case.sessions() as s:
+        fails = s.scalar(select(func.count()).select_from(LoginAttempt).where(
+            LoginAttempt.ok.is_(False), LoginAttempt.at >= now() - THROTTLE_WINDOW,
+            (LoginAttempt.name == name) | (LoginAttempt.ip == ip))) or 0
+        if fails >= THROTTLE_MAX_FAILURES:
+            return None
+        attempt = LoginAttempt(name=name, ip=ip, ok=False, at=now())
+        s.add(attempt)
+        s.commit()
+        return int(attempt.id)
+
+
 class FormError(Exception):
     """Bad input in the annotation form, as (status, sentence): a browser gets the form again, as typed."""
 
@@ -375,19 +391,11 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             # the socket peer, or what the proxy named with --trusted-proxy said (web/background.py)
             ip = request.client.host if request.client else "?"
             name = username[:64]
-            with _login_lock(case), case.sessions() as s:
-                # count and reserve at once: this attempt is a failure until its password checks out, so requests
-                # sent together cannot all pass the count before any of them is written
-                fails = s.scalar(select(func.count()).select_from(LoginAttempt).where(
-                    LoginAttempt.ok.is_(False), LoginAttempt.at >= now() - THROTTLE_WINDOW,
-                    (LoginAttempt.name == name) | (LoginAttempt.ip == ip))) or 0
-                if fails >= THROTTLE_MAX_FAILURES:
-                    raise HTTPException(status_code=429, detail="Too many failed logins for this user name or "
-                                        "address: wait 15 minutes and try again.",
-                                        headers={"Retry-After": str(int(THROTTLE_WINDOW.total_seconds()))})
-                attempt = LoginAttempt(name=name, ip=ip, ok=False, at=now())
-                s.add(attempt)
-                s.commit()
+            attempt_id = reserve_login_attempt(case, name, ip)
+            if attempt_id is None:
+                raise HTTPException(status_code=429, detail="Too many failed logins for this user name or "
+                                    "address: wait 15 minutes and try again.",
+                                    headers={"Retry-After": str(int(THROTTLE_WINDOW.total_seconds()))})
             with case.sessions() as s:
                 user = s.scalars(select(User).where(User.name == username)).first()
             if user is None:
@@ -405,7 +413,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             with case.sessions() as s:
                 s.add(WebSession(token_hash=digest, user_id=user.id, csrf=secrets.token_urlsafe(32),
                                  created_at=now(), last_seen=now(), played=[]))
-                reserved = s.get(LoginAttempt, attempt.id)
+                reserved = s.get(LoginAttempt, attempt_id)
                 if reserved is not None:
                     reserved.ok = True
                 s.commit()

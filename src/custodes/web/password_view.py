@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from custodes.store.case import Case
 from custodes.store.db import LoginAttempt, User, WebSession
@@ -35,21 +35,11 @@ from custodes.web.users import MIN_PASSWORD, _hasher, check_password
 
 
 def reserve_attempt(case: Case, name: str, ip: str) -> int | None:
-    """Reserve one attempt at a password for ``name`` from ``ip`` as /login does (app.py): counted and written
-    at once under the login's lock, a failure until the caller marks it good; None when the throttle is full."""
+    """The login's throttle (app.reserve_login_attempt): a guess here counts as one at /login."""
     # imported here: app.py imports this module inside create_app, after its own names exist
-    from custodes.web.app import THROTTLE_MAX_FAILURES, THROTTLE_WINDOW, _login_lock, now
+    from custodes.web.app import reserve_login_attempt
 
-    with _login_lock(case), case.sessions() as s:
-        fails = s.scalar(select(func.count()).select_from(LoginAttempt).where(
-            LoginAttempt.ok.is_(False), LoginAttempt.at >= now() - THROTTLE_WINDOW,
-            (LoginAttempt.name == name) | (LoginAttempt.ip == ip))) or 0
-        if fails >= THROTTLE_MAX_FAILURES:
-            return None
-        attempt = LoginAttempt(name=name, ip=ip, ok=False, at=now())
-        s.add(attempt)
-        s.commit()
-        return int(attempt.id)
+    return reserve_login_attempt(case, name, ip)
 
 
 def install(app: FastAPI, templates: Jinja2Templates, case: Case, require: Callable[..., Any],
