@@ -48,3 +48,27 @@ def test_thumbnails_frames_playback_queue_and_search_are_audited_in_batches(web_
     from custodes.store.verify import verify_case
 
     assert verify_case(case).ok
+
+
+def test_a_full_batch_is_written_by_the_writer_thread_and_close_writes_the_rest(tmp_path):
+    """MAX_KEYS views waiting are signed soon by the audit's own thread (not by the request that filled the
+    batch, which would wait on the signature and the disk sync), long before the flush interval; what is still
+    waiting when the server stops is written by close."""
+    import time
+
+    from custodes.store.ledger import KeyRing, Ledger
+    from custodes.web.audit import MAX_KEYS, ViewAudit
+
+    ledger = Ledger(tmp_path / "ledger.jsonl", KeyRing(tmp_path / "keys"))
+    audit = ViewAudit(ledger, flush_s=3600)
+    for i in range(MAX_KEYS):
+        audit.record("rita", "queue", f"{i:064x}")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not list(ledger.entries("views")):
+        time.sleep(0.05)
+    [batch] = list(ledger.entries("views"))
+    assert len(batch["details"]["views"]) == MAX_KEYS
+    audit.record("rita", "frame", "f" * 64, detail="1.0 s")
+    audit.close()
+    last = list(ledger.entries("views"))[-1]["details"]["views"]
+    assert [v["what"] for v in last] == ["frame"] and ledger.check().problems == []

@@ -32,6 +32,7 @@ class ViewAudit:
         self._views: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._oldest = 0.0
         self._stop = threading.Event()
+        self._due = threading.Event()
         self._thread: threading.Thread | None = None
 
     def record(self, actor: str, what: str, subject: str | None, nbytes: int = 0, detail: str = "") -> None:
@@ -50,8 +51,8 @@ class ViewAudit:
                 v["details"].append(detail)
             due = len(self._views) >= MAX_KEYS or time.monotonic() - self._oldest >= self.flush_s
         self._ensure_thread()
-        if due:
-            self.flush()
+        if due:  # the writer thread signs and syncs it: the request that filled the batch does not wait for it
+            self._due.set()
 
     def flush(self) -> int:
         """Write what is waiting; returns the number of events appended."""
@@ -70,9 +71,15 @@ class ViewAudit:
             self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.flush_s):
-            self.flush()
+        while not self._stop.is_set():
+            self._due.wait(self.flush_s)
+            self._due.clear()
+            if not self._stop.is_set():
+                self.flush()
 
     def close(self) -> None:
         self._stop.set()
+        self._due.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
         self.flush()
