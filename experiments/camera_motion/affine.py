@@ -66,6 +66,30 @@ STABILISE = """flow_x, flow_y = expander.flow_planes(prev_exp, cur_exp, win, ite
 """
 
 
+# the first estimate from phase correlation (a whole-frame shift, ~1 ms at this size) instead of a first flow:
+# the previous frame shifted onto the current one, expanded again, and the flow computed once on the aligned pair
+PHASE = """_win = _hann(prev.shape)
+    (_dx, _dy), _resp = cv2.phaseCorrelate(prev.astype(np.float32), cur.astype(np.float32), _win)
+    if stabilise and _resp > 0.05 and abs(_dx) + abs(_dy) > 0.5:
+        prev = cv2.warpAffine(prev, np.float32([[1, 0, _dx], [0, 1, _dy]]), (cur.shape[1], cur.shape[0]),
+                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        prev_exp = expander.expand(prev)
+    flow_x, flow_y = expander.flow_planes(prev_exp, cur_exp, win, iterations=2)
+"""
+PHASE_INIT = """_win = _hann(prev.shape)
+    (_dx, _dy), _resp = cv2.phaseCorrelate(prev.astype(np.float32), cur.astype(np.float32), _win)
+    _init = (np.full(prev.shape, _dx, np.float32), np.full(prev.shape, _dy, np.float32))
+    flow_x, flow_y = flow_from(expander, prev_exp, cur_exp, win, _init)
+"""
+_hanns: dict[tuple[int, ...], np.ndarray] = {}
+
+
+def _hann(shape: tuple[int, ...]) -> np.ndarray:
+    if shape not in _hanns:
+        _hanns[shape] = cv2.createHanningWindow((shape[1], shape[0]), cv2.CV_32F)
+    return _hanns[shape]
+
+
 INIT = """flow_x, flow_y = flow_from(expander, prev_exp, cur_exp, win, getattr(self, "_cam_prev", None))
 """
 
@@ -97,19 +121,20 @@ def flow_from(ex, prev, cur, winsize, init, iterations=2):
     return fx, fy
 
 
-def patched_add_frame(stabilise: bool = False, init: bool = False) -> None:
+def patched_add_frame(stabilise: bool = False, init: bool = False, first: str = "flow", affine: bool = True) -> None:
     src = textwrap.dedent(inspect.getsource(_ORIGINAL))
-    src = src.replace("flow_x, flow_y = expander.flow_planes(prev_exp, cur_exp, win, iterations=2)\n",
-                      INIT if init else STABILISE)
+    block = {"flow": INIT if init else STABILISE, "phase": PHASE, "phaseinit": PHASE_INIT}[first]
+    src = src.replace("flow_x, flow_y = expander.flow_planes(prev_exp, cur_exp, win, iterations=2)\n", block)
 
     old_fx = "fx = flow_x - np.median(flow_x[::4, ::4]).astype(np.float32)"
     old_fy = "fy = flow_y - np.median(flow_y[::4, ::4]).astype(np.float32)"
     old_diff = "diff = float(cv2.absdiff(cur, prev).mean())"
     assert old_fx in src and old_fy in src and old_diff in src
-    src = src.replace(old_fx, "cam_x, cam_y, cam_a = camera_field(flow_x, flow_y)\n    fx = flow_x - cam_x")
-    src = src.replace(old_fy, "fy = flow_y - cam_y")
-    src = src.replace(old_diff, "diff = float(cv2.absdiff(cur, cv2.warpAffine(prev, cam_a, (cur.shape[1], "
-                                "cur.shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)).mean())")
+    if affine:  # else (phasemedian) the shift alone, then today's median and frame difference
+        src = src.replace(old_fx, "cam_x, cam_y, cam_a = camera_field(flow_x, flow_y)\n    fx = flow_x - cam_x")
+        src = src.replace(old_fy, "fy = flow_y - cam_y")
+        src = src.replace(old_diff, "diff = float(cv2.absdiff(cur, cv2.warpAffine(prev, cam_a, (cur.shape[1], "
+                                    "cur.shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)).mean())")
     if init:
         assert "fy = flow_y - cam_y" in src
         src = src.replace("fy = flow_y - cam_y", "fy = flow_y - cam_y\n    self._cam_prev = (cam_x, cam_y)")
@@ -118,6 +143,7 @@ def patched_add_frame(stabilise: bool = False, init: bool = False) -> None:
     ns["cv2"] = cv2
     ns["stabilise"] = stabilise
     ns["flow_from"] = flow_from
+    ns["_hann"] = _hann
     exec(compile(src, "affine_add_frame", "exec"), ns)
     motion.MotionTrack.add_frame = ns["add_frame"]
 
@@ -142,7 +168,9 @@ def run(n: int) -> None:
     modes = sys.argv[2].split(",") if len(sys.argv) > 2 else ["median", "affine", "stabilised"]
     for mode in modes:
         if mode != "median":
-            patched_add_frame(stabilise=mode == "stabilised", init=mode == "init")
+            patched_add_frame(stabilise=mode in ("stabilised", "phase", "phasemedian"), init=mode == "init",
+                              first="phase" if mode == "phasemedian" else mode if mode in ("phase", "phaseinit")
+                              else "flow", affine=mode != "phasemedian")
         for moved in (False, True):
             X = [features(p, moved) for p in fights + calm]
             ok = [i for i, x in enumerate(X) if x is not None]
