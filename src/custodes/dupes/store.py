@@ -102,21 +102,12 @@ def load_clusters(s: Any) -> Clusters:
     shas = {x for r in rows for x in (r.a, r.b)}
     dur = {sha: float(d or 0.0) for sha, d in s.execute(
         select(MediaProbe.sha256, MediaProbe.duration_s).where(MediaProbe.sha256.in_(shas)))}
-    parent: dict[str, str] = {}
+    from custodes.dupes.index import _connected
 
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for r in rows:
-        parent[find(r.a)] = find(r.b)
-    groups: dict[str, list[str]] = defaultdict(list)
-    for x in sorted(parent):
-        groups[find(x)].append(x)
+    # each group's members sorted, the groups by their first member: the same clusters in the same order each time
+    groups = sorted((sorted(g) for g in _connected([(r.a, r.b) for r in rows]).values()), key=lambda g: g[0])
     out: dict[str, Member] = {}
-    for members in groups.values():
+    for members in groups:
         ordered = sorted(members, key=lambda x: (-dur.get(x, 0.0), x))
         src = max(members, key=lambda x: (dur.get(x, 0.0), x))
         maps: dict[str, tuple[float, float]] = {src: (1.0, 0.0)}
