@@ -174,12 +174,24 @@ def test_reviewer_workflow_by_keyboard_in_chromium(server, web_case):
         assert "already saved" in page.inner_text("#annotation-error")
         assert page.evaluate("document.getElementById('note').value") == "two officers strike a man on the floor"
         assert page.evaluate(NO_SCROLL)
-        # nothing of concern, next
+        # x out of habit on the segment just annotated is refused: the annotation is not unsaid
         page.evaluate("document.activeElement.blur()")
         reviews_before = len([e for e in case.ledger.entries() if e["action"] == "review" and e["actor"] == "rita"])
         page.keyboard.press("x")
+        wait_until(page, "document.getElementById('status').textContent.includes(\"it is not 'nothing of concern'\")")
+        assert item_sha(page.url) == second and page.evaluate("document.getElementById('status').classList"
+                                                              ".contains('bad')")
+        assert len([e for e in case.ledger.entries() if e["action"] == "review" and e["actor"] == "rita"]) \
+            == reviews_before
+        # nothing of concern, next: on the previous file's segment, which holds no annotation
+        page.keyboard.press("p")
+        wait_until(page, f"!location.href.includes('{second}')")
+        page.wait_for_load_state()
+        page.wait_for_selector("#player")
+        wait_until(page, f"{VIDEO}.readyState >= 1")
+        page.keyboard.press("x")
         wait_until(page, "(document.getElementById('status') || {}).textContent?.includes('Recorded') || "
-                         f"!location.href.includes('{second}')")
+                         f"location.href.includes('{second}')")
         time.sleep(0.8)
         page.wait_for_load_state()
         reviews = [e for e in case.ledger.entries() if e["action"] == "review" and e["actor"] == "rita"]

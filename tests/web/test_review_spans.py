@@ -125,3 +125,38 @@ def test_the_first_reviewer_cannot_override_a_second_review(triaged):
     with case.engine.begin() as conn:
         conn.execute(text("UPDATE reviews SET author = 'rita' WHERE author = 'ivan'"))
     assert ("record.mismatch", f"reviews:{g.sha256}") in {(p.kind, p.where) for p in verify_case(case).problems}
+
+
+def test_nothing_of_concern_cannot_unsay_a_reviewers_annotation(tmp_path):
+    """x pressed out of habit after annotating a beating: refused with a sentence while a current annotation lies
+    in the segment; after the annotation is superseded by one outside it, or for an investigator, it is recorded."""
+    (tmp_path / "drive").mkdir()
+    write_clip(tmp_path / "drive" / "cam02.mp4", ClipSpec("CAM-02", datetime(2026, 3, 1, 11, 0, 0), 8, fps=8,
+                                                          size=(320, 180), seed=2))
+    case = Case.init(tmp_path / "case", "tester", title="habit")
+    Ingestor(case, "tester").run([tmp_path / "drive"])
+    (sha,) = case.display_names()
+    store_result(case, sha, VideoResult(ok=True, duration_s=8.0, segments=[
+        SegmentRow(start_s=2.0, end_s=5.0, score=0.9, reasons=[])]))
+    for name, role in (("rita", "reviewer"), ("ivan", "investigator")):
+        add_user(case, name, role, "correct horse battery", "tester")
+    rita, ivan = client_for(case, "rita"), client_for(case, "ivan")
+    (g,) = segments(case)
+    made = rita.post(f"/api/items/{sha}/annotations", json={"label": "beating", "start_s": "3.2", "end_s": "4.5",
+                                                             "note": "blows to the head"})
+    assert made.status_code == 201
+    r = rita.post(f"/api/segments/{g.id}/review", json={"state": "nothing of concern"})
+    assert r.status_code == 409 and "it is not 'nothing of concern'" in r.json()["detail"]
+    assert states(rita)[g.id] == "annotated"
+    # moved out of the segment by a correction: nothing current is inside it any more
+    moved = rita.post(f"/api/items/{sha}/annotations", json={
+        "label": "beating", "start_s": "6.0", "end_s": "7.0", "note": "blows to the head",
+        "supersedes": str(made.json()["annotation"]["id"])})
+    assert moved.status_code == 201, moved.text
+    assert rita.post(f"/api/segments/{g.id}/review", json={"state": "nothing of concern"}).status_code == 200
+    assert rita.post(f"/api/items/{sha}/annotations", json={"label": "threats", "start_s": "2.5", "end_s": "3.0",
+                                                             "note": "shouting"}).status_code == 201
+    assert rita.post(f"/api/segments/{g.id}/review", json={"state": "nothing of concern"}).status_code == 409
+    assert ivan.post(f"/api/segments/{g.id}/review", json={"state": "nothing of concern",
+                                                           "note": "shouting, no threat"}).status_code == 200
+    assert not verify_case(case).problems

@@ -1149,6 +1149,20 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             if g is None:
                 raise HTTPException(status_code=404, detail="There is no such segment in this case.")
             before = rv.reviews_over(s, g)  # the reviews over this stretch, whatever segment row they were on
+            # x pressed out of habit after annotating must not unsay the annotation; an investigator may decide so
+            if state == rv.NOTHING and v.user.role not in CAN_SUPERSEDE_ANY:
+                inside = list(s.scalars(select(Annotation).where(
+                    Annotation.sha256 == g.sha256, Annotation.start_s < g.end_s, Annotation.end_s > g.start_s)
+                    .order_by(Annotation.id)))
+                replaced = {a.supersedes for a in s.scalars(select(Annotation).where(
+                    Annotation.sha256 == g.sha256, Annotation.supersedes.is_not(None)))}
+                current = [a for a in inside if a.id not in replaced]
+                if current:
+                    a = current[-1]
+                    return JSONResponse({"detail": f"This segment holds annotation #{a.id} ({a.label}, by {a.author}): "
+                                         "it is not 'nothing of concern'. Press n to go on, or change the "
+                                         "annotation first; an investigator may still decide otherwise."},
+                                        status_code=409)
             settled = rv.second_review(before)
             overrides = None
             if state in rv.SECOND_REVIEW:

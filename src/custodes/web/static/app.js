@@ -32,6 +32,9 @@
     b.addEventListener("pointerdown", () => reveal(true));
     ["pointerup", "pointerleave", "blur"].forEach(e => b.addEventListener(e, () => reveal(false)));
   }
+  // a held r whose key-up went to another window must not leave the page revealed
+  window.addEventListener("blur", () => reveal(false));
+  document.addEventListener("visibilitychange", () => { if (document.hidden) reveal(false); });
   // the queue page: j/k move, Enter opens
   const rows = Array.from(document.querySelectorAll("#queue-table tbody tr[data-href]"));
   let row = -1;
@@ -248,6 +251,16 @@
   };
   video.addEventListener("timeupdate", tick);
   video.addEventListener("seeked", tick);
+  // a click on the strip or an arrow key moves away from the segment chosen before: x, w, c and d then apply
+  // to the segment under the playhead (or to none), never to the one left behind
+  video.addEventListener("seeked", () => {
+    if (current === null) return;
+    const t = video.currentTime, g = segs().find(x => x.id === current);
+    if (!g || t < g.start - 0.5 || t > g.end + 0.5) {
+      const here = segs().find(x => t >= x.start && t < x.end);
+      setCurrent(here ? here.id : null);
+    }
+  });
   const loop = () => { if (!video.paused) tick(); requestAnimationFrame(loop); };
   requestAnimationFrame(loop);
   // next / previous segment across the whole queue
@@ -365,7 +378,7 @@
     saving = true;
     post(base + "/api/items/" + sha + "/annotations", body).then(({ok, j}) => {
       saving = false;
-      if (!ok) { err.textContent = j.detail; err.hidden = false; return; }  // the input stays as typed
+      if (!ok) { err.textContent = j.detail; err.hidden = false; status(j.detail, true); return; }  // input kept
       addToList({...j.annotation, supersedes: body.supersedes ? Number(body.supersedes) : null});
       (strip ? strip.annotations : []).push(j.annotation); if (strip) drawAnnotations(strip.annotations);
       (j.segments || []).forEach(g => {
@@ -374,7 +387,10 @@
       });
       $("saved").textContent = j.message; status(j.message);
       label.value = ""; $("note").value = ""; editing(null);
-    }).catch(() => { saving = false; err.textContent = "The server could not be reached: nothing was saved. Try again."; err.hidden = false; });
+    }).catch(() => {
+      saving = false; err.textContent = "The server could not be reached: nothing was saved. Try again."; err.hidden = false;
+      status(err.textContent, true);
+    });
   };
   keys.save = save; keys.s = save;
   form.addEventListener("submit", e => { e.preventDefault(); save(); });
