@@ -45,6 +45,15 @@ def test_wrong_passwords_are_throttled(web_case):
     assert login(c, "otto").status_code == 429  # even the right password, for now
     other = TestClient(create_app(case), client=("10.9.9.10", 1234))
     assert login(other, "otto").status_code == 429  # per user name too, whatever the address
+    # a colleague at the same address (one office, one laptop) is not locked out by otto's typing
+    assert login(TestClient(create_app(case), client=("10.9.9.9", 1235)), "rita").status_code == 303
+    # but one address spraying guesses over many names is, after THROTTLE_MAX_FAILURES_PER_ADDRESS
+    from custodes.web.app import THROTTLE_MAX_FAILURES_PER_ADDRESS
+
+    sprayer = TestClient(create_app(case), client=("10.9.9.11", 1234))
+    for i in range(THROTTLE_MAX_FAILURES_PER_ADDRESS):
+        assert login(sprayer, f"name{i}", "wrong password!").status_code == 303
+    assert login(sprayer, "vera").status_code == 429
     with case.sessions() as s:
         s.execute(delete(LoginAttempt))
         s.commit()

@@ -147,6 +147,8 @@ def test_the_password_form_is_throttled_like_the_login(team_cases):
     assert known is not None and check_password(User(password_hash=known[0]), PASSWORD)  # unchanged
     # the same count as the login's: no more guesses there either
     assert team_login(TestClient(app, client=("127.0.0.1", 60202)), "ivan").status_code == 429
+    # another user at the same address still gets in
+    assert team_login(TestClient(app, client=("127.0.0.1", 60203)), "rita").status_code == 303
 
 
 def test_an_admin_resets_only_a_member_of_her_own_cases_and_the_reset_must_be_changed(team_cases):

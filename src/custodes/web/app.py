@@ -67,7 +67,10 @@ PRELOGIN_CSRF = "custodes_login_csrf"
 SESSION_IDLE = timedelta(hours=8)
 SESSION_LIFETIME = timedelta(hours=12)  # from the signed login, however active the session
 THROTTLE_WINDOW = timedelta(minutes=15)
-THROTTLE_MAX_FAILURES = 5
+THROTTLE_MAX_FAILURES = 5  # per user name, from any address
+# per address, whatever the names: a team behind one office address (or on one laptop) must not be locked out by
+# one colleague's typing, while one address spraying guesses over many names still is
+THROTTLE_MAX_FAILURES_PER_ADDRESS = 25
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 TAXONOMY = ["beating", "sexual violence", "stress position", "humiliation", "threats", "medical neglect",
             "other", "reviewed: nothing of concern"]
@@ -109,10 +112,12 @@ def reserve_login_attempt(case: Case, name: str, ip: str) -> int | None:
     once under the login's lock, so requests sent together cannot all pass the count before any is written; a
     failure until the caller marks it good. None when the throttle is full."""
     with _login_lock(case), case.sessions() as s:
-        fails = s.scalar(select(func.count()).select_from(LoginAttempt).where(
-            LoginAttempt.ok.is_(False), LoginAttempt.at >= now() - THROTTLE_WINDOW,
-            (LoginAttempt.name == name) | (LoginAttempt.ip == ip))) or 0
-        if fails >= THROTTLE_MAX_FAILURES:
+        recent = (LoginAttempt.ok.is_(False), LoginAttempt.at >= now() - THROTTLE_WINDOW)
+        by_name = s.scalar(select(func.count()).select_from(LoginAttempt).where(
+            *recent, LoginAttempt.name == name)) or 0
+        by_address = s.scalar(select(func.count()).select_from(LoginAttempt).where(
+            *recent, LoginAttempt.ip == ip)) or 0
+        if by_name >= THROTTLE_MAX_FAILURES or by_address >= THROTTLE_MAX_FAILURES_PER_ADDRESS:
             return None
         attempt = LoginAttempt(name=name, ip=ip, ok=False, at=now())
         s.add(attempt)
