@@ -128,3 +128,12 @@ def test_borders_are_found_over_the_clip():
     frames[:, 20:80, :] = rng.integers(0, 255, size=(6, 60, 60))  # picture in a 9:16-style letterbox
     assert pdq.find_borders(frames) == (20, 20, 0, 0)
     assert pdq.find_borders(np.zeros((3, 40, 40), np.uint8)) == (0, 0, 0, 0)  # all flat: no borders
+
+
+@pytest.mark.parametrize("variant", ("reencode", "360p", "cut", "grey", "crop80", "flip", "text", "speed125"))
+def test_a_copy_not_filmed_off_a_screen_is_not_said_to_be(leak, variant):
+    """A re-encode, a downscale or a cut registers with a few per cent of spurious keystone; calling that a
+    screen recording would be a false statement about how the evidence was copied."""
+    case, doc, names = leak
+    said = [t for m in _matches_of(doc, names, variant) for t in m["transforms"]]
+    assert not any("perspective" in t for t in said), (variant, said)
