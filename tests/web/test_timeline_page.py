@@ -199,7 +199,12 @@ def test_lanes_zoom_and_a_click_opens_the_segment_in_chromium(cam_case):
         before = page.inner_text("#tl-range")
         page.focus("#tl-canvas")
         page.keyboard.press("+")
+        page.keyboard.press("+")
         assert page.inner_text("#tl-range") != before
+        # zoomed in, no bar reaches into the lane names: every bar is inside the plot's clip
+        assert page.evaluate("[...document.querySelectorAll('.tl-rec, .tl-seg, .tl-gap')].every("
+                             "r => r.closest('g[clip-path]') !== null)")
+        page.screenshot(path=str(ARTIFACTS / "timeline-zoomed-1440x900.png"))
         page.keyboard.press("0")
         page.set_viewport_size({"width": 1280, "height": 720})
         page.screenshot(path=str(ARTIFACTS / "timeline-merged-1280x720.png"))

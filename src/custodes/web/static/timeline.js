@@ -68,12 +68,16 @@
     box.textContent = "";
     const svg = el("svg", {width, height, viewBox: `0 0 ${width} ${height}`, class: "tl-svg", role: "img"}, box);
     el("rect", {x: LABEL_W, y: 0, width: plotW, height, class: "tl-bg"}, svg);
+    // zoomed in, bars start left of the plot: clipped to it, so the lane names stay readable
+    const clip = el("clipPath", {id: "tl-plot-clip"}, el("defs", {}, svg));
+    el("rect", {x: LABEL_W, y: 0, width: plotW, height}, clip);
+    const plot = el("g", {"clip-path": "url(#tl-plot-clip)"}, svg);
     // the axis: a step that gives about eight labels across
     const step = STEPS.find((s) => (v1 - v0) / s <= 8) || STEPS[STEPS.length - 1];
     for (let t = Math.ceil(v0 / step) * step; t <= v1; t += step) {
       const px = x(t);
-      el("line", {x1: px, x2: px, y1: AXIS_H - 6, y2: height, class: "tl-tick"}, svg);
-      const tx = el("text", {x: px + 3, y: AXIS_H - 9, class: "tl-tick-label"}, svg);
+      el("line", {x1: px, x2: px, y1: AXIS_H - 6, y2: height, class: "tl-tick"}, plot);
+      const tx = el("text", {x: Math.min(px + 3, width - PAD - 56), y: AXIS_H - 9, class: "tl-tick-label"}, plot);
       tx.textContent = label(t, step);
     }
     lanes.forEach((lane, i) => {
@@ -85,14 +89,14 @@
       for (const g of lane.gaps) {
         const a = parse(g.start), b = parse(g.end);
         if (b < v0 || a > v1) continue;
-        el("rect", {x: x(a), y: y + 6, width: Math.max(x(b) - x(a), 1), height: LANE_H - 12, class: "tl-gap"}, svg,
+        el("rect", {x: x(a), y: y + 6, width: Math.max(x(b) - x(a), 1), height: LANE_H - 12, class: "tl-gap"}, plot,
           `gap on ${lane.camera}: ${g.start.slice(0, 19)} – ${g.end.slice(0, 19)} (${Math.round(g.duration_s)} s with no recording)`);
       }
       for (const r of lane.recordings) {
         const a = parse(r.start), b = parse(r.end);
         if (b < v0 || a > v1) continue;
         const bar = el("rect", {x: x(a), y: y + 5, width: Math.max(x(b) - x(a), 2), height: LANE_H - 10,
-          class: "tl-rec" + (r.deleted ? " tl-rec-deleted" : ""), "data-sha": r.sha256, tabindex: "-1"}, svg,
+          class: "tl-rec" + (r.deleted ? " tl-rec-deleted" : ""), "data-sha": r.sha256, tabindex: "-1"}, plot,
           `${r.name || r.sha256.slice(0, 12)}: ${r.start.slice(0, 19)} – ${r.end.slice(0, 19)}` +
           (r.deleted ? " (recovered from a deleted file)" : "") + " · click to open at that moment");
         bar.addEventListener("click", (ev) => {
@@ -102,14 +106,14 @@
         });
         for (const t of r.cuts_s) {
           const px = x(a + t * 1000);
-          el("line", {x1: px, x2: px, y1: y + 2, y2: y + LANE_H - 2, class: "tl-cut"}, svg, `cut at ${t.toFixed(1)} s into ${r.name}`);
+          el("line", {x1: px, x2: px, y1: y + 2, y2: y + LANE_H - 2, class: "tl-cut"}, plot, `cut at ${t.toFixed(1)} s into ${r.name}`);
         }
         for (const s of r.segments) {
           const sa = a + s.start_s * 1000, sb = a + s.end_s * 1000;
           if (sb < v0 || sa > v1) continue;
           const seg = el("rect", {x: x(sa), y: y + 9, width: Math.max(x(sb) - x(sa), 3), height: LANE_H - 18,
             class: "tl-seg" + (s.state !== "unreviewed" ? " tl-seg-done" : "") + (s.score >= 0.8 ? " tl-seg-high" : ""),
-            "data-seg": s.id}, svg, `flagged segment, score ${s.score} (${s.state}) in ${r.name} at ${s.start_s.toFixed(1)} s · click to review`);
+            "data-seg": s.id}, plot, `flagged segment, score ${s.score} (${s.state}) in ${r.name} at ${s.start_s.toFixed(1)} s · click to review`);
           seg.addEventListener("click", (ev) => {
             ev.stopPropagation();
             if (drag && drag.moved) return;
