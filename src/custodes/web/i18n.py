@@ -123,3 +123,86 @@ def gettext(ctx: Any, text: str) -> str:
     """``{{ _("Queue") }}`` in a template: in the language of the user the page is for."""
     v = ctx.get("v") or ctx.get("tv")  # a case's page, or a team server's own page
     return lookup(getattr(v, "lang", "en"), text)
+# the rest of the templates' text (issue 22): the header and help overlay (base.html), the queue's pager, the
+# workspace's notes, tooltips and alt texts (item.html), search, complaints, redactions, the error page's headings
+# (app.py's and team.py's error_page) and the 404 sentence, the roles shown after a user's name
+RU.update({
+    # roles (web/users.py), shown as "name (role)"
+    "admin": "администратор", "investigator": "следователь", "reviewer": "проверяющий", "viewer": "наблюдатель",
+    # base.html
+    "safe viewing and other settings": "бережный просмотр и другие настройки",
+    "keyboard shortcuts (?)": "клавиши (?)", "Keyboard shortcuts": "Клавиши",
+    "You have been reviewing for a while. Take a break — step away from the screen for a few minutes.":
+        "Вы уже давно смотрите записи. Сделайте перерыв — отойдите от экрана на несколько минут.",
+    "Space": "Пробел", "Ctrl+Enter, or s": "Ctrl+Enter или s", "hold r": "удерживать r",
+    # the labels themselves stay English (they are stored so in annotations and shown so in the form's list)
+    "choose a label: 1 beating · 2 sexual violence · 3 stress position · 4 humiliation · 5 threats · "
+    "6 medical neglect · 7 other":
+        "выбрать метку: 1 beating (избиение) · 2 sexual violence (сексуальное насилие) · "
+        "3 stress position (стрессовая поза) · 4 humiliation (унижение) · 5 threats (угрозы) · "
+        "6 medical neglect (отказ в медицинской помощи) · 7 other (другое)",
+    # queue.html
+    "Nothing in the queue. Run": "Очередь пуста. Запустите", "on the case.": "для этого дела.",
+    "← previous": "← назад", "next →": "дальше →", "page": "страница",
+    # item.html
+    "This is a {kind} copy of": "Это {kind} копия записи", "redacted": "обезличенная",
+    ", made by {by} at {at}.": "; её создал(а) {by}, {at}.", "The original is unchanged.": "Оригинал не изменён.",
+    "blur": "размытие", "grey": "без цвета", "muted": "без звука", "off": "выключен",
+    "The picture changes abruptly (a camera switch, an edit or a jump in time) at":
+        "Изображение резко меняется (смена камеры, монтаж или скачок во времени) на",
+    "(or in the seconds before: found between keyframes)":
+        "(или за несколько секунд до этого: найдено между опорными кадрами)",
+    "Signs of editing inside this file:": "Признаки монтажа внутри файла:",
+    "Recording missing on {camera} after this file: {n} s until {t}.":
+        "Нет записи с камеры {camera} после этого файла: {n} с, до {t}.",
+    "Recording missing on {camera} before this file: {n} s since {t}.":
+        "Нет записи с камеры {camera} перед этим файлом: {n} с, начиная с {t}.",
+    "revealed while held": "показано без защиты, пока удерживаете",
+    "clock time from the overlay at the playhead": "время с экранной надписи в текущем кадре",
+    "c: agree with the review before yours": "c: согласиться с предыдущим просмотром",
+    "d: disagree with the review before yours": "d: не согласиться с предыдущим просмотром",
+    "This item is a PDF document.": "Это документ PDF.",
+    "This item is not a video, an image or text.": "Это не видео, не изображение и не текст.",
+    "It is not opened in the review app, to keep your browser safe:":
+        "Ради безопасности вашего браузера он не открывается в программе просмотра:",
+    "download it": "скачайте его", "and open it in a viewer you trust, away from the network.":
+        "и откройте в надёжной программе на компьютере без подключения к сети.",
+    "this file at {t} s": "этот файл на {t} с", "{name} at {t} s": "{name} на {t} с",
+    "contact sheet": "раскадровка", "s or hh:mm:ss": "с или чч:мм:сс", "edits": "правка",
+    "superseded": "заменена", "the whole recording: click to go there": "вся запись: щёлкните, чтобы перейти",
+    # settings.html
+    "Each on its own, for every video, thumbnail and contact sheet. Hold":
+        "Каждый параметр по отдельности — для всех видео, миниатюр и раскадровок. Удерживайте",
+    "(or the Reveal button) to see a picture as it is for a moment.":
+        "(или кнопку «Показать»), чтобы на мгновение увидеть изображение как есть.",
+    # search.html; the kinds of hit (custodes.search.index)
+    "words in transcripts, overlays, notes, annotations": "слова в расшифровках, экранных надписях, заметках, разметке",
+    "{n} hit(s)": "Найдено: {n}", "transcript": "расшифровка", "overlay": "экранная надпись", "note": "заметка",
+    # complaints.html; the flags (custodes.timeline.complaints)
+    "Complaints register": "Реестр жалоб", "Import with": "Импорт: команда",
+    "A complaint is flagged when no recording covers its time or a recording is missing exactly then.":
+        "Жалоба отмечается, если её время не покрыто ни одной записью или запись пропадает именно тогда.",
+    "ref": "№", "when": "когда", "where": "где", "person": "человек", "complaint": "жалоба",
+    "covered by": "записи за это время", "flags": "отметки", "No complaints imported.": "Жалобы не импортированы.",
+    "recording missing during the complaint window": "запись отсутствует во время, указанное в жалобе",
+    "no recording covers the complaint window": "ни одна запись не покрывает время, указанное в жалобе",
+    # redactions.html
+    "Redacted copies": "Обезличенные копии", "Made with": "Созданы командой",
+    "Before publishing, look at each frame below: these are where face detection was least confident.":
+        "Перед публикацией просмотрите каждый кадр ниже: в них распознавание лиц было наименее уверенным.",
+    "faces {faces}, audio {audio}, {n} of {m} frames with faces · by {by} at {at} · original":
+        "лица: {faces}, звук: {audio}, кадров с лицами: {n} из {m} · создал(а) {by}, {at} · оригинал",
+    "open the redacted copy": "открыть обезличенную копию", "frame at {t} s": "кадр на {t} с",
+    "confidence": "уверенность", "No faces were detected: check the copy by eye.":
+        "Лица не обнаружены: проверьте копию вручную.", "No redacted copies yet.": "Обезличенных копий пока нет.",
+    # error.html: the headings error_page gives (web/app.py, web/team.py) and the 404 sentence
+    "Not found": "Не найдено", "Not allowed": "Нет доступа", "Too many tries": "Слишком много попыток",
+    "Not available": "Недоступно", "That did not work": "Не получилось",
+    "There is no such page or item in this case: check the address, or go back to the queue.":
+        "В этом деле нет такой страницы или материала: проверьте адрес или вернитесь к очереди.",
+    # api_docs.html (the summaries of the endpoints stay English: they are the API's own description)
+    "Every endpoint needs a logged-in session; POSTs need the session's CSRF token in":
+        "Каждый адрес требует входа в систему; запросам POST нужен CSRF-токен сеанса в заголовке",
+    "The machine-readable description is": "Машиночитаемое описание:",
+    "method": "метод", "path": "адрес", "what": "что делает",
+})
