@@ -177,6 +177,13 @@ def test_second_review_safe_viewing_russian_and_logout_in_chromium(day_server, w
         assert "Фрагменты (g)" in page.inner_text("#tab-btn-segments")
         assert state_of(page, seg_a) == "подтверждён"
         page.screenshot(path=str(ARTIFACTS / "day-workspace-ru-1440x900.png"))
+        # what the script itself writes is Russian too: a mark, a label key, the play button
+        page.evaluate("document.activeElement.blur()")
+        page.keyboard.press("o")
+        assert page.inner_text("#status").startswith("Конец отмечен:")
+        page.keyboard.press("Space")
+        wait_until(page, "document.getElementById('play').textContent.includes('Пауза')")
+        page.keyboard.press("Space")
 
         # -- logout: the queue is behind the login page again --
         page.click("#logout")

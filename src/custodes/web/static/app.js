@@ -2,6 +2,24 @@
 (function () {
   "use strict";
   const $ = id => document.getElementById(id);
+  // the words this script writes, in the page's language (the templates' words come from web/i18n.py)
+  const RU = {
+    "The server sent no answer: try again.": "Сервер не ответил: попробуйте ещё раз.",
+    "The waveform could not be loaded.": "Не удалось загрузить график громкости.",
+    "This item has no flagged segments.": "В этом файле нет отмеченных фрагментов.",
+    "This item has no flagged segments to review.": "В этом файле нет отмеченных фрагментов для просмотра.",
+    "That was the last segment in the queue.": "Это был последний фрагмент в очереди.",
+    "This is the first segment in the queue.": "Это первый фрагмент в очереди.",
+    "The server could not be reached.": "Сервер недоступен.",
+    "The server could not be reached: nothing was saved. Try again.":
+      "Сервер недоступен: ничего не сохранено. Попробуйте ещё раз.",
+    "Marked in at": "Начало отмечено:", "Marked out at": "Конец отмечен:", "Label:": "Метка:",
+    "▶ Play": "▶ Играть", "❚❚ Pause": "❚❚ Пауза", "Recorded:": "Записано:", "Already recorded:": "Уже записано:",
+    "% of the queue reviewed.": "% очереди просмотрено.", "Saved as annotation": "Сохранено как разметка",
+    "nothing of concern": "ничего тревожного", "annotated": "размечен", "second review wanted": "нужен второй просмотр",
+    "confirmed": "подтверждён", "disputed": "оспорен", "unreviewed": "не просмотрен"
+  };
+  const T = text => (document.documentElement.lang === "ru" && RU[text]) || text;
   const csrf = document.body.dataset.csrf || "";
   const base = document.body.dataset.base || "";  // "" alone, "/c/<case>" on a team server
   const typing = el => el && (["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName) || el.isContentEditable);
@@ -21,7 +39,7 @@
   const post = (url, body) => fetch(url, {
     method: "POST", headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept": "application/json"},
     body: JSON.stringify(body), credentials: "same-origin"
-  }).then(r => r.json().catch(() => ({detail: "The server sent no answer: try again."})).then(j => ({ok: r.ok, status: r.status, j})));
+  }).then(r => r.json().catch(() => ({detail: T("The server sent no answer: try again.")})).then(j => ({ok: r.ok, status: r.status, j})));
   // hold-to-reveal (r or the button): no blur or grey while held
   const reveal = on => {
     document.body.classList.toggle("revealed", on);
@@ -113,7 +131,7 @@
   video.addEventListener("loadedmetadata", () => { const t = Number(video.dataset.start || 0); if (t) seek(t); });
   video.addEventListener("click", () => { if (video.paused) video.play(); else video.pause(); });
   const play = $("play");
-  const syncPlay = () => { play.textContent = video.paused ? "▶ Play" : "❚❚ Pause"; };
+  const syncPlay = () => { play.textContent = T(video.paused ? "▶ Play" : "❚❚ Pause"); };
   video.addEventListener("play", syncPlay); video.addEventListener("pause", syncPlay);
   play.addEventListener("click", () => { if (video.paused) video.play(); else video.pause(); });
   play.addEventListener("keydown", e => { if (e.key === " ") e.preventDefault(); });
@@ -184,7 +202,7 @@
   // asked for only after the strip's own data, so a first (slow) decode never holds up the page
   const loadWave = () => fetch(base + "/api/items/" + sha + "/peaks", {credentials: "same-origin"})
     .then(r => r.json()).then(d => { wave = d; drawWave(); })
-    .catch(() => { wave = {peaks: [], reason: "The waveform could not be loaded."}; drawWave(); });
+    .catch(() => { wave = {peaks: [], reason: T("The waveform could not be loaded.")}; drawWave(); });
   const drawAnnotations = anns => {
     const lane = $("ann-lane");
     lane.textContent = "";
@@ -273,15 +291,15 @@
   };
   const go = direction => {
     const id = currentSeg();
-    if (id === undefined || id === null) { status("This item has no flagged segments."); return Promise.resolve(); }
+    if (id === undefined || id === null) { status(T("This item has no flagged segments.")); return Promise.resolve(); }
     ws.dataset.moving = "1";  // until it has moved (a test, or a quick second press, can wait for it)
     return fetch(base + "/api/queue/neighbour?segment=" + id + "&direction=" + direction, {credentials: "same-origin"})
       .then(r => r.json()).then(n => {
         if (!n.segment) {
-          status(direction === "next" ? "That was the last segment in the queue." : "This is the first segment in the queue.");
+          status(T(direction === "next" ? "That was the last segment in the queue." : "This is the first segment in the queue."));
         } else if (n.sha256 === sha) { seek(n.start_s); setCurrent(n.segment); } else { location.href = n.url; return; }
         ws.dataset.moving = "0";
-      }, () => { ws.dataset.moving = "0"; status("The server could not be reached.", true); });
+      }, () => { ws.dataset.moving = "0"; status(T("The server could not be reached."), true); });
   };
   $("next-segment").addEventListener("click", () => go("next"));
   $("prev-segment").addEventListener("click", () => go("previous"));
@@ -289,12 +307,14 @@
   keys.p = () => { if (ws.dataset.moving !== "1") go("previous"); };
   const setState = (state, then) => {
     const id = currentSeg();
-    if (id === undefined || id === null) { status("This item has no flagged segments to review."); return; }
+    if (id === undefined || id === null) { status(T("This item has no flagged segments to review.")); return; }
     post(base + "/api/segments/" + id + "/review", {state}).then(({ok, j}) => {
       if (!ok) { status(j.detail, true); return; }
       const li = document.querySelector('li.segment[data-seg-id="' + id + '"] .state');
-      if (li) { li.textContent = state; li.className = "state state-" + state.replace(/ /g, "-"); }
-      status(j.message + " " + j.progress.percent + "% of the queue reviewed.");
+      if (li) { li.textContent = T(state); li.className = "state state-" + state.replace(/ /g, "-"); }
+      const said = document.documentElement.lang === "ru"
+        ? T(j.message.startsWith("Already") ? "Already recorded:" : "Recorded:") + " " + T(state) + "." : j.message;
+      status(said + " " + j.progress.percent + T("% of the queue reviewed."));
       if (then) then();
     });
   };
@@ -334,11 +354,11 @@
   };
   start.addEventListener("input", showClocks); end.addEventListener("input", showClocks);
   const r1 = t => String(Math.round(t * 10) / 10);
-  keys.i = () => { start.value = r1(video.currentTime); if (!(toSeconds(end.value) >= video.currentTime)) end.value = start.value; showClocks(); status("Marked in at " + fmt(video.currentTime) + (clockStart ? " (" + clockAt(video.currentTime).slice(11) + ")" : "")); };
-  keys.o = () => { end.value = r1(video.currentTime); if (!isFinite(toSeconds(start.value))) start.value = "0"; showClocks(); status("Marked out at " + fmt(video.currentTime) + (clockStart ? " (" + clockAt(video.currentTime).slice(11) + ")" : "")); };
+  keys.i = () => { start.value = r1(video.currentTime); if (!(toSeconds(end.value) >= video.currentTime)) end.value = start.value; showClocks(); status(T("Marked in at") + " " + fmt(video.currentTime) + (clockStart ? " (" + clockAt(video.currentTime).slice(11) + ")" : "")); };
+  keys.o = () => { end.value = r1(video.currentTime); if (!isFinite(toSeconds(start.value))) start.value = "0"; showClocks(); status(T("Marked out at") + " " + fmt(video.currentTime) + (clockStart ? " (" + clockAt(video.currentTime).slice(11) + ")" : "")); };
   keys.m = () => (isFinite(toSeconds(start.value)) && start.value === end.value ? keys.o() : keys.i());
   Array.from(label.options).slice(1, 8).forEach((o, k) => {
-    keys[String(k + 1)] = () => { label.value = o.value; tabs("annotations"); status("Label: " + o.value); };
+    keys[String(k + 1)] = () => { label.value = o.value; tabs("annotations"); status(T("Label:") + " " + (o.textContent || o.value)); };
   });
   $("add-person").addEventListener("click", () => {
     const row = form.querySelector(".person-row").cloneNode(true);
@@ -383,12 +403,14 @@
       (strip ? strip.annotations : []).push(j.annotation); if (strip) drawAnnotations(strip.annotations);
       (j.segments || []).forEach(g => {
         const st = document.querySelector('li.segment[data-seg-id="' + g.id + '"] .state');
-        if (st) { st.textContent = g.state; st.className = "state state-" + g.state.replace(/ /g, "-"); }
+        if (st) { st.textContent = T(g.state); st.className = "state state-" + g.state.replace(/ /g, "-"); }
       });
-      $("saved").textContent = j.message; status(j.message);
+      const saved = document.documentElement.lang === "ru" && j.annotation
+        ? T("Saved as annotation") + " #" + j.annotation.id + "." : j.message;
+      $("saved").textContent = saved; status(saved);
       label.value = ""; $("note").value = ""; editing(null);
     }).catch(() => {
-      saving = false; err.textContent = "The server could not be reached: nothing was saved. Try again."; err.hidden = false;
+      saving = false; err.textContent = T("The server could not be reached: nothing was saved. Try again."); err.hidden = false;
       status(err.textContent, true);
     });
   };
