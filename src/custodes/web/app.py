@@ -714,6 +714,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             "sha256": sha256, "names": names, "derived": derived, "kind": item_kind(media, names),
             "origins": [p.source_path + (f" ! {p.member_path}" if p.member_path else "") for p in prov],
             "duration": media.duration_s if media else None, "status": media.status if media else "",
+            "status_reason": (media.reason or "").rstrip(".") if media else "",
             "camera": cam_names.shown(cam_names.camera_names(case), rec.camera_id) or "" if rec else "",
             "camera_read": rec.camera_id or "" if rec else "",
             "start": rec.start_at.isoformat(sep=" ") if rec and rec.start_at else "",

@@ -206,3 +206,5 @@ RU.update({
     "The machine-readable description is": "Машиночитаемое описание:",
     "method": "метод", "path": "адрес", "what": "что делает",
 })
+# a damaged or unreadable media file's page (item.html)
+RU.update({"This file could not be opened as video or sound:": "Этот файл не удалось открыть как видео или звук:"})
