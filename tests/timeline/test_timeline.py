@@ -122,7 +122,12 @@ def test_complaints_are_checked_against_coverage_and_gaps(timeline_case, tmp_pat
     assert rows["K-101"]["gaps"] and rows["K-101"]["gaps"][0]["camera"] == "CAM-02"
     assert "recording missing during the complaint window" in rows["K-101"]["flags"]
     assert rows["K-101"]["covered_by"] == []
+    # about CAM-02: the flag says so, and the other cameras recording then are listed, opened at that moment
+    assert "no recording of this camera covers the complaint window" in rows["K-101"]["flags"]
+    others = rows["K-101"]["others_recording"]
+    assert others and "CAM-02" not in {o["camera"] for o in others} and all(o["at_s"] >= 0 for o in others)
     assert [c["camera"] for c in rows["K-102"]["covered_by"]] == ["CAM-01"] and rows["K-102"]["flags"] == []
+    assert rows["K-102"]["covered_by"][0]["at_s"] > 0  # the link opens at the complaint's moment, not at 0 s
     assert rows["K-103"]["flags"] == ["no recording covers the complaint window"]
     assert verify_case(case).ok  # the register itself is preserved as evidence
     assert any(e["action"] == "complaints.import" for e in case.ledger.entries())

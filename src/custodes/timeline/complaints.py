@@ -255,10 +255,17 @@ def complaints_report(case: Case) -> list[dict[str, Any]]:
         # a point in time ("at 02:01") still deserves the minute around it
         c0, c1 = c.start_at, max(c.end_at, c.start_at)
         cams = [cam for cam in tl["cameras"] if not c.camera or cam["camera"] == c.camera]
-        covering = [{"camera": cam["camera"], "sha256": r["sha256"], "name": r["name"],
-                     "from": max(c0, r["start"]).isoformat(), "to": min(c1, r["end"]).isoformat()}
-                    for cam in cams for r in cam["recordings"] if _overlap(c0, c1, r["start"], r["end"]) > 0
+        def recording_then(cameras: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            # at_s: where the complaint's time falls in the file, so its link opens there
+            return [{"camera": cam["camera"], "sha256": r["sha256"], "name": r["name"],
+                     "from": max(c0, r["start"]).isoformat(), "to": min(c1, r["end"]).isoformat(),
+                     "at_s": round(max(0.0, (max(c0, r["start"]) - r["start"]).total_seconds()), 1)}
+                    for cam in cameras for r in cam["recordings"] if _overlap(c0, c1, r["start"], r["end"]) > 0
                     or (c0 == c1 and r["start"] <= c0 <= r["end"])]
+
+        covering = recording_then(cams)
+        # a complaint about one camera: the others that were recording then may still have seen or heard it
+        others = recording_then([cam for cam in tl["cameras"] if cam["camera"] != c.camera]) if c.camera else []
         gaps = [{"camera": g["camera"], "start": g["start"].isoformat(), "end": g["end"].isoformat(),
                  "duration_s": g["duration_s"]}
                 for cam in cams for g in cam["gaps"] if _overlap(c0, c1, g["start"], g["end"]) > 0
@@ -267,8 +274,10 @@ def complaints_report(case: Case) -> list[dict[str, Any]]:
         if gaps:
             flags.append("recording missing during the complaint window")
         if not covering:
-            flags.append("no recording covers the complaint window")
+            flags.append("no recording of this camera covers the complaint window" if c.camera
+                         else "no recording covers the complaint window")
         out.append({"id": c.id, "ref": c.ref, "start": c0.isoformat(), "end": c1.isoformat(),
                     "facility": c.facility, "unit": c.unit, "camera": c.camera, "person": c.person,
-                    "text": c.text, "covered_by": covering, "gaps": gaps, "flags": flags})
+                    "text": c.text, "covered_by": covering, "others_recording": others, "gaps": gaps,
+                    "flags": flags})
     return out

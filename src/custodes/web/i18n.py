@@ -208,3 +208,7 @@ RU.update({
 })
 # a damaged or unreadable media file's page (item.html)
 RU.update({"This file could not be opened as video or sound:": "Этот файл не удалось открыть как видео или звук:"})
+# the complaints page: a complaint about one camera, and the other cameras recording then (timeline/complaints.py)
+RU.update({"no recording of this camera covers the complaint window":
+           "ни одна запись этой камеры не покрывает время, указанное в жалобе",
+           "Other cameras recording then:": "В это время записывали другие камеры:"})
