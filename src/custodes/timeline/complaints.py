@@ -245,6 +245,16 @@ def _overlap(a0: datetime, a1: datetime, b0: datetime, b1: datetime) -> float:
     return max(0.0, (min(a1, b1) - max(a0, b0)).total_seconds())
 
 
+def _recording_then(cameras: list[dict[str, Any]], c0: datetime, c1: datetime) -> list[dict[str, Any]]:
+    """The recordings of these cameras over [c0, c1] (or at c0, for a point in time); ``at_s``: where that time
+    falls in the file, so a link opens there."""
+    return [{"camera": cam["camera"], "sha256": r["sha256"], "name": r["name"],
+             "from": max(c0, r["start"]).isoformat(), "to": min(c1, r["end"]).isoformat(),
+             "at_s": round(max(0.0, (max(c0, r["start"]) - r["start"]).total_seconds()), 1)}
+            for cam in cameras for r in cam["recordings"] if _overlap(c0, c1, r["start"], r["end"]) > 0
+            or (c0 == c1 and r["start"] <= c0 <= r["end"])]
+
+
 def complaints_report(case: Case) -> list[dict[str, Any]]:
     case.ensure_schema()
     tl = build_timeline(case)
@@ -255,17 +265,9 @@ def complaints_report(case: Case) -> list[dict[str, Any]]:
         # a point in time ("at 02:01") still deserves the minute around it
         c0, c1 = c.start_at, max(c.end_at, c.start_at)
         cams = [cam for cam in tl["cameras"] if not c.camera or cam["camera"] == c.camera]
-        def recording_then(cameras: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            # at_s: where the complaint's time falls in the file, so its link opens there
-            return [{"camera": cam["camera"], "sha256": r["sha256"], "name": r["name"],
-                     "from": max(c0, r["start"]).isoformat(), "to": min(c1, r["end"]).isoformat(),
-                     "at_s": round(max(0.0, (max(c0, r["start"]) - r["start"]).total_seconds()), 1)}
-                    for cam in cameras for r in cam["recordings"] if _overlap(c0, c1, r["start"], r["end"]) > 0
-                    or (c0 == c1 and r["start"] <= c0 <= r["end"])]
-
-        covering = recording_then(cams)
+        covering = _recording_then(cams, c0, c1)
         # a complaint about one camera: the others that were recording then may still have seen or heard it
-        others = recording_then([cam for cam in tl["cameras"] if cam["camera"] != c.camera]) if c.camera else []
+        others = _recording_then([cam for cam in tl["cameras"] if cam["camera"] != c.camera], c0, c1) if c.camera else []
         gaps = [{"camera": g["camera"], "start": g["start"].isoformat(), "end": g["end"].isoformat(),
                  "duration_s": g["duration_s"]}
                 for cam in cams for g in cam["gaps"] if _overlap(c0, c1, g["start"], g["end"]) > 0
