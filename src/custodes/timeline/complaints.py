@@ -267,7 +267,8 @@ def complaints_report(case: Case) -> list[dict[str, Any]]:
         cams = [cam for cam in tl["cameras"] if not c.camera or cam["camera"] == c.camera]
         covering = _recording_then(cams, c0, c1)
         # a complaint about one camera: the others that were recording then may still have seen or heard it
-        others = _recording_then([cam for cam in tl["cameras"] if cam["camera"] != c.camera], c0, c1) if c.camera else []
+        others = (_recording_then([cam for cam in tl["cameras"] if cam["camera"] != c.camera], c0, c1)
+                  if c.camera else [])
         gaps = [{"camera": g["camera"], "start": g["start"].isoformat(), "end": g["end"].isoformat(),
                  "duration_s": g["duration_s"]}
                 for cam in cams for g in cam["gaps"] if _overlap(c0, c1, g["start"], g["end"]) > 0
