@@ -53,7 +53,7 @@ from custodes.store.db import (
     WebSession,
 )
 from custodes.timeline import cameras as cam_names
-from custodes.web import exposure, timeline_view
+from custodes.web import exposure, timeline_view, waveform_view
 from custodes.web import review as rv
 from custodes.web.audit import ViewAudit
 from custodes.web.failures import failure_response
@@ -1157,12 +1157,9 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             before = rv.reviews_over(s, g)  # the reviews over this stretch, whatever segment row they were on
             # x pressed out of habit after annotating must not unsay the annotation; an investigator may decide so
             if state == rv.NOTHING and v.user.role not in CAN_SUPERSEDE_ANY:
-                inside = list(s.scalars(select(Annotation).where(
-                    Annotation.sha256 == g.sha256, Annotation.start_s < g.end_s, Annotation.end_s > g.start_s)
-                    .order_by(Annotation.id)))
-                replaced = {a.supersedes for a in s.scalars(select(Annotation).where(
-                    Annotation.sha256 == g.sha256, Annotation.supersedes.is_not(None)))}
-                current = [a for a in inside if a.id not in replaced]
+                anns = list(s.scalars(select(Annotation).where(Annotation.sha256 == g.sha256).order_by(Annotation.id)))
+                replaced = {a.supersedes for a in anns if a.supersedes}
+                current = [a for a in anns if a.id not in replaced and a.start_s < g.end_s and a.end_s > g.start_s]
                 if current:
                     a = current[-1]
                     return JSONResponse({"detail": f"This segment holds annotation #{a.id} ({a.label}, by {a.author}): "
@@ -1282,10 +1279,9 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                                                                    "title": case.meta.get("title", "")})
 
     # the timeline page, its lanes' data and the camera corrections (web/timeline_view.py)
-    timeline_view.install(app, templates, case, require, check_csrf,
-                          lambda who, what, subject: views.record(who, what, subject))
-    from custodes.web import waveform_view  # the strip's audio waveform, /api/items/{sha}/peaks (web/waveform_view.py)
-    waveform_view.install(app, case, require, known_object, lambda who, what, subject: views.record(who, what, subject))
+    timeline_view.install(app, templates, case, require, check_csrf, views.record)
+    # the strip's audio waveform, /api/items/{sha}/peaks (web/waveform_view.py)
+    waveform_view.install(app, case, require, known_object, views.record)
     if team is None:  # changing one's own password; on a team server its own /password (web/password_view.py)
         from custodes.web import password_view
 

@@ -34,18 +34,11 @@ from custodes.web.team import (
 from custodes.web.users import MIN_PASSWORD, _hasher, check_password
 
 
-def reserve_attempt(case: Case, name: str, ip: str) -> int | None:
-    """The login's throttle (app.reserve_login_attempt): a guess here counts as one at /login."""
-    # imported here: app.py imports this module inside create_app, after its own names exist
-    from custodes.web.app import reserve_login_attempt
-
-    return reserve_login_attempt(case, name, ip)
-
-
 def install(app: FastAPI, templates: Jinja2Templates, case: Case, require: Callable[..., Any],
             check_csrf: Callable[[Any, str], None]) -> None:
     """GET and POST /password on ``app`` (the review app of a case served alone)."""
-    from custodes.web.app import THROTTLE_WINDOW
+    # imported here: app.py imports this module inside create_app, after its own names exist
+    from custodes.web.app import THROTTLE_WINDOW, reserve_login_attempt
 
     router = APIRouter()
 
@@ -75,7 +68,7 @@ def install(app: FastAPI, templates: Jinja2Templates, case: Case, require: Calla
         if problem:
             return form(request, v, problem, status=422)
         ip = request.client.host if request.client else "?"
-        attempt = reserve_attempt(case, v.name, ip)
+        attempt = reserve_login_attempt(case, v.name, ip)  # a guess here counts at /login
         if attempt is None:
             return form(request, v, THROTTLED, status=429,
                         headers={"Retry-After": str(int(THROTTLE_WINDOW.total_seconds()))})
