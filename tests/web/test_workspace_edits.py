@@ -4,6 +4,7 @@ mark at its position in the file."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -55,3 +56,20 @@ def test_clock_jump_shows_in_the_workspace(cut_case):
     # an unbroken clock: nothing on the page, nothing on the strip
     assert c.get(f"/api/items/{shas['clean.mp4']}/strip").json()["edits"] == []
     assert 'id="edit-note"' not in c.get(f"/items/{shas['clean.mp4']}").text
+
+
+@pytest.mark.slow
+def test_the_edit_note_in_russian(cut_case):
+    """The same jump on a Russian user's page: what it is and what was seen, in Russian, the times kept."""
+    case, shas = cut_case
+    add_user(case, "lena", "viewer", PASSWORD, "tester")
+    c = TestClient(create_app(case), client=("127.0.0.1", 43001))
+    assert login(c, "lena").status_code == 303
+    csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/").text).group(1)
+    assert c.post("/api/prefs", json={"lang": "ru"}, headers={"x-csrf-token": csrf}).status_code == 200
+    page = c.get(f"/items/{shas['cut.mp4']}").text
+    note = page[page.index('id="edit-note"'):page.index("</div>", page.index('id="edit-note"'))]
+    assert "Признаки монтажа внутри файла:" in note and "часы на экране скачут вперёд" in note
+    assert "(часы на кадре скачут с " in note and "следующий прочитанный кадр): не хватает около 60 с времени)" in note
+    assert "02:00:02" in note and "02:01:03" in note
+    assert "jumps" not in note and "burnt-in" not in note and "missing" not in note

@@ -57,7 +57,7 @@ from custodes.web import exposure, timeline_view, waveform_view
 from custodes.web import review as rv
 from custodes.web.audit import ViewAudit
 from custodes.web.failures import failure_response
-from custodes.web.i18n import LANGUAGES, gettext
+from custodes.web.i18n import LANGUAGES, gettext, lookup
 from custodes.web.sessions import SessionKeys
 from custodes.web.users import CAN_ANNOTATE, CAN_SUPERSEDE_ANY, check_password, dummy_check
 
@@ -136,7 +136,7 @@ class Viewer:
         stored = prefs or {}
         # blur, grey and mute each on its own; a user without settings gets what their safe-viewing flag says
         self.safe = {k: bool(stored.get(k, user.safe_viewing)) for k in SAFE_KEYS}
-        self.lang = stored.get("lang") if stored.get("lang") in LANGUAGES else "en"
+        self.lang: str = str(stored["lang"]) if stored.get("lang") in LANGUAGES else "en"
 
     @property
     def safe_classes(self) -> str:
@@ -314,6 +314,10 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             raise HTTPException(status_code=401, detail="log in first")
         return v
 
+    def refuse(v: Viewer, status: int, sentence: str) -> JSONResponse:
+        """A refused API call: ``{"detail": sentence}`` in the viewer's language."""
+        return JSONResponse({"detail": lookup(v.lang, sentence)}, status_code=status)
+
     def check_csrf(v: Viewer, token: str) -> None:
         if not token or not secrets.compare_digest(token, v.session.csrf):
             raise HTTPException(status_code=403, detail="bad or missing CSRF token")
@@ -331,12 +335,14 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
         return "text/html" in request.headers.get("accept", "") and not route_path(request).startswith("/api/")
 
     def error_page(request: Request, status: int, sentence: str, headers: Mapping[str, str] | None = None) -> Response:
-        """A browser gets a page in the app's look with the sentence; a script gets ``{"detail": ...}``."""
+        """A browser gets a page in the app's look with the sentence; a script gets ``{"detail": ...}``: both in
+        the language of whoever is logged in (the workspace shows the detail in its status line)."""
+        try:  # the page keeps its menu for someone logged in
+            viewer = current(request) if status != 401 else None
+        except Exception:
+            viewer = None
+        sentence = lookup(viewer.lang if viewer is not None else "en", sentence)
         if wants_html(request):
-            try:  # the page keeps its menu for someone logged in
-                viewer = current(request) if status != 401 else None
-            except Exception:
-                viewer = None
             heading = {404: "Not found", 403: "Not allowed", 429: "Too many tries", 416: "Not available"}.get(
                 status, "That did not work")
             return templates.TemplateResponse(request, "error.html", {
@@ -628,7 +634,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             "first_rank": (page - 1) * PAGE_SIZE, "progress": queue_counts(), "states": rv.ALL_STATES,
             "f": {"min_score": min_score, "camera": camera, "reviewed": reviewed, "state": state,
                   "mine": "1" if only is not None else ""},
-            "assignees": assignees() if v.user.role in CAN_SUPERSEDE_ANY else [], "said": said[:200],
+            "assignees": assignees() if v.user.role in CAN_SUPERSEDE_ANY else [], "said": lookup(v.lang, said[:200]),
             "title": case.meta.get("title", "")})
 
     @app.get("/api/queue")
@@ -677,7 +683,8 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
 
     # -- item and media --------------------------------------------------------
 
-    def item_data(sha256: str) -> dict[str, Any]:
+    def item_data(sha256: str, lang: str = "en") -> dict[str, Any]:
+        """One item as the API gives it; ``lang``: the language of the edits' wording (the page's)."""
         with case.sessions() as s:
             media = s.get(MediaProbe, sha256)
             rec = s.get(Recording, sha256)
@@ -693,7 +700,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
 
             cl = load_clusters(s)
             cover = covered(s, cl, segs) if sha256 in cl.members else {}
-            found_edits = edit_marks(s, sha256, rec)
+            found_edits = edit_marks(s, sha256, rec, lang)
             der = s.get(Derivative, sha256)
             parent_names = sorted({p.original_name for p in s.scalars(select(Provenance).where(
                 Provenance.sha256 == der.parent_sha256))}) if der else []
@@ -735,7 +742,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                              "supersedes": a.supersedes, "current": a.id not in superseded} for a in anns],
         }
 
-    def edit_marks(s: Any, sha256: str, rec: Recording | None) -> list[dict[str, Any]]:
+    def edit_marks(s: Any, sha256: str, rec: Recording | None, lang: str = "en") -> list[dict[str, Any]]:
         """Edits inside the file (analyze.edits: the clock jumping or running backwards, holes in the frame
         timestamps, a picture size change, a creation time unlike the clock): where each is (``t``, seconds into
         the file) and, worded as the export report words them, the moment (``at``) and what was seen."""
@@ -745,9 +752,9 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                                       .order_by(Signal.start_s, Signal.id))]
         plain = [{"kind": g.kind, "start_s": g.start_s, "end_s": g.end_s,
                   "seen": str((g.data or {}).get("seen") or g.kind)} for g in found]
-        rows = edit_rows(plain, rec.start_at if rec is not None else None, "en")
+        rows = edit_rows(plain, rec.start_at if rec is not None else None, lang)
         return [{"t": g.start_s if g.start_s is not None and math.isfinite(g.start_s) else None, "kind": g.kind,
-                 **row} for g, row in zip(found, rows, strict=True)]
+                 **row, "seen": lookup(lang, row["seen"])} for g, row in zip(found, rows, strict=True)]
 
     def gaps_beside(rec: Recording) -> list[dict[str, Any]]:
         """Recording missing on this camera right after or right before this file (as timeline/build.py finds
@@ -852,7 +859,8 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
     def render_item(request: Request, v: Viewer, sha256: str, t: float, form: dict[str, str] | None = None,
                     error: str = "", status: int = 200, seg: int = 0) -> Response:
         """The workspace page; after a refused annotation, with the sentence why and the form as it was typed."""
-        data = item_data(sha256)
+        data = item_data(sha256, v.lang)
+        error = lookup(v.lang, error)
         audit(v.name, "view", sha256, {"page": "item"})
         high = max((g["score"] for g in data["segments"]), default=0.0) >= 0.8
         t = t if math.isfinite(t) and 0 <= t <= MAX_DAY_S else 0.0
@@ -1027,7 +1035,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             status, message = exc.args
             if "text/html" in request.headers.get("accept", ""):  # a browser's form: show it again, as typed
                 return render_item(request, v, sha256, 0.0, form, message, status)
-            return JSONResponse({"detail": message}, status_code=status)
+            return refuse(v, status, message)
 
     @app.post("/api/items/{sha256}/annotations", status_code=201)
     def api_annotate(request: Request, sha256: str, body: dict[str, Any],
@@ -1041,7 +1049,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             raise HTTPException(status_code=403, detail="Your role cannot annotate.")
         people = body.get("people") or []
         if not isinstance(people, list) or not all(isinstance(p, dict) for p in people) or len(people) > 20:
-            return JSONResponse({"detail": "People must be a list of pseudonyms with roles."}, status_code=422)
+            return refuse(v, 422, "People must be a list of pseudonyms with roles.")
         form = {k: str(body.get(k) if body.get(k) is not None else "")[:6000]
                 for k in ("label", "start_s", "end_s", "note", "supersedes")}
         form["person"], form["person_role"] = "", ""
@@ -1051,7 +1059,7 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                                     refuse_same=True)
         except FormError as exc:
             status, message = exc.args
-            return JSONResponse({"detail": message}, status_code=status)
+            return refuse(v, status, message)
         return JSONResponse({"annotation": saved, "segments": item_data(sha256)["segments"],
                              "message": f"Saved as annotation #{saved['id']}."}, status_code=201)
 
@@ -1147,9 +1155,9 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
             raise HTTPException(status_code=403, detail="Your role cannot record reviews.")
         state, note = str(body.get("state", "")), str(body.get("note", "") or "")
         if state not in rv.STATES:
-            return JSONResponse({"detail": f"A review state is one of: {', '.join(rv.STATES)}."}, status_code=422)
+            return refuse(v, 422, f"A review state is one of: {', '.join(rv.STATES)}.")
         if len(note) > 2000:
-            return JSONResponse({"detail": "The note has more than 2000 characters: shorten it."}, status_code=422)
+            return refuse(v, 422, "The note has more than 2000 characters: shorten it.")
         with case.sessions() as s:
             g = s.get(Segment, segment_id) if 0 <= segment_id <= MAX_ROW_ID else None
             if g is None:
@@ -1162,25 +1170,23 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
                 current = [a for a in anns if a.id not in replaced and a.start_s < g.end_s and a.end_s > g.start_s]
                 if current:
                     a = current[-1]
-                    return JSONResponse({"detail": f"This segment holds annotation #{a.id} ({a.label}, by {a.author}): "
-                                         "it is not 'nothing of concern'. Press n to go on, or change the "
-                                         "annotation first; an investigator may still decide otherwise."},
-                                        status_code=409)
+                    return refuse(v, 409, f"This segment holds annotation #{a.id} ({a.label}, by {a.author}): "
+                                  "it is not 'nothing of concern'. Press n to go on, or change the annotation "
+                                  "first; an investigator may still decide otherwise.")
             settled = rv.second_review(before)
             overrides = None
             if state in rv.SECOND_REVIEW:
                 first = rv.first_reviewers(before)
                 if not first:
-                    return JSONResponse({"detail": "Nobody has reviewed this segment yet: there is nothing to "
-                                         "confirm or dispute."}, status_code=422)
+                    return refuse(v, 422, "Nobody has reviewed this segment yet: there is nothing to confirm or "
+                                  "dispute.")
                 if v.name in first:  # also when others reviewed it too: four eyes means none of yours
-                    return JSONResponse({"detail": "A second review must come from someone else: you reviewed "
-                                         "this segment yourself."}, status_code=422)
+                    return refuse(v, 422, "A second review must come from someone else: you reviewed this segment "
+                                  "yourself.")
             elif settled is not None:
                 if v.user.role not in CAN_SUPERSEDE_ANY:
-                    return JSONResponse({"detail": f"{settled.author} gave this segment a second review "
-                                         f"({settled.state}): only an investigator or an admin may record another "
-                                         "state over it now."}, status_code=403)
+                    return refuse(v, 403, f"{settled.author} gave this segment a second review ({settled.state}): "
+                                  "only an investigator or an admin may record another state over it now.")
                 overrides = before[-1] if before[-1].state in rv.SECOND_REVIEW else None
             if before and before[-1].state == state and before[-1].author == v.name and before[-1].note == note:
                 return JSONResponse({"review": before[-1].id, "state": state, "progress": queue_counts(),

@@ -1,8 +1,10 @@
 """The interface in English or Russian, chosen per user (Settings). English is the source text; a string with no
-Russian yet is shown in English. Evidence, labels stored in annotations and server sentences stay as they are."""
+Russian yet is shown in English. Evidence and labels stored in annotations stay as they are; sentences the server
+composes are translated where they are shown (SENTENCES, below)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jinja2 import pass_context
@@ -115,7 +117,39 @@ RU.update({"Your password was changed.": "Ваш пароль изменён.",
 
 
 def lookup(lang: str, text: str) -> str:
-    return RU.get(text, text) if lang == "ru" else text
+    """``text`` in ``lang``: a template's word or sentence as it is in RU, else a sentence the server composed,
+    matched against SENTENCES' templates (their numbers, names and labels kept as they were)."""
+    if lang != "ru" or not text:
+        return text
+    if text in RU:
+        return RU[text]
+    for pattern, ru in _patterns():
+        m = pattern.fullmatch(text)
+        if m is not None:
+            return ru.format(**{k: _slot(lang, k, x) for k, x in m.groupdict().items()})
+    return text
+
+
+def _slot(lang: str, name: str, value: str) -> str:
+    if name not in SLOTS:  # a number, a name, a label, a clock time: as it is
+        return value
+    words = SLOTS[name]
+    if words is None:  # a sentence or a word of its own (a review state, what a clock jump lost)
+        return lookup(lang, value)
+    return words.get(value, value)
+
+
+_compiled: list[tuple[re.Pattern[str], str]] = []
+
+
+def _patterns() -> list[tuple[re.Pattern[str], str]]:
+    """SENTENCES as regular expressions: each {name} matches the shortest text that lets the rest match."""
+    if not _compiled:
+        for en, ru in SENTENCES.items():
+            parts = re.split(r"\{(\w+)\}", en)
+            rx = "".join(re.escape(x) if i % 2 == 0 else f"(?P<{x}>.+?)" for i, x in enumerate(parts))
+            _compiled.append((re.compile(rx, re.DOTALL), ru))
+    return _compiled
 
 
 @pass_context
@@ -212,3 +246,141 @@ RU.update({"This file could not be opened as video or sound:": "Этот фай�
 RU.update({"no recording of this camera covers the complaint window":
            "ни одна запись этой камеры не покрывает время, указанное в жалобе",
            "Other cameras recording then:": "В это время записывали другие камеры:"})
+
+# Sentences the server composes (web/app.py's refusals and the views' ones, triage's reasons as
+# triage/reasons.py words them, analyze.edits' findings), translated where they are shown: an English template
+# with {names} for what varies, and its Russian. Keys must stay word for word what the code writes, so a
+# sentence changed there without here shows in English rather than wrongly (tests/web/test_russian_server.py).
+SENTENCES: dict[str, str] = {
+    # refusals of the review app (web/app.py)
+    "log in first": "Сначала войдите в систему.",
+    "bad or missing CSRF token": "Запрос отклонён: нет проверочного токена формы (CSRF) или он неверен. Обновите "
+                                 "страницу и повторите.",
+    "Only an investigator or an admin assigns videos.": "Поручать видео может только следователь или администратор.",
+    "Name between 1 and 1000 videos to assign.": "Укажите от 1 до 1000 видео, которые нужно поручить.",
+    "{who} is not a reviewer, investigator or admin of this case: choose someone from the list.":
+        "{who} — не проверяющий, не следователь и не администратор этого дела: выберите человека из списка.",
+    "items must be a list of SHA-256 digests.": "Поле items должно быть списком хешей SHA-256.",
+    "Assigned {n} video to {who}.": "Поручено пользователю {who}: видео — {n}.",
+    "Assigned {n} videos to {who}.": "Поручено пользователю {who}: видео — {n}.",
+    "{n} video no longer assigned to anyone.": "Видео больше никому не поручено: {n}.",
+    "{n} videos no longer assigned to anyone.": "Видео больше никому не поручены: {n}.",
+    "There is no such segment in this case.": "В этом деле нет такого фрагмента.",
+    "bad range": "Неверный диапазон байтов.", "range not satisfiable": "Такого диапазона байтов в файле нет.",
+    "This item is not a video: there is no picture to show.": "Это не видео: изображения нет.",
+    "no decodable frame": "Кадр не удалось декодировать.",
+    "The {which} time {value} is not a clock time: write it like 14:03:07.":
+        "Время {which} {value} — не время суток: пишите так: 14:03:07.",
+    "The {which} time {value} is outside this recording, which runs from {clock} for {n} s.":
+        "Время {which} {value} вне этой записи: она идёт с {clock}, длится {n} с.",
+    "This recording has no clock from its overlay: give the {which} time in seconds into the file, like 12.5.":
+        "У этой записи нет часов на экранной надписи: укажите время {which} в секундах от начала файла, "
+        "например 12.5.",
+    "The {which} time must be a number of seconds, like 12.5, or a clock time like 14:03:07 (got {value}).":
+        "Время {which} — это число секунд, например 12.5, или время суток, например 14:03:07 (получено: {value}).",
+    "The {which} time must be between 0 and {n} s, the length of this recording (got {value}).":
+        "Время {which} должно быть от 0 до {n} с — длины этой записи (получено: {value}).",
+    "The “Edits annotation #” field must be the number of an annotation of this item, like 12; leave it empty to "
+    "add a new annotation.": "Поле «Правка разметки №» — это номер разметки этого файла, например 12; оставьте его "
+                             "пустым, чтобы добавить новую разметку.",
+    "Your role cannot annotate.": "Ваша роль не позволяет размечать записи.",
+    "People must be a list of pseudonyms with roles.": "Люди указываются списком псевдонимов с ролями.",
+    "Choose a label from the list.": "Выберите метку из списка.",
+    "The end time is before the start time: swap them.": "Время конца раньше времени начала: поменяйте их местами.",
+    "The note has {n} characters; at most 5000 fit: shorten it.":
+        "В заметке {n} символов, а помещается не больше 5000: сократите её.",
+    "A pseudonym has at most 64 characters.": "Псевдоним — не длиннее 64 символов.",
+    "The role of {name} must be victim, perpetrator or witness.":
+        "Роль человека {name} — victim (потерпевший), perpetrator (нарушитель) или witness (свидетель).",
+    "There is no annotation #{n} on this item: check the number in “Edits annotation #”.":
+        "У этого файла нет разметки №{n}: проверьте номер в поле «Правка разметки №».",
+    "Annotation #{n} is {who}'s: only its author, an investigator or an admin may edit it; add yours as a new "
+    "annotation instead.": "Разметку №{n} сделал(а) {who}: править её могут только автор, следователь или "
+                           "администратор; добавьте свою как новую разметку.",
+    "This annotation is already saved as #{n}: nothing was added.":
+        "Эта разметка уже сохранена под №{n}: ничего не добавлено.",
+    "Your role cannot record reviews.": "Ваша роль не позволяет записывать решения о просмотре.",
+    "A review state is one of: {states}.": "Состояние просмотра — одно из: {states}.",
+    "The note has more than 2000 characters: shorten it.": "В заметке больше 2000 символов: сократите её.",
+    "This segment holds annotation #{n} ({label}, by {who}): it is not 'nothing of concern'. Press n to go on, or "
+    "change the annotation first; an investigator may still decide otherwise.":
+        "В этом фрагменте есть разметка №{n} ({label}, автор: {who}): это не «ничего тревожного». Нажмите n, "
+        "чтобы идти дальше, или сначала измените разметку; следователь всё же может решить иначе.",
+    "Nobody has reviewed this segment yet: there is nothing to confirm or dispute.":
+        "Этот фрагмент ещё никто не просматривал: подтверждать или оспаривать нечего.",
+    "A second review must come from someone else: you reviewed this segment yourself.":
+        "Второй просмотр должен сделать другой человек: вы сами просматривали этот фрагмент.",
+    "{who} gave this segment a second review ({state}): only an investigator or an admin may record another state "
+    "over it now.": "{who} уже провёл(а) второй просмотр этого фрагмента ({state}): записать другое состояние "
+                    "теперь могут только следователь или администратор.",
+    "The language is one of: {langs}.": "Язык — один из: {langs}.",
+    "Recorded: {state}.": "Записано: {state}.", "Already recorded: {state}.": "Уже записано: {state}.",
+    "Saved as annotation #{n}.": "Сохранено как разметка №{n}.",
+    # the exposure meter (web/exposure.py)
+    "The {limit} is a whole number of minutes from {low} to {high} (or empty for the case default): correct it "
+    "and save again.": "{limit} — целое число минут от {low} до {high} (или пусто: тогда как задано для дела): "
+                       "исправьте и сохраните снова.",
+    "Only an admin may set the case's default limits: set your own limits instead.":
+        "Лимиты дела по умолчанию задаёт только администратор: задайте свои собственные.",
+    "You are not at your daily limit yet: there is nothing to continue past.":
+        "Вы ещё не достигли дневного лимита: продолжать после него пока нечего.",
+    # camera corrections (web/timeline_view.py, timeline/cameras.py)
+    "Only an investigator or an admin can correct camera names.":
+        "Исправлять названия камер могут только следователь или администратор.",
+    "The new camera name is empty: type the name the camera has.":
+        "Новое название камеры пустое: введите название, которое у камеры есть.",
+    "The new camera name is longer than {n} characters: shorten it.":
+        "Новое название камеры длиннее {n} символов: сократите его.",
+    "The new camera name holds control characters: type it again as plain text.":
+        "В новом названии камеры есть управляющие символы: введите его заново обычным текстом.",
+    "No camera is shown or read as {camera} in this case: choose one from the timeline.":
+        "В этом деле нет камеры, показанной или прочитанной как {camera}: выберите её на хронологии.",
+    "The camera is already shown as {camera}: nothing to change.":
+        "Камера уже показана как {camera}: менять нечего.",
+    "{camera} is now part of camera {to} (signed into the case's ledger).":
+        "{camera} теперь часть камеры {to} (подписано в журнале дела).",
+    "Camera {camera} is now called {to} (signed into the case's ledger).":
+        "Камера {camera} теперь называется {to} (подписано в журнале дела).",
+    # why a segment is in the queue (triage/reasons.py)
+    "movement strongly like a fight": "движение очень похоже на драку",
+    "movement clearly like a fight": "движение явно похоже на драку",
+    "movement somewhat like a fight": "движение немного похоже на драку",
+    "sounds like {sound}": "по звуку похоже на {sound}",
+    "much louder than the rest of this recording": "намного громче остальной записи",
+    "sudden movement across the whole picture": "резкое движение по всему кадру",
+    "grainy picture: movement may be overstated": "зернистое изображение: движение может быть преувеличено",
+    "a person on the floor for {n} s": "человек на полу {n} с", "a person on the floor": "человек на полу",
+    "a fast strike or kick ({n} times)": "быстрый удар рукой или ногой (раз: {n})",
+    "a fast strike or kick": "быстрый удар рукой или ногой",
+    # what analyze.edits saw inside a file (the workspace's "Signs of editing")
+    "the picture changes from {a} to {b} at {t} s (the keyframe before at {k} s): a file joined from two "
+    "recordings, or re-encoded in part": "изображение меняется с {a} на {b} на {t} с (предыдущий опорный кадр — на "
+                                         "{k} с): файл склеен из двух записей или частично перекодирован",
+    "no frame between {a} s and {b} s: a hole of {d} s in the frame timestamps, where frames come every {u} s":
+        "нет кадров между {a} с и {b} с: пропуск {d} с в метках времени кадров, хотя кадры идут каждые {u} с",
+    "the frame timestamps go back from {a} s to {b} s: two recordings joined, or frames moved":
+        "метки времени кадров идут назад с {a} с до {b} с: склеены две записи или кадры переставлены",
+    "the burnt-in clock runs backwards from {t} s: it shows {c1} at {t1} s, {c2} at {t2} s and {c3} at {t3} s":
+        "часы на кадре идут назад с {t} с: они показывают {c1} на {t1} с, {c2} на {t2} с и {c3} на {t3} с",
+    "the burnt-in clock jumps from {c1} (at {t1} s) to {c2} (at {t2} s, the next frame read): {what}":
+        "часы на кадре скачут с {c1} (на {t1} с) на {c2} (на {t2} с, следующий прочитанный кадр): {what}",
+    "about {n} s of clock time are missing": "не хватает около {n} с времени",
+    "the clock goes back about {n} s": "часы уходят назад примерно на {n} с",
+    "the container says it was created at {a}, but the burnt-in clock starts at {b} ({d} apart): a whole number "
+    "of hours ({h} h), perhaps a time zone": "по данным контейнера файл создан в {a}, а часы на кадре начинаются с "
+                                             "{b} (разница {d}): целое число часов ({h} ч), возможно, часовой пояс",
+    "the container says it was created at {a}, but the burnt-in clock starts at {b} ({d} apart)":
+        "по данным контейнера файл создан в {a}, а часы на кадре начинаются с {b} (разница {d})",
+}
+# what a {name} of SENTENCES holds, when it is itself worded: None, a sentence or word of its own (looked up
+# again); a dict, its few words. Any other name (numbers, names, labels, clock times) is kept as it is.
+SLOTS: dict[str, dict[str, str] | None] = {
+    "state": None, "what": None,
+    "which": {"start": "начала", "end": "конца"},
+    "limit": {"daily limit": "Дневной лимит", "break interval": "Интервал перерывов",
+              "case's daily limit": "Дневной лимит дела", "case's break interval": "Интервал перерывов дела"},
+    "sound": {"screaming": "крик", "shouting": "крики", "blows or impacts": "удары", "a bang or impact":
+              "хлопок или удар", "crying": "плач"},
+    "d": None,  # "3.5 min", "2.00 h", "1.5 days" (analyze.edits._span), below
+}
+SENTENCES.update({"{x} min": "{x} мин", "{x} h": "{x} ч", "{x} days": "{x} сут."})

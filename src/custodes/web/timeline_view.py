@@ -23,6 +23,7 @@ from custodes.store.db import Segment
 from custodes.timeline.build import build_timeline
 from custodes.timeline.cameras import CameraNameError, camera_names, rename_camera
 from custodes.web import review as rv
+from custodes.web.i18n import lookup
 
 CAN_RENAME = ("admin", "investigator")
 
@@ -151,9 +152,9 @@ def install(app: Any, templates: Any, case: Case, require: Callable[..., Any],
             r = await run_in_threadpool(do_rename, v, str(body.get("camera") or ""), str(body.get("to") or ""),
                                         str(body.get("reason") or ""))
         except PermissionError as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=403)
+            return JSONResponse({"detail": lookup(v.lang, str(exc))}, status_code=403)
         except CameraNameError as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=422)
-        return JSONResponse({**r, "said": said(r)}, status_code=201)
+            return JSONResponse({"detail": lookup(v.lang, str(exc))}, status_code=422)
+        return JSONResponse({**r, "said": lookup(v.lang, said(r))}, status_code=201)
 
     app.include_router(router)
