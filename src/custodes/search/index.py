@@ -1,4 +1,5 @@
-"""Full-text search over transcripts, overlay text and notes (SQLite FTS5, or PostgreSQL tsvector + GIN).
+"""Full-text search over transcripts, overlay text and notes (SQLite FTS5, or PostgreSQL tsvector + GIN), and
+over reviewers' annotations (``annotation_hits``: read from the annotations themselves at each query).
 
 The index is a derived table: ``reindex`` rebuilds one kind of entry from the
 rows it comes from, so it can never drift from them. It runs where that text is
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from custodes.store.case import Case
-from custodes.store.db import Batch, Provenance, Recording, TranscriptSegment
+from custodes.store.db import Annotation, Batch, Provenance, Recording, TranscriptSegment
 
 
 class SearchError(Exception):
@@ -130,3 +132,42 @@ def search(case: Case, q: str, limit: int = 50, kind: str | None = None) -> list
     names = case.display_names({r[1] for r in rows if r[1]})
     return [{"kind": k, "sha256": sha, "name": names.get(sha, "") if sha else "", "start_s": a, "end_s": b,
              "ref": ref, "snippet": snip, "rank": round(-score, 3)} for k, sha, a, b, ref, snip, score in rows]
+
+
+def _words(value: str) -> list[str]:
+    # ё is written as е as often as not (a pseudonym typed "Заключенный" must find "Заключённый")
+    return re.findall(r"\w+", value.lower().replace("ё", "е"), flags=re.UNICODE)
+
+
+def annotation_hits(case: Case, q: str, limit: int = 100) -> list[dict[str, Any]]:
+    """Annotations whose label, note or people (pseudonyms, roles) hold every word of ``q``, the last as a prefix
+    (the index's rule), newest first. Read from the annotations at each query rather than indexed: the
+    review app writes them one at a time, and one saved a moment ago is found. Each hit names its file as
+    people read it and, where the recording's clock is known, the clock time of its start."""
+    want = _words(q)
+    if not want:
+        raise SearchError("the query has no words")
+    case.ensure_schema()
+    hits: list[dict[str, Any]] = []
+    with case.sessions() as s:
+        anns = list(s.scalars(select(Annotation).order_by(Annotation.id.desc())))
+        superseded = {a.supersedes for a in anns if a.supersedes}
+        for a in anns:
+            people = [p for p in (a.people or []) if isinstance(p, dict)]
+            who = "; ".join(f"{p.get('role') or '?'}: {p.get('pseudonym') or ''}" for p in people)
+            have = set(_words(" ".join([a.label, a.note or "", who])))
+            if all(w in have for w in want[:-1]) and any(t.startswith(want[-1]) for t in have):
+                hits.append({"kind": "annotation", "sha256": a.sha256, "start_s": a.start_s, "end_s": a.end_s,
+                             "ref": str(a.id), "snippet": f"#{a.id} {a.label}" + (f" ({who})" if who else "")
+                             + (f": {a.note}" if a.note else ""), "current": a.id not in superseded,
+                             "author": a.author})
+                if len(hits) >= limit:
+                    break
+        starts = dict(s.execute(select(Recording.sha256, Recording.start_at).where(
+            Recording.sha256.in_(sorted({h["sha256"] for h in hits})))).all()) if hits else {}
+    names = case.display_names({h["sha256"] for h in hits})
+    for h in hits:
+        h["name"] = names.get(h["sha256"], "")
+        start = starts.get(h["sha256"])
+        h["clock"] = (start + timedelta(seconds=h["start_s"])).strftime("%Y-%m-%d %H:%M:%S") if start else ""
+    return hits

@@ -1264,20 +1264,15 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
 
     @app.get("/search", response_class=HTMLResponse)
     def search_page(request: Request, q: str = "", v: Viewer = Depends(require)) -> Response:
-        from custodes.search.index import SearchError, search
+        from custodes.search.index import SearchError, annotation_hits, search
 
         hits: list[dict[str, Any]] = []
         error = ""
         if q.strip():
-            try:
-                hits = search(case, q, limit=100)
+            try:  # reviewers' annotations first (their labels, notes and pseudonyms), then the index's hits
+                hits = annotation_hits(case, q, limit=100) + search(case, q, limit=100)
             except SearchError as exc:
                 error = str(exc)
-            with case.sessions() as s:
-                for a in s.scalars(select(Annotation)):
-                    if all(w.lower() in (a.note + " " + a.label).lower() for w in q.split()):
-                        hits.append({"kind": "annotation", "sha256": a.sha256, "name": "", "start_s": a.start_s,
-                                     "snippet": f"{a.label}: {a.note}"})
             views.record(v.name, "search", None, detail=q[:200])
             for h in hits:
                 views.record(v.name, "search hit", h["sha256"], detail=q[:200])

@@ -314,6 +314,7 @@ SENTENCES: dict[str, str] = {
     "over it now.": "{who} уже провёл(а) второй просмотр этого фрагмента ({state}): записать другое состояние "
                     "теперь могут только следователь или администратор.",
     "The language is one of: {langs}.": "Язык — один из: {langs}.",
+    "the query has no words": "В запросе нет слов: введите хотя бы одно слово.",
     "Recorded: {state}.": "Записано: {state}.", "Already recorded: {state}.": "Уже записано: {state}.",
     "Saved as annotation #{n}.": "Сохранено как разметка №{n}.",
     # the exposure meter (web/exposure.py)
