@@ -60,6 +60,7 @@ from custodes.web.failures import failure_response
 from custodes.web.i18n import LANGUAGES, gettext, lookup
 from custodes.web.sessions import SessionKeys
 from custodes.web.users import CAN_ANNOTATE, CAN_SUPERSEDE_ANY, check_password, dummy_check
+from custodes.web.validation import plain_sentence
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "custodes_session"
@@ -362,10 +363,8 @@ def create_app(case: Case, session_lifetime: timedelta = SESSION_LIFETIME, secur
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
-        # one sentence naming the parameter and what is wrong with it, not the validator's data structure
-        why = "; ".join(f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'the request'}: "
-                        f"{str(e.get('msg', 'invalid')).rstrip('.')}" for e in exc.errors()[:3])
-        return error_page(request, 422, f"Bad request ({why}): correct it and send it again.")
+        # one sentence naming the value and what it must be, not the validator's wording or data structure
+        return error_page(request, 422, plain_sentence(exc.errors()))
 
     @app.get("/api/docs", response_class=HTMLResponse)
     def api_docs(request: Request, v: Viewer = Depends(require)) -> Response:

@@ -317,6 +317,39 @@ SENTENCES: dict[str, str] = {
     "the query has no words": "В запросе нет слов: введите хотя бы одно слово.",
     "Recorded: {state}.": "Записано: {state}.", "Already recorded: {state}.": "Уже записано: {state}.",
     "Saved as annotation #{n}.": "Сохранено как разметка №{n}.",
+    # a request the app could not read into its parameters (web/validation.py)
+    "A value of this request could not be read: correct it and send it again.":
+        "Одно из значений запроса не удалось прочитать: исправьте его и отправьте снова.",
+    "The request's body is not valid JSON: send a JSON object.":
+        "Тело запроса — не JSON: отправьте объект JSON.",
+    "The request's body must be a JSON object.": "Тело запроса должно быть объектом JSON.",
+    "The request has no body: send a JSON object.": "В запросе нет тела: отправьте объект JSON.",
+    "This form has no CSRF token: open the page again and send the form from it.":
+        "В форме нет проверочного токена (CSRF): откройте страницу снова и отправьте форму с неё.",
+    "The value of “{field}” is missing: fill it in and send it again.":
+        "Не указано значение «{field}»: заполните его и отправьте снова.",
+    "The value of “{field}” must be a number, like 0.5 (got {got}).":
+        "Значение «{field}» должно быть числом, например 0.5 (получено: {got}).",
+    "The value of “{field}” must be a whole number, like 3 (got {got}).":
+        "Значение «{field}» должно быть целым числом, например 3 (получено: {got}).",
+    "The value of “{field}” must be true or false (got {got}).":
+        "Значение «{field}» должно быть true или false (получено: {got}).",
+    "The value of “{field}” must be at least {n} (got {got}).":
+        "Значение «{field}» должно быть не меньше {n} (получено: {got}).",
+    "The value of “{field}” must be at most {n} (got {got}).":
+        "Значение «{field}» должно быть не больше {n} (получено: {got}).",
+    "The value of “{field}” must be more than {n} (got {got}).":
+        "Значение «{field}» должно быть больше {n} (получено: {got}).",
+    "The value of “{field}” must be less than {n} (got {got}).":
+        "Значение «{field}» должно быть меньше {n} (получено: {got}).",
+    "The value of “{field}” must be one of: {options} (got {got}).":
+        "Значение «{field}» должно быть одним из: {options} (получено: {got}).",
+    "The value of “{field}” is too long: at most {n} characters or items.":
+        "Значение «{field}» слишком длинное: не больше {n} символов или элементов.",
+    "The value of “{field}” must be a list (got {got}).": "Значение «{field}» должно быть списком (получено: {got}).",
+    "The value of “{field}” must be text (got {got}).": "Значение «{field}» должно быть текстом (получено: {got}).",
+    "The value of “{field}” cannot be used (got {got}): correct it and send it again.":
+        "Значение «{field}» не подходит (получено: {got}): исправьте его и отправьте снова.",
     # the exposure meter (web/exposure.py)
     "The {limit} is a whole number of minutes from {low} to {high} (or empty for the case default): correct it "
     "and save again.": "{limit} — целое число минут от {low} до {high} (или пусто: тогда как задано для дела): "
