@@ -418,3 +418,6 @@ SLOTS: dict[str, dict[str, str] | None] = {
     "d": None,  # "3.5 min", "2.00 h", "1.5 days" (analyze.edits._span), below
 }
 SENTENCES.update({"{x} min": "{x} мин", "{x} h": "{x} ч", "{x} days": "{x} сут."})
+# the timeline page's recordings by keyboard (templates/timeline.html; their names are in static/timeline.js)
+RU.update({"Tab reaches each recording; Enter or Space opens it.":
+           "Клавиша Tab переходит от записи к записи; Enter или пробел открывает запись."})

@@ -24,12 +24,24 @@
   const base = document.body.dataset.base || "";  // "" alone, "/c/<case>" on a team server
   const typing = el => el && (["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName) || el.isContentEditable);
   const REMINDER_MS = 45 * 60 * 1000;
-  const started = Number(sessionStorage.getItem("custodes-started") || Date.now());
-  sessionStorage.setItem("custodes-started", String(started));
+  // the break reminder counts one person's time: keyed by who is logged in, ended at logout, and any other
+  // user's count dropped on this user's first page, so the next person at the same browser tab starts at zero
+  const user = document.body.dataset.user || "";
+  const TIMER = "custodes-started";
+  const timerKey = TIMER + ":" + user;
   const reminder = $("break-reminder");
-  if (reminder) {
-    const left = REMINDER_MS - (Date.now() - started);
-    setTimeout(() => { reminder.hidden = false; }, Math.max(0, left));
+  if (user) {
+    Object.keys(sessionStorage).filter(k => k.startsWith(TIMER) && k !== timerKey)
+      .forEach(k => sessionStorage.removeItem(k));
+    const started = Number(sessionStorage.getItem(timerKey)) || Date.now();
+    sessionStorage.setItem(timerKey, String(started));
+    if (reminder) {
+      const left = REMINDER_MS - (Date.now() - started);
+      setTimeout(() => { reminder.hidden = false; }, Math.max(0, left));
+    }
+    document.querySelectorAll("form[action$='/logout']").forEach(f => f.addEventListener("submit", () => {
+      sessionStorage.removeItem(timerKey);
+    }));
   }
   const help = $("help");
   const toggleHelp = show => { if (help) help.hidden = show === undefined ? !help.hidden : !show; };

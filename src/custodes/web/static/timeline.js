@@ -13,6 +13,13 @@
   const STEPS = [1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400,
     7 * 86400, 30 * 86400].map((s) => s * 1000);
   let data = null, v0 = 0, v1 = 1, full0 = 0, full1 = 1, drag = null;
+  const ru = document.documentElement.lang === "ru";
+  // a recording bar's name for a screen reader (and for whoever tabs to it): camera, clock times, file
+  const recLabel = (camera, r) => {
+    const when = `${r.start.slice(0, 19)} – ${r.end.slice(0, 19)}`, name = r.name || r.sha256.slice(0, 12);
+    return ru ? `Запись камеры ${camera}, ${when}: ${name}. Enter или пробел открывает её.`
+      : `Recording on ${camera}, ${when}: ${name}. Enter or Space opens it.`;
+  };
 
   const parse = (s) => (s ? Date.parse(s.replace(" ", "T") + (/[Z+]/.test(s.slice(10)) ? "" : "Z")) : NaN);
   const pad2 = (n) => String(n).padStart(2, "0");
@@ -65,8 +72,12 @@
     const height = AXIS_H + lanes.length * LANE_H + PAD;
     const plotW = width - LABEL_W - PAD;
     const x = (ms) => LABEL_W + ((ms - v0) / (v1 - v0)) * plotW;
+    // a redraw (zooming or moving by key while a bar has focus) keeps the focus on that recording
+    const focused = document.activeElement && box.contains(document.activeElement)
+      ? document.activeElement.getAttribute("data-sha") : null;
     box.textContent = "";
-    const svg = el("svg", {width, height, viewBox: `0 0 ${width} ${height}`, class: "tl-svg", role: "img"}, box);
+    // a group, not an image: an image's parts would be hidden from screen readers, and the bars are buttons
+    const svg = el("svg", {width, height, viewBox: `0 0 ${width} ${height}`, class: "tl-svg", role: "group"}, box);
     el("rect", {x: LABEL_W, y: 0, width: plotW, height, class: "tl-bg"}, svg);
     // zoomed in, bars start left of the plot: clipped to it, so the lane names stay readable
     const clip = el("clipPath", {id: "tl-plot-clip"}, el("defs", {}, svg));
@@ -96,7 +107,8 @@
         const a = parse(r.start), b = parse(r.end);
         if (b < v0 || a > v1) continue;
         const bar = el("rect", {x: x(a), y: y + 5, width: Math.max(x(b) - x(a), 2), height: LANE_H - 10,
-          class: "tl-rec" + (r.deleted ? " tl-rec-deleted" : ""), "data-sha": r.sha256, tabindex: "-1"}, plot,
+          class: "tl-rec" + (r.deleted ? " tl-rec-deleted" : ""), "data-sha": r.sha256, tabindex: "0",
+          role: "button", "aria-label": recLabel(lane.camera, r)}, plot,
           `${r.name || r.sha256.slice(0, 12)}: ${r.start.slice(0, 19)} – ${r.end.slice(0, 19)}` +
           (r.deleted ? " (recovered from a deleted file)" : "") + " · click to open at that moment");
         bar.addEventListener("click", (ev) => {
@@ -104,6 +116,14 @@
           const ms = v0 + ((ev.offsetX - LABEL_W) / plotW) * (v1 - v0);
           open(r.sha256, `t=${Math.max(0, Math.min(r.duration_s, (ms - a) / 1000)).toFixed(1)}`);
         });
+        // by keyboard: Enter or Space opens the recording from its start (a click opens it at the moment clicked)
+        bar.addEventListener("keydown", (ev) => {
+          if (ev.key !== "Enter" && ev.key !== " ") return;
+          ev.preventDefault();
+          ev.stopPropagation();
+          open(r.sha256, "t=0");
+        });
+        if (focused === r.sha256) bar.focus();
         for (const t of r.cuts_s) {
           const px = x(a + t * 1000);
           el("line", {x1: px, x2: px, y1: y + 2, y2: y + LANE_H - 2, class: "tl-cut"}, plot, `cut at ${t.toFixed(1)} s into ${r.name}`);
