@@ -1,9 +1,11 @@
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from custodes.ingest.pipeline import Ingestor
+from custodes.media.synth import ClipSpec, write_clip
 from custodes.store.case import Case
 from custodes.triage.runner import run_triage
 from custodes.web.app import create_app
@@ -32,6 +34,17 @@ def web_case(tmp_path_factory, demo_drive):
     add_user(case, "otto", "reviewer", PASSWORD, "tester")
     add_user(case, "ivan", "investigator", PASSWORD, "tester")
     return case, truth
+
+
+def one_clip_case(root: Path, clip: str, spec: ClipSpec, title: str) -> tuple[Case, str]:
+    """A case at ``root/case`` holding one synthetic clip, written as ``root/drive/clip`` and ingested from that
+    drive: the case and the clip's sha256."""
+    (root / "drive").mkdir()
+    write_clip(root / "drive" / clip, spec)
+    case = Case.init(root / "case", "tester", title=title)
+    Ingestor(case, "tester").run([root / "drive"])
+    (sha,) = case.display_names()
+    return case, sha
 
 
 def login(client: TestClient, user: str, password: str = PASSWORD):

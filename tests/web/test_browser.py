@@ -36,6 +36,14 @@ def wait_until(page, expression, timeout=20.0):
     raise AssertionError(f"timed out waiting for {expression}")
 
 
+def log_in(page, server, name):
+    page.goto(server + "/login")
+    page.fill("#username", name)
+    page.fill("#password", PASSWORD)
+    page.click("#login-button")
+    page.wait_for_url(server + "/")
+
+
 def item_sha(url: str) -> str:
     return url.split("/items/")[1].split("?")[0] if "/items/" in url else ""
 

@@ -19,7 +19,7 @@ from custodes.web.app import create_app
 from custodes.web.background import background_server
 from custodes.web.users import add_user
 from tests.web.conftest import PASSWORD, login, session_csrf
-from tests.web.test_browser import ARGS, ARTIFACTS, CHROMIUM, VIDEO, wait_until
+from tests.web.test_browser import ARGS, ARTIFACTS, CHROMIUM, VIDEO, log_in, wait_until
 
 FIRST, SECOND = "anna.first", "boris.second"
 THUMB = "getComputedStyle(document.querySelector('img.thumb')).filter"
@@ -36,14 +36,6 @@ def day_server(web_case):
             add_user(case, name, "reviewer", PASSWORD, "tester")
     with background_server(create_app(case)) as url:
         yield url
-
-
-def log_in(page, server, name):
-    page.goto(server + "/login")
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    page.click("#login-button")
-    page.wait_for_url(server + "/")
 
 
 def ready(page):

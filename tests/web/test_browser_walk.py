@@ -18,7 +18,7 @@ from custodes.web.app import create_app
 from custodes.web.background import background_server
 from custodes.web.users import add_user
 from tests.web.conftest import PASSWORD
-from tests.web.test_browser import ARGS, CHROMIUM, wait_until
+from tests.web.test_browser import ARGS, CHROMIUM, log_in, wait_until
 
 TIMERS = "Object.keys(sessionStorage).filter(k => k.startsWith('custodes-started'))"
 
@@ -44,14 +44,6 @@ def walk(tmp_path_factory):
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield server, browser, shas
         browser.close()
-
-
-def log_in(page, server, name):
-    page.goto(server + "/login")
-    page.fill("#username", name)
-    page.fill("#password", PASSWORD)
-    page.click("#login-button")
-    page.wait_for_url(server + "/")
 
 
 def test_the_next_user_of_the_tab_starts_the_break_timer_at_zero(walk):

@@ -20,7 +20,7 @@ from custodes.triage.runner import run_triage, store_result
 from custodes.triage.score import SegmentRow, VideoResult
 from custodes.web.app import create_app
 from custodes.web.users import add_user
-from tests.web.conftest import login, session_csrf
+from tests.web.conftest import login, one_clip_case, session_csrf
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +130,8 @@ def test_the_first_reviewer_cannot_override_a_second_review(triaged):
 def test_nothing_of_concern_cannot_unsay_a_reviewers_annotation(tmp_path):
     """x pressed out of habit after annotating a beating: refused with a sentence while a current annotation lies
     in the segment; after the annotation is superseded by one outside it, or for an investigator, it is recorded."""
-    (tmp_path / "drive").mkdir()
-    write_clip(tmp_path / "drive" / "cam02.mp4", ClipSpec("CAM-02", datetime(2026, 3, 1, 11, 0, 0), 8, fps=8,
-                                                          size=(320, 180), seed=2))
-    case = Case.init(tmp_path / "case", "tester", title="habit")
-    Ingestor(case, "tester").run([tmp_path / "drive"])
-    (sha,) = case.display_names()
+    case, sha = one_clip_case(tmp_path, "cam02.mp4", ClipSpec("CAM-02", datetime(2026, 3, 1, 11, 0, 0), 8, fps=8,
+                                                              size=(320, 180), seed=2), "habit")
     store_result(case, sha, VideoResult(ok=True, duration_s=8.0, segments=[
         SegmentRow(start_s=2.0, end_s=5.0, score=0.9, reasons=[])]))
     for name, role in (("rita", "reviewer"), ("ivan", "investigator")):

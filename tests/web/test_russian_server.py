@@ -12,8 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from custodes.ingest.pipeline import Ingestor
-from custodes.media.synth import ClipSpec, write_clip
+from custodes.media.synth import ClipSpec
 from custodes.store.case import Case
 from custodes.store.db import Segment
 from custodes.triage.runner import store_result
@@ -21,7 +20,7 @@ from custodes.triage.score import SegmentRow, VideoResult
 from custodes.web.app import create_app
 from custodes.web.i18n import RU, SENTENCES, lookup
 from custodes.web.users import add_user
-from tests.web.conftest import PASSWORD, login, session_csrf
+from tests.web.conftest import PASSWORD, login, one_clip_case, session_csrf
 
 REASONS = [{"signal": "p_visual", "value": 0.97, "text": "motion pattern like fights in training data (p=0.97)"},
            {"signal": "audio:screaming", "value": 0.7, "text": "audio event: screaming (0.70)"},
@@ -31,12 +30,8 @@ REASONS = [{"signal": "p_visual", "value": 0.97, "text": "motion pattern like fi
 @pytest.fixture(scope="module")
 def ru_case(tmp_path_factory):
     root = tmp_path_factory.mktemp("ru-server")
-    (root / "drive").mkdir()
-    write_clip(root / "drive" / "cam03.mp4", ClipSpec("CAM-03", datetime(2026, 3, 1, 12, 0, 0), 8, fps=8,
-                                                      size=(320, 180), seed=3))
-    case = Case.init(root / "case", "tester", title="ru")
-    Ingestor(case, "tester").run([root / "drive"])
-    (sha,) = case.display_names()
+    case, sha = one_clip_case(root, "cam03.mp4", ClipSpec("CAM-03", datetime(2026, 3, 1, 12, 0, 0), 8, fps=8,
+                                                          size=(320, 180), seed=3), "ru")
     store_result(case, sha, VideoResult(ok=True, duration_s=8.0, segments=[
         SegmentRow(start_s=2.0, end_s=5.0, score=0.9, reasons=REASONS)]))
     for name, role in (("lena", "reviewer"), ("rita", "reviewer")):

@@ -11,26 +11,20 @@ from datetime import datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from custodes.ingest.pipeline import Ingestor
-from custodes.media.synth import ClipSpec, write_clip
-from custodes.store.case import Case
+from custodes.media.synth import ClipSpec
 from custodes.timeline.build import read_recordings
 from custodes.web.app import create_app
 from custodes.web.users import add_user
-from tests.web.conftest import PASSWORD, login, session_csrf
+from tests.web.conftest import PASSWORD, login, one_clip_case, session_csrf
 
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
     root = tmp_path_factory.mktemp("search-ann")
-    (root / "drive").mkdir()
-    write_clip(root / "drive" / "CAM04_corridor.mp4", ClipSpec("CAM-04", datetime(2026, 3, 2, 14, 0, 0), 8, fps=8,
-                                                               size=(320, 180), seed=4))
-    case = Case.init(root / "case", "tester", title="search")
-    Ingestor(case, "tester").run([root / "drive"])
+    case, sha = one_clip_case(root, "CAM04_corridor.mp4", ClipSpec("CAM-04", datetime(2026, 3, 2, 14, 0, 0), 8, fps=8,
+                                                                   size=(320, 180), seed=4), "search")
     read_recordings(case)
     add_user(case, "rita", "reviewer", PASSWORD, "tester")
-    (sha,) = case.display_names()
     c = TestClient(create_app(case), client=("127.0.0.1", 45000))
     assert login(c, "rita").status_code == 303
     c.headers["X-CSRF-Token"] = session_csrf(c)

@@ -9,12 +9,11 @@ from datetime import datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from custodes.ingest.pipeline import Ingestor
-from custodes.media.synth import ClipSpec, write_clip
+from custodes.media.synth import ClipSpec
 from custodes.store.case import Case
 from custodes.web.app import create_app
 from custodes.web.users import add_user
-from tests.web.conftest import PASSWORD, login, session_csrf
+from tests.web.conftest import PASSWORD, login, one_clip_case, session_csrf
 
 HTML = {"accept": "text/html"}
 INTERNALS = ("Input should", "valid number", "valid integer", "'loc'", "type_error", "pydantic", "Field required")
@@ -23,14 +22,10 @@ INTERNALS = ("Input should", "valid number", "valid integer", "'loc'", "type_err
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     root = tmp_path_factory.mktemp("validation")
-    (root / "drive").mkdir()
-    write_clip(root / "drive" / "cam05.mp4", ClipSpec("CAM-05", datetime(2026, 3, 3, 9, 0, 0), 4, fps=8,
-                                                      size=(320, 180), seed=5))
-    case = Case.init(root / "case", "tester", title="validation")
-    Ingestor(case, "tester").run([root / "drive"])
+    case, sha = one_clip_case(root, "cam05.mp4", ClipSpec("CAM-05", datetime(2026, 3, 3, 9, 0, 0), 4, fps=8,
+                                                          size=(320, 180), seed=5), "validation")
     for name in ("rita", "lena"):
         add_user(case, name, "reviewer", PASSWORD, "tester")
-    (sha,) = case.display_names()
     return case, sha
 
 
