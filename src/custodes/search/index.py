@@ -88,21 +88,25 @@ def _note_entries(s: Session) -> Iterator[tuple[str | None, str, str]]:
         yield sha, str(pid), f"{name} {path} {member}"
 
 
-def _fts_query(q: str) -> str:
-    """User words → an FTS5 query: every word must occur (prefix match on the last), quoted so that
-    punctuation and FTS operators in user input cannot break or widen the query."""
+def query_words(q: str) -> list[str]:
+    """The words of a user's query (letters and digits in any script); a query with none is refused."""
     words = re.findall(r"\w+", q, flags=re.UNICODE)
     if not words:
         raise SearchError("the query has no words")
+    return words
+
+
+def _fts_query(q: str) -> str:
+    """User words → an FTS5 query: every word must occur (prefix match on the last), quoted so that
+    punctuation and FTS operators in user input cannot break or widen the query."""
+    words = query_words(q)
     parts = [f'"{w}"' for w in words[:-1]] + [f'"{words[-1]}"*']
     return " ".join(parts)
 
 
 def _pg_query(q: str) -> str:
     """The same rule for PostgreSQL's to_tsquery: every word, prefix match on the last; words are quoted."""
-    words = re.findall(r"\w+", q, flags=re.UNICODE)
-    if not words:
-        raise SearchError("the query has no words")
+    words = query_words(q)
 
     def term(w: str, prefix: str = "") -> str:
         # PostgreSQL's parser reads the digits after a hyphen as a signed number ('CAM-02' is 'cam', '-02'):
@@ -134,9 +138,9 @@ def search(case: Case, q: str, limit: int = 50, kind: str | None = None) -> list
              "ref": ref, "snippet": snip, "rank": round(-score, 3)} for k, sha, a, b, ref, snip, score in rows]
 
 
-def _words(value: str) -> list[str]:
+def _folded(value: str) -> str:
     # ё is written as е as often as not (a pseudonym typed "Заключенный" must find "Заключённый")
-    return re.findall(r"\w+", value.lower().replace("ё", "е"), flags=re.UNICODE)
+    return value.lower().replace("ё", "е")
 
 
 def annotation_hits(case: Case, q: str, limit: int = 100) -> list[dict[str, Any]]:
@@ -144,9 +148,7 @@ def annotation_hits(case: Case, q: str, limit: int = 100) -> list[dict[str, Any]
     (the index's rule), newest first. Read from the annotations at each query rather than indexed: the
     review app writes them one at a time, and one saved a moment ago is found. Each hit names its file as
     people read it and, where the recording's clock is known, the clock time of its start."""
-    want = _words(q)
-    if not want:
-        raise SearchError("the query has no words")
+    want = query_words(_folded(q))
     case.ensure_schema()
     hits: list[dict[str, Any]] = []
     with case.sessions() as s:
@@ -155,7 +157,7 @@ def annotation_hits(case: Case, q: str, limit: int = 100) -> list[dict[str, Any]
         for a in anns:
             people = [p for p in (a.people or []) if isinstance(p, dict)]
             who = "; ".join(f"{p.get('role') or '?'}: {p.get('pseudonym') or ''}" for p in people)
-            have = set(_words(" ".join([a.label, a.note or "", who])))
+            have = set(re.findall(r"\w+", _folded(" ".join([a.label, a.note or "", who]))))
             if all(w in have for w in want[:-1]) and any(t.startswith(want[-1]) for t in have):
                 hits.append({"kind": "annotation", "sha256": a.sha256, "start_s": a.start_s, "end_s": a.end_s,
                              "ref": str(a.id), "snippet": f"#{a.id} {a.label}" + (f" ({who})" if who else "")
