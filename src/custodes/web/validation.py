@@ -56,8 +56,8 @@ def plain_sentence(errors: Sequence[Any]) -> str:
     if kind in bounds and bounds[kind][0] in ctx:
         key, how = bounds[kind]
         return f"The value of “{field}” must be {how} {ctx[key]} (got {got})."
-    if kind == "string_pattern_mismatch" and _options(str(ctx.get("pattern", ""))):
-        return f"The value of “{field}” must be one of: {_options(str(ctx['pattern']))} (got {got})."
+    if kind == "string_pattern_mismatch" and (options := _options(str(ctx.get("pattern", "")))):
+        return f"The value of “{field}” must be one of: {options} (got {got})."
     if kind in ("string_too_long", "too_long") and "max_length" in ctx:
         return f"The value of “{field}” is too long: at most {ctx['max_length']} characters or items."
     if kind == "list_type":
