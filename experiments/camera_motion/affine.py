@@ -8,6 +8,9 @@ its wearer walks, and the frame difference feature is taken without any compensa
   - the frame difference is taken against the previous frame warped by that camera motion,
 then scores calm and fight clips of fight-surv, still and with simulated wearer motion (bench/bodyworn.py),
 with the shipped motion model, both ways. Run: .venv/bin/python experiments/camera_motion/affine.py [N]
+
+It rewrites motion-6's ``add_frame`` (the package at commit 40b8d2a, with its motion-6 models); motion-7
+ships the ``phase`` mode in the package itself, and ``cross_source.py`` measures its parts.
 """
 
 from __future__ import annotations
