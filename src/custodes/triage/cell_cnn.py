@@ -29,7 +29,7 @@ import numpy as np
 from custodes.analyze import motion
 
 MODEL_DIR = Path(__file__).parent / "models"
-MODEL_NAME = "violence-motion-6-cnn-1"
+MODEL_NAME = "violence-motion-7-cnn-1"
 # a clip shorter than this many frame pairs is repeated up to it (the temporal pooling needs two)
 MIN_PAIRS = 4
 # pairs per onnxruntime call (bounded memory on any span) and the context fed either side of a chunk: the

@@ -6,7 +6,7 @@ With two sources or more, the model is trained on all of them, and its probabili
 temperature T (p = sigmoid(margin / T)) is the one that fits best when each source's model scores the
 other sources' clips (``fit_temperature``). A model trained on one source is over-sure on footage of
 another (``make bench``, cross-source rows: fight-surv -> hockey put 15 % of clips at p >= 0.98, and the top
-tenth showed 11 distinct scores; tempered at 1.75 none, and 43), and a queue cannot order what its scores
+tenth showed 11 distinct scores; tempered at 1.75, motion-6's T, none, and 43), and a queue cannot order what its scores
 cannot tell apart.
 
 Data and features: ``triage.dataset`` (fight-surv's clips through ``analyze.motion`` at a fixed

@@ -1,9 +1,10 @@
 """Train the cell-grid CNN shipped in ``triage/models/`` (see ``triage.cell_cnn``). Needs torch:
 
     pip install -e '.[cnn-train]'
-    python -m custodes.triage.train_cnn --data ../shared/data/fight-surv [--cv-shuffles 0,1,2]
+    python -m custodes.triage.train_cnn --data ../shared/data/fight-surv ../shared/data/hockey [--cv-shuffles 0,1,2]
 
-Same clips, resolution and frame rate as ``triage.train`` (the LightGBM model): the cells are what
+Same clips (every source given, joined with their groups kept apart), resolution and frame rate as
+``triage.train`` (the LightGBM model), and the same cached motion pass (``dataset.cached_dataset``): the cells are what
 ``analyze.motion`` keeps while it computes that model's features. Training: random 24-pair crops (the
 network sees ~0.8 s at a time, so it cannot learn a clip's length), left-right flips and time reversal
 (a fight is a fight backwards; walking is walking), AdamW with a one-cycle schedule, 80 epochs, three seeds.
@@ -29,7 +30,7 @@ import numpy as np
 
 from custodes.analyze import motion
 from custodes.triage import cell_cnn
-from custodes.triage.dataset import load_dataset
+from custodes.triage.dataset import cached_dataset, joined
 from custodes.triage.metrics import average_precision, roc_auc
 from custodes.triage.train import CV_SEEDS, out_of_fold
 
@@ -187,7 +188,7 @@ def export(nets: list[Any], base: Path, meta: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--data", type=Path, nargs="+", required=True, help="one folder per source")
     ap.add_argument("--out", type=Path, default=cell_cnn.MODEL_DIR)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cv-shuffles", default="", help="comma-separated CV shuffles to report first (e.g. 0,1,2); "
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.workers)
-    data = load_dataset(args.data, args.workers)
+    data, _ = joined([cached_dataset(d, args.workers) for d in args.data])
     cells, y = data.cells, data.y
     meta: dict[str, Any] = {}
     if args.cv_shuffles:

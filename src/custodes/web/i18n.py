@@ -4,6 +4,7 @@ composes are translated where they are shown (SENTENCES, below)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -123,10 +124,16 @@ def lookup(lang: str, text: str) -> str:
         return text
     if text in RU:
         return RU[text]
+    return _composed_ru(text)
+
+
+# a queue page words a few dozen distinct reasons over and over (every row's): each is matched once
+@functools.lru_cache(maxsize=8192)
+def _composed_ru(text: str) -> str:
     for pattern, ru in _patterns():
         m = pattern.fullmatch(text)
         if m is not None:
-            return ru.format(**{k: _slot(lang, k, x) for k, x in m.groupdict().items()})
+            return ru.format(**{k: _slot("ru", k, x) for k, x in m.groupdict().items()})
     return text
 
 
