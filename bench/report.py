@@ -49,7 +49,12 @@ def _run_info() -> dict[str, Any]:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                                 text=True, timeout=10).stdout.strip()
-    except OSError:
+        # code or models changed and not committed: the commit alone would name a tree that was not measured
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "bench"],
+                               cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+        if commit and dirty:
+            commit += " with uncommitted changes"
+    except (OSError, subprocess.TimeoutExpired):
         commit = ""
     return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit or "unknown",
             "host": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
