@@ -127,7 +127,7 @@ def test_each_pair_of_the_motion_pass_flows_as_opencv_on_its_frames_when_the_gra
         a, b = motion._smooth(frames[i], s), motion._smooth(frames[i + 1], s)
         dx, dy = motion.frame_shift(a, b)
         if dx or dy:  # a pair the camera-motion step aligned: the flow is of the shifted previous frame
-            a = motion._warp(a, np.array([[1, 0, dx], [0, 1, dy]], np.float64))
+            a = motion.shifted(a, dx, dy)
         assert win == (motion.GRAINY_WINSIZE if s else motion.FLOW_WINSIZE)
         ref = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 2, win, 2, 5, 1.1, 0)
         assert np.abs(flow - ref).mean() < 1e-3, i
