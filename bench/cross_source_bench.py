@@ -61,32 +61,6 @@ def _shipped_temperature() -> float:
     return float(json.loads((score.MODEL_DIR / f"{score.LGB_MODEL_NAME}.json").read_text())["temperature"])
 
 
-def _score_clip(path: str) -> tuple[float, Any]:
-    from custodes.analyze import video_net
-
-    return video_net.score_clip(path)
-
-
-def mc3_embeddings(files: list[str], workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """MC3-18's fight probability and 512 pooled features of each whole clip (16 frames), cached under the
-    network's version and every clip's path, size and modification time (~1-1.6 CPU-s a clip)."""
-    from custodes.analyze import video_net
-    from custodes.engine.local import worker_pool
-    from custodes.triage.dataset import cache_path
-
-    path = cache_path(video_net.VERSION, files)
-    if path.exists():
-        z = np.load(path)
-        return z["p_fight"], z["features"]
-    with worker_pool(workers) as ex:
-        rows = list(ex.map(_score_clip, files, chunksize=4))
-    p, feats = np.asarray([r[0] for r in rows]), np.stack([r[1] for r in rows]).astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path.with_suffix(".part.npz"), p_fight=p, features=feats)
-    os.replace(path.with_suffix(".part.npz"), path)
-    return p, feats
-
-
 def _mc3_rows(fs: Any, hockey: Any, workers: int) -> dict[str, Any]:
     if os.environ.get("CUSTODES_BENCH_MC3", "1") == "0":
         return {"MC3-18": "skipped: CUSTODES_BENCH_MC3=0"}
@@ -97,8 +71,10 @@ def _mc3_rows(fs: Any, hockey: Any, workers: int) -> dict[str, Any]:
     except Exception as exc:  # the package or its weights are missing: say so in the row
         return {"MC3-18": f"skipped: {exc}"}
     from custodes.triage import generalise
+    from custodes.triage.video_check import clip_embeddings
 
-    emb = {d.source: mc3_embeddings(d.files, workers) for d in (fs, hockey)}
+    # each source's mask applied, as for the motion pass (hockey's watermark corner)
+    emb = {d.source: clip_embeddings(d.files, workers, d.source) for d in (fs, hockey)}
     # grouped CV on both sources indexes the joined set (``dataset.joined``: fight-surv's clips, then hockey's)
     emb[f"{fs.source}+{hockey.source}"] = (np.concatenate([emb[fs.source][0], emb[hockey.source][0]]),
                                            np.vstack([emb[fs.source][1], emb[hockey.source][1]]))

@@ -68,7 +68,7 @@ def test_signals_are_typed_and_versioned(triaged):
         assert {"bitrate_ratio", "loudness_db", "candidate_span", "motion_local", "vif", "p_visual",
                 "audio_violent", "speech", "score"} <= kinds
         runs = s.scalars(select(AnalysisRun).where(AnalysisRun.sha256 == s_sha)).all()
-        assert len(runs) == 1 and runs[0].status == "ok" and runs[0].version.startswith("triage-5/")
+        assert len(runs) == 1 and runs[0].status == "ok" and runs[0].version.startswith("triage-6/")
         loud = s.scalars(select(Signal).where(Signal.sha256 == s_sha, Signal.kind == "loudness_db")
                          .order_by(Signal.value.desc())).first()
         # the loudest half-second lies inside the struggle

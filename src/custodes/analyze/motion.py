@@ -189,13 +189,22 @@ def frame_shift(prev: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
         return 0.0, 0.0
     h, w = a.shape
     th, tw = h // SHIFT_TILES, w // SHIFT_TILES
-    agree = 0
-    for i in range(SHIFT_TILES):
-        for j in range(SHIFT_TILES):
-            tile = np.s_[i * th:(i + 1) * th, j * tw:(j + 1) * tw]
-            tx, ty, _ = _phase(np.ascontiguousarray(a[tile]), np.ascontiguousarray(b[tile]))
-            agree += np.hypot(tx - dx, ty - dy) <= SHIFT_AGREE_PX
-    return (dx, dy) if agree >= SHIFT_TILES_AGREE else (0.0, 0.0)
+    tiles = SHIFT_TILES * SHIFT_TILES
+    agree = disagree = 0
+    # tiles in order until the count is decided either way: the answer of all nine, at 5 to 9 tiles' cost
+    for k in range(tiles):
+        i, j = divmod(k, SHIFT_TILES)
+        tile = np.s_[i * th:(i + 1) * th, j * tw:(j + 1) * tw]
+        tx, ty, _ = _phase(np.ascontiguousarray(a[tile]), np.ascontiguousarray(b[tile]))
+        if np.hypot(tx - dx, ty - dy) <= SHIFT_AGREE_PX:
+            agree += 1
+            if agree >= SHIFT_TILES_AGREE:
+                return dx, dy
+        else:
+            disagree += 1
+            if disagree > tiles - SHIFT_TILES_AGREE:
+                break
+    return 0.0, 0.0
 
 
 @functools.lru_cache(maxsize=4)
@@ -206,6 +215,18 @@ def _camera_design(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.
     gx, gy = np.meshgrid(xs[::4], ys[::4])
     design = np.stack([np.ones(gx.size, np.float32), gx.ravel(), gy.ravel()], axis=1).astype(np.float64)
     return xs, ys, design
+
+
+def _quantile(a: np.ndarray, q: float) -> float:
+    """``np.quantile(a, q)`` (linear interpolation, the same arithmetic to the last bit) from a partial sort:
+    a sixth of its cost, which was half of ``camera_field``'s."""
+    pos = (a.size - 1) * q
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, a.size - 1)
+    part = np.partition(a, (lo, hi))
+    below, above, g = float(part[lo]), float(part[hi]), pos - lo
+    # numpy's _lerp: from the nearer end, so that g = 1 gives ``above`` exactly
+    return below + (above - below) * g if g < 0.5 else above - (above - below) * (1 - g)
 
 
 def camera_field(flow_x: np.ndarray, flow_y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -225,7 +246,7 @@ def camera_field(flow_x: np.ndarray, flow_y: np.ndarray) -> tuple[np.ndarray, np
         cu = np.linalg.solve(gram, d.T @ u[keep])
         cv = np.linalg.solve(gram, d.T @ v[keep])
         res = np.hypot(u - design @ cu, v - design @ cv)
-        keep = res <= np.quantile(res, CAMERA_INLIERS)
+        keep = res <= _quantile(res, CAMERA_INLIERS)
     # the fields broadcast from a column and a row: a + b x + c y
     mx = ((cu[0] + cu[2] * ys)[:, None] + (cu[1] * xs)[None, :]).astype(np.float32)
     my = ((cv[0] + cv[2] * ys)[:, None] + (cv[1] * xs)[None, :]).astype(np.float32)

@@ -24,6 +24,8 @@ def plain_reason(r: dict[str, Any]) -> str | None:
     v = float(value) if isinstance(value, (int, float)) else 0.0
     if signal == "p_visual":
         return f"movement {strength(v)} like a fight"
+    if signal == "video_net":
+        return "a video network trained on human actions also sees a fight"
     if signal.startswith("audio:"):
         group = signal.split(":", 1)[1]
         return f"sounds like {AUDIO_WORDS.get(group, group.replace('_', ' '))}"

@@ -12,6 +12,8 @@ processes and writes nothing); the caller stores what it returns.
    a small CNN on the motion cell grids (``cell_cnn``), p_visual = their mean;
    audio events from YAMNet over the same spans. Scene cuts: keyframes over
    the whole video (fast), frame pairs inside the spans (``analyze.scene_cuts``).
+   A second look (``video_check``): a pretrained video network (MC3-18) scores
+   the video's best windows again and can raise their visual score.
 4. Window score = 1 − (1 − 0.8·p_visual)(1 − 0.7·p_audio_event)(1 − loud_bonus),
    a fixed, documented combination (only p_visual is learned: the training
    data's audio comes from YouTube uploads and is not representative).
@@ -39,14 +41,14 @@ from custodes.media.decode import (
     packet_timeline,
 )
 from custodes.media.source import MediaRef
-from custodes.triage import cell_cnn
+from custodes.triage import cell_cnn, video_check
 
 MODEL_DIR = Path(__file__).parent / "models"
 LGB_MODEL_NAME = "violence-motion-7-lgb-2"
 # the visual score's models: each errs on other clips, and their mean ranks fight-surv better than either
 # (grouped CV: LightGBM 0.89, CNN 0.86, mean 0.90-0.91)
 MODEL_NAME = f"{LGB_MODEL_NAME}+{cell_cnn.MODEL_NAME.removeprefix(f'violence-{motion.VERSION}-')}"
-TRIAGE_VERSION = f"triage-5/{MODEL_NAME}/{audio_events.VERSION}"
+TRIAGE_VERSION = f"triage-6/{MODEL_NAME}+{video_check.MODEL_NAME}/{audio_events.VERSION}"
 DIFF_COLUMN = motion.PAIR_NAMES.index("frame_diff")
 FULL_ANALYSIS_MAX_S = 180.0  # shorter videos are analysed end to end
 PAD_S = motion.WINDOW_S  # one analysis window either side of every second that stands out
@@ -235,17 +237,17 @@ def _audio_events(path: MediaRef, a: float, b: float) -> tuple[np.ndarray, dict[
     return np.concatenate(times), {k: np.concatenate(v) for k, v in groups.items()}
 
 
-def analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResult:
+def analyze_video(path: MediaRef, with_audio_events: bool = True, with_video_check: bool = True) -> VideoResult:
     """The fast pass, candidate spans and windows of one video. Running out of memory on it (a hostile file
     the bounds here do not foresee) fails this video with a sentence, not an empty ``MemoryError``."""
     try:
-        return _analyze_video(path, with_audio_events)
+        return _analyze_video(path, with_audio_events, with_video_check)
     except MemoryError:
         return VideoResult(ok=False, error="analysis ran out of memory (MemoryError) on this file: it may be "
                                            "built to exhaust memory; the stored file is unchanged, not analysed")
 
 
-def _analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResult:
+def _analyze_video(path: MediaRef, with_audio_events: bool = True, with_video_check: bool = True) -> VideoResult:
     res = VideoResult(ok=True)
     try:
         pt = packet_timeline(path)
@@ -344,6 +346,10 @@ def _analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResul
         if errors:
             return VideoResult(ok=False, error="; ".join(errors), duration_s=duration, signals=res.signals)
         return VideoResult(ok=False, error="no analysable frames", duration_s=duration, signals=res.signals)
+    if with_video_check:
+        note = video_check.check(path, window_rows, res.analysed_s)
+        if note:
+            res.stats["video_check"] = note
     for w in window_rows:
         w["score"], w["reasons"] = combine(w)
         res.signals.append(SignalRow("motion", motion.VERSION, "motion_local", w["start"], w["end"],
@@ -351,7 +357,9 @@ def _analyze_video(path: MediaRef, with_audio_events: bool = True) -> VideoResul
         res.signals.append(SignalRow("motion", motion.VERSION, "vif", w["start"], w["end"], round(w["vif"], 4)))
         res.signals.append(SignalRow("violence", MODEL_NAME, "p_visual", w["start"], w["end"],
                                      round(w["p_visual"], 4),
-                                     {"lightgbm": round(w["p_lgb"], 4), "cnn": round(w["p_cnn"], 4)}))
+                                     {"lightgbm": round(w["p_lgb"], 4), "cnn": round(w["p_cnn"], 4),
+                                      **({"motion": round(w["p_motion"], 4), "video_net": round(w["p_video"], 4)}
+                                         if "p_video" in w else {})}))
         res.signals.append(SignalRow("motion", motion.VERSION, "sensor_noise", w["start"], w["end"],
                                      round(w["noise"], 2)))
         if "audio" in w:
@@ -378,6 +386,9 @@ def combine(w: dict[str, Any]) -> tuple[float, list[dict[str, Any]]]:
     if p >= 0.5:
         reasons.append({"signal": "p_visual", "value": round(p, 3),
                         "text": f"motion pattern like fights in training data (p={p:.2f})"})
+    checked = video_check.reason(w)
+    if checked:
+        reasons.append(checked)
     a_val, a_group = 0.0, None
     for g in audio_events.VIOLENT_GROUPS:
         val = w.get("audio", {}).get(g, 0.0)

@@ -387,6 +387,8 @@ SENTENCES: dict[str, str] = {
     "movement clearly like a fight": "движение явно похоже на драку",
     "movement somewhat like a fight": "движение немного похоже на драку",
     "sounds like {sound}": "по звуку похоже на {sound}",
+    "a video network trained on human actions also sees a fight":
+        "нейросеть, обученная на видео действий людей, тоже видит драку",
     "much louder than the rest of this recording": "намного громче остальной записи",
     "sudden movement across the whole picture": "резкое движение по всему кадру",
     "grainy picture: movement may be overstated": "зернистое изображение: движение может быть преувеличено",
