@@ -4,7 +4,7 @@ The motion models (LightGBM and the cell CNN) score every window of a video. MC3
 Kinetics-400 (``analyze.video_net``), carries across sources better than they do, but costs ~0.5 CPU-s a
 window: too much for every window, since the full pass must stay within twice a plain decode. So it looks
 again at the windows that rank a video in the queue: its best window, and one more for every
-``CHECK_EVERY_S`` of footage analysed, best first, none overlapping one already checked.
+``CHECK_EVERY_S`` (10 minutes) of footage analysed, best first, none overlapping one already checked.
 
 A logistic head on MC3-18's 512 pooled features (``MODEL_NAME``, trained on fight-surv + hockey by
 ``python -m custodes.triage.video_check --train``) gives ``p_video``. The window's visual score becomes
@@ -29,9 +29,11 @@ import numpy as np
 
 MODEL_DIR = Path(__file__).parent / "models"
 MODEL_NAME = "violence-mc3-head-1"
-# one check for the best window of every video, and one more per this much footage analysed: 0.5 CPU-s per
-# check against ~2.5 s of plain decoding for 5 minutes of 720p
-CHECK_EVERY_S = 300.0
+# one check for the best window of every video, and one more per this much footage analysed: 0.5 CPU-s a
+# check (and 1.2 s once per process to build the network), against ~5 s of plain decoding for 10 minutes of
+# 720p; the full pass of the throughput bench (1 h of 720p, 10 min of it analysed) was at 2.0x a plain
+# decode with a check per 5 minutes, its target
+CHECK_EVERY_S = 600.0
 # windows below this motion score are not worth a check (their best case is a raise to about its mean)
 CHECK_FROM = 0.05
 REASON_FROM = 0.5
