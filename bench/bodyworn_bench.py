@@ -110,11 +110,13 @@ def false_alarms(clips: list[Path], work: Path, label: str, min_s: float = MIN_L
 
 
 def _trained_on() -> str:
-    from custodes.triage import cell_cnn, score
+    from custodes.triage import cell_cnn, score, video_check
 
     lgb = json.loads((score.MODEL_DIR / f"{score.LGB_MODEL_NAME}.json").read_text())
     cnn = json.loads((score.MODEL_DIR / f"{cell_cnn.MODEL_NAME}.json").read_text())
-    return f"{score.LGB_MODEL_NAME}: {lgb.get('data')}; {cell_cnn.MODEL_NAME}: {cnn.get('data')}"
+    head = json.loads((video_check.MODEL_DIR / f"{video_check.MODEL_NAME}.json").read_text())
+    return (f"{score.LGB_MODEL_NAME}: {lgb.get('data')}; {cell_cnn.MODEL_NAME}: {cnn.get('data')}; "
+            f"{video_check.MODEL_NAME}: {head.get('data')}")
 
 
 def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None, hockey: Path | None = None,
@@ -142,11 +144,10 @@ def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None, hocke
     with tempfile.TemporaryDirectory(dir=work) as d:
         fa = false_alarms(calm, Path(d), f"fight-surv noFight ({len(calm)} clips)")
         fa["bench"] = FALSE_ALARMS
-        fa["models"] = score.MODEL_NAME
+        fa["models"] = score.TRIAGE_VERSION
         fa["trained_on"] = _trained_on()
-        fa["caveat"] = ("the fight-surv calm clips were seen in training by both models (an optimistic figure); "
-                        "the hockey calm clips (a broadcast camera) were seen by the LightGBM model if its data "
-                        "names Hockey Fights, never by the CNN")
+        fa["caveat"] = ("both sources' calm clips were seen, still, in training by every model named in trained_on (an "
+                        "optimistic figure: the wearer motion is what they never saw)")
         fa["segment_threshold"] = score.SEGMENT_THRESHOLD
         if hockey is not None and (hockey / "noFight").is_dir():
             hc = sorted((hockey / "noFight").glob("*.mp4"))

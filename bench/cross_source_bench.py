@@ -85,6 +85,15 @@ def _mc3_rows(fs: Any, hockey: Any, workers: int) -> dict[str, Any]:
     def ensemble(train: Any, tr: np.ndarray, test: Any, te: np.ndarray) -> np.ndarray:
         return (head(train, tr, test, te) + generalise.motion_lightgbm(train, tr, test, te)) / 2
 
+    shipped_motion = generalise.tempered(_shipped_temperature())
+
+    def raised(train: Any, tr: np.ndarray, test: Any, te: np.ndarray) -> np.ndarray:
+        # triage's fusion (triage/video_check.py): the video network may raise the motion score, never lower it
+        from custodes.triage.video_check import fused
+
+        m, c = shipped_motion(train, tr, test, te), head(train, tr, test, te)
+        return np.array([fused(a, b) for a, b in zip(m, c, strict=True)])
+
     def rerank(train: Any, tr: np.ndarray, test: Any, te: np.ndarray) -> np.ndarray:
         return reranked(generalise.motion_lightgbm(train, tr, test, te), head(train, tr, test, te))
 
@@ -93,7 +102,9 @@ def _mc3_rows(fs: Any, hockey: Any, workers: int) -> dict[str, Any]:
             "MC3-18 features + logistic head": generalise.protocol(fs, hockey, head),
             "mean of motion LightGBM and MC3-18 head": generalise.protocol(fs, hockey, ensemble),
             f"motion LightGBM, its top {RERANK_SHARE:.0%} re-ranked with the MC3-18 head":
-                generalise.protocol(fs, hockey, rerank)}
+                generalise.protocol(fs, hockey, rerank),
+            "motion LightGBM (tempered) raised by the MC3-18 head: max(motion, mean), as triage fuses them":
+                generalise.protocol(fs, hockey, raised)}
 
 
 def reranked(motion_p: np.ndarray, mc3_p: np.ndarray, share: float = RERANK_SHARE) -> np.ndarray:
