@@ -50,5 +50,6 @@ def test_every_analyzer_is_still_listed():
     from custodes.triage.analyzers import analyzers
 
     names = [a.name for a in analyzers()]
-    assert names.index("motion") < names.index("violence model") < names.index("triage score")
+    assert (names.index("motion") < names.index("violence model") < names.index("video network check")
+            < names.index("triage score"))
     assert {"fast pass", "scene cuts", "audio events", "pose", "overlay OCR", "speech"} <= set(names)
