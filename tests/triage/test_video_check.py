@@ -98,3 +98,16 @@ def test_without_its_head_triage_goes_on_with_the_motion_score_and_says_so(tmp_p
         video_check.load_head.cache_clear()
     assert r.ok and "cannot be read" in r.stats["video_check"] and "motion score" in r.stats["video_check"]
     assert [s.score for s in r.segments] == [s.score for s in plain.segments]
+
+
+def test_every_version_triage_stores_fits_its_column() -> None:
+    # PostgreSQL refuses a longer string (SQLite would take it): a version that grows must be caught here
+    from custodes.store import db
+    from custodes.triage import score
+
+    limits = {"analysis_runs": db.AnalysisRun.__table__.c.version.type.length,
+              "jobs": db.Job.__table__.c.version.type.length,
+              "signals": db.Signal.__table__.c.version.type.length,
+              "segments": db.Segment.__table__.c.model_version.type.length}
+    assert len(score.TRIAGE_VERSION) <= min(limits["analysis_runs"], limits["jobs"])
+    assert len(score.MODEL_NAME) <= min(limits["signals"], limits["segments"])

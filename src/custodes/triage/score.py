@@ -47,8 +47,11 @@ MODEL_DIR = Path(__file__).parent / "models"
 LGB_MODEL_NAME = "violence-motion-7-lgb-2"
 # the visual score's models: each errs on other clips, and their mean ranks fight-surv better than either
 # (grouped CV: LightGBM 0.89, CNN 0.86, mean 0.90-0.91)
-MODEL_NAME = f"{LGB_MODEL_NAME}+{cell_cnn.MODEL_NAME.removeprefix(f'violence-{motion.VERSION}-')}"
-TRIAGE_VERSION = f"triage-6/{MODEL_NAME}+{video_check.MODEL_NAME}/{audio_events.VERSION}"
+MOTION_MODELS = f"{LGB_MODEL_NAME}+{cell_cnn.MODEL_NAME.removeprefix(f'violence-{motion.VERSION}-')}"
+# what p_visual comes from: the motion models, and the video network's head where it checked a window.
+# Versions are stored in columns of 64 characters (tests/triage/test_video_check.py checks they fit)
+MODEL_NAME = f"{MOTION_MODELS}+{video_check.MODEL_NAME.removeprefix('violence-')}"
+TRIAGE_VERSION = f"triage-6/{MODEL_NAME}/{audio_events.VERSION}"
 DIFF_COLUMN = motion.PAIR_NAMES.index("frame_diff")
 FULL_ANALYSIS_MAX_S = 180.0  # shorter videos are analysed end to end
 PAD_S = motion.WINDOW_S  # one analysis window either side of every second that stands out
