@@ -111,3 +111,24 @@ def test_every_version_triage_stores_fits_its_column() -> None:
               "segments": db.Segment.__table__.c.model_version.type.length}
     assert len(score.TRIAGE_VERSION) <= min(limits["analysis_runs"], limits["jobs"])
     assert len(score.MODEL_NAME) <= min(limits["signals"], limits["segments"])
+
+
+def test_a_video_network_that_breaks_mid_check_leaves_the_motion_scores(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+
+    from custodes.analyze import video_net
+    from custodes.media.synth import ClipSpec, write_clip
+
+    clip = tmp_path / "c.mp4"
+    write_clip(clip, ClipSpec("CAM-1", datetime(2026, 1, 1), 6, fps=15, size=(320, 240), struggles=[(2.0, 5.0)],
+                              seed=4))
+    plain = analyze_video(clip, with_audio_events=False, with_video_check=False)
+
+    def broken(*a: object, **k: object) -> None:
+        raise RuntimeError("onnxruntime: bad allocation")
+
+    monkeypatch.setattr(video_net, "embed", broken)
+    r = analyze_video(clip, with_audio_events=False)
+    assert r.ok and "check failed (RuntimeError: onnxruntime: bad allocation)" in r.stats["video_check"]
+    assert [s.score for s in r.segments] == [s.score for s in plain.segments]

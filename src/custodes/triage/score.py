@@ -350,7 +350,11 @@ def _analyze_video(path: MediaRef, with_audio_events: bool = True, with_video_ch
             return VideoResult(ok=False, error="; ".join(errors), duration_s=duration, signals=res.signals)
         return VideoResult(ok=False, error="no analysable frames", duration_s=duration, signals=res.signals)
     if with_video_check:
-        note = video_check.check(path, window_rows, res.analysed_s)
+        try:
+            note = video_check.check(path, window_rows, res.analysed_s)
+        except Exception as exc:  # a second look that fails must not lose the motion models' scores
+            note = (f"video-network check failed ({type(exc).__name__}: {str(exc).strip() or 'no message'}); "
+                    "windows not yet checked keep their motion score")
         if note:
             res.stats["video_check"] = note
     for w in window_rows:
