@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from custodes.triage import video_check
-from custodes.triage.score import analyze_video
+from custodes.triage.score import VideoResult, analyze_video
 from tests.conftest import FIGHT_SURV as DATA
 
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="fight-surv is not here")
@@ -80,8 +80,8 @@ def test_a_checked_clip_carries_both_scores_and_the_network_separates_fights_fro
     assert np.mean([p_video[c] for c in fights]) > np.mean([p_video[c] for c in calm]) + 0.3
 
 
-def test_without_its_head_triage_goes_on_with_the_motion_score_and_says_so(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def _struggle_clip(tmp_path: Path) -> tuple[Path, VideoResult]:
+    """A 6-s synthetic struggle and its analysis without the video check."""
     from datetime import datetime
 
     from custodes.media.synth import ClipSpec, write_clip
@@ -89,7 +89,12 @@ def test_without_its_head_triage_goes_on_with_the_motion_score_and_says_so(tmp_p
     clip = tmp_path / "c.mp4"
     write_clip(clip, ClipSpec("CAM-1", datetime(2026, 1, 1), 6, fps=15, size=(320, 240), struggles=[(2.0, 5.0)],
                               seed=3))
-    plain = analyze_video(clip, with_audio_events=False, with_video_check=False)
+    return clip, analyze_video(clip, with_audio_events=False, with_video_check=False)
+
+
+def test_without_its_head_triage_goes_on_with_the_motion_score_and_says_so(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    clip, plain = _struggle_clip(tmp_path)
     monkeypatch.setattr(video_check, "MODEL_DIR", tmp_path / "nowhere")
     video_check.load_head.cache_clear()
     try:
@@ -115,15 +120,9 @@ def test_every_version_triage_stores_fits_its_column() -> None:
 
 def test_a_video_network_that_breaks_mid_check_leaves_the_motion_scores(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from datetime import datetime
-
     from custodes.analyze import video_net
-    from custodes.media.synth import ClipSpec, write_clip
 
-    clip = tmp_path / "c.mp4"
-    write_clip(clip, ClipSpec("CAM-1", datetime(2026, 1, 1), 6, fps=15, size=(320, 240), struggles=[(2.0, 5.0)],
-                              seed=4))
-    plain = analyze_video(clip, with_audio_events=False, with_video_check=False)
+    clip, plain = _struggle_clip(tmp_path)
 
     def broken(*a: object, **k: object) -> None:
         raise RuntimeError("onnxruntime: bad allocation")
