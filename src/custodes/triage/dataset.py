@@ -189,6 +189,14 @@ def cache_path(prefix: str, files: list[str]) -> Path:
     return cache_dir() / f"{prefix}-{key.hexdigest()[:16]}.npz"
 
 
+def save_cache(path: Path, **arrays: np.ndarray) -> None:
+    """``arrays`` written to ``path`` (a ``cache_path``) whole or not at all: a killed run leaves no half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.npz")
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub reads any keyword as allow_pickle
+    os.replace(tmp, path)
+
+
 def cached_dataset(data: Path, workers: int = 2) -> Dataset:
     """``load_dataset``, kept in ``cache_dir()`` under a key of the motion version and every clip's path,
     size and modification time: a changed, added or removed clip, or new motion code, measures again."""
@@ -202,9 +210,6 @@ def cached_dataset(data: Path, workers: int = 2) -> Dataset:
         return Dataset(X=z["X"], cells=list(cells), y=z["y"], groups=z["groups"].tolist(),
                        files=z["files"].tolist(), source=str(z["source"]))
     d = load_dataset(data, workers)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part.npz")
-    np.savez(tmp, X=d.X, cells=np.concatenate(d.cells, axis=1), pairs=np.asarray([c.shape[1] for c in d.cells]),
-             y=d.y, groups=np.asarray(d.groups), files=np.asarray(d.files), source=np.asarray(d.source))
-    os.replace(tmp, path)
+    save_cache(path, X=d.X, cells=np.concatenate(d.cells, axis=1), pairs=np.asarray([c.shape[1] for c in d.cells]),
+               y=d.y, groups=np.asarray(d.groups), files=np.asarray(d.files), source=np.asarray(d.source))
     return d

@@ -10,7 +10,7 @@ A logistic head on MC3-18's 512 pooled features (``MODEL_NAME``, trained on figh
 ``python -m custodes.triage.video_check --train``) gives ``p_video``. The window's visual score becomes
 ``max(p_motion, (p_motion + p_video) / 2)``: the video network can raise a window the motion models
 underrate, and does not lower one. Measured on clip scores across sources (experiments/video_check): the
-plain mean ranks best (fight-surv -> hockey 0.929 against motion's 0.895), raising only comes close, and
+plain mean ranks best (fight-surv -> hockey 0.928 against motion's 0.895), raising only comes close (0.917), and
 lowering is where the video network is least sure of itself: the synthetic struggles of the demo and of the
 tests, which MC3-18 has never seen the like of, would fall below the segment threshold.
 """
@@ -82,9 +82,10 @@ def pick(windows: Sequence[dict[str, Any]], analysed_s: float) -> list[int]:
     """Indices of the windows to check: highest ``p_visual`` first, none overlapping one already picked,
     up to ``budget``; the best window always (it is what ranks the video)."""
     order = sorted(range(len(windows)), key=lambda i: -windows[i]["p_visual"])
+    most = budget(analysed_s)
     chosen: list[int] = []
     for i in order:
-        if len(chosen) >= budget(analysed_s):
+        if len(chosen) >= most:
             break
         w = windows[i]
         if chosen and w["p_visual"] < CHECK_FROM:
@@ -117,10 +118,9 @@ def check(path: Any, windows: list[dict[str, Any]], analysed_s: float) -> str | 
     for i in chosen:
         w = windows[i]
         try:
-            clip = video_net.clip_tensor(video_net.frames_for(path, w["start"], w["end"]))
+            _, feats = video_net.score_clip(path, w["start"], w["end"])
         except (DecodeError, video_net.VideoNetError) as exc:
             return f"video-network check stopped at {w['start']:.1f}s: {exc}"
-        _, feats = video_net.embed(clip[None])
         p_video = float(head.predict(feats)[0])
         w["p_motion"], w["p_video"] = w["p_visual"], p_video
         w["p_visual"] = fused(w["p_visual"], p_video)
@@ -167,11 +167,9 @@ def clip_embeddings(files: list[str], workers: int = 2, source: str | None = Non
     """MC3-18's fight probability and 512 pooled features of each whole clip (16 frames), with ``source``'s
     mask applied when it has one; cached under the network's version, the mask and every clip's path, size
     and modification time (``triage.dataset.cache_path``; ~1-1.6 CPU-s a clip)."""
-    import os
-
     from custodes.analyze import video_net
     from custodes.engine.local import worker_pool
-    from custodes.triage.dataset import SOURCES, cache_path
+    from custodes.triage.dataset import SOURCES, cache_path, save_cache
 
     masked = bool(source and SOURCES[source].mask)
     path = cache_path(video_net.VERSION + (f"-masked-{source}" if masked else ""), files)
@@ -181,9 +179,7 @@ def clip_embeddings(files: list[str], workers: int = 2, source: str | None = Non
     with worker_pool(workers) as ex:
         rows = list(ex.map(_embed_clip, [(f, source if masked else None) for f in files], chunksize=4))
     p, feats = np.asarray([r[0] for r in rows]), np.stack([r[1] for r in rows]).astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path.with_suffix(".part.npz"), p_fight=p, features=feats)
-    os.replace(path.with_suffix(".part.npz"), path)
+    save_cache(path, p_fight=p, features=feats)
     return p, feats
 
 
