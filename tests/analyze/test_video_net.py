@@ -130,3 +130,46 @@ def test_real_fight_clip_scores_above_a_calm_one() -> None:
     p_calm, f = video_net.score_clip(FIGHT_SURV / "noFight" / "nofi001.mp4")
     assert p_fight > 0.9 > 0.1 > p_calm
     assert f.shape == (512,) and np.all(f >= 0)  # pooled after a ReLU
+
+
+def test_graph_is_built_once_into_the_cache_and_a_damaged_one_is_rebuilt(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUSTODES_CACHE", str(tmp_path / "cache"))
+    weights = video_net.default_weights()
+    path = video_net.graph_cache_path(weights)
+    assert not path.exists()
+    built = video_net.graph_bytes(weights)
+    assert path.read_bytes() == built and not list(path.parent.glob("*.part"))
+    # read back, not built again: the weights are not even read
+    monkeypatch.setattr(video_net, "load_state_dict", lambda p: (_ for _ in ()).throw(AssertionError("rebuilt")))
+    assert video_net.graph_bytes(weights) == built
+    monkeypatch.undo()
+    monkeypatch.setenv("CUSTODES_CACHE", str(tmp_path / "cache"))
+    # a damaged file (a disk error, a half write) is thrown away and built again; scores are unchanged
+    path.write_bytes(built[: len(built) // 3])
+    video_net._session.cache_clear()
+    try:
+        x = np.zeros((1, 3, video_net.N_FRAMES, video_net.CROP, video_net.CROP), np.float32)
+        feats, logits = video_net.session(weights).run(["features", "logits"], {"clip": x})
+        assert feats.shape == (1, 512) and path.read_bytes() == built
+    finally:
+        video_net._session.cache_clear()
+
+
+def test_graph_cache_key_changes_with_the_weights_file_and_the_building_code(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = tmp_path / "w.pth"
+    copy.write_bytes(video_net.default_weights().read_bytes())
+    before = video_net.graph_cache_path(copy)
+    os.utime(copy, ns=(1_000_000_000, 1_000_000_000))
+    touched = video_net.graph_cache_path(copy)
+    assert touched != before
+    monkeypatch.setattr(video_net, "onnx_model", lambda sd: None)  # other building code: another graph
+    assert video_net.graph_cache_path(copy) not in (before, touched)
+
+
+def test_an_unwritable_cache_only_costs_the_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("CUSTODES_CACHE", str(blocker))
+    assert len(video_net.graph_bytes(video_net.default_weights())) > 40_000_000

@@ -13,14 +13,19 @@ model_16_m3_0.8888.pth``): a ``torch.save`` state dict of torchvision's ``mc3_18
   albumentations does, centre crop 112x112, normalise) and ``frames_for`` picks 16 frames evenly over a span.
 * ``embed`` scores clips: (p_fight, features).
 
-The graph is built once per process, in memory; nothing is written anywhere.
+The graph is built once and kept in the model cache (``$CUSTODES_CACHE`` or ``~/.cache/custodes``, as YAMNet's
+unpacked model), under a key of the weights file (path, size, modification time) and of the code that builds
+it, because building it costs ~1.3 s of CPU per process (most of it ``import onnx``) and loading it 0.1 s.
+Nothing else is written anywhere; a cache that cannot be written only costs the build.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import io
+import os
 import pickle
 import zipfile
 from collections import OrderedDict
@@ -253,15 +258,48 @@ def weights_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def graph_cache_path(weights: str | Path) -> Path:
+    """Where the ONNX graph built from ``weights`` is kept: a new weights file or new building code (this
+    module's ``onnx_model`` and ``_fold``) gives a new name, so a stale graph is never read."""
+    from custodes.analyze.audio_events import _cache_dir
+
+    st = os.stat(weights)
+    key = hashlib.sha256(f"{VERSION}|{Path(weights).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    key.update(inspect.getsource(onnx_model).encode() + inspect.getsource(_fold).encode())
+    return _cache_dir() / "mc3" / f"{VERSION}-{key.hexdigest()[:16]}.onnx"
+
+
+def graph_bytes(weights: str | Path) -> bytes:
+    """The serialised ONNX graph of ``weights``: from the cache, or built and written there (whole or not at
+    all; a cache that cannot be written only costs the build next time)."""
+    path = graph_cache_path(weights)
+    try:
+        return path.read_bytes()
+    except OSError:
+        pass
+    data: bytes = onnx_model(load_state_dict(weights)).SerializeToString()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.part")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return data
+
+
 @functools.lru_cache(maxsize=4)
 def _session(path: str, threads: int) -> Any:
     import onnxruntime as ort
 
-    model = onnx_model(load_state_dict(path))
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(graph_bytes(path), so, providers=["CPUExecutionProvider"])
+    except Exception:  # a damaged cached graph (a disk error, a killed writer on a filesystem without rename)
+        graph_cache_path(path).unlink(missing_ok=True)
+        return ort.InferenceSession(graph_bytes(path), so, providers=["CPUExecutionProvider"])
 
 
 def session(weights: str | Path | None = None, threads: int = 1) -> Any:
