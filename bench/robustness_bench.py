@@ -9,7 +9,7 @@ the clean AUC is what a user should expect on such footage before any retraining
 run twice, with and without ``analyze.motion``'s noise smoothing, so that the remedy is measured
 against its own baseline in the same run.
 
-A body-worn camera's wearer motion (``bench/bodyworn.py``: bob, sway, roll, walk zoom, turns, a hand over
+A body-worn camera's wearer motion (``triage/wearer_motion.py``: bob, sway, roll, walk zoom, turns, a hand over
 the lens, fisheye) is a condition here too (``BODYWORN``, and each part alone, ``BODYWORN_PARTS``), measured
 by ``bench/bodyworn_bench.py`` (its own part of ``make bench``: ``CUSTODES_BENCH_ONLY=bodyworn``).
 """
@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
-import bodyworn  # bench/bodyworn.py (bench/ is on the path: bench/run.py puts it there)
 import cv2
 import numpy as np
 
@@ -29,6 +28,7 @@ from custodes.analyze import motion
 from custodes.analyze.motion import FPS, SIZE
 from custodes.engine.local import worker_pool
 from custodes.media.decode import gray_frames
+from custodes.triage import wearer_motion as bodyworn
 
 Frames = Iterator[tuple[float, np.ndarray]]
 
@@ -92,6 +92,9 @@ BODYWORN_PARTS: dict[str, tuple[str, ...]] = {
     "body-worn, hand occlusion only": ("hand",),
     "body-worn, fisheye only": ("fisheye",),
 }
+# the draw of wearer motion the shipped LightGBM model trains on (dataset.WEARER_SEED + the clip's name), not the
+# one it is tested on: with train_with_wearer_motion, each training fold's clips are added moved that way
+TRAINING_DRAW = "training draw of wearer motion"
 UNSMOOTHED = ", without noise smoothing"  # the remedy's baseline: no smoothing (so also the clean-footage flow window)
 
 
@@ -126,6 +129,10 @@ def _degraded_features(path: str, condition: str) -> Tracked:
         with tempfile.TemporaryDirectory() as tmp:
             night_copy(path, f"{tmp}/night.mp4")
             return _tracked(gray_frames(Path(f"{tmp}/night.mp4"), fps=FPS, size=SIZE))
+    elif condition == TRAINING_DRAW:
+        from custodes.triage.dataset import WEARER_SEED
+
+        frames = bodyworn.apply(gray_frames(Path(path), fps=FPS, size=SIZE), WEARER_SEED + Path(path).stem)
     elif condition in BODYWORN_PARTS:  # each clip moves its own way, seeded by its name
         frames = bodyworn.apply(gray_frames(Path(path), fps=FPS, size=SIZE), Path(path).stem,
                                 BODYWORN_PARTS[condition])
@@ -138,14 +145,18 @@ def _degraded_features(path: str, condition: str) -> Tracked:
 
 def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None, conditions: list[str] | None = None,
         calm_only: tuple[str, ...] = (), only_clips: dict[str, set[str]] | None = None,
-        bench: str = "violence model on degraded footage (trained clean, tested degraded; grouped 5-fold)") -> dict:
+        bench: str = "violence model on degraded footage (trained clean, tested degraded; grouped 5-fold)",
+        train_with_wearer_motion: bool = False) -> dict:
     """``cnn_folds``: the CNN networks of each fold of shuffle 0 (from the cross-validation stage, whose
     splits these are); with them the visual score triage uses (mean of LightGBM and CNN) is measured too.
 
     ``conditions``: which to measure (the clean footage, "", always; default: every degradation above but the
     body-worn ones). Those in ``calm_only`` are measured on the calm clips only (their calm clips' mean p, no
     AUC: half the cost), and those in ``only_clips`` on the calm clips of those names only (their mean p
-    beside the clean mean p of the same clips: a hand that covers the lens in some clips)."""
+    beside the clean mean p of the same clips: a hand that covers the lens in some clips).
+
+    ``train_with_wearer_motion``: LightGBM is trained as the shipped model is, on each training fold's clean
+    clips and the same clips with the training draw of wearer motion (``TRAINING_DRAW``)."""
     import lightgbm as lgb
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -160,8 +171,9 @@ def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None, condi
         noisy = [c for c in CONDITIONS if "noise" in c] + [NIGHT]
         conditions = ["", *CONDITIONS, TEN_FPS, NIGHT, *(c + UNSMOOTHED for c in noisy)]
     conditions = ["", *(c for c in conditions if c)]
+    measured = conditions + [TRAINING_DRAW] * train_with_wearer_motion
     only_clips = only_clips or {}
-    subset = {c: np.ones(len(y), bool) for c in conditions}
+    subset = {c: np.ones(len(y), bool) for c in measured}
     for c in calm_only:
         subset[c] = y == 0
     for c, names in only_clips.items():
@@ -169,7 +181,7 @@ def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None, condi
     feats: dict[str, np.ndarray] = {}
     cells: dict[str, list[np.ndarray]] = {}
     with worker_pool(workers) as ex:
-        for c in conditions:
+        for c in measured:
             todo = np.flatnonzero(subset[c])
             rows = list(ex.map(_features, [(files[i], c) for i in todo], chunksize=4))
             width = next(len(r) for r, _ in rows if r is not None)
@@ -177,7 +189,7 @@ def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None, condi
             # clips not measured in a condition keep their clean rows (they are not reported under it)
             feats[c] = feats[""].copy() if c else got
             feats[c][todo] = got
-            if cnn_folds is not None:
+            if cnn_folds is not None and c != TRAINING_DRAW:
                 # a clip too short to track scores as a blank one (two still pairs)
                 tracked = [x if x.shape[1] else np.zeros((5, 2, *motion.GRID), np.float32) for _, x in rows]
                 cells[c] = list(cells[""]) if c else tracked
@@ -187,7 +199,10 @@ def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None, condi
     visual = {c: np.zeros(len(y)) for c in conditions}
     splits = StratifiedGroupKFold(5, shuffle=True, random_state=0).split(feats[""], y, groups)
     for k, (tr, te) in enumerate(splits):
-        model = lgb.train(PARAMS, lgb.Dataset(feats[""][tr], y[tr]), ROUNDS)  # trained on clean clips only
+        Xtr, ytr = feats[""][tr], y[tr]  # the clean clips, and their moved copies where the shipped model has them
+        if train_with_wearer_motion:
+            Xtr, ytr = np.vstack([Xtr, feats[TRAINING_DRAW][tr]]), np.concatenate([ytr, ytr])
+        model = lgb.train(PARAMS, lgb.Dataset(Xtr, ytr), ROUNDS)
         for c in conditions:
             pred[c][te] = model.predict(feats[c][te])
             if cnn_folds is not None:

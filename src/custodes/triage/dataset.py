@@ -13,6 +13,11 @@ Each clip goes through one ``analyze.motion`` pass at a fixed 240x180 and the so
 fps (resolution is normalised because it differs by class in fight-surv), which gives both the LightGBM
 features (``triage.train``) and the cell grids the CNN learns from (``triage.train_cnn``). The pass over a
 source is cached (``cached_dataset``): the benches read each source several times.
+
+``with_wearer_motion`` adds, for every clip, the features of the same clip as a walking body camera would film
+it (``triage.wearer_motion``, a draw seeded by "train|" and the clip's name: not the draw the body-worn bench
+tests on). The LightGBM model is trained on both (``Dataset.training_rows``), so that the camera's own motion
+(bob, turns, a hand over the lens) is seen in both classes and stops reading as a fight.
 """
 
 from __future__ import annotations
@@ -40,6 +45,15 @@ class Dataset:
     groups: list[int]  # source video of each clip
     files: list[str]
     source: str = "fight-surv"  # a key of SOURCES
+    moved_X: np.ndarray | None = None  # the same clips' features with simulated wearer motion (with_wearer_motion)
+
+    def training_rows(self, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Features and labels a model of these clips is trained on: each clip, and its moved copy when the
+        set has them (same label, same group: a copy never sits on the other side of a split)."""
+        idx = np.arange(len(self.y)) if idx is None else idx
+        if self.moved_X is None:
+            return self.X[idx], self.y[idx]
+        return np.vstack([self.X[idx], self.moved_X[idx]]), np.concatenate([self.y[idx], self.y[idx]])
 
     def provenance(self) -> dict[str, object]:
         """What a trained model's metadata says of its data: counts, source and a digest of the clips'
@@ -54,7 +68,8 @@ class Dataset:
     def subset(self, keep: np.ndarray) -> Dataset:
         idx = np.flatnonzero(keep) if keep.dtype == bool else keep
         return Dataset(X=self.X[idx], cells=[self.cells[i] for i in idx], y=self.y[idx],
-                       groups=[self.groups[i] for i in idx], files=[self.files[i] for i in idx], source=self.source)
+                       groups=[self.groups[i] for i in idx], files=[self.files[i] for i in idx], source=self.source,
+                       moved_X=None if self.moved_X is None else self.moved_X[idx])
 
 
 def joined(parts: list[Dataset]) -> tuple[Dataset, np.ndarray]:
@@ -66,7 +81,9 @@ def joined(parts: list[Dataset]) -> tuple[Dataset, np.ndarray]:
         which += [k] * len(d.y)
     both = Dataset(X=np.vstack([d.X for d in parts]), cells=[c for d in parts for c in d.cells],
                    y=np.concatenate([d.y for d in parts]), groups=groups, files=[f for d in parts for f in d.files],
-                   source="+".join(d.source for d in parts))
+                   source="+".join(d.source for d in parts),
+                   moved_X=None if any(d.moved_X is None for d in parts)
+                   else np.vstack([d.moved_X for d in parts if d.moved_X is not None]))
     return both, np.asarray(which)
 
 
@@ -213,3 +230,41 @@ def cached_dataset(data: Path, workers: int = 2) -> Dataset:
     save_cache(path, X=d.X, cells=np.concatenate(d.cells, axis=1), pairs=np.asarray([c.shape[1] for c in d.cells]),
                y=d.y, groups=np.asarray(d.groups), files=np.asarray(d.files), source=np.asarray(d.source))
     return d
+
+
+WEARER_SEED = "train|"  # the training draw of wearer motion: clip names prefixed, so not the bench's draw
+
+
+def _moved_track(args: tuple[str, str, str]) -> tuple[np.ndarray | None, np.ndarray]:
+    import cv2
+
+    from custodes.triage import wearer_motion
+
+    path, source, seed_name = args
+    cv2.setNumThreads(1)
+    frames: Frames = gray_frames(Path(path), fps=motion.FPS, size=motion.SIZE)
+    mask = SOURCES[source].mask
+    return features_and_cells(wearer_motion.apply(mask(frames) if mask else frames, seed_name))
+
+
+def moved_features(d: Dataset, seed: str = WEARER_SEED, workers: int = 2) -> np.ndarray:
+    """Features of ``d``'s clips with simulated wearer motion (each clip's draw seeded by ``seed`` + its name;
+    NaN where a clip gives none), cached like ``cached_dataset`` (the cells too, for a CNN trained later)."""
+    from custodes.triage import wearer_motion
+
+    path = cache_path(f"{d.source}-{motion.VERSION}-{wearer_motion.VERSION}-{seed or 'bench'}", d.files)
+    if path.exists():
+        return np.load(path)["X"]
+    with worker_pool(workers) as ex:
+        rows = list(ex.map(_moved_track, [(f, d.source, f"{seed}{Path(f).stem}") for f in d.files], chunksize=4))
+    X = np.stack([r if r is not None else np.full(d.X.shape[1], np.nan, np.float32) for r, _ in rows])
+    save_cache(path, X=X, cells=np.concatenate([c for _, c in rows], axis=0),
+               pairs=np.asarray([c.shape[0] for _, c in rows]))
+    return X
+
+
+def with_wearer_motion(d: Dataset, workers: int = 2) -> Dataset:
+    """``d`` with ``moved_X``: its clips' features with the training draw of wearer motion."""
+    from dataclasses import replace
+
+    return replace(d, moved_X=moved_features(d, WEARER_SEED, workers))

@@ -44,7 +44,7 @@ from custodes.media.source import MediaRef
 from custodes.triage import cell_cnn, video_check
 
 MODEL_DIR = Path(__file__).parent / "models"
-LGB_MODEL_NAME = "violence-motion-7-lgb-2"
+LGB_MODEL_NAME = "violence-motion-7-lgb-3"
 # the visual score's models: each errs on other clips, and their mean ranks fight-surv better than either
 # (grouped CV: LightGBM 0.89, CNN 0.86, mean 0.90-0.91)
 MOTION_MODELS = f"{LGB_MODEL_NAME}+{cell_cnn.MODEL_NAME.removeprefix(f'violence-{motion.VERSION}-')}"

@@ -16,6 +16,11 @@ length (``motion.WINDOW_S``), and a test holds the two together. Cross-validatio
 grouped by source video (``videos.txt``) so that clips cut from the same
 YouTube video never sit on both sides of a split. The final model is trained
 on all clips and written with its metadata (features, CV scores, data hash).
+
+Every clip is also trained on as a walking body camera would film it (``dataset.with_wearer_motion``; turn it
+off with ``--no-wearer-motion``): a model that saw the camera's own motion only in calm clips' absence called
+a walking wearer a fight (``make bench``, body-worn rows). CV trains each fold on its clips and their moved
+copies and scores the clean held-out clips, so its figures compare with a model trained without them.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ import numpy as np
 from custodes.analyze.motion import FEATURE_NAMES
 from custodes.analyze.motion import VERSION as MOTION_VERSION
 from custodes.engine.local import worker_pool
-from custodes.triage.dataset import cached_dataset, joined
+from custodes.triage import wearer_motion
+from custodes.triage.dataset import WEARER_SEED, cached_dataset, joined, with_wearer_motion
 from custodes.triage.metrics import average_precision, recall_at_fraction, roc_auc
 
 MODEL_DIR = Path(__file__).parent / "models"
@@ -64,19 +70,22 @@ def load_pose_features(files: list[str], workers: int = 2) -> np.ndarray:
 CV_SEEDS = (1, 2, 3, 4, 5)
 
 
-def out_of_fold(X: np.ndarray, y: np.ndarray, splits: Any, seed: int | None = None) -> np.ndarray:
-    """Each clip's score from the model trained on the folds that left it out."""
+def out_of_fold(X: np.ndarray, y: np.ndarray, splits: Any, seed: int | None = None,
+                moved: np.ndarray | None = None) -> np.ndarray:
+    """Each clip's score from the model trained on the folds that left it out (and, with ``moved``, on
+    those folds' moved copies too)."""
     import lightgbm as lgb
 
     params = PARAMS if seed is None else {**PARAMS, "seed": seed}
     pred = np.zeros(len(y))
     for tr, te in splits:
-        pred[te] = lgb.train(params, lgb.Dataset(X[tr], y[tr]), ROUNDS).predict(X[te])
+        Xtr, ytr = (X[tr], y[tr]) if moved is None else (np.vstack([X[tr], moved[tr]]), np.concatenate([y[tr]] * 2))
+        pred[te] = lgb.train(params, lgb.Dataset(Xtr, ytr), ROUNDS).predict(X[te])
     return pred
 
 
 def grouped_cv(X: np.ndarray, y: np.ndarray, groups: list[int], repeats: int = 3,
-               seeds: tuple[int, ...] = CV_SEEDS) -> dict[str, Any]:
+               seeds: tuple[int, ...] = CV_SEEDS, moved: np.ndarray | None = None) -> dict[str, Any]:
     """5-fold CV grouped by source, ``repeats`` shuffles of the groups times ``seeds`` LightGBM seeds."""
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -84,7 +93,7 @@ def grouped_cv(X: np.ndarray, y: np.ndarray, groups: list[int], repeats: int = 3
     for rep in range(repeats):
         splits = list(StratifiedGroupKFold(5, shuffle=True, random_state=rep).split(X, y, groups))
         for seed in seeds:
-            pred = out_of_fold(X, y, splits, seed)
+            pred = out_of_fold(X, y, splits, seed, moved)
             aucs.append(roc_auc(y, pred))
             aps.append(average_precision(y, pred))
             r10.append(recall_at_fraction(y, pred, 0.10))
@@ -114,7 +123,7 @@ def fit_temperature(parts: list[Any], temperatures: np.ndarray = np.arange(1.0, 
 
     margins, ys = [], []
     for a in parts:
-        model = lgb.train(PARAMS, lgb.Dataset(a.X, a.y), ROUNDS)
+        model = lgb.train(PARAMS, lgb.Dataset(*a.training_rows()), ROUNDS)
         for b in parts:
             if b is not a:
                 margins.append(model.predict(b.X, raw_score=True))
@@ -145,22 +154,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, nargs="+", required=True, help="one folder per source")
     ap.add_argument("--out", type=Path, default=MODEL_DIR)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--no-wearer-motion", action="store_true", help="train on the clips as they are only")
     args = ap.parse_args(argv)
     parts = [cached_dataset(d, args.workers) for d in args.data]
+    if not args.no_wearer_motion:
+        parts = [with_wearer_motion(d, args.workers) for d in parts]
     data, _ = joined(parts)
     X, y, files = data.X, data.y, data.files
-    cv = grouped_cv(X, y, data.groups)
+    cv = grouped_cv(X, y, data.groups, moved=data.moved_X)
     print(json.dumps(cv, indent=2))
     temperature = fit_temperature(parts) if len(parts) > 1 else 1.0
     print(f"temperature {temperature}")
-    booster = lgb.train(PARAMS, lgb.Dataset(X, y, feature_name=FEATURE_NAMES), ROUNDS)
-    version = f"violence-{MOTION_VERSION}-lgb-{2 if len(parts) > 1 else 1}"
+    booster = lgb.train(PARAMS, lgb.Dataset(*data.training_rows(), feature_name=FEATURE_NAMES), ROUNDS)
+    # lgb-1: one source; lgb-2: several; lgb-3: with wearer motion
+    version = f"violence-{MOTION_VERSION}-lgb-{3 if data.moved_X is not None else 2 if len(parts) > 1 else 1}"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{version}.txt").write_text(booster.model_to_string())
     meta = {"version": version, "features": FEATURE_NAMES, "motion_version": MOTION_VERSION,
             "trained": datetime.now(UTC).strftime("%Y-%m-%d"), **data.provenance(),
             "clip_s_median": round(float(np.median(clip_seconds(files))), 2),
             "clip_s_median_per_source": {d.source: round(float(np.median(clip_seconds(d.files))), 2) for d in parts},
+            "wearer_motion": None if data.moved_X is None else (
+                f"each clip also trained on with simulated wearer motion ({wearer_motion.VERSION}, "
+                f"triage/wearer_motion.py; draw seeded by {WEARER_SEED!r} + the clip's name)"),
             "temperature": temperature, "params": PARAMS, "rounds": ROUNDS, "cv": cv}
     (args.out / f"{version}.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {args.out / version}.txt")

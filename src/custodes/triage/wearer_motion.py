@@ -1,5 +1,9 @@
 """Simulated wearer motion: what a body-worn camera does to a scene that is calm.
 
+Two uses: the body-worn condition of ``make bench`` (bench/bodyworn_bench.py, each clip's draw seeded by its
+name) and the LightGBM model's training (``triage.dataset.with_wearer_motion``, a draw seeded by "train|" and
+the name), so the model sees the camera's own motion in fights and calm clips alike.
+
 The wearer walks (a vertical bob at the step rate, 1.5-2 Hz, and a sideways sway at half of it), rolls the
 camera a few degrees with each step, walks forward (a slow zoom), turns (a fast horizontal pan, 30-90 deg/s,
 over part of the clip), sometimes puts a hand or a door in front of the lens (a dark blob that sweeps in for

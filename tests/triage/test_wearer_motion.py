@@ -1,18 +1,15 @@
-"""The simulated wearer motion of the body-worn bench (bench/bodyworn.py): deterministic per clip name, and it
-moves the picture by what it says (no models)."""
+"""The simulated wearer motion (triage/wearer_motion.py: the body-worn bench's test condition and the motion
+model's training augmentation): deterministic per clip name, and it moves the picture by what it says."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import bodyworn  # noqa: E402  (bench/bodyworn.py)
+from custodes.triage import wearer_motion as bodyworn
 
 W, H = 240, 180
 
