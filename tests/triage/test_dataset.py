@@ -102,3 +102,30 @@ def test_a_cached_source_reads_back_the_same_and_a_changed_clip_measures_again(t
     both, which = joined([first, first])
     assert which.tolist() == [0, 0, 0, 1, 1, 1]
     assert not set(both.groups[:3]) & set(both.groups[3:])  # one source's groups never merge with the other's
+
+
+def test_training_rows_add_each_clips_moved_copy_with_its_label(tmp_path, fight_surv, monkeypatch):
+    """The shipped LightGBM model trains on every clip and the same clip with simulated wearer motion: the
+    moved copy is a real motion pass over moved frames (its features differ), cached, and kept with its clip
+    through subsets and joins, so a copy never lands on the other side of a split."""
+    from custodes.triage.dataset import cache_dir, cached_dataset, joined, with_wearer_motion
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data_dir = tmp_path / "fs"
+    _copy_clips(data_dir, fight_surv, {"fight": ("fi001",), "noFight": ("nofi001",)})
+    shutil.copy2(fight_surv / "videos.txt", data_dir / "videos.txt")
+    clean = cached_dataset(data_dir, workers=1)
+    X, y = clean.training_rows()
+    assert X.shape == clean.X.shape  # without moved copies: the clips as they are
+    moved = with_wearer_motion(clean, workers=1)
+    assert moved.moved_X is not None and moved.moved_X.shape == clean.X.shape
+    assert not np.allclose(np.nan_to_num(moved.moved_X), np.nan_to_num(clean.X))
+    assert len(list(cache_dir().glob("*.npz"))) == 2
+    np.testing.assert_array_equal(with_wearer_motion(clean, workers=1).moved_X, moved.moved_X)  # read back
+    X, y = moved.training_rows(np.array([1]))
+    np.testing.assert_array_equal(X, np.vstack([clean.X[[1]], moved.moved_X[[1]]]))
+    assert y.tolist() == [clean.y[1]] * 2
+    assert moved.subset(np.array([1])).moved_X.shape == (1, clean.X.shape[1])
+    both, _ = joined([moved, moved])
+    assert both.moved_X.shape == (4, clean.X.shape[1])
+    assert joined([moved, clean])[0].moved_X is None  # a join is moved only where every part is

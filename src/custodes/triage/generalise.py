@@ -78,9 +78,10 @@ def motion_lightgbm(train: Dataset, tr: np.ndarray, test: Dataset, te: np.ndarra
 
 
 def tempered(temperature: float) -> Scorer:
-    """``motion_lightgbm`` tempered like the shipped model (``triage.train.fit_temperature``)."""
+    """``motion_lightgbm`` tempered like the shipped model (``triage.train.fit_temperature``), trained as the
+    shipped model is on the training clips' moved copies too where the set has them (``with_wearer_motion``)."""
     def scorer(train: Dataset, tr: np.ndarray, test: Dataset, te: np.ndarray) -> np.ndarray:
-        return lightgbm_scores(train.X[tr], train.y[tr], test.X[te], temperature=temperature)
+        return lightgbm_scores(*train.training_rows(tr), test.X[te], temperature=temperature)
     return scorer
 
 
