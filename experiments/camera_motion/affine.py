@@ -26,11 +26,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 
-import bodyworn  # noqa: E402
-
 from custodes.analyze import motion  # noqa: E402
 from custodes.media.decode import gray_frames  # noqa: E402
 from custodes.triage import score  # noqa: E402
+from custodes.triage import wearer_motion as bodyworn  # noqa: E402
 
 _grid: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
