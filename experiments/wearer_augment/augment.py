@@ -16,47 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-
-
-def _features(args: tuple[str, str, str]) -> tuple[np.ndarray | None, np.ndarray]:
-    from custodes.triage import wearer_motion as bodyworn
-    import cv2
-
-    from custodes.analyze import motion
-    from custodes.media.decode import gray_frames
-    from custodes.triage.dataset import SOURCES, features_and_cells
-
-    path, source, seed_name = args
-    cv2.setNumThreads(1)
-    frames = gray_frames(Path(path), fps=motion.FPS, size=motion.SIZE)
-    mask = SOURCES[source].mask
-    if mask:
-        frames = mask(frames)
-    if seed_name:
-        frames = bodyworn.apply(frames, seed_name)
-    return features_and_cells(frames)
-
 
 def moved_features(d, prefix: str, workers: int = 2) -> np.ndarray:
-    from custodes.triage import wearer_motion as bodyworn
+    from custodes.triage.dataset import moved_features as measured
 
-    from custodes.analyze import motion
-    from custodes.engine.local import worker_pool
-    from custodes.triage.dataset import cache_path, save_cache
-
-    path = cache_path(f"{d.source}-{motion.VERSION}-{bodyworn.VERSION}-{prefix or 'bench'}", d.files)
-    if path.exists():
-        return np.load(path)["X"]
-    args = [(f, d.source, f"{prefix}{Path(f).stem}") for f in d.files]
-    with worker_pool(workers) as ex:
-        rows = list(ex.map(_features, args, chunksize=4))
-    width = d.X.shape[1]
-    X = np.stack([r if r is not None else np.full(width, np.nan, np.float32) for r, _ in rows])
-    # the cells too (unnormalised, as motion keeps them), for a CNN trained on the same moved clips later
-    save_cache(path, X=X, cells=np.concatenate([c for _, c in rows], axis=0),
-               pairs=np.asarray([c.shape[1] for _, c in rows]))
-    return X
+    return measured(d, prefix, workers)  # "" = the bench's draw, "train|" = the training draw (cached)
 
 
 def lgb_train(X, y):
