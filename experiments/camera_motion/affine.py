@@ -6,7 +6,7 @@ its wearer walks, and the frame difference feature is taken without any compensa
   - the flow has a robust affine fit subtracted (least squares on every 4th pixel, refitted on the 70 % of
     points closest to the first fit: people moving are a minority of the frame), and
   - the frame difference is taken against the previous frame warped by that camera motion,
-then scores calm and fight clips of fight-surv, still and with simulated wearer motion (bench/bodyworn.py),
+then scores calm and fight clips of fight-surv, still and with simulated wearer motion (triage/wearer_motion.py),
 with the shipped motion model, both ways. Run: .venv/bin/python experiments/camera_motion/affine.py [N]
 
 It rewrites motion-6's ``add_frame`` (the package at commit 40b8d2a, with its motion-6 models); motion-7

@@ -13,7 +13,7 @@ of ``bench/cross_source_bench.py``'s first row (``triage.generalise.protocol``, 
   copy, not an interpolation: a shifted frame is as sharp as one that was not).
 
 Then the body-worn row of ``bench/bodyworn_bench.py`` in small: LightGBM trained on clean fight-surv folds
-(grouped by source video), scored on the held-out clips with all of ``bench/bodyworn.py``'s wearer motion:
+(grouped by source video), scored on the held-out clips with all of ``triage/wearer_motion.py``'s wearer motion:
 AUC, calm clips' mean p and the share of calm clips at p >= 0.5.
 
 The patch is at module level so that the worker processes, which import this script again, run it too.

@@ -3,7 +3,7 @@ walking body camera a fight, without losing what it has across sources?
 
     .venv/bin/python experiments/wearer_augment/augment.py ../shared/data/fight-surv ../shared/data/hockey
 
-Features of every clip of both sources three ways: clean, with the bench's wearer motion (bench/bodyworn.py,
+Features of every clip of both sources three ways: clean, with the bench's wearer motion (triage/wearer_motion.py,
 seeded by the clip's name: what ``make bench``'s body-worn row tests on) and with another draw of the same
 simulator (seeded by "train|" + name: what a model would be trained on). Cached in the training-feature cache.
 """
