@@ -173,3 +173,14 @@ def test_an_unwritable_cache_only_costs_the_build(tmp_path: Path, monkeypatch: p
     blocker.write_text("not a folder")
     monkeypatch.setenv("CUSTODES_CACHE", str(blocker))
     assert len(video_net.graph_bytes(video_net.default_weights())) > 40_000_000
+
+
+def test_graph_cache_key_without_the_modules_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed from .pyc only, inspect cannot read the building code: the key falls back, the check still runs."""
+    import inspect
+
+    def no_source(obj: object) -> str:
+        raise OSError("could not get source code")
+
+    monkeypatch.setattr(inspect, "getsource", no_source)
+    assert video_net.graph_cache_path(video_net.default_weights()).suffix == ".onnx"

@@ -265,7 +265,10 @@ def graph_cache_path(weights: str | Path) -> Path:
 
     st = os.stat(weights)
     key = hashlib.sha256(f"{VERSION}|{Path(weights).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    key.update(inspect.getsource(onnx_model).encode() + inspect.getsource(_fold).encode())
+    try:
+        key.update(inspect.getsource(onnx_model).encode() + inspect.getsource(_fold).encode())
+    except (OSError, TypeError):  # installed without its sources (.pyc only): this module's compiled bytes
+        key.update(Path(__file__).read_bytes() if Path(__file__).is_file() else VERSION.encode())
     return _cache_dir() / "mc3" / f"{VERSION}-{key.hexdigest()[:16]}.onnx"
 
 
