@@ -160,7 +160,7 @@ def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None, condi
     import lightgbm as lgb
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from custodes.triage.dataset import clip_files, source_groups
+    from custodes.triage.dataset import clip_files, source_groups, with_moved_copies
     from custodes.triage.metrics import roc_auc
     from custodes.triage.train import PARAMS, ROUNDS
 
@@ -199,10 +199,9 @@ def run(data: Path, workers: int = 2, cnn_folds: list[list] | None = None, condi
     visual = {c: np.zeros(len(y)) for c in conditions}
     splits = StratifiedGroupKFold(5, shuffle=True, random_state=0).split(feats[""], y, groups)
     for k, (tr, te) in enumerate(splits):
-        Xtr, ytr = feats[""][tr], y[tr]  # the clean clips, and their moved copies where the shipped model has them
-        if train_with_wearer_motion:
-            Xtr, ytr = np.vstack([Xtr, feats[TRAINING_DRAW][tr]]), np.concatenate([ytr, ytr])
-        model = lgb.train(PARAMS, lgb.Dataset(Xtr, ytr), ROUNDS)
+        # the clean clips, and their moved copies where the shipped model has them
+        rows = with_moved_copies(feats[""], y, tr, feats[TRAINING_DRAW] if train_with_wearer_motion else None)
+        model = lgb.train(PARAMS, lgb.Dataset(*rows), ROUNDS)
         for c in conditions:
             pred[c][te] = model.predict(feats[c][te])
             if cnn_folds is not None:

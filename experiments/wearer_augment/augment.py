@@ -17,12 +17,6 @@ from pathlib import Path
 import numpy as np
 
 
-def moved_features(d, prefix: str, workers: int = 2) -> np.ndarray:
-    from custodes.triage.dataset import moved_features as measured
-
-    return measured(d, prefix, workers)  # "" = the bench's draw, "train|" = the training draw (cached)
-
-
 def lgb_train(X, y):
     import lightgbm as lgb
 
@@ -33,7 +27,7 @@ def lgb_train(X, y):
 def main() -> int:
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from custodes.triage.dataset import cached_dataset
+    from custodes.triage.dataset import cached_dataset, moved_features  # seed "" = the bench's draw (cached)
     from custodes.triage.metrics import roc_auc
 
     parts = [cached_dataset(Path(p), 2) for p in sys.argv[1:]]

@@ -37,6 +37,16 @@ from custodes.media.decode import gray_frames
 from custodes.triage import cell_cnn
 
 
+def with_moved_copies(X: np.ndarray, y: np.ndarray, idx: np.ndarray, moved: np.ndarray | None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``idx`` of ``X`` and their labels, and, when there are ``moved`` rows (the same clips with wearer
+    motion), those clips' moved rows after them with the same labels: taken by the same index, a copy never
+    sits on the other side of a split from its clip."""
+    if moved is None:
+        return X[idx], y[idx]
+    return np.vstack([X[idx], moved[idx]]), np.concatenate([y[idx], y[idx]])
+
+
 @dataclass
 class Dataset:
     X: np.ndarray  # LightGBM features, one row per clip (motion.FEATURE_NAMES)
@@ -48,12 +58,8 @@ class Dataset:
     moved_X: np.ndarray | None = None  # the same clips' features with simulated wearer motion (with_wearer_motion)
 
     def training_rows(self, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Features and labels a model of these clips is trained on: each clip, and its moved copy when the
-        set has them (same label, same group: a copy never sits on the other side of a split)."""
-        idx = np.arange(len(self.y)) if idx is None else idx
-        if self.moved_X is None:
-            return self.X[idx], self.y[idx]
-        return np.vstack([self.X[idx], self.moved_X[idx]]), np.concatenate([self.y[idx], self.y[idx]])
+        """Features and labels a model of these clips is trained on (``with_moved_copies``)."""
+        return with_moved_copies(self.X, self.y, np.arange(len(self.y)) if idx is None else idx, self.moved_X)
 
     def provenance(self) -> dict[str, object]:
         """What a trained model's metadata says of its data: counts, source and a digest of the clips'
@@ -163,16 +169,25 @@ def features_and_cells(frames: Iterable[tuple[float, np.ndarray]]) -> tuple[np.n
     return tr.window_features(), cells
 
 
-def track_clip(path: str, source: str = "fight-surv") -> tuple[np.ndarray | None, np.ndarray]:
+def track_clip(path: str, source: str = "fight-surv", moved_as: str | None = None
+               ) -> tuple[np.ndarray | None, np.ndarray]:
+    """One clip's motion pass, with ``source``'s mask; with ``moved_as``, filmed by a walking body camera
+    (``triage.wearer_motion``, the draw of that name)."""
     import cv2
 
     cv2.setNumThreads(1)
-    frames = gray_frames(Path(path), fps=motion.FPS, size=motion.SIZE)
+    frames: Frames = gray_frames(Path(path), fps=motion.FPS, size=motion.SIZE)
     mask = SOURCES[source].mask
-    return features_and_cells(mask(frames) if mask else frames)
+    if mask:
+        frames = mask(frames)
+    if moved_as is not None:
+        from custodes.triage import wearer_motion
+
+        frames = wearer_motion.apply(frames, moved_as)
+    return features_and_cells(frames)
 
 
-def _track(args: tuple[str, str]) -> tuple[np.ndarray | None, np.ndarray]:
+def _track(args: tuple[str, ...]) -> tuple[np.ndarray | None, np.ndarray]:
     return track_clip(*args)
 
 
@@ -235,28 +250,18 @@ def cached_dataset(data: Path, workers: int = 2) -> Dataset:
 WEARER_SEED = "train|"  # the training draw of wearer motion: clip names prefixed, so not the bench's draw
 
 
-def _moved_track(args: tuple[str, str, str]) -> tuple[np.ndarray | None, np.ndarray]:
-    import cv2
-
-    from custodes.triage import wearer_motion
-
-    path, source, seed_name = args
-    cv2.setNumThreads(1)
-    frames: Frames = gray_frames(Path(path), fps=motion.FPS, size=motion.SIZE)
-    mask = SOURCES[source].mask
-    return features_and_cells(wearer_motion.apply(mask(frames) if mask else frames, seed_name))
-
-
 def moved_features(d: Dataset, seed: str = WEARER_SEED, workers: int = 2) -> np.ndarray:
     """Features of ``d``'s clips with simulated wearer motion (each clip's draw seeded by ``seed`` + its name;
-    NaN where a clip gives none), cached like ``cached_dataset`` (the cells too, for a CNN trained later)."""
+    NaN where a clip gives none), cached like ``cached_dataset``. The cells are cached too, for a CNN trained
+    later, but as motion keeps them (not ``cached_dataset``'s normalised layout): ``cells`` is every clip's
+    (pairs, 5, rows, cols) joined along the pairs, ``pairs`` each clip's count."""
     from custodes.triage import wearer_motion
 
     path = cache_path(f"{d.source}-{motion.VERSION}-{wearer_motion.VERSION}-{seed or 'bench'}", d.files)
     if path.exists():
         return np.load(path)["X"]
     with worker_pool(workers) as ex:
-        rows = list(ex.map(_moved_track, [(f, d.source, f"{seed}{Path(f).stem}") for f in d.files], chunksize=4))
+        rows = list(ex.map(_track, [(f, d.source, f"{seed}{Path(f).stem}") for f in d.files], chunksize=4))
     X = np.stack([r if r is not None else np.full(d.X.shape[1], np.nan, np.float32) for r, _ in rows])
     save_cache(path, X=X, cells=np.concatenate([c for _, c in rows], axis=0),
                pairs=np.asarray([c.shape[0] for _, c in rows]))

@@ -38,7 +38,7 @@ from custodes.analyze.motion import FEATURE_NAMES
 from custodes.analyze.motion import VERSION as MOTION_VERSION
 from custodes.engine.local import worker_pool
 from custodes.triage import wearer_motion
-from custodes.triage.dataset import WEARER_SEED, cached_dataset, joined, with_wearer_motion
+from custodes.triage.dataset import WEARER_SEED, cached_dataset, joined, with_moved_copies, with_wearer_motion
 from custodes.triage.metrics import average_precision, recall_at_fraction, roc_auc
 
 MODEL_DIR = Path(__file__).parent / "models"
@@ -79,8 +79,7 @@ def out_of_fold(X: np.ndarray, y: np.ndarray, splits: Any, seed: int | None = No
     params = PARAMS if seed is None else {**PARAMS, "seed": seed}
     pred = np.zeros(len(y))
     for tr, te in splits:
-        Xtr, ytr = (X[tr], y[tr]) if moved is None else (np.vstack([X[tr], moved[tr]]), np.concatenate([y[tr]] * 2))
-        pred[te] = lgb.train(params, lgb.Dataset(Xtr, ytr), ROUNDS).predict(X[te])
+        pred[te] = lgb.train(params, lgb.Dataset(*with_moved_copies(X, y, tr, moved)), ROUNDS).predict(X[te])
     return pred
 
 
